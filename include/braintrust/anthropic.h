@@ -1,0 +1,89 @@
+/*
+ * Anthropic API instrumentation: turns observed HTTP exchanges into spans.
+ *
+ * A bt_anthropic holds instrumentation settings and the batch correlation store; it
+ * borrows a started tracer, which must outlive it. It is safe to share between threads;
+ * each bt_exchange belongs to one thread at a time.
+ *
+ * Nothing here can fail or delay the traced request: every exchange function accepts
+ * a NULL exchange (untraced endpoint, disabled tracer) and does nothing; a tracing
+ * problem (bad JSON, a cap reached, a cut stream) degrades the span, never the caller.
+ */
+#ifndef BRAINTRUST_ANTHROPIC_H
+#define BRAINTRUST_ANTHROPIC_H
+
+#include "common.h"
+#include "span.h"
+#include "tracer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bt_anthropic bt_anthropic;
+typedef struct bt_exchange bt_exchange;
+
+/* Masking callback: given the JSON text of a span's input or output (`field` is
+ * "input" or "output"; `json` borrowed), return a malloc'd replacement JSON text (the
+ * library frees it) or NULL to keep it as is. Called on the thread that ends the
+ * exchange. */
+typedef char *(*bt_mask_fn)(void *userdata, const char *field, const char *json, size_t len);
+
+BT_EXTERN int bt_anthropic_new(bt_tracer *tracer, bt_anthropic **out);
+BT_EXTERN void bt_anthropic_free(bt_anthropic *a);
+
+/* gen_ai.* OpenTelemetry GenAI attributes (default on). */
+BT_EXTERN int bt_anthropic_set_genai_attributes(bt_anthropic *a, int on);
+/* anthropic.messages.batches.* lifecycle task spans (default on). The batch trace from
+ * results is produced either way. */
+BT_EXTERN int bt_anthropic_set_lifecycle_spans(bt_anthropic *a, int on);
+BT_EXTERN int bt_anthropic_set_mask(bt_anthropic *a, bt_mask_fn fn, void *userdata);
+/* Cap on a request or a non-streaming response body kept for tracing (default 32 MiB);
+ * beyond it the span is marked metadata.truncated. */
+BT_EXTERN int bt_anthropic_set_body_limit(bt_anthropic *a, size_t bytes);
+/* SQLite file of the batch correlation store (create inputs kept until results are
+ * read). NULL or never called: an in-memory bounded map. */
+BT_EXTERN int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path);
+
+typedef enum {
+    BT_EXCHANGE_COMPLETED = 0,       /* the response was read to its end */
+    BT_EXCHANGE_TRANSPORT_ERROR = 1, /* connection failed or broke */
+    BT_EXCHANGE_CLIENT_CANCELLED = 2 /* the client went away before the end */
+} bt_exchange_outcome;
+
+typedef struct bt_exchange_options {
+    const bt_span_context *parent;     /* e.g. from an incoming traceparent; may be NULL */
+    const char *braintrust_parent;     /* per-request braintrust.parent override; may be NULL */
+} bt_exchange_options;
+
+/* Starts observing one exchange. `target` is the request target (path and query, or an
+ * absolute URL). Headers are borrowed for the call (secrets are never recorded).
+ * *out is NULL when the endpoint is not traced; the return is then still BT_OK. */
+BT_EXTERN int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target,
+                                const bt_header *headers, size_t n_headers,
+                                const bt_exchange_options *opts, bt_exchange **out);
+/* Request body bytes, in any number of pieces. */
+BT_EXTERN void bt_exchange_request_body(bt_exchange *ex, const void *data, size_t len);
+/* Response status and headers (borrowed for the call). */
+BT_EXTERN void bt_exchange_response_headers(bt_exchange *ex, int status,
+                                            const bt_header *headers, size_t n_headers);
+/* Response body bytes as received (still content-encoded), in any chunking. */
+BT_EXTERN void bt_exchange_response_body(bt_exchange *ex, const void *data, size_t len);
+
+/* A summary for access logs. */
+typedef struct bt_exchange_info {
+    const char *span_name;      /* static string, or NULL when untraced */
+    char model[128];            /* "" when unknown */
+    int64_t input_tokens;       /* prompt tokens (incl. cache); -1 when unknown */
+    int64_t output_tokens;      /* -1 when unknown */
+    int is_error;
+} bt_exchange_info;
+
+/* Finishes the exchange: builds and ends its span(s), frees the exchange. `info`
+ * (may be NULL) receives a summary. */
+BT_EXTERN void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_exchange_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,58 @@
+/*
+ * Sinks receive finished spans from the tracer's export thread.
+ * Each constructor returns a sink that the caller owns until it is passed to
+ * bt_tracer_add_sink(), which takes ownership.
+ */
+#ifndef BRAINTRUST_SINK_H
+#define BRAINTRUST_SINK_H
+
+#include "common.h"
+#include "tracer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* OTLP/HTTP exporter options. Strings are copied by bt_sink_otlp_new(). */
+typedef struct bt_otlp_options {
+    const char *traces_url;      /* full URL, e.g. https://api.braintrust.dev/otel/v1/traces */
+    const char *headers;         /* W3C list "k=v,k2=v2" (values URL-decoded), may be NULL */
+    const char *bearer_token;    /* sent as Authorization: Bearer ..., may be NULL */
+    const char *braintrust_parent; /* sent as x-bt-parent, may be NULL */
+    bt_otlp_protocol protocol;
+    int gzip;
+    int timeout_ms;              /* per request; default 10000 */
+    int max_retries;             /* default 5 */
+} bt_otlp_options;
+
+BT_EXTERN int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out);
+
+/* One OTLP JSON Span object per line (plus "resource" with service.name), appended to
+ * `path`. */
+BT_EXTERN int bt_sink_jsonl_new(const char *path, bt_sink **out);
+
+/* Human-readable one-line summary per span to stderr. */
+BT_EXTERN int bt_sink_console_new(bt_sink **out);
+
+/* Keeps every exported span in memory as its OTLP JSON Span line; for tests. */
+BT_EXTERN int bt_sink_memory_new(bt_sink **out);
+/* Number of spans held. Thread-safe. */
+BT_EXTERN size_t bt_sink_memory_count(bt_sink *sink);
+/* Copy of span i as an OTLP JSON Span line (malloc'd; caller frees), or NULL. */
+BT_EXTERN char *bt_sink_memory_get(bt_sink *sink, size_t i);
+BT_EXTERN void bt_sink_memory_clear(bt_sink *sink);
+/* Makes the next `n` exports fail (to test flush reporting). */
+BT_EXTERN void bt_sink_memory_fail_next(bt_sink *sink, int n);
+
+/* The local SQLite span store (WAL). With `spool_to` non-NULL the store is a durable
+ * spool: spans are written first, then shipped to that sink (which the store takes
+ * ownership of) and marked sent; unsent spans are shipped after a restart. */
+BT_EXTERN int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out);
+
+/* Frees a sink that was never handed to a tracer. */
+BT_EXTERN void bt_sink_free(bt_sink *sink);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,111 @@
+/*
+ * The tracer: configuration, span processing and export.
+ *
+ * Lifecycle: bt_tracer_new() -> setters and/or bt_tracer_configure_from_env() ->
+ * bt_tracer_start() -> spans -> bt_tracer_flush() as needed -> bt_tracer_free().
+ * Setters are valid only before bt_tracer_start() (BT_ESTATE after). A started tracer
+ * is safe to use from many threads at once. Export runs on the processor's own thread.
+ *
+ * Sinks: spans go to every sink added with bt_tracer_add_sink(). When none was added,
+ * bt_tracer_start() picks the default: OTLP/HTTP when an OTLP endpoint or a Braintrust
+ * API key is configured, else the local SQLite store when a store path is set
+ * (BT_STORE_PATH / bt_tracer_set_store_path), else the console sink on stderr.
+ *
+ * Bad configuration (unparseable values, a bad endpoint URL) never crashes or exits:
+ * it is logged and the tracer is disabled (spans become NULL, flush returns
+ * BT_EDISABLED).
+ */
+#ifndef BRAINTRUST_TRACER_H
+#define BRAINTRUST_TRACER_H
+
+#include "common.h"
+#include "span.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bt_sink bt_sink;
+
+typedef enum {
+    BT_OTLP_PROTOBUF = 0, /* http/protobuf (default) */
+    BT_OTLP_JSON = 1      /* http/json */
+} bt_otlp_protocol;
+
+/* Creates a tracer with defaults (no environment read). Caller owns *out and frees it
+ * with bt_tracer_free(). Returns BT_ENOMEM only. */
+BT_EXTERN int bt_tracer_new(bt_tracer **out);
+
+/* Applies the environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,
+ * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+ * OTEL_EXPORTER_OTLP_(TRACES_)HEADERS, _PROTOCOL, _COMPRESSION, _TIMEOUT,
+ * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_SCHEDULE_DELAY,
+ * OTEL_BSP_EXPORT_TIMEOUT, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+ * OTEL_SDK_DISABLED, BT_STORE_PATH. A bad value is logged and disables the tracer;
+ * the return is then BT_EINVAL (the tracer stays usable, disabled). */
+BT_EXTERN int bt_tracer_configure_from_env(bt_tracer *t);
+
+/* Setters. Strings are copied. Return BT_EINVAL for a bad value (tracer disabled),
+ * BT_ESTATE after start. */
+BT_EXTERN int bt_tracer_set_logger(bt_tracer *t, bt_log_fn fn, void *userdata);
+BT_EXTERN int bt_tracer_set_log_level(bt_tracer *t, bt_log_level min_level);
+BT_EXTERN int bt_tracer_set_clock(bt_tracer *t, bt_clock_fn fn, void *userdata);
+BT_EXTERN int bt_tracer_set_api_key(bt_tracer *t, const char *api_key);
+BT_EXTERN int bt_tracer_set_api_url(bt_tracer *t, const char *url);
+BT_EXTERN int bt_tracer_set_parent(bt_tracer *t, const char *braintrust_parent);
+BT_EXTERN int bt_tracer_set_otlp_endpoint(bt_tracer *t, const char *base_url);
+BT_EXTERN int bt_tracer_set_otlp_traces_endpoint(bt_tracer *t, const char *url);
+BT_EXTERN int bt_tracer_set_otlp_headers(bt_tracer *t, const char *w3c_header_list);
+BT_EXTERN int bt_tracer_set_otlp_protocol(bt_tracer *t, bt_otlp_protocol protocol);
+BT_EXTERN int bt_tracer_set_otlp_compression(bt_tracer *t, int gzip);
+BT_EXTERN int bt_tracer_set_export_timeout_ms(bt_tracer *t, int timeout_ms);
+BT_EXTERN int bt_tracer_set_service_name(bt_tracer *t, const char *name);
+BT_EXTERN int bt_tracer_set_resource_attributes(bt_tracer *t, const char *w3c_kv_list);
+BT_EXTERN int bt_tracer_set_batch_options(bt_tracer *t, int max_queue_size, int schedule_delay_ms,
+                                          int max_export_batch_size, int export_timeout_ms);
+BT_EXTERN int bt_tracer_set_max_request_bytes(bt_tracer *t, size_t bytes);   /* default 8 MiB (< Braintrust's 10 MB) */
+BT_EXTERN int bt_tracer_set_max_attribute_bytes(bt_tracer *t, size_t bytes); /* default 4 MiB */
+BT_EXTERN int bt_tracer_set_store_path(bt_tracer *t, const char *sqlite_path);
+BT_EXTERN int bt_tracer_set_disabled(bt_tracer *t, int disabled);
+
+/* Adds a sink; the tracer takes ownership (also on failure). Before start only. */
+BT_EXTERN int bt_tracer_add_sink(bt_tracer *t, bt_sink *sink);
+
+/* Freezes configuration, builds the default sink when none was added, and starts the
+ * background export thread. Returns BT_EDISABLED when disabled (still safe to use). */
+BT_EXTERN int bt_tracer_start(bt_tracer *t);
+
+BT_EXTERN int bt_tracer_is_enabled(const bt_tracer *t);
+
+/* Waits until every span ended before this call has been exported, or `timeout_ms`
+ * passes. Returns BT_OK only if all of them were really delivered by every sink,
+ * BT_EEXPORT if some were dropped or rejected, BT_ETIMEDOUT on timeout. */
+BT_EXTERN int bt_tracer_flush(bt_tracer *t, int timeout_ms);
+
+typedef struct bt_tracer_stats {
+    uint64_t spans_started;
+    uint64_t spans_ended;
+    uint64_t spans_exported;   /* delivered by every sink */
+    uint64_t spans_dropped;    /* queue full, or given up after retries */
+    uint64_t export_requests;
+    uint64_t export_failures;
+    uint64_t queue_length;
+} bt_tracer_stats;
+
+BT_EXTERN void bt_tracer_get_stats(bt_tracer *t, bt_tracer_stats *out);
+
+/* Current time from the tracer's clock (ns since the epoch). */
+BT_EXTERN uint64_t bt_tracer_now(const bt_tracer *t);
+
+/* Logs through the tracer's logger (printf-style). */
+BT_EXTERN void bt_tracer_log(const bt_tracer *t, bt_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Stops accepting spans, drains the queue (bounded by the export timeout), stops the
+ * thread, frees sinks and the tracer. NULL is fine. */
+BT_EXTERN void bt_tracer_free(bt_tracer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

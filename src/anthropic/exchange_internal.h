@@ -1,0 +1,85 @@
+/*
+ * What an endpoint handler sees of an exchange. exchange.c owns the common work:
+ * routing, timing, secret-free header capture, Content-Encoding inflation of the
+ * response, and the outcome. Each traced endpoint (messages.c, count_tokens.c,
+ * batches.c, batch_results.c) is a handler fed the raw request bytes and the decoded
+ * response bytes; at finish it builds and ends its span(s).
+ */
+#ifndef BT_ANTHROPIC_EXCHANGE_INTERNAL_H
+#define BT_ANTHROPIC_EXCHANGE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "braintrust/anthropic.h"
+#include "decode/router.h"
+#include "util/buf.h"
+
+typedef struct bt__handler bt__handler;
+
+typedef struct bt__handler_ops {
+    /* Raw request body bytes, in pieces. */
+    void (*request_body)(bt__handler *h, bt_exchange *ex, const char *data, size_t len);
+    /* Called once when the response status and headers are known (ex fields set). */
+    void (*response_start)(bt__handler *h, bt_exchange *ex);
+    /* Decoded (inflated) response body bytes, in pieces, as they arrive. */
+    void (*response_data)(bt__handler *h, bt_exchange *ex, const char *data, size_t len);
+    /* Build and end the span(s); fill info. ex->outcome and ex->end_unix_nano are set. */
+    void (*finish)(bt__handler *h, bt_exchange *ex, bt_exchange_info *info);
+    void (*free)(bt__handler *h);
+} bt__handler_ops;
+
+struct bt__handler {
+    const bt__handler_ops *ops;
+};
+
+struct bt_exchange {
+    bt_anthropic *a;
+    bt__route route;
+    char method[16];
+    uint64_t start_unix_nano;          /* tracer clock at begin */
+    uint64_t response_start_unix_nano; /* when response headers arrived; 0 before */
+    uint64_t end_unix_nano;
+    /* request headers worth keeping (never secrets) */
+    char anthropic_beta[512];          /* repeated headers joined with "," */
+    char anthropic_version[64];
+    /* response */
+    int status;                        /* 0 until response_headers */
+    char request_id[128];
+    char content_type[128];
+    int is_event_stream;               /* content-type text/event-stream */
+    int is_truncated;                  /* some cap was hit: metadata.truncated */
+    char decode_error[128];            /* "" or why the response body could not be decoded */
+    bt_exchange_outcome outcome;
+    bt_span_context parent;
+    int has_parent;
+    char *braintrust_parent;           /* per-request override or NULL */
+    bt__handler *handler;
+    struct bt__inflate *inflater;      /* NULL for identity */
+};
+
+/* Accessors to instrumentation settings (anthropic.c). */
+int bt__anthropic_genai_enabled(const bt_anthropic *a);
+int bt__anthropic_lifecycle_enabled(const bt_anthropic *a);
+size_t bt__anthropic_body_limit(const bt_anthropic *a);
+bt_tracer *bt__anthropic_tracer(const bt_anthropic *a);
+/* Applies the mask callback to a JSON text; returns the text to use (either `json` or
+ * a malloc'd replacement to free with free()). */
+char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len);
+/* The correlation store (never NULL after bt_anthropic_new). */
+struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a);
+
+/* Starts a span for this exchange: parent context, start time, braintrust.parent
+ * override, braintrust.span_attributes {"type":type,"name":name}. */
+bt_span *bt__exchange_start_span(bt_exchange *ex, const char *name, const char *type);
+
+/* When the HTTP status is >= 400, parses an Anthropic error body ({"type":"error",
+ * "error":{"type","message"},"request_id"}) or falls back to the status line; sets the
+ * span's error status "<type>: <message>" and error.type; returns 1 if it did. */
+int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body, size_t len);
+
+/* Handler constructors (one file each). */
+bt__handler *bt__messages_handler_new(bt_exchange *ex);      /* messages + count_tokens */
+bt__handler *bt__batches_handler_new(bt_exchange *ex);       /* create/retrieve/list/cancel/delete */
+bt__handler *bt__batch_results_handler_new(bt_exchange *ex); /* results + the batch trace */
+
+#endif

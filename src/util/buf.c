@@ -1,0 +1,168 @@
+#include "util/buf.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "braintrust/common.h"
+#include "util/utf8.h"
+
+void bt__buf_init(bt__buf *b, size_t max)
+{
+    memset(b, 0, sizeof *b);
+    b->max = max ? max : SIZE_MAX / 2;
+}
+
+static int reserve(bt__buf *b, size_t want)
+{
+    if (want + 1 <= b->alloc)
+        return BT_OK;
+    size_t n = b->alloc ? b->alloc : 64;
+    while (n < want + 1)
+        n = n > SIZE_MAX / 4 ? want + 1 : n * 2;
+    if (n > b->max + 1)
+        n = b->max + 1;
+    char *p = realloc(b->data, n);
+    if (!p)
+        return BT_ENOMEM;
+    b->data = p;
+    b->alloc = n;
+    return BT_OK;
+}
+
+int bt__buf_append(bt__buf *b, const void *data, size_t len)
+{
+    int rc = BT_OK;
+    if (len > b->max - b->len) {
+        len = b->max - b->len;
+        b->truncated = 1;
+        rc = BT_ELIMIT;
+    }
+    int r = reserve(b, b->len + len);
+    if (r)
+        return r;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return rc;
+}
+
+int bt__buf_append_str(bt__buf *b, const char *s)
+{
+    return bt__buf_append(b, s, strlen(s));
+}
+
+int bt__buf_append_char(bt__buf *b, char c)
+{
+    return bt__buf_append(b, &c, 1);
+}
+
+int bt__buf_vprintf(bt__buf *b, const char *fmt, va_list ap)
+{
+    char small[256];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return BT_EINVAL;
+    if ((size_t)n < sizeof small)
+        return bt__buf_append(b, small, (size_t)n);
+    char *big = malloc((size_t)n + 1);
+    if (!big)
+        return BT_ENOMEM;
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    int rc = bt__buf_append(b, big, (size_t)n);
+    free(big);
+    return rc;
+}
+
+int bt__buf_printf(bt__buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = bt__buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int bt__buf_append_json_string(bt__buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = bt__buf_append_char(b, '"');
+    size_t i = 0;
+    while (i < len && rc == BT_OK) {
+        unsigned char c = (unsigned char)s[i];
+        size_t run = i;
+        /* copy plain ASCII runs in one go */
+        while (run < len && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x80 &&
+               s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            rc = bt__buf_append(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t n = bt__utf8_valid_prefix_len((const unsigned char *)s + i, len - i);
+            if (n) {
+                rc = bt__buf_append(b, s + i, n);
+                i += n;
+            } else {
+                rc = bt__buf_append(b, "\xef\xbf\xbd", 3); /* U+FFFD */
+                i++;
+            }
+            continue;
+        }
+        char esc[6];
+        switch (c) {
+        case '"': rc = bt__buf_append(b, "\\\"", 2); break;
+        case '\\': rc = bt__buf_append(b, "\\\\", 2); break;
+        case '\n': rc = bt__buf_append(b, "\\n", 2); break;
+        case '\r': rc = bt__buf_append(b, "\\r", 2); break;
+        case '\t': rc = bt__buf_append(b, "\\t", 2); break;
+        default:
+            esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+            esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+            rc = bt__buf_append(b, esc, 6);
+        }
+        i++;
+    }
+    if (rc == BT_OK)
+        rc = bt__buf_append_char(b, '"');
+    return rc;
+}
+
+void bt__buf_reset(bt__buf *b)
+{
+    b->len = 0;
+    b->truncated = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+char *bt__buf_steal(bt__buf *b, size_t *len_out)
+{
+    char *p = b->data;
+    size_t len = b->len;
+    if (!p) {
+        p = malloc(1);
+        if (!p)
+            return NULL;
+        p[0] = '\0';
+    }
+    if (len_out)
+        *len_out = len;
+    size_t max = b->max;
+    bt__buf_init(b, max);
+    return p;
+}
+
+void bt__buf_free(bt__buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->alloc = 0;
+}
