@@ -11,6 +11,7 @@
 #include "tracer.h"
 #include "sink.h"
 #include "anthropic.h"
+#include "batch.h"
 
 #define BT_VERSION_STRING "0.1.0"
 
