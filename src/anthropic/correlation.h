@@ -65,4 +65,21 @@ int bt__correlation_get_batch(struct bt__correlation *c, const char *batch_id, c
  * time on writes). Returns the number of rows removed, or a BT_E* code. */
 int bt__correlation_purge(struct bt__correlation *c);
 
+
+
+/* The SQLite backend (correlation_sqlite.c). The front (correlation.c) holds the store
+ * mutex around every call. `now` is the tracer clock in ns. */
+struct bt__corr_db;
+int bt__corr_db_open(const char *path, uint64_t now, struct bt__corr_db **out, char *err, size_t err_size);
+void bt__corr_db_close(struct bt__corr_db *db);
+int bt__corr_db_put(struct bt__corr_db *db, const char *key, const char *custom_id,
+                    const char *entry, size_t len, uint64_t now);
+int bt__corr_db_rekey(struct bt__corr_db *db, const char *from_key, const char *to_key);
+int bt__corr_db_drop(struct bt__corr_db *db, const char *key);
+int bt__corr_db_get(struct bt__corr_db *db, const char *key, const char *custom_id, uint64_t now,
+                    char **entry_out, size_t *len_out);
+int bt__corr_db_put_batch(struct bt__corr_db *db, const char *batch_id, const char *json, size_t len,
+                          uint64_t now);
+int bt__corr_db_get_batch(struct bt__corr_db *db, const char *batch_id, uint64_t now, char **json_out);
+int bt__corr_db_purge(struct bt__corr_db *db, uint64_t now);
 #endif
