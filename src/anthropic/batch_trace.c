@@ -1,0 +1,457 @@
+/* The batch trace from a results stream (see batch_trace.h). */
+#include "anthropic/batch_trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anthropic/batch_llm.h"
+#include "anthropic/batch_split.h"
+#include "anthropic/correlation.h"
+#include "anthropic/exchange_internal.h"
+#include "decode/ndjson.h"
+#include "util/timefmt.h"
+
+#define NS_TRACE "anthropic:batch:trace"
+#define NS_SPAN "anthropic:batch:span"
+#define NS_CHILD "anthropic:batch:child"
+
+struct bt__batch_trace {
+    bt_anthropic *a;
+    bt_tracer *tracer;
+    char batch_id[BT__BATCH_ID_MAX];
+    char *braintrust_parent;
+    bt_span_context ctx;          /* the batch span's */
+    uint64_t start_ns, end_ns;    /* end 0: ended_at unknown */
+    json_t *batch;                /* latest batch object seen, or NULL */
+    bt__ndjson *lines;
+    bt__batch_counts counts;
+    json_t *metrics;
+    uint64_t *seen;               /* open addressing set of child span ids (0 = empty) */
+    size_t seen_slots, seen_used;
+    char last_byte;               /* of the stream so far, to tell a cut last line */
+    int finished;
+};
+
+void bt__batch_span_context(const char *batch_id, bt_span_context *out)
+{
+    memset(out, 0, sizeof *out);
+    bt_derive_id(NS_TRACE, batch_id, strlen(batch_id), out->trace_id, sizeof out->trace_id);
+    bt_derive_id(NS_SPAN, batch_id, strlen(batch_id), out->span_id, sizeof out->span_id);
+    out->trace_flags = 1;
+}
+
+static void child_span_id(const char *batch_id, const char *custom_id, uint8_t out[8])
+{
+    char key[BT__BATCH_ID_MAX + 1 + BT__BATCH_CUSTOM_ID_MAX + 1];
+    size_t blen = strlen(batch_id), clen = strlen(custom_id);
+    memcpy(key, batch_id, blen);
+    key[blen] = '\0';
+    memcpy(key + blen + 1, custom_id, clen);
+    bt_derive_id(NS_CHILD, key, blen + 1 + clen, out, 8);
+}
+
+static uint64_t time_field(json_t *batch, const char *key)
+{
+    json_t *v = json_object_get(batch, key);
+    uint64_t ns = 0;
+    if (json_is_string(v) && bt__rfc3339_parse(json_string_value(v), json_string_length(v), &ns) == BT_OK)
+        return ns;
+    return 0;
+}
+
+static uint64_t now_ns(const bt__batch_trace *t)
+{
+    return bt_tracer_now(t->tracer);
+}
+
+/* The end time of a span produced now: ended_at when known, else now; never before start. */
+static uint64_t end_time(const bt__batch_trace *t)
+{
+    uint64_t end = t->end_ns ? t->end_ns : now_ns(t);
+    return end < t->start_ns ? t->start_ns : end;
+}
+
+/* 1 if the id was already seen; otherwise records it (while the set has room). */
+static int seen_before(bt__batch_trace *t, const uint8_t id[8])
+{
+    uint64_t key;
+    memcpy(&key, id, sizeof key);
+    if (key == 0)
+        key = 1;
+    if (!t->seen) {
+        t->seen_slots = 1024;
+        t->seen = calloc(t->seen_slots, sizeof *t->seen);
+        if (!t->seen)
+            return 0;
+    }
+    if (t->seen_used * 2 >= t->seen_slots) {
+        if (t->seen_slots * 2 > BT__BATCH_SEEN_MAX * 2)
+            return 0;    /* full: stop tracking rather than grow without bound */
+        size_t n = t->seen_slots * 2;
+        uint64_t *grown = calloc(n, sizeof *grown);
+        if (!grown)
+            return 0;
+        for (size_t i = 0; i < t->seen_slots; i++) {
+            if (!t->seen[i])
+                continue;
+            size_t j = t->seen[i] & (n - 1);
+            while (grown[j])
+                j = (j + 1) & (n - 1);
+            grown[j] = t->seen[i];
+        }
+        free(t->seen);
+        t->seen = grown;
+        t->seen_slots = n;
+    }
+    size_t j = key & (t->seen_slots - 1);
+    while (t->seen[j]) {
+        if (t->seen[j] == key)
+            return 1;
+        j = (j + 1) & (t->seen_slots - 1);
+    }
+    t->seen[j] = key;
+    t->seen_used++;
+    return 0;
+}
+
+static void set_parent_attr(const bt__batch_trace *t, bt_span *span)
+{
+    if (t->braintrust_parent)
+        bt_span_set_string(span, "braintrust.parent", t->braintrust_parent);
+}
+
+static void set_genai(const bt__batch_trace *t, bt_span *span, json_t *meta, json_t *message, json_t *metrics)
+{
+    if (!bt__anthropic_genai_enabled(t->a))
+        return;
+    bt_span_set_string(span, "gen_ai.provider.name", "anthropic");
+    bt_span_set_string(span, "gen_ai.operation.name", "chat");
+    json_t *req_model = json_object_get(meta, "request_model");
+    if (!json_is_string(req_model))
+        req_model = json_object_get(meta, "model");
+    if (json_is_string(req_model))
+        bt_span_set_string(span, "gen_ai.request.model", json_string_value(req_model));
+    json_t *max_tokens = json_object_get(meta, "max_tokens");
+    if (json_is_integer(max_tokens))
+        bt_span_set_int(span, "gen_ai.request.max_tokens", json_integer_value(max_tokens));
+    if (message) {
+        json_t *v = json_object_get(message, "model");
+        if (json_is_string(v))
+            bt_span_set_string(span, "gen_ai.response.model", json_string_value(v));
+        v = json_object_get(message, "id");
+        if (json_is_string(v))
+            bt_span_set_string(span, "gen_ai.response.id", json_string_value(v));
+        v = json_object_get(message, "stop_reason");
+        if (json_is_string(v)) {
+            const char *reason = json_string_value(v);
+            bt_span_set_string_array(span, "gen_ai.response.finish_reasons", &reason, 1);
+        }
+    }
+    json_t *v = json_object_get(metrics, "prompt_tokens");
+    if (json_is_integer(v))
+        bt_span_set_int(span, "gen_ai.usage.input_tokens", json_integer_value(v));
+    v = json_object_get(metrics, "completion_tokens");
+    if (json_is_integer(v))
+        bt_span_set_int(span, "gen_ai.usage.output_tokens", json_integer_value(v));
+    v = json_object_get(metrics, "prompt_cached_tokens");
+    if (json_is_integer(v))
+        bt_span_set_int(span, "gen_ai.usage.cache_read.input_tokens", json_integer_value(v));
+}
+
+/* Finds `"key"` then a string value in a cut line (oversized), without a parser. */
+static int scan_string_field(const char *line, size_t len, const char *key, char *out, size_t out_size)
+{
+    char pat[32];
+    int n = snprintf(pat, sizeof pat, "\"%s\"", key);
+    size_t plen = (size_t)n;
+    for (size_t i = 0; i + plen < len; i++) {
+        if (memcmp(line + i, pat, plen) != 0)
+            continue;
+        size_t j = i + plen;
+        while (j < len && (line[j] == ' ' || line[j] == ':' || line[j] == '\t'))
+            j++;
+        if (j >= len || line[j] != '"')
+            continue;
+        size_t k = ++j, o = 0;
+        while (k < len && line[k] != '"' && line[k] != '\\' && o + 1 < out_size)
+            out[o++] = line[k++];
+        if (k < len && line[k] == '"' && o > 0) {
+            out[o] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Emits one child span. `result` is the parsed result object, or NULL for an oversized
+ * line (then `type` comes from a scan and the output is lost). */
+static void emit_child(bt__batch_trace *t, const char *custom_id, const char *type, json_t *result,
+                       size_t oversized_len)
+{
+    uint8_t sid[8];
+    child_span_id(t->batch_id, custom_id, sid);
+    if (seen_before(t, sid)) {
+        t->counts.duplicate++;
+        return;
+    }
+    t->counts.results++;
+
+    /* The request side, re-joined from the create by custom_id. */
+    json_t *entry = NULL;
+    char *entry_text = NULL;
+    if (bt__correlation_get(bt__anthropic_correlation(t->a), t->batch_id, custom_id, &entry_text, NULL) == BT_OK)
+        entry = json_loads(entry_text, 0, NULL);
+    free(entry_text);
+    if (!entry)
+        t->counts.unknown++;
+
+    bt_span_options o = {0};
+    o.parent = &t->ctx;
+    o.trace_id = t->ctx.trace_id;
+    o.span_id = sid;
+    o.start_unix_nano = t->start_ns;
+    o.kind = BT_SPAN_KIND_CLIENT;
+    bt_span *span = bt_span_start(t->tracer, "anthropic.messages.create", &o);
+
+    json_t *meta = json_object_get(entry, "metadata");
+    meta = json_is_object(meta) ? json_deep_copy(meta) : json_pack("{s:s}", "provider", "anthropic");
+    json_t *req_model = json_object_get(meta, "model");
+    if (json_is_string(req_model))
+        json_object_set(meta, "request_model", req_model);
+    json_object_set_new(meta, "custom_id", json_string(custom_id));
+    json_object_set_new(meta, "batch_id", json_string(t->batch_id));
+    if (!entry)
+        json_object_set_new(meta, "input_unavailable", json_true());
+    if (json_is_true(json_object_get(entry, "truncated")) || oversized_len)
+        json_object_set_new(meta, "truncated", json_true());
+    if (oversized_len)
+        json_object_set_new(meta, "result_line_bytes", json_integer((json_int_t)oversized_len));
+
+    json_t *message = NULL, *metrics = json_object();
+    if (strcmp(type, "succeeded") == 0) {
+        t->counts.succeeded++;
+        message = json_object_get(result, "message");
+        if (json_is_object(message)) {
+            json_t *v;
+            if (json_is_string(v = json_object_get(message, "model")))
+                json_object_set(meta, "model", v);
+            if ((v = json_object_get(message, "stop_reason")))
+                json_object_set(meta, "stop_reason", v);
+            if ((v = json_object_get(message, "stop_sequence")) && !json_is_null(v))
+                json_object_set(meta, "stop_sequence", v);
+            if ((v = json_object_get(message, "stop_details")) && !json_is_null(v))
+                json_object_set(meta, "stop_details", v);
+            if (json_is_string(v = json_object_get(json_object_get(message, "usage"), "service_tier")))
+                json_object_set(meta, "service_tier", v);
+            json_decref(metrics);
+            metrics = bt__batch_llm_metrics(json_object_get(message, "usage"));
+            bt__batch_llm_metrics_add(t->metrics, metrics);
+            json_t *output = bt__batch_llm_output(message);
+            bt__batch_set_json(t->a, span, "braintrust.output_json", "output", output);
+            json_decref(output);
+        } else {
+            message = NULL;
+        }
+    } else if (strcmp(type, "errored") == 0) {
+        t->counts.errored++;
+        /* result.error is a full ErrorResponse envelope: the detail is one level down. */
+        json_t *err = json_object_get(result, "error");
+        json_t *inner = json_object_get(err, "error");
+        if (!json_is_object(inner))
+            inner = err;
+        json_t *et = json_object_get(inner, "type"), *em = json_object_get(inner, "message");
+        const char *etype = json_is_string(et) ? json_string_value(et) : "api_error";
+        const char *emsg = json_is_string(em) ? json_string_value(em) : "batch request errored";
+        size_t n = strlen(etype) + strlen(emsg) + 3;
+        char *status = malloc(n);
+        if (status) {
+            snprintf(status, n, "%s: %s", etype, emsg);
+            bt_span_set_status(span, BT_STATUS_ERROR, status);
+            free(status);
+        }
+        bt_span_set_string(span, "error.type", etype);
+        json_object_set_new(meta, "error_type", json_string(etype));
+    } else {
+        int canceled = strcmp(type, "canceled") == 0;
+        if (canceled)
+            t->counts.canceled++;
+        else
+            t->counts.expired++;
+        bt_span_set_status(span, BT_STATUS_ERROR,
+                           canceled ? "Anthropic batch request canceled" : "Anthropic batch request expired");
+        bt_span_set_string(span, "error.type", canceled ? "batch_request_canceled" : "batch_request_expired");
+    }
+    json_object_set_new(meta, "result_type", json_string(type));
+
+    set_parent_attr(t, span);
+    bt__batch_set_span_attributes(span, "llm", "anthropic.messages.create");
+    json_t *input = json_object_get(entry, "input");
+    if (input && !json_is_null(input))
+        bt__batch_set_json(t->a, span, "braintrust.input_json", "input", input);
+    bt__batch_set_json(t->a, span, "braintrust.metadata", NULL, meta);
+    if (json_object_size(metrics))
+        bt__batch_set_json(t->a, span, "braintrust.metrics", NULL, metrics);
+    set_genai(t, span, meta, message, metrics);
+    bt_span_end(span, end_time(t));
+
+    json_decref(metrics);
+    json_decref(meta);
+    json_decref(entry);
+}
+
+static int is_result_type(const char *type)
+{
+    return strcmp(type, "succeeded") == 0 || strcmp(type, "errored") == 0 || strcmp(type, "canceled") == 0 ||
+           strcmp(type, "expired") == 0;
+}
+
+static int on_line(void *ud, const char *line, size_t len, size_t full_len, int truncated)
+{
+    bt__batch_trace *t = ud;
+    if (truncated) {
+        t->counts.oversized++;
+        char custom_id[BT__BATCH_CUSTOM_ID_MAX + 1], type[16];
+        if (scan_string_field(line, len, "custom_id", custom_id, sizeof custom_id) &&
+            scan_string_field(line, len, "type", type, sizeof type) && is_result_type(type))
+            emit_child(t, custom_id, type, NULL, full_len);
+        else
+            t->counts.invalid++;
+        return 0;
+    }
+    json_t *root = json_loadb(line, len, 0, NULL);
+    json_t *id = json_object_get(root, "custom_id");
+    json_t *result = json_object_get(root, "result");
+    json_t *type = json_object_get(result, "type");
+    if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > BT__BATCH_CUSTOM_ID_MAX ||
+        !json_is_string(type) || !is_result_type(json_string_value(type)))
+        t->counts.invalid++;
+    else
+        emit_child(t, json_string_value(id), json_string_value(type), result, 0);
+    json_decref(root);
+    return 0;
+}
+
+bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, const char *braintrust_parent)
+{
+    if (strlen(batch_id) >= BT__BATCH_ID_MAX || !batch_id[0])
+        return NULL;
+    bt__batch_trace *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->a = a;
+    t->tracer = bt__anthropic_tracer(a);
+    strcpy(t->batch_id, batch_id);
+    bt__batch_span_context(batch_id, &t->ctx);
+    t->braintrust_parent = braintrust_parent ? strdup(braintrust_parent) : NULL;
+    t->lines = bt__ndjson_new(BT__BATCH_LINE_MAX, on_line, t);
+    t->metrics = json_object();
+    if (!t->lines || !t->metrics || (braintrust_parent && !t->braintrust_parent)) {
+        bt__batch_trace_free(t);
+        return NULL;
+    }
+    char *text = NULL;
+    if (bt__correlation_get_batch(bt__anthropic_correlation(a), batch_id, &text) == BT_OK)
+        t->batch = json_loads(text, 0, NULL);
+    free(text);
+    t->start_ns = time_field(t->batch, "created_at");
+    if (!t->start_ns)
+        t->start_ns = now_ns(t);
+    t->end_ns = time_field(t->batch, "ended_at");
+    if (t->end_ns && t->end_ns < t->start_ns)
+        t->end_ns = t->start_ns;
+    return t;
+}
+
+void bt__batch_trace_feed(bt__batch_trace *t, const char *data, size_t len)
+{
+    if (t->finished || !len)
+        return;
+    bt__ndjson_feed(t->lines, data, len);
+    t->last_byte = data[len - 1];
+}
+
+static json_t *counts_json(const bt__batch_counts *c)
+{
+    return json_pack("{s:I,s:I,s:I,s:I}", "succeeded", (json_int_t)c->succeeded, "errored",
+                     (json_int_t)c->errored, "canceled", (json_int_t)c->canceled, "expired",
+                     (json_int_t)c->expired);
+}
+
+void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
+{
+    if (t->finished)
+        return;
+    t->finished = 1;
+    uint64_t invalid_before = t->counts.invalid;
+    bt__ndjson_finish(t->lines);
+    if (!incomplete && t->last_byte && t->last_byte != '\n' && t->counts.invalid > invalid_before)
+        incomplete = "the results ended inside a line";
+
+    bt_span_options o = {0};
+    o.trace_id = t->ctx.trace_id;
+    o.span_id = t->ctx.span_id;
+    o.start_unix_nano = t->start_ns;
+    bt_span *span = bt_span_start(t->tracer, "anthropic.batch", &o);
+    set_parent_attr(t, span);
+    bt__batch_set_span_attributes(span, "task", "anthropic.batch");
+
+    const bt__batch_counts *c = &t->counts;
+    json_t *meta = json_pack("{s:s,s:s}", "provider", "anthropic", "batch_id", t->batch_id);
+    json_t *status = json_object_get(t->batch, "processing_status");
+    json_object_set_new(meta, "processing_status",
+                        json_is_string(status) ? json_incref(status) : json_string(incomplete ? "unknown" : "ended"));
+    json_t *rc = json_object_get(t->batch, "request_counts");
+    json_object_set_new(meta, "request_counts", json_is_object(rc) ? json_incref(rc) : counts_json(c));
+    json_object_set_new(meta, "results", counts_json(c));
+    json_object_set_new(meta, "num_results", json_integer((json_int_t)c->results));
+    json_object_set_new(meta, "invalid_lines", json_integer((json_int_t)c->invalid));
+    json_object_set_new(meta, "duplicate_ids", json_integer((json_int_t)c->duplicate));
+    json_object_set_new(meta, "unknown_ids", json_integer((json_int_t)c->unknown));
+    json_object_set_new(meta, "oversized_lines", json_integer((json_int_t)c->oversized));
+    json_t *v = json_object_get(t->batch, "created_at");
+    if (json_is_string(v))
+        json_object_set(meta, "created_at", v);
+    if (json_is_string(v = json_object_get(t->batch, "ended_at")))
+        json_object_set(meta, "ended_at", v);
+    if (incomplete) {
+        json_object_set_new(meta, "truncated", json_true());
+        char msg[256];
+        snprintf(msg, sizeof msg, "batch results incomplete: %s", incomplete);
+        bt_span_set_status(span, BT_STATUS_ERROR, msg);
+        bt_span_set_string(span, "error.type", "incomplete_results");
+    } else if (c->canceled || c->expired) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Anthropic batch completed with %llu canceled and %llu expired requests",
+                 (unsigned long long)c->canceled, (unsigned long long)c->expired);
+        bt_span_set_status(span, BT_STATUS_ERROR, msg);
+    }
+    bt__batch_set_json(t->a, span, "braintrust.metadata", NULL, meta);
+    if (json_object_size(t->metrics))
+        bt__batch_set_json(t->a, span, "braintrust.metrics", NULL, t->metrics);
+    bt_span_set_string(span, "anthropic.batch.id", t->batch_id);
+    bt_span_end(span, end_time(t));
+    json_decref(meta);
+}
+
+const bt__batch_counts *bt__batch_trace_counts(const bt__batch_trace *t)
+{
+    return &t->counts;
+}
+
+json_t *bt__batch_trace_metrics(const bt__batch_trace *t)
+{
+    return t->metrics;
+}
+
+void bt__batch_trace_free(bt__batch_trace *t)
+{
+    if (!t)
+        return;
+    bt__ndjson_free(t->lines);
+    json_decref(t->metrics);
+    json_decref(t->batch);
+    free(t->seen);
+    free(t->braintrust_parent);
+    free(t);
+}
