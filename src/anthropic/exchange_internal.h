@@ -42,6 +42,8 @@ struct bt_exchange {
     /* request headers worth keeping (never secrets) */
     char anthropic_beta[512];          /* repeated headers joined with "," */
     char anthropic_version[64];
+    char server_address[256];          /* host of the upstream (Host header or URL), "" if unknown */
+    int server_port;                   /* 0 when not stated */
     /* response */
     int status;                        /* 0 until response_headers */
     char request_id[128];

@@ -1,0 +1,111 @@
+/*
+ * bt_anthropic: instrumentation settings shared by every exchange, and the batch
+ * correlation store. Settings are plain fields read by exchanges on any thread; they
+ * are meant to be set before traffic flows (as with the tracer's setters).
+ */
+#include <stdlib.h>
+
+#include "anthropic/correlation.h"
+#include "anthropic/exchange_internal.h"
+#include "braintrust/anthropic.h"
+
+#define BT__DEFAULT_BODY_LIMIT ((size_t)32 << 20)
+
+struct bt_anthropic {
+    bt_tracer *tracer;
+    int genai;
+    int lifecycle;
+    bt_mask_fn mask;
+    void *mask_ud;
+    size_t body_limit;
+    struct bt__correlation *corr;
+};
+
+int bt_anthropic_new(bt_tracer *tracer, bt_anthropic **out)
+{
+    if (out)
+        *out = NULL;
+    if (!tracer || !out)
+        return BT_EINVAL;
+    bt_anthropic *a = calloc(1, sizeof *a);
+    if (!a)
+        return BT_ENOMEM;
+    a->tracer = tracer;
+    a->genai = 1;
+    a->lifecycle = 1;
+    a->body_limit = BT__DEFAULT_BODY_LIMIT;
+    a->corr = bt__correlation_new(NULL, tracer);
+    if (!a->corr) {
+        free(a);
+        return BT_ENOMEM;
+    }
+    *out = a;
+    return BT_OK;
+}
+
+void bt_anthropic_free(bt_anthropic *a)
+{
+    if (!a)
+        return;
+    bt__correlation_free(a->corr);
+    free(a);
+}
+
+int bt_anthropic_set_genai_attributes(bt_anthropic *a, int on)
+{
+    if (!a)
+        return BT_EINVAL;
+    a->genai = on != 0;
+    return BT_OK;
+}
+
+int bt_anthropic_set_lifecycle_spans(bt_anthropic *a, int on)
+{
+    if (!a)
+        return BT_EINVAL;
+    a->lifecycle = on != 0;
+    return BT_OK;
+}
+
+int bt_anthropic_set_mask(bt_anthropic *a, bt_mask_fn fn, void *userdata)
+{
+    if (!a)
+        return BT_EINVAL;
+    a->mask = fn;
+    a->mask_ud = userdata;
+    return BT_OK;
+}
+
+int bt_anthropic_set_body_limit(bt_anthropic *a, size_t bytes)
+{
+    if (!a || bytes == 0)
+        return BT_EINVAL;
+    a->body_limit = bytes;
+    return BT_OK;
+}
+
+int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path)
+{
+    if (!a)
+        return BT_EINVAL;
+    struct bt__correlation *c = bt__correlation_new(sqlite_path, a->tracer);
+    if (!c)
+        return sqlite_path ? BT_EDB : BT_ENOMEM; /* the previous store stays in use */
+    bt__correlation_free(a->corr);
+    a->corr = c;
+    return BT_OK;
+}
+
+int bt__anthropic_genai_enabled(const bt_anthropic *a) { return a && a->genai; }
+int bt__anthropic_lifecycle_enabled(const bt_anthropic *a) { return a && a->lifecycle; }
+size_t bt__anthropic_body_limit(const bt_anthropic *a) { return a ? a->body_limit : BT__DEFAULT_BODY_LIMIT; }
+bt_tracer *bt__anthropic_tracer(const bt_anthropic *a) { return a ? a->tracer : NULL; }
+struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a) { return a ? a->corr : NULL; }
+
+char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len)
+{
+    if (!a || !a->mask || !json)
+        return json;
+    char *repl = a->mask(a->mask_ud, field, json, len);
+    return repl ? repl : json;
+}

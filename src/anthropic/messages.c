@@ -1,0 +1,320 @@
+/*
+ * The Messages and count_tokens handler: one llm span per exchange, built from the
+ * request (input, parameters) and the response (a JSON message, an SSE stream parsed
+ * as it arrives, a {"input_tokens":N} count, or an error).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "anthropic/exchange_internal.h"
+#include "anthropic/genai.h"
+#include "anthropic/json_util.h"
+#include "anthropic/messages_stream.h"
+#include "anthropic/usage.h"
+#include "decode/sse.h"
+
+/* Request parameters copied verbatim into metadata (conventions §2). */
+static const char *const request_params[] = {
+    "model", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream",
+    "tools", "tool_choice", "metadata", "thinking", "service_tier", "container",
+    "mcp_servers", "output_config", "output_format", "context_management",
+    "inference_geo", "cache_control",
+};
+
+typedef struct msg_handler {
+    bt__handler base;
+    int count_tokens;
+    bt__buf request;
+    bt__buf response;        /* non-streaming body */
+    bt__sse *sse;            /* streaming body */
+    bt__msg_stream *stream;
+    uint64_t first_content_nano; /* 0 until the first content delta arrived */
+} msg_handler;
+
+static void on_request_body(bt__handler *h, bt_exchange *ex, const char *data, size_t len)
+{
+    msg_handler *m = (msg_handler *)h;
+    if (bt__buf_append(&m->request, data, len) != 0)
+        ex->is_truncated = 1;
+}
+
+static int on_sse_event(void *ud, const char *event, size_t event_len, const char *data,
+                        size_t data_len, int truncated)
+{
+    bt_exchange *ex = ud;
+    msg_handler *m = (msg_handler *)ex->handler;
+    (void)event_len;
+    if (bt__msg_stream_event(m->stream, event, data, data_len, truncated) && !m->first_content_nano)
+        m->first_content_nano = bt_tracer_now(bt__anthropic_tracer(ex->a)); /* as it arrives */
+    return 0;
+}
+
+static void on_response_start(bt__handler *h, bt_exchange *ex)
+{
+    msg_handler *m = (msg_handler *)h;
+    if (!ex->is_event_stream || ex->status >= 400 || m->count_tokens)
+        return;
+    size_t limit = bt__anthropic_body_limit(ex->a);
+    m->stream = bt__msg_stream_new(limit);
+    m->sse = m->stream ? bt__sse_new(limit, on_sse_event, ex) : NULL;
+    if (!m->sse) {
+        bt__msg_stream_free(m->stream);
+        m->stream = NULL;
+        ex->is_truncated = 1;
+    }
+}
+
+static void on_response_data(bt__handler *h, bt_exchange *ex, const char *data, size_t len)
+{
+    msg_handler *m = (msg_handler *)h;
+    if (m->sse) {
+        bt__sse_feed(m->sse, data, len);
+        return;
+    }
+    if (bt__buf_append(&m->response, data, len) != 0)
+        ex->is_truncated = 1;
+}
+
+/* messages + {"role":"system","content":system} last, as sent. */
+static json_t *build_input(const json_t *req)
+{
+    json_t *in = json_array();
+    json_t *msgs = json_object_get(req, "messages");
+    if (json_is_array(msgs))
+        json_array_extend(in, msgs);
+    json_t *system = json_object_get(req, "system");
+    if (system && !json_is_null(system) &&
+        !(json_is_string(system) && json_string_length(system) == 0))
+        json_array_append_new(in, json_pack("{s:s,s:O}", "role", "system", "content", system));
+    return in;
+}
+
+static json_t *build_metadata(bt_exchange *ex, const json_t *req, const json_t *msg, int parse_failed)
+{
+    json_t *md = json_object();
+    json_object_set_new(md, "provider", json_string("anthropic"));
+    for (size_t i = 0; i < sizeof request_params / sizeof *request_params; i++) {
+        json_t *v = json_object_get(req, request_params[i]);
+        if (v)
+            json_object_set(md, request_params[i], v);
+    }
+    json_t *model = json_object_get(msg, "model");
+    if (json_is_string(model))
+        json_object_set(md, "model", model);
+    static const char *const stop_fields[] = {"stop_reason", "stop_sequence", "stop_details"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(msg, stop_fields[i]);
+        if (v && !json_is_null(v))
+            json_object_set(md, stop_fields[i], v);
+    }
+    json_t *usage = json_object_get(msg, "usage");
+    json_t *tier = json_object_get(usage, "service_tier");
+    json_t *geo = json_object_get(usage, "inference_geo");
+    if (json_is_string(tier))
+        json_object_set(md, "usage_service_tier", tier);
+    if (json_is_string(geo))
+        json_object_set(md, "usage_inference_geo", geo);
+    if (ex->request_id[0])
+        json_object_set_new(md, "request_id", json_string(ex->request_id));
+    if (ex->anthropic_beta[0])
+        json_object_set_new(md, "anthropic_beta", json_string(ex->anthropic_beta));
+    if (ex->route.beta)
+        json_object_set_new(md, "beta", json_true());
+    if (parse_failed)
+        json_object_set_new(md, "parse_error", json_string(parse_failed == 1 ? "request" : "response"));
+    if (ex->decode_error[0])
+        json_object_set_new(md, "decode_error", json_string(ex->decode_error));
+    return md;
+}
+
+/* Error status for what went wrong after the headers; returns the error.type or NULL. */
+static const char *stream_error(bt_exchange *ex, msg_handler *m, bt_span *span)
+{
+    const char *type = bt__msg_stream_error_type(m->stream);
+    if (type) {
+        const char *msg = bt__msg_stream_error_message(m->stream);
+        size_t n = strlen(type) + (msg ? strlen(msg) : 0) + 3;
+        char *text = malloc(n);
+        if (text) {
+            if (msg && msg[0])
+                snprintf(text, n, "%s: %s", type, msg);
+            else
+                snprintf(text, n, "%s", type);
+            bt_span_set_status(span, BT_STATUS_ERROR, text);
+            free(text);
+        }
+        return type;
+    }
+    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
+        bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled");
+        return "client_cancelled";
+    }
+    /* an undecodable body says nothing about how the stream ended */
+    if (!bt__msg_stream_saw_stop(m->stream) && !ex->decode_error[0]) {
+        bt_span_set_status(span, BT_STATUS_ERROR, "stream ended before message_stop");
+        return "stream_incomplete";
+    }
+    return NULL;
+}
+
+static const char *transport_error(bt_exchange *ex, bt_span *span)
+{
+    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
+        bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled");
+        return "client_cancelled";
+    }
+    if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
+        bt_span_set_status(span, BT_STATUS_ERROR,
+                           ex->status ? "transport error: response incomplete"
+                                      : "transport error: no response");
+        return "transport_error";
+    }
+    return NULL;
+}
+
+static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
+{
+    msg_handler *m = (msg_handler *)h;
+    int parse_failed = 0;
+    json_t *req = m->request.len ? bt__json_parse_lenient(m->request.data, m->request.len) : NULL;
+    if (m->request.len && !json_is_object(req)) {
+        json_decref(req);
+        req = NULL;
+        parse_failed = 1;
+    }
+    int stream = !m->count_tokens && json_is_true(json_object_get(req, "stream"));
+    const char *name = m->count_tokens ? "anthropic.messages.count_tokens"
+                       : stream        ? "anthropic.messages.stream"
+                                       : "anthropic.messages.create";
+    info->span_name = name;
+
+    /* the response, as a message object (or the count) */
+    json_t *msg = NULL;
+    if (m->stream) {
+        msg = bt__msg_stream_message(m->stream);
+        if (bt__msg_stream_truncated(m->stream))
+            ex->is_truncated = 1;
+    } else if (ex->status > 0 && ex->status < 400 && m->response.len && !ex->decode_error[0]) {
+        msg = bt__json_parse_lenient(m->response.data, m->response.len);
+        if (!json_is_object(msg)) {
+            json_decref(msg);
+            msg = NULL;
+            if (!parse_failed)
+                parse_failed = 2;
+        }
+    }
+
+    bt_span *span = bt__exchange_start_span(ex, name, "llm");
+    const char *error_type = NULL;
+    if (ex->status >= 400) {
+        bt__exchange_set_http_error(ex, span, m->response.data, m->response.len);
+        error_type = "http_error";
+    } else if (m->stream) {
+        error_type = stream_error(ex, m, span);
+    } else {
+        error_type = transport_error(ex, span);
+    }
+    info->is_error = error_type != NULL;
+
+    if (req) {
+        json_t *input = build_input(req);
+        bt__span_set_json(ex->a, span, "braintrust.input_json", "input", input);
+        json_decref(input);
+    }
+
+    json_t *usage = json_object_get(msg, "usage");
+    json_t *metrics = json_object();
+    bt__usage u;
+    if (m->count_tokens) {
+        int64_t n = bt__json_count(json_object_get(msg, "input_tokens"));
+        if (n >= 0)
+            json_object_set_new(metrics, "prompt_tokens", json_integer(n));
+        bt__usage_read(NULL, &u);
+        u.prompt = n;
+        if (msg)
+            bt__span_set_json(ex->a, span, "braintrust.output_json", "output", msg);
+    } else {
+        bt__usage_add_metrics(usage, metrics);
+        bt__usage_read(usage, &u);
+        json_t *content = json_object_get(msg, "content");
+        if (msg && json_is_array(content)) {
+            const char *role = json_string_value(json_object_get(msg, "role"));
+            json_t *out = json_pack("{s:s,s:O}", "role", role ? role : "assistant", "content", content);
+            bt__span_set_json(ex->a, span, "braintrust.output_json", "output", out);
+            json_decref(out);
+        }
+    }
+    double ttft = -1;
+    if (stream && m->first_content_nano) {
+        uint64_t d = m->first_content_nano > ex->start_unix_nano ? m->first_content_nano - ex->start_unix_nano : 0;
+        ttft = (double)d / 1e9;
+        json_object_set_new(metrics, "time_to_first_token", json_real(ttft));
+    }
+    if (json_object_size(metrics))
+        bt__span_set_json(ex->a, span, "braintrust.metrics", NULL, metrics);
+    json_decref(metrics);
+
+    json_t *md = build_metadata(ex, req, msg, parse_failed);
+    if (ex->is_truncated)
+        json_object_set_new(md, "truncated", json_true());
+    bt__span_set_json(ex->a, span, "braintrust.metadata", NULL, md);
+
+    const char *model = json_string_value(json_object_get(md, "model"));
+    if (model)
+        snprintf(info->model, sizeof info->model, "%s", model);
+    info->input_tokens = u.prompt;
+    info->output_tokens = m->count_tokens ? -1 : u.output;
+
+    if (error_type && !strcmp(error_type, "http_error"))
+        error_type = NULL; /* bt__exchange_set_http_error already set error.type */
+    bt__genai_call call = {
+        /* count_tokens is no generation: the GenAI conventions have no operation for
+         * it and "chat" would count it as one; a system-specific name is allowed */
+        .operation = m->count_tokens ? "count_tokens" : "chat",
+        .request = req,
+        .response = m->count_tokens ? NULL : msg,
+        .usage = m->count_tokens ? NULL : &u,
+        .stream = stream,
+        .ttft_seconds = ttft,
+        .error_type = error_type,
+    };
+    bt__genai_set(ex, span, &call);
+    json_decref(md);
+    json_decref(msg);
+    json_decref(req);
+    bt_span_end(span, ex->end_unix_nano);
+}
+
+static void on_free(bt__handler *h)
+{
+    msg_handler *m = (msg_handler *)h;
+    bt__buf_free(&m->request);
+    bt__buf_free(&m->response);
+    bt__sse_free(m->sse);
+    bt__msg_stream_free(m->stream);
+    free(m);
+}
+
+static const bt__handler_ops msg_ops = {
+    .request_body = on_request_body,
+    .response_start = on_response_start,
+    .response_data = on_response_data,
+    .finish = on_finish,
+    .free = on_free,
+};
+
+bt__handler *bt__messages_handler_new(bt_exchange *ex)
+{
+    msg_handler *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->base.ops = &msg_ops;
+    m->count_tokens = ex->route.kind == BT__ROUTE_COUNT_TOKENS;
+    size_t limit = bt__anthropic_body_limit(ex->a);
+    bt__buf_init(&m->request, limit);
+    bt__buf_init(&m->response, limit);
+    return &m->base;
+}

@@ -1,0 +1,36 @@
+/*
+ * Accumulates a Messages SSE stream, event by event, into the message it describes
+ * (the same shape as a non-streaming response), keeping only the accumulated message:
+ * content blocks (text, citations, tool input, thinking and signature, and blocks that
+ * arrive whole), stop fields and cumulative usage. Accumulated bytes are bounded by a
+ * budget; beyond it text is cut (on a UTF-8 boundary) and `truncated` is set.
+ */
+#ifndef BT_ANTHROPIC_MESSAGES_STREAM_H
+#define BT_ANTHROPIC_MESSAGES_STREAM_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+typedef struct bt__msg_stream bt__msg_stream;
+
+bt__msg_stream *bt__msg_stream_new(size_t budget);
+void bt__msg_stream_free(bt__msg_stream *s);
+
+/* One SSE event (`event` name, `data` JSON text). Returns 1 when this event is the
+ * first that carried generated content (the time-to-first-token moment), else 0. */
+int bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
+                         int data_truncated);
+
+/* The accumulated message (new reference): {id, type, role, model, content:[blocks in
+ * index order], stop_reason, ..., usage}. NULL when not even message_start arrived and
+ * no block was seen. Finishes open blocks; call once, at the end. */
+json_t *bt__msg_stream_message(bt__msg_stream *s);
+
+int bt__msg_stream_saw_stop(const bt__msg_stream *s);
+int bt__msg_stream_truncated(const bt__msg_stream *s);
+/* The error event's type and message, or NULL when none arrived. */
+const char *bt__msg_stream_error_type(const bt__msg_stream *s);
+const char *bt__msg_stream_error_message(const bt__msg_stream *s);
+
+#endif

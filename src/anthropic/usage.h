@@ -1,0 +1,33 @@
+/*
+ * Anthropic usage -> Braintrust metrics (braintrust-conventions.md §2.1 and §4) and the
+ * token counts the gen_ai.usage.* attributes and access logs need.
+ */
+#ifndef BT_ANTHROPIC_USAGE_H
+#define BT_ANTHROPIC_USAGE_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Token counts of one usage object; -1 means "not reported". */
+typedef struct bt__usage {
+    int64_t input;            /* uncached input_tokens */
+    int64_t cache_read;       /* cache_read_input_tokens */
+    int64_t cache_creation;   /* cache_creation_input_tokens, else 5m+1h */
+    int64_t cache_5m, cache_1h;
+    int has_cache_split;      /* usage.cache_creation is an object */
+    int64_t output;
+    int64_t reasoning;        /* output_tokens_details.thinking_tokens */
+    int64_t prompt;           /* input + cache read + cache creation */
+    int64_t total;            /* prompt + output */
+} bt__usage;
+
+void bt__usage_read(const json_t *usage, bt__usage *out);
+
+/* Adds the Braintrust metrics of `usage` to `metrics` (an object): prompt_tokens,
+ * completion_tokens, tokens, prompt_cached_tokens, the 5m/1h split when reported (and
+ * then no aggregate) else prompt_cache_creation_tokens, completion_reasoning_tokens,
+ * server_tool_use_<key>. Only what was reported; never negative. */
+void bt__usage_add_metrics(const json_t *usage, json_t *metrics);
+
+#endif
