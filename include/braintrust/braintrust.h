@@ -12,6 +12,7 @@
 #include "sink.h"
 #include "anthropic.h"
 #include "batch.h"
+#include "curl.h"
 
 #define BT_VERSION_STRING "0.1.0"
 
