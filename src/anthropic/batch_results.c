@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "anthropic/batch_llm.h"
+#include "anthropic/json_util.h"
 #include "anthropic/batch_trace.h"
 #include "anthropic/exchange_internal.h"
 #include "util/buf.h"
@@ -25,7 +26,7 @@ static void on_response_start(bt__handler *h, bt_exchange *ex)
 {
     results_handler *r = (results_handler *)h;
     if (ex->status >= 200 && ex->status < 300 && ex->route.batch_id[0])
-        r->trace = bt__batch_trace_new(ex->a, ex->route.batch_id, ex->braintrust_parent);
+        r->trace = bt__batch_trace_new(ex->a, ex->route.batch_id, ex->braintrust_parent, ex);
 }
 
 static void on_response_data(bt__handler *h, bt_exchange *ex, const char *data, size_t len)
@@ -102,11 +103,11 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         json_object_set_new(meta, "duplicate_ids", json_integer((json_int_t)c->duplicate));
         json_object_set_new(meta, "unknown_ids", json_integer((json_int_t)c->unknown));
         json_object_set_new(meta, "oversized_lines", json_integer((json_int_t)c->oversized));
-        bt__batch_set_json(ex->a, span, "braintrust.output_json", "output", output);
+        bt__span_set_json(ex->a, span, "braintrust.output_json", "output", output);
         json_decref(output);
         json_t *metrics = bt__batch_trace_metrics(r->trace);
         if (json_object_size(metrics))
-            bt__batch_set_json(ex->a, span, "braintrust.metrics", NULL, metrics);
+            bt__span_set_json(ex->a, span, "braintrust.metrics", NULL, metrics);
     }
     if (!bt__exchange_set_http_error(ex, span, r->error_body.data, r->error_body.len) && incomplete) {
         bt_span_set_status(span, BT_STATUS_ERROR, incomplete);
@@ -114,8 +115,8 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     }
     if (incomplete || ex->is_truncated)
         json_object_set_new(meta, "truncated", json_true());
-    bt__batch_set_json(ex->a, span, "braintrust.input_json", "input", input);
-    bt__batch_set_json(ex->a, span, "braintrust.metadata", NULL, meta);
+    bt__span_set_json(ex->a, span, "braintrust.input_json", "input", input);
+    bt__span_set_json(ex->a, span, "braintrust.metadata", NULL, meta);
     bt_span_end(span, ex->end_unix_nano);
     json_decref(input);
     json_decref(meta);

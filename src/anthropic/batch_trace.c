@@ -6,9 +6,12 @@
 #include <string.h>
 
 #include "anthropic/batch_llm.h"
+#include "anthropic/json_util.h"
 #include "anthropic/batch_split.h"
 #include "anthropic/correlation.h"
 #include "anthropic/exchange_internal.h"
+#include "anthropic/genai.h"
+#include "anthropic/usage.h"
 #include "decode/ndjson.h"
 #include "util/timefmt.h"
 
@@ -29,6 +32,7 @@ struct bt__batch_trace {
     json_t *metrics;
     uint64_t *seen;               /* open addressing set of child span ids (0 = empty) */
     size_t seen_slots, seen_used;
+    bt_exchange genai_ex;         /* what gen_ai attributes read of an exchange */
     char last_byte;               /* of the stream so far, to tell a cut last line */
     int finished;
 };
@@ -121,42 +125,25 @@ static void set_parent_attr(const bt__batch_trace *t, bt_span *span)
         bt_span_set_string(span, "braintrust.parent", t->braintrust_parent);
 }
 
-static void set_genai(const bt__batch_trace *t, bt_span *span, json_t *meta, json_t *message, json_t *metrics)
+/* gen_ai.* attributes through the Messages handler's helper, which reads the request
+ * parameters from `request` (the stored request metadata) and the server address from
+ * an exchange: the results call's when observed, else an empty one. */
+static void set_genai(const bt__batch_trace *t, bt_span *span, json_t *request, json_t *message,
+                      const char *error_type)
 {
-    if (!bt__anthropic_genai_enabled(t->a))
-        return;
-    bt_span_set_string(span, "gen_ai.provider.name", "anthropic");
-    bt_span_set_string(span, "gen_ai.operation.name", "chat");
-    json_t *req_model = json_object_get(meta, "request_model");
-    if (!json_is_string(req_model))
-        req_model = json_object_get(meta, "model");
-    if (json_is_string(req_model))
-        bt_span_set_string(span, "gen_ai.request.model", json_string_value(req_model));
-    json_t *max_tokens = json_object_get(meta, "max_tokens");
-    if (json_is_integer(max_tokens))
-        bt_span_set_int(span, "gen_ai.request.max_tokens", json_integer_value(max_tokens));
-    if (message) {
-        json_t *v = json_object_get(message, "model");
-        if (json_is_string(v))
-            bt_span_set_string(span, "gen_ai.response.model", json_string_value(v));
-        v = json_object_get(message, "id");
-        if (json_is_string(v))
-            bt_span_set_string(span, "gen_ai.response.id", json_string_value(v));
-        v = json_object_get(message, "stop_reason");
-        if (json_is_string(v)) {
-            const char *reason = json_string_value(v);
-            bt_span_set_string_array(span, "gen_ai.response.finish_reasons", &reason, 1);
-        }
-    }
-    json_t *v = json_object_get(metrics, "prompt_tokens");
-    if (json_is_integer(v))
-        bt_span_set_int(span, "gen_ai.usage.input_tokens", json_integer_value(v));
-    v = json_object_get(metrics, "completion_tokens");
-    if (json_is_integer(v))
-        bt_span_set_int(span, "gen_ai.usage.output_tokens", json_integer_value(v));
-    v = json_object_get(metrics, "prompt_cached_tokens");
-    if (json_is_integer(v))
-        bt_span_set_int(span, "gen_ai.usage.cache_read.input_tokens", json_integer_value(v));
+    bt__usage usage;
+    json_t *u = json_object_get(message, "usage");
+    if (u)
+        bt__usage_read(u, &usage);
+    bt__genai_call call = {
+        .operation = "chat",
+        .request = request,
+        .response = message,
+        .usage = u ? &usage : NULL,
+        .ttft_seconds = -1,
+        .error_type = error_type,
+    };
+    bt__genai_set((bt_exchange *)&t->genai_ex, span, &call);
 }
 
 /* Finds `"key"` then a string value in a cut line (oversized), without a parser. */
@@ -214,11 +201,11 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
     o.kind = BT_SPAN_KIND_CLIENT;
     bt_span *span = bt_span_start(t->tracer, "anthropic.messages.create", &o);
 
-    json_t *meta = json_object_get(entry, "metadata");
-    meta = json_is_object(meta) ? json_deep_copy(meta) : json_pack("{s:s}", "provider", "anthropic");
-    json_t *req_model = json_object_get(meta, "model");
-    if (json_is_string(req_model))
-        json_object_set(meta, "request_model", req_model);
+    /* The stored request metadata stays as sent (gen_ai.request.*); `meta` gets the
+     * response's model and stop fields on top, like a Messages span. */
+    json_t *request = json_object_get(entry, "metadata");
+    request = json_is_object(request) ? json_incref(request) : json_pack("{s:s}", "provider", "anthropic");
+    json_t *meta = json_copy(request);
     json_object_set_new(meta, "custom_id", json_string(custom_id));
     json_object_set_new(meta, "batch_id", json_string(t->batch_id));
     if (!entry)
@@ -229,6 +216,7 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
         json_object_set_new(meta, "result_line_bytes", json_integer((json_int_t)oversized_len));
 
     json_t *message = NULL, *metrics = json_object();
+    const char *error_type = NULL;
     if (strcmp(type, "succeeded") == 0) {
         t->counts.succeeded++;
         message = json_object_get(result, "message");
@@ -242,13 +230,15 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
                 json_object_set(meta, "stop_sequence", v);
             if ((v = json_object_get(message, "stop_details")) && !json_is_null(v))
                 json_object_set(meta, "stop_details", v);
-            if (json_is_string(v = json_object_get(json_object_get(message, "usage"), "service_tier")))
-                json_object_set(meta, "service_tier", v);
-            json_decref(metrics);
-            metrics = bt__batch_llm_metrics(json_object_get(message, "usage"));
+            json_t *usage = json_object_get(message, "usage");
+            if (json_is_string(v = json_object_get(usage, "service_tier")))
+                json_object_set(meta, "usage_service_tier", v);
+            if (json_is_string(v = json_object_get(usage, "inference_geo")))
+                json_object_set(meta, "usage_inference_geo", v);
+            bt__usage_add_metrics(json_object_get(message, "usage"), metrics);
             bt__batch_llm_metrics_add(t->metrics, metrics);
             json_t *output = bt__batch_llm_output(message);
-            bt__batch_set_json(t->a, span, "braintrust.output_json", "output", output);
+            bt__span_set_json(t->a, span, "braintrust.output_json", "output", output);
             json_decref(output);
         } else {
             message = NULL;
@@ -270,7 +260,7 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
             bt_span_set_status(span, BT_STATUS_ERROR, status);
             free(status);
         }
-        bt_span_set_string(span, "error.type", etype);
+        error_type = etype;
         json_object_set_new(meta, "error_type", json_string(etype));
     } else {
         int canceled = strcmp(type, "canceled") == 0;
@@ -280,7 +270,7 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
             t->counts.expired++;
         bt_span_set_status(span, BT_STATUS_ERROR,
                            canceled ? "Anthropic batch request canceled" : "Anthropic batch request expired");
-        bt_span_set_string(span, "error.type", canceled ? "batch_request_canceled" : "batch_request_expired");
+        error_type = canceled ? "batch_request_canceled" : "batch_request_expired";
     }
     json_object_set_new(meta, "result_type", json_string(type));
 
@@ -288,12 +278,15 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
     bt__batch_set_span_attributes(span, "llm", "anthropic.messages.create");
     json_t *input = json_object_get(entry, "input");
     if (input && !json_is_null(input))
-        bt__batch_set_json(t->a, span, "braintrust.input_json", "input", input);
-    bt__batch_set_json(t->a, span, "braintrust.metadata", NULL, meta);
+        bt__span_set_json(t->a, span, "braintrust.input_json", "input", input);
+    bt__span_set_json(t->a, span, "braintrust.metadata", NULL, meta);
     if (json_object_size(metrics))
-        bt__batch_set_json(t->a, span, "braintrust.metrics", NULL, metrics);
-    set_genai(t, span, meta, message, metrics);
+        bt__span_set_json(t->a, span, "braintrust.metrics", NULL, metrics);
+    if (error_type)
+        bt_span_set_string(span, "error.type", error_type);
+    set_genai(t, span, request, message, error_type);
     bt_span_end(span, end_time(t));
+    json_decref(request);
 
     json_decref(metrics);
     json_decref(meta);
@@ -332,7 +325,8 @@ static int on_line(void *ud, const char *line, size_t len, size_t full_len, int 
     return 0;
 }
 
-bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, const char *braintrust_parent)
+bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, const char *braintrust_parent,
+                                     const bt_exchange *observed)
 {
     if (strlen(batch_id) >= BT__BATCH_ID_MAX || !batch_id[0])
         return NULL;
@@ -341,6 +335,11 @@ bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, cons
         return NULL;
     t->a = a;
     t->tracer = bt__anthropic_tracer(a);
+    t->genai_ex.a = a;
+    if (observed) {
+        memcpy(t->genai_ex.server_address, observed->server_address, sizeof t->genai_ex.server_address);
+        t->genai_ex.server_port = observed->server_port;
+    }
     strcpy(t->batch_id, batch_id);
     bt__batch_span_context(batch_id, &t->ctx);
     t->braintrust_parent = braintrust_parent ? strdup(braintrust_parent) : NULL;
@@ -426,9 +425,9 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
                  (unsigned long long)c->canceled, (unsigned long long)c->expired);
         bt_span_set_status(span, BT_STATUS_ERROR, msg);
     }
-    bt__batch_set_json(t->a, span, "braintrust.metadata", NULL, meta);
+    bt__span_set_json(t->a, span, "braintrust.metadata", NULL, meta);
     if (json_object_size(t->metrics))
-        bt__batch_set_json(t->a, span, "braintrust.metrics", NULL, t->metrics);
+        bt__span_set_json(t->a, span, "braintrust.metrics", NULL, t->metrics);
     bt_span_set_string(span, "anthropic.batch.id", t->batch_id);
     bt_span_end(span, end_time(t));
     json_decref(meta);

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "anthropic/batch_llm.h"
+#include "anthropic/json_util.h"
 #include "anthropic/batch_object.h"
 #include "anthropic/batch_requests.h"
 #include "anthropic/batch_trace.h"
@@ -195,10 +196,10 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
             }
         }
         if (input)
-            bt__batch_set_json(ex->a, span, "braintrust.input_json", "input", input);
+            bt__span_set_json(ex->a, span, "braintrust.input_json", "input", input);
         if (output)
-            bt__batch_set_json(ex->a, span, "braintrust.output_json", "output", output);
-        bt__batch_set_json(ex->a, span, "braintrust.metadata", NULL, meta);
+            bt__span_set_json(ex->a, span, "braintrust.output_json", "output", output);
+        bt__span_set_json(ex->a, span, "braintrust.metadata", NULL, meta);
         bt_span_end(span, ex->end_unix_nano);
         info->span_name = name;
     }
