@@ -1,0 +1,426 @@
+/*
+ * Conformance over every Messages and count_tokens recording in the shared fixtures:
+ * each interaction is fed through an exchange and its span checked field by field
+ * against expectations computed here, independently, from the recorded bytes. Feeding
+ * the response whole, byte by byte and in random splits must give identical spans.
+ */
+#include <strings.h>
+
+#include "msg_harness.h"
+
+/* --- an independent reading of the recorded response ------------------------------ */
+
+typedef struct expect_block {
+    char type[64];
+    json_t *text;        /* concatenated text/thinking (string) */
+    json_t *json;        /* concatenated partial_json (string) */
+    json_t *start;       /* content_block_start block */
+} expect_block;
+
+typedef struct expect {
+    json_t *message;     /* non-stream body, or NULL */
+    char model[128];
+    char stop_reason[64];
+    int saw_stop, saw_error;
+    char error_type[64];
+    long long input, output, cache_read, cache_create;
+    expect_block blocks[64];
+    int n_blocks;
+} expect;
+
+static char *concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+    return s;
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+static void expect_event(expect *e, json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    if (!type)
+        return;
+    if (!strcmp(type, "message_start")) {
+        json_t *m = json_object_get(ev, "message");
+        snprintf(e->model, sizeof e->model, "%s", or_empty(json_string_value(json_object_get(m, "model"))));
+        json_t *u = json_object_get(m, "usage");
+        e->input = json_integer_value(json_object_get(u, "input_tokens"));
+        e->output = json_integer_value(json_object_get(u, "output_tokens"));
+        e->cache_read = json_integer_value(json_object_get(u, "cache_read_input_tokens"));
+        e->cache_create = json_integer_value(json_object_get(u, "cache_creation_input_tokens"));
+    } else if (!strcmp(type, "content_block_start") && e->n_blocks < 64) {
+        expect_block *b = &e->blocks[e->n_blocks++];
+        json_t *cb = json_object_get(ev, "content_block");
+        snprintf(b->type, sizeof b->type, "%s", json_string_value(json_object_get(cb, "type")));
+        b->start = json_incref(cb);
+        const char *t = json_string_value(json_object_get(cb, "text"));
+        if (!t)
+            t = json_string_value(json_object_get(cb, "thinking"));
+        b->text = json_string(t ? t : "");
+        b->json = NULL;
+    } else if (!strcmp(type, "content_block_delta") && e->n_blocks) {
+        expect_block *b = &e->blocks[e->n_blocks - 1];
+        json_t *d = json_object_get(ev, "delta");
+        const char *dt = json_string_value(json_object_get(d, "type"));
+        const char *piece = NULL;
+        if (!strcmp(dt, "text_delta"))
+            piece = json_string_value(json_object_get(d, "text"));
+        else if (!strcmp(dt, "thinking_delta"))
+            piece = json_string_value(json_object_get(d, "thinking"));
+        if (piece) {
+            char *cat = concat(json_string_value(b->text), piece);
+            json_string_set(b->text, cat);
+            free(cat);
+        }
+        if (!strcmp(dt, "input_json_delta")) {
+            const char *pj = json_string_value(json_object_get(d, "partial_json"));
+            char *cat = concat(b->json ? json_string_value(b->json) : "", pj ? pj : "");
+            if (!b->json)
+                b->json = json_string(cat);
+            else
+                json_string_set(b->json, cat);
+            free(cat);
+        }
+    } else if (!strcmp(type, "message_delta")) {
+        const char *sr = json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason"));
+        if (sr)
+            snprintf(e->stop_reason, sizeof e->stop_reason, "%s", sr);
+        json_t *u = json_object_get(ev, "usage");
+        if (json_is_integer(json_object_get(u, "output_tokens")))
+            e->output = json_integer_value(json_object_get(u, "output_tokens"));
+        if (json_is_integer(json_object_get(u, "input_tokens")))
+            e->input = json_integer_value(json_object_get(u, "input_tokens"));
+        if (json_is_integer(json_object_get(u, "cache_read_input_tokens")))
+            e->cache_read = json_integer_value(json_object_get(u, "cache_read_input_tokens"));
+        if (json_is_integer(json_object_get(u, "cache_creation_input_tokens")))
+            e->cache_create = json_integer_value(json_object_get(u, "cache_creation_input_tokens"));
+    } else if (!strcmp(type, "message_stop")) {
+        e->saw_stop = 1;
+    } else if (!strcmp(type, "error")) {
+        e->saw_error = 1;
+        snprintf(e->error_type, sizeof e->error_type, "%s",
+                 or_empty(json_string_value(json_object_get(json_object_get(ev, "error"), "type"))));
+    }
+}
+
+/* Splits SSE text on blank lines and parses each event's data lines. */
+static void expect_stream(expect *e, const char *body, size_t len)
+{
+    char *data = calloc(1, len + 1);
+    size_t dlen = 0;
+    size_t i = 0;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && body[j] != '\n' && body[j] != '\r')
+            j++;
+        size_t ll = j - i;
+        const char *line = body + i;
+        if (ll == 0) {
+            if (dlen) {
+                json_t *ev = json_loadb(data, dlen, 0, NULL);
+                if (ev)
+                    expect_event(e, ev);
+                json_decref(ev);
+            }
+            dlen = 0;
+        } else if (ll >= 5 && !strncmp(line, "data:", 5)) {
+            const char *v = line + 5;
+            size_t vl = ll - 5;
+            if (vl && *v == ' ') {
+                v++;
+                vl--;
+            }
+            if (dlen)
+                data[dlen++] = '\n';
+            memcpy(data + dlen, v, vl);
+            dlen += vl;
+        }
+        if (j < len && body[j] == '\r' && j + 1 < len && body[j + 1] == '\n')
+            j++;
+        i = j + 1;
+    }
+    free(data);
+}
+
+static void expect_free(expect *e)
+{
+    json_decref(e->message);
+    for (int i = 0; i < e->n_blocks; i++) {
+        json_decref(e->blocks[i].text);
+        json_decref(e->blocks[i].json);
+        json_decref(e->blocks[i].start);
+    }
+}
+
+static const char *header(const bt_test_header *h, size_t n, const char *name)
+{
+    return bt_test_header_get(h, n, name);
+}
+
+/* --- the checks ------------------------------------------------------------------- */
+
+static int n_checked, n_streams, n_errors, n_count_tokens, n_gzip, n_skipped;
+
+static void check_input(json_t *span, json_t *req)
+{
+    json_t *input = span_json(span, "braintrust.input_json");
+    assert_non_null(input);
+    json_t *msgs = json_object_get(req, "messages");
+    size_t nm = json_array_size(msgs);
+    for (size_t i = 0; i < nm; i++)
+        assert_true(json_equal(json_array_get(input, i), json_array_get(msgs, i)));
+    json_t *sys = json_object_get(req, "system");
+    if (sys && !(json_is_string(sys) && !json_string_length(sys))) {
+        assert_int_equal(json_array_size(input), nm + 1);
+        json_t *last = json_array_get(input, nm);
+        assert_string_equal(json_string_value(json_object_get(last, "role")), "system");
+        assert_true(json_equal(json_object_get(last, "content"), sys));
+    } else {
+        assert_int_equal(json_array_size(input), nm);
+    }
+    json_decref(input);
+}
+
+static void check_metrics(json_t *span, long long input, long long cr, long long cc, long long output)
+{
+    json_t *m = span_json(span, "braintrust.metrics");
+    assert_non_null(m);
+    assert_int_equal(json_integer_value(json_object_get(m, "prompt_tokens")), input + cr + cc);
+    assert_int_equal(json_integer_value(json_object_get(m, "completion_tokens")), output);
+    assert_int_equal(json_integer_value(json_object_get(m, "tokens")), input + cr + cc + output);
+    const char *key;
+    json_t *v;
+    json_object_foreach(m, key, v) {
+        assert_true(json_number_value(v) >= 0); /* never negative */
+    }
+    json_decref(m);
+}
+
+static void check_span(const bt_test_interaction *it, const char *line, const char *body, size_t body_len)
+{
+    json_t *span = json_loads(line, 0, NULL);
+    assert_non_null(span);
+    json_t *req = it->req_body ? json_loadb(it->req_body, it->req_body_len, 0, NULL) : NULL;
+    int count = strstr(it->target, "count_tokens") != NULL;
+    int stream = json_is_true(json_object_get(req, "stream"));
+    const char *name = json_string_value(json_object_get(span, "name"));
+    assert_string_equal(name, count ? "anthropic.messages.count_tokens"
+                              : stream ? "anthropic.messages.stream" : "anthropic.messages.create");
+    json_t *sa = span_json(span, "braintrust.span_attributes");
+    assert_string_equal(json_string_value(json_object_get(sa, "type")), "llm");
+    json_decref(sa);
+    if (req)
+        check_input(span, req);
+    json_t *md = span_json(span, "braintrust.metadata");
+    assert_non_null(md);
+    assert_string_equal(json_string_value(json_object_get(md, "provider")), "anthropic");
+    if (strstr(it->target, "beta=true"))
+        assert_true(json_is_true(json_object_get(md, "beta")));
+
+    /* secrets are never in a span */
+    static const char *const secret[] = {"x-api-key", "authorization", "cookie"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = header(it->req_headers, it->n_req_headers, secret[i]);
+        if (v && strlen(v) >= 6)
+            assert_null(strstr(line, v));
+    }
+
+    if (it->status >= 400) {
+        n_errors++;
+        assert_int_equal(span_status_code(span), 2);
+        json_t *eb = json_loadb(body, body_len, 0, NULL);
+        const char *et = json_string_value(json_object_get(json_object_get(eb, "error"), "type"));
+        const char *msg = span_status_message(span);
+        assert_non_null(msg);
+        if (et) {
+            assert_true(strncmp(msg, et, strlen(et)) == 0);
+            assert_string_equal(span_str(span, "error.type"), et);
+        } else {
+            assert_true(strncmp(msg, "HTTP ", 5) == 0);
+        }
+        json_decref(eb);
+    } else if (count) {
+        n_count_tokens++;
+        json_t *resp = json_loadb(body, body_len, 0, NULL);
+        json_t *m = span_json(span, "braintrust.metrics");
+        assert_int_equal(json_integer_value(json_object_get(m, "prompt_tokens")),
+                         json_integer_value(json_object_get(resp, "input_tokens")));
+        assert_string_equal(json_string_value(json_object_get(md, "model")),
+                            json_string_value(json_object_get(req, "model")));
+        assert_int_not_equal(span_status_code(span), 2);
+        json_decref(m);
+        json_decref(resp);
+    } else if (stream) {
+        n_streams++;
+        expect e;
+        memset(&e, 0, sizeof e);
+        expect_stream(&e, body, body_len);
+        assert_string_equal(json_string_value(json_object_get(md, "model")), e.model);
+        if (e.stop_reason[0])
+            assert_string_equal(json_string_value(json_object_get(md, "stop_reason")), e.stop_reason);
+        json_t *out = span_json(span, "braintrust.output_json");
+        assert_non_null(out);
+        assert_string_equal(json_string_value(json_object_get(out, "role")), "assistant");
+        json_t *content = json_object_get(out, "content");
+        assert_true(json_is_array(content));
+        assert_int_equal(json_array_size(content), e.n_blocks);
+        for (int i = 0; i < e.n_blocks; i++) {
+            json_t *blk = json_array_get(content, (size_t)i);
+            expect_block *b = &e.blocks[i];
+            assert_string_equal(json_string_value(json_object_get(blk, "type")), b->type);
+            if (!strcmp(b->type, "text"))
+                assert_string_equal(json_string_value(json_object_get(blk, "text")), json_string_value(b->text));
+            else if (!strcmp(b->type, "thinking"))
+                assert_string_equal(json_string_value(json_object_get(blk, "thinking")), json_string_value(b->text));
+            if (b->json) {
+                const char *pj = json_string_value(b->json);
+                json_t *want = pj[0] ? json_loads(pj, JSON_DECODE_ANY, NULL) : json_object();
+                if (!want)
+                    want = json_string(pj); /* never became JSON: kept raw */
+                assert_true(json_equal(json_object_get(blk, "input"), want));
+                json_decref(want);
+            } else if (json_object_get(b->start, "input")) {
+                assert_true(json_equal(json_object_get(blk, "input"), json_object_get(b->start, "input")));
+            }
+        }
+        json_decref(out);
+        check_metrics(span, e.input, e.cache_read, e.cache_create, e.output);
+        if (e.saw_error) {
+            assert_int_equal(span_status_code(span), 2);
+            assert_string_equal(span_str(span, "error.type"), e.error_type);
+        } else if (!e.saw_stop) {
+            assert_int_equal(span_status_code(span), 2);
+            assert_string_equal(span_status_message(span), "stream ended before message_stop");
+        } else {
+            assert_int_not_equal(span_status_code(span), 2);
+        }
+        /* TTFT: the clock does not move in this test, so it is exactly 0 when content came */
+        expect_free(&e);
+    } else {
+        json_t *resp = json_loadb(body, body_len, 0, NULL);
+        assert_non_null(resp);
+        json_t *out = span_json(span, "braintrust.output_json");
+        assert_non_null(out);
+        assert_true(json_equal(json_object_get(out, "content"), json_object_get(resp, "content")));
+        assert_true(json_equal(json_object_get(md, "model"), json_object_get(resp, "model")));
+        assert_true(json_equal(json_object_get(md, "stop_reason"), json_object_get(resp, "stop_reason")));
+        json_t *u = json_object_get(resp, "usage");
+        check_metrics(span, json_integer_value(json_object_get(u, "input_tokens")),
+                      json_integer_value(json_object_get(u, "cache_read_input_tokens")),
+                      json_integer_value(json_object_get(u, "cache_creation_input_tokens")),
+                      json_integer_value(json_object_get(u, "output_tokens")));
+        if (span_attr(span, "gen_ai.response.id"))
+            assert_string_equal(span_str(span, "gen_ai.response.id"), json_string_value(json_object_get(resp, "id")));
+        assert_int_equal(span_int(span, "gen_ai.usage.output_tokens", -1),
+                         json_integer_value(json_object_get(u, "output_tokens")));
+        assert_int_not_equal(span_status_code(span), 2);
+        json_decref(out);
+        json_decref(resp);
+    }
+    json_decref(md);
+    json_decref(req);
+    json_decref(span);
+    n_checked++;
+}
+
+static int is_messages_call(const bt_test_interaction *it)
+{
+    if (strcasecmp(it->method, "POST"))
+        return 0;
+    const char *p = strstr(it->target, "/v1/messages");
+    if (!p)
+        return 0;
+    p += strlen("/v1/messages");
+    return *p == '\0' || *p == '?' || !strncmp(p, "/count_tokens", 13);
+}
+
+static void run_file(const char *path)
+{
+    bt_test_cassette c;
+    if (bt_test_cassette_load(path, &c) != 0)
+        fail_msg("cannot load %s", path);
+    for (size_t k = 0; k < c.n; k++) {
+        const bt_test_interaction *it = &c.items[k];
+        if (!is_messages_call(it))
+            continue;
+        if (it->resp_body_missing) {
+            n_skipped++;
+            continue;
+        }
+        const char *enc = header(it->resp_headers, it->n_resp_headers, "content-encoding");
+        size_t body_len = it->resp_body_len;
+        char *body = NULL;
+        if (enc && strstr(enc, "gzip")) {
+            body = test_gunzip(it->resp_body, it->resp_body_len, &body_len);
+            n_gzip++;
+        } else {
+            body = malloc(body_len + 1);
+            memcpy(body, it->resp_body ? it->resp_body : "", body_len);
+            body[body_len] = '\0';
+        }
+        harness h;
+        harness_init(&h);
+        json_t *first = NULL;
+        for (int mode = FEED_WHOLE; mode <= FEED_RANDOM + 2; mode++) {
+            int m = mode > FEED_RANDOM ? FEED_RANDOM : mode;
+            assert_true(feed_interaction(&h, it, m, (unsigned)(mode * 7919 + k), BT_EXCHANGE_COMPLETED));
+            char *line = harness_take_span(&h);
+            if (!line)
+                fail_msg("%s #%zu: no span", path, k);
+            if (mode == FEED_WHOLE) {
+                check_span(it, line, body, body_len);
+                first = span_normalized(line);
+            } else {
+                json_t *other = span_normalized(line);
+                if (!json_equal(first, other)) {
+                    char *a = json_dumps(first, JSON_COMPACT), *b = json_dumps(other, JSON_COMPACT);
+                    print_error("%s #%zu mode %d differs:\n%s\n%s\n", path, k, mode, a, b);
+                    free(a);
+                    free(b);
+                    fail();
+                }
+                json_decref(other);
+            }
+            free(line);
+        }
+        json_decref(first);
+        harness_free(&h);
+        free(body);
+    }
+    bt_test_cassette_free(&c);
+}
+
+static void test_every_recording(void **state)
+{
+    (void)state;
+    static const char *const suffixes[] = {".yaml", ".json", ".sse.txt", NULL};
+    char **files = bt_test_list_fixtures("anthropic", suffixes);
+    assert_non_null(files);
+    int n_files = 0;
+    for (char **f = files; *f; f++, n_files++)
+        run_file(*f);
+    bt_test_free_list(files);
+    print_message("checked %d Messages/count_tokens interactions from %d files "
+                  "(%d streams, %d errors, %d count_tokens, %d gzip; %d skipped: body not recorded)\n",
+                  n_checked, n_files, n_streams, n_errors, n_count_tokens, n_gzip, n_skipped);
+    assert_true(n_checked >= 40);
+    assert_true(n_streams >= 10);
+    assert_true(n_errors >= 2);
+    assert_true(n_count_tokens >= 3);
+    assert_true(n_gzip >= 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_recording),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
