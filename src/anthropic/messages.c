@@ -193,6 +193,11 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
 
     /* the response, as a message object (or the count) */
     json_t *msg = NULL;
+    if (m->sse && ex->outcome == BT_EXCHANGE_COMPLETED && !ex->decode_error[0]) {
+        /* The connection closed cleanly: a last event that lacks only its blank line
+         * (recordings often drop the final newlines) is complete, so dispatch it. */
+        bt__sse_feed(m->sse, "\n\n", 2);
+    }
     if (m->stream) {
         msg = bt__msg_stream_message(m->stream);
         if (bt__msg_stream_truncated(m->stream))

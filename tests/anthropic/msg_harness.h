@@ -22,7 +22,7 @@
 #include "cassette.h"
 
 static uint64_t h_now = 1750000000000000000ull;
-static uint64_t h_clock(void *ud)
+static inline uint64_t h_clock(void *ud)
 {
     (void)ud;
     return h_now;
@@ -34,7 +34,7 @@ typedef struct harness {
     bt_anthropic *a;
 } harness;
 
-static void harness_init(harness *h)
+static inline void harness_init(harness *h)
 {
     memset(h, 0, sizeof *h);
     assert_int_equal(bt_tracer_new(&h->t), BT_OK);
@@ -45,14 +45,14 @@ static void harness_init(harness *h)
     assert_int_equal(bt_anthropic_new(h->t, &h->a), BT_OK);
 }
 
-static void harness_free(harness *h)
+static inline void harness_free(harness *h)
 {
     bt_anthropic_free(h->a);
     bt_tracer_free(h->t);
 }
 
 /* The one span produced since the last call (malloc'd OTLP JSON line), or NULL. */
-static char *harness_take_span(harness *h)
+static inline char *harness_take_span(harness *h)
 {
     assert_int_equal(bt_tracer_flush(h->t, 10000), BT_OK);
     size_t n = bt_sink_memory_count(h->mem);
@@ -64,7 +64,7 @@ static char *harness_take_span(harness *h)
 
 enum { FEED_WHOLE = 0, FEED_BYTES = 1, FEED_RANDOM = 2 };
 
-static void feed_chunks(bt_exchange *ex, const char *body, size_t len, int mode, unsigned seed)
+static inline void feed_chunks(bt_exchange *ex, const char *body, size_t len, int mode, unsigned seed)
 {
     size_t i = 0;
     while (i < len) {
@@ -82,7 +82,7 @@ static void feed_chunks(bt_exchange *ex, const char *body, size_t len, int mode,
 }
 
 /* Feeds a recorded interaction; returns 1 if the endpoint was traced. */
-static int feed_interaction(harness *h, const bt_test_interaction *it, int mode, unsigned seed,
+static inline int feed_interaction(harness *h, const bt_test_interaction *it, int mode, unsigned seed,
                             bt_exchange_outcome outcome)
 {
     bt_header *rq = bt_test_headers_view(it->req_headers, it->n_req_headers);
@@ -104,7 +104,7 @@ static int feed_interaction(harness *h, const bt_test_interaction *it, int mode,
 
 /* --- OTLP JSON span access --------------------------------------------------------- */
 
-static json_t *span_attr(json_t *span, const char *key)
+static inline json_t *span_attr(json_t *span, const char *key)
 {
     size_t i;
     json_t *a;
@@ -115,13 +115,13 @@ static json_t *span_attr(json_t *span, const char *key)
     return NULL;
 }
 
-static const char *span_str(json_t *span, const char *key)
+static inline const char *span_str(json_t *span, const char *key)
 {
     return json_string_value(json_object_get(span_attr(span, key), "stringValue"));
 }
 
 /* intValue is a decimal string in OTLP JSON (int64); accept a number too. */
-static long long span_int(json_t *span, const char *key, long long dflt)
+static inline long long span_int(json_t *span, const char *key, long long dflt)
 {
     json_t *v = json_object_get(span_attr(span, key), "intValue");
     if (json_is_string(v))
@@ -132,13 +132,13 @@ static long long span_int(json_t *span, const char *key, long long dflt)
 }
 
 /* A braintrust.*_json attribute parsed (new reference) or NULL. */
-static json_t *span_json(json_t *span, const char *key)
+static inline json_t *span_json(json_t *span, const char *key)
 {
     const char *s = span_str(span, key);
     return s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
 }
 
-static int span_status_code(json_t *span)
+static inline int span_status_code(json_t *span)
 {
     json_t *st = json_object_get(span, "status");
     json_t *c = json_object_get(st, "code");
@@ -152,13 +152,13 @@ static int span_status_code(json_t *span)
     return 0;
 }
 
-static const char *span_status_message(json_t *span)
+static inline const char *span_status_message(json_t *span)
 {
     return json_string_value(json_object_get(json_object_get(span, "status"), "message"));
 }
 
 /* The span without what legitimately differs between runs (ids, times). */
-static json_t *span_normalized(const char *line)
+static inline json_t *span_normalized(const char *line)
 {
     json_t *s = json_loads(line, 0, NULL);
     assert_non_null(s);
@@ -170,7 +170,7 @@ static json_t *span_normalized(const char *line)
 }
 
 /* gunzip (incl. concatenated members); malloc'd, NUL-terminated. */
-static char *test_gunzip(const char *in, size_t in_len, size_t *out_len)
+static inline char *test_gunzip(const char *in, size_t in_len, size_t *out_len)
 {
     z_stream z;
     memset(&z, 0, sizeof z);

@@ -146,6 +146,12 @@ static void expect_stream(expect *e, const char *body, size_t len)
             j++;
         i = j + 1;
     }
+    if (dlen) { /* a last event without its blank line still counts on a clean close */
+        json_t *ev = json_loadb(data, dlen, 0, NULL);
+        if (ev)
+            expect_event(e, ev);
+        json_decref(ev);
+    }
     free(data);
 }
 
