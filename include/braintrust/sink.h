@@ -21,14 +21,20 @@ typedef struct bt_otlp_options {
     const char *braintrust_parent; /* sent as x-bt-parent, may be NULL */
     bt_otlp_protocol protocol;
     int gzip;
-    int timeout_ms;              /* per request; default 10000 */
-    int max_retries;             /* default 5 */
+    int timeout_ms;              /* per export, all retries included; 0: 10000 */
+    int max_retries;             /* 0: the default 5; negative: never retry */
 } bt_otlp_options;
 
+/* Creates an OTLP/HTTP sink. Retries HTTP 429/502/503/504 and network errors only
+ * (honouring Retry-After, else exponential backoff with jitter), within timeout_ms.
+ * BT_EINVAL for a URL that is not http(s) with a host, an unparseable header list, or
+ * a header value with control characters. Caller owns *out (see the top of this
+ * file). */
 BT_EXTERN int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out);
 
 /* One OTLP JSON Span object per line (plus "resource" with service.name), appended to
- * `path`. */
+ * `path` (borrowed; the file is created if needed, BT_EIO if it cannot be opened).
+ * Each batch is flushed before the export is reported delivered. */
 BT_EXTERN int bt_sink_jsonl_new(const char *path, bt_sink **out);
 
 /* Human-readable one-line summary per span to stderr. */

@@ -1,0 +1,8 @@
+/* What every sink shares: freeing one that never reached a tracer. */
+#include "core/sink_internal.h"
+
+void bt_sink_free(bt_sink *sink)
+{
+    if (sink && sink->vt && sink->vt->free)
+        sink->vt->free(sink);
+}
