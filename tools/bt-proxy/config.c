@@ -1,0 +1,178 @@
+/* Command line and environment of bt-proxy. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+void px_usage(FILE *out)
+{
+    fputs(
+        "usage: bt-proxy [options]\n"
+        "\n"
+        "A tracing reverse proxy for the Anthropic API. Point a client at it with\n"
+        "  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 <your app>\n"
+        "Every request is forwarded unchanged to the upstream; Messages, token counting\n"
+        "and batch calls become spans.\n"
+        "\n"
+        "options:\n"
+        "  --listen HOST:PORT     address to serve on (default 127.0.0.1:8787; port 0 picks\n"
+        "                         a free port). The bound address is printed on stdout as\n"
+        "                         \"listening on http://HOST:PORT\".\n"
+        "  --upstream URL         the Anthropic API base (default https://api.anthropic.com).\n"
+        "                         Fixed: requests for other hosts are refused.\n"
+        "  --spans-jsonl PATH     append each finished span to PATH as one OTLP JSON line\n"
+        "  --store PATH           SQLite span store (read it with bt-spans). When an OTLP\n"
+        "                         endpoint or Braintrust key is configured the store is a\n"
+        "                         durable spool in front of it. Also keeps batch inputs\n"
+        "                         until their results are read.\n"
+        "  --token TOKEN          require clients to send this token, either as the header\n"
+        "                         x-bt-proxy-token: TOKEN or as Proxy-Authorization: Bearer\n"
+        "                         TOKEN (prefer the BT_PROXY_TOKEN environment variable,\n"
+        "                         which keeps the token out of the process list)\n"
+        "  --client-idle-timeout SECONDS   close idle keep-alive clients (default 60)\n"
+        "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
+        "                         this long (default 600; streams have no total timeout)\n"
+        "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
+        "  --help                 this text\n"
+        "\n"
+        "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
+        "OTEL_EXPORTER_OTLP_*, OTEL_BSP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
+        "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN.\n"
+        "\n"
+        "per request: an incoming traceparent header makes the request's span its child;\n"
+        "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
+        "project or experiment and is not forwarded upstream.\n"
+        "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON).\n"
+        "SIGTERM/SIGINT: stop accepting, finish in-flight requests, flush spans, exit.\n",
+        out);
+}
+
+static int parse_listen(px_config *cfg, const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= sizeof cfg->listen_buf)
+        return -1;
+    memcpy(cfg->listen_buf, v, n + 1);
+    char *colon = strrchr(cfg->listen_buf, ':');
+    if (!colon)
+        return -1;
+    *colon = '\0';
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (!*(colon + 1) || *end || port < 0 || port > 65535)
+        return -1;
+    char *host = cfg->listen_buf;
+    if (*host == '[') { /* [::1]:8787 */
+        size_t hl = strlen(host);
+        if (hl < 2 || host[hl - 1] != ']')
+            return -1;
+        host[hl - 1] = '\0';
+        host++;
+    }
+    if (!*host)
+        return -1;
+    cfg->listen_host = host;
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+static int parse_upstream(px_config *cfg, const char *v)
+{
+    size_t n = strlen(v);
+    while (n > 0 && v[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= sizeof cfg->upstream)
+        return -1;
+    const char *scheme_end = strstr(v, "://");
+    if (!scheme_end || scheme_end - v > 5)
+        return -1;
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        return -1;
+    if (strchr(v, '?') || strchr(v, '#'))
+        return -1;
+    memcpy(cfg->upstream, v, n);
+    cfg->upstream[n] = '\0';
+    const char *auth = scheme_end + 3;
+    size_t al = strcspn(auth, "/");
+    if (al == 0 || al >= sizeof cfg->upstream_authority || memchr(auth, '@', al))
+        return -1;
+    memcpy(cfg->upstream_authority, auth, al);
+    cfg->upstream_authority[al] = '\0';
+    return 0;
+}
+
+static int parse_seconds(const char *v, int max, int *out)
+{
+    char *end = NULL;
+    long s = strtol(v, &end, 10);
+    if (!*v || *end || s <= 0 || s > max)
+        return -1;
+    *out = (int)s;
+    return 0;
+}
+
+/* Returns 0 to run, 1 after --help, -1 on a usage error (already reported). */
+int px_config_parse(px_config *cfg, int argc, char **argv)
+{
+    memset(cfg, 0, sizeof *cfg);
+    parse_listen(cfg, "127.0.0.1:8787");
+    parse_upstream(cfg, "https://api.anthropic.com");
+    cfg->client_idle_ms = 60 * 1000;
+    cfg->upstream_idle_s = 600;
+    cfg->connect_timeout_s = 30;
+    cfg->shutdown_grace_ms = 9000;
+    const char *tok = getenv("BT_PROXY_TOKEN");
+    if (tok && *tok)
+        cfg->token = tok;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            px_usage(stdout);
+            return 1;
+        }
+        const char *val = NULL;
+        size_t al = strlen(a);
+        const char *eq = strchr(a, '=');
+        if (strncmp(a, "--", 2) == 0 && eq) {
+            al = (size_t)(eq - a);
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[i + 1];
+            i++;
+        }
+#define FLAG(s) (al == strlen(s) && !strncmp(a, s, al))
+        int bad = 0;
+        if (!val) {
+            fprintf(stderr, "bt-proxy: %s needs a value (see --help)\n", a);
+            return -1;
+        } else if (FLAG("--listen")) {
+            bad = parse_listen(cfg, val);
+        } else if (FLAG("--upstream")) {
+            bad = parse_upstream(cfg, val);
+        } else if (FLAG("--spans-jsonl")) {
+            cfg->spans_jsonl = val;
+        } else if (FLAG("--store")) {
+            cfg->store = val;
+        } else if (FLAG("--token")) {
+            cfg->token = *val ? val : NULL;
+        } else if (FLAG("--client-idle-timeout")) {
+            int s;
+            bad = parse_seconds(val, 86400, &s);
+            cfg->client_idle_ms = s * 1000;
+        } else if (FLAG("--upstream-idle-timeout")) {
+            bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
+        } else if (FLAG("--ca-bundle")) {
+            cfg->ca_bundle = val;
+        } else {
+            fprintf(stderr, "bt-proxy: unknown option %.*s (see --help)\n", (int)al, a);
+            return -1;
+        }
+#undef FLAG
+        if (bad) {
+            fprintf(stderr, "bt-proxy: bad value for %.*s (see --help)\n", (int)al, a);
+            return -1;
+        }
+    }
+    return 0;
+}
