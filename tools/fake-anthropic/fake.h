@@ -1,0 +1,154 @@
+/*
+ * fake-anthropic: a deterministic stand-in for api.anthropic.com on loopback.
+ *
+ * Shared types between the HTTP server (server.c), the routes (router.c), and the
+ * endpoint handlers (messages.c, stream.c, batches.c, errors.c, replay.c).
+ *
+ * A connection serves one request at a time. A handler answers either with a whole
+ * body (fake_respond) or with a producer that the server calls for the next piece
+ * whenever the socket has drained (fake_respond_stream); pieces are optionally paced
+ * by a timer and gzip-compressed with a sync flush per piece, so each SSE event or
+ * JSONL line leaves the process as soon as it is produced.
+ */
+#ifndef FAKE_ANTHROPIC_FAKE_H
+#define FAKE_ANTHROPIC_FAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util/buf.h"
+
+#define FAKE_MAX_HEADERS 100
+#define FAKE_MAX_HEADER_BYTES (64 * 1024)
+#define FAKE_MESSAGES_MAX_BODY (32u * 1024 * 1024) /* the real Messages API limit */
+
+typedef struct fake_config {
+    char host[64];
+    int port;
+    int pace_ms;          /* delay between streamed SSE events */
+    int batch_polls;      /* retrieves before a batch ends */
+    int batch_seconds;    /* or seconds after creation, whichever first */
+    int gzip;             /* honour accept-encoding: gzip */
+    size_t max_body;      /* request bodies above this get 413 */
+    const char *replay;   /* file or directory of recorded /v1/messages bodies */
+} fake_config;
+
+extern fake_config fake_cfg;
+
+typedef struct fake_header {
+    char *name;   /* lower-cased */
+    char *value;
+} fake_header;
+
+typedef struct fake_request {
+    int method;              /* llhttp_method_t */
+    char *target;            /* path + query as received */
+    char *path;              /* target without the query string */
+    char *query;             /* after '?', or "" */
+    fake_header headers[FAKE_MAX_HEADERS];
+    int nheaders;
+    bt__buf body;
+    int gzip_ok;             /* client accepts gzip and --no-gzip is off */
+    char request_id[32];     /* req_fake_<counter> */
+} fake_request;
+
+typedef struct fake_conn fake_conn;
+
+/* Producer results. */
+enum { FAKE_PIECE_MORE = 1, FAKE_PIECE_DONE = 0, FAKE_PIECE_ABORT = -1 };
+
+/* Appends the next piece of the body to `out`. Returns FAKE_PIECE_MORE (call again),
+ * FAKE_PIECE_DONE (body complete; `out` may hold a last piece) or FAKE_PIECE_ABORT
+ * (close the connection abruptly after sending `out`, without ending the body). */
+typedef int (*fake_produce_fn)(void *state, bt__buf *out);
+
+/* --- server.c --- */
+struct uv_loop_s;
+/* Binds and listens on fake_cfg.host:port; *bound_port gets the actual port. */
+int fake_server_start(struct uv_loop_s *loop, int *bound_port);
+/* Stops accepting and closes every connection (SIGTERM/SIGINT). */
+void fake_server_stop(void);
+const char *fake_header_get(const fake_request *req, const char *name);
+/* Sends a complete response. `extra_headers` are "Name: value\r\n" lines or NULL.
+ * The body is gzip-compressed when the client accepts it. */
+void fake_respond(fake_conn *c, const fake_request *req, int status, const char *content_type,
+                  const char *extra_headers, const char *body, size_t len);
+/* Starts a chunked response fed by `produce`; `free_state` releases `state` when the
+ * response ends (or the connection dies). pace_ms > 0 waits that long between pieces. */
+void fake_respond_stream(fake_conn *c, const fake_request *req, int status, const char *content_type,
+                         const char *extra_headers, fake_produce_fn produce, void *state,
+                         void (*free_state)(void *), int pace_ms);
+/* Marks the response in progress as the connection's last ("connection: close"); call
+ * before responding. */
+void fake_conn_close_after(fake_conn *c);
+/* Closes the connection without any response (the "abrupt close" scenario). */
+void fake_respond_abort(fake_conn *c);
+/* The Host header, or the listen address when absent. */
+const char *fake_request_host(const fake_request *req);
+
+/* --- router.c --- */
+void fake_dispatch(fake_conn *c, fake_request *req);
+
+/* --- errors.c --- */
+/* Sends {"type":"error","error":{type,message},"request_id":...} with the status. */
+void fake_respond_error(fake_conn *c, const fake_request *req, int status, const char *type,
+                        const char *message);
+/* The error type the real API uses for an HTTP status. */
+const char *fake_error_type_for_status(int status);
+/* The scenario a request asks for: the x-fake-scenario header, else a model named
+ * "fake-error-<scenario>". Returns NULL for normal behaviour. */
+const char *fake_scenario(const fake_request *req, const char *model);
+/* Answers an HTTP-status scenario ("400", "429", ...). Returns 1 when it responded. */
+int fake_respond_scenario(fake_conn *c, const fake_request *req, const char *scenario);
+
+/* --- messages.c --- */
+void fake_handle_messages(fake_conn *c, fake_request *req);
+void fake_handle_count_tokens(fake_conn *c, fake_request *req);
+
+/* A generated reply, the shared model for JSON, SSE and batch results. */
+typedef struct fake_reply {
+    char msg_id[48];
+    char model[96];
+    char *thinking;            /* NULL when thinking is off */
+    char signature[64];
+    char *text;                /* may be empty */
+    char *tool_name;           /* NULL when no tool call */
+    char tool_id[48];
+    char *tool_input_json;     /* compact JSON object */
+    const char *stop_reason;
+    char *stop_sequence;       /* the matched stop sequence, or NULL */
+    long input_tokens, cache_creation, cache_read, cache_1h, output_tokens, thinking_tokens;
+    const char *service_tier;
+} fake_reply;
+
+/* Builds a reply from a parsed Messages request; returns NULL and sets *err to a
+ * validation message on invalid params. */
+fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err);
+void fake_reply_free(fake_reply *r);
+/* The non-streaming Message object (new reference). */
+json_t *fake_reply_message_json(const fake_reply *r);
+/* Deterministic 64-bit FNV-1a hash, for ids and padding. */
+uint64_t fake_hash(const void *data, size_t len, uint64_t seed);
+/* Resolves a model alias to a dated id. */
+void fake_model_dated(const char *model, char *out, size_t out_size);
+
+/* --- stream.c --- */
+/* Streams the reply as SSE. mode: 0 normal, 1 error event mid-stream, 2 abrupt close. */
+void fake_stream_reply(fake_conn *c, const fake_request *req, fake_reply *r, int mode);
+/* Appends an SSE event whose data is `data` plus padding spaces before its final '}'. */
+void fake_sse_event(bt__buf *out, const char *event, const char *data, uint64_t pad_seed);
+
+/* --- batches.c --- */
+/* Handles everything under /v1/messages/batches. */
+void fake_handle_batches(fake_conn *c, fake_request *req);
+void fake_batches_free_all(void);
+
+/* --- replay.c --- */
+int fake_replay_init(const char *path);   /* 0 or -1 with a message on stderr */
+/* Serves the next recorded body for /v1/messages. Returns 0 if none configured. */
+int fake_replay_serve(fake_conn *c, const fake_request *req);
+void fake_replay_free(void);
+
+#endif
