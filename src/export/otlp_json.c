@@ -98,7 +98,7 @@ static void put_double(jw *w, double d)
 
 static void put_any_value(jw *w, const bt__attr *a)
 {
-    char tmp[32];
+    char tmp[48]; /* fits {"intValue":"-9223372036854775808"} */
     switch (a->type) {
     case BT__ATTR_STRING:
         put_lit(w, "{\"stringValue\":");
