@@ -12,8 +12,12 @@
 
 #include "anthropic/correlation.h"
 #include "braintrust/common.h"
+#include "util/timefmt.h"
 
 #define PUTS_PER_TXN 1000
+/* A write transaction blocks other processes' writers: never hold one longer than this,
+ * even when a create body trickles in slowly. */
+#define TXN_MAX_NS (200ull * 1000000ull)
 #define PURGE_EVERY_PUTS 20000
 #define BUSY_TIMEOUT_MS 5000
 
@@ -49,6 +53,7 @@ struct bt__corr_db {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     int in_txn;
+    uint64_t txn_started;   /* monotonic ns */
     unsigned puts_in_txn;
     unsigned puts_since_purge;
     uint64_t total_bytes;   /* entry bytes stored (kept from a SUM at open and purge) */
@@ -132,6 +137,7 @@ int bt__corr_db_put(struct bt__corr_db *d, const char *key, const char *custom_i
         if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
             return BT_EDB;
         d->in_txn = 1;
+        d->txn_started = bt__monotonic_nano();
     }
     sqlite3_stmt *st = d->st[ST_PUT];
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -141,7 +147,7 @@ int bt__corr_db_put(struct bt__corr_db *d, const char *key, const char *custom_i
     int rc = run(st);
     if (rc == BT_OK)
         d->total_bytes += len;
-    if (++d->puts_in_txn >= PUTS_PER_TXN)
+    if (++d->puts_in_txn >= PUTS_PER_TXN || bt__monotonic_nano() - d->txn_started > TXN_MAX_NS)
         commit(d);
     if (++d->puts_since_purge >= PURGE_EVERY_PUTS) {
         d->puts_since_purge = 0;
