@@ -1,0 +1,205 @@
+/*
+ * The OTLP sender's rules, without a network: the OTEL_EXPORTER_OTLP_HEADERS list
+ * format, which statuses are retried, Retry-After in both forms, backoff bounds and
+ * jitter, and reading partial-success responses (protobuf and JSON).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "braintrust/common.h"
+#include "export/otlp_headers.h"
+#include "export/otlp_response.h"
+#include "export/otlp_retry.h"
+
+typedef struct pairs {
+    char text[512];
+    int n;
+} pairs;
+
+static int collect(void *ud, const char *key, const char *value)
+{
+    pairs *p = ud;
+    size_t len = strlen(p->text);
+    snprintf(p->text + len, sizeof p->text - len, "[%s|%s]", key, value);
+    p->n++;
+    return BT_OK;
+}
+
+static void test_header_list(void **state)
+{
+    (void)state;
+    pairs p = {"", 0};
+    assert_int_equal(bt__otlp_header_list_parse(" Authorization = Bearer%20sk-123 ,x-bt-parent=project_name:my%3Aproj,,"
+                                                "api-key=a%zz=b%2", collect, &p), BT_OK);
+    /* trimmed, percent-decoded; a '%' without two hex digits stays as it is; empty
+     * members are skipped; only the first '=' separates */
+    assert_string_equal(p.text, "[Authorization|Bearer sk-123][x-bt-parent|project_name:my:proj][api-key|a%zz=b%2]");
+    assert_int_equal(p.n, 3);
+
+    pairs q = {"", 0};
+    assert_int_equal(bt__otlp_header_list_parse("", collect, &q), BT_OK);
+    assert_int_equal(bt__otlp_header_list_parse(NULL, collect, &q), BT_OK);
+    assert_int_equal(q.n, 0);
+    assert_int_equal(bt__otlp_header_list_parse("k=", collect, &q), BT_OK);
+    assert_string_equal(q.text, "[k|]");
+}
+
+static void test_header_list_rejects_bad_members(void **state)
+{
+    (void)state;
+    pairs p = {"", 0};
+    assert_int_equal(bt__otlp_header_list_parse("novalue", collect, &p), BT_EINVAL);
+    assert_int_equal(bt__otlp_header_list_parse("=v", collect, &p), BT_EINVAL);
+    assert_int_equal(bt__otlp_header_list_parse("bad key=v", collect, &p), BT_EINVAL);
+    assert_int_equal(bt__otlp_header_list_parse("k:x=v", collect, &p), BT_EINVAL);
+    /* header injection through an encoded CR LF, and a NUL that would cut the value */
+    assert_int_equal(bt__otlp_header_list_parse("k=a%0D%0AX-Evil: 1", collect, &p), BT_EINVAL);
+    assert_int_equal(bt__otlp_header_list_parse("k=a%00b", collect, &p), BT_EINVAL);
+    assert_int_equal(p.n, 0);
+    assert_true(bt__http_token_valid("x-bt-parent"));
+    assert_false(bt__http_token_valid(""));
+    assert_true(bt__http_value_safe("project_name:a b\tc"));
+    assert_false(bt__http_value_safe("a\r\nb"));
+}
+
+static void test_retryable_statuses(void **state)
+{
+    (void)state;
+    static const long yes[] = {429, 502, 503, 504};
+    static const long no[] = {200, 400, 401, 403, 404, 408, 413, 500, 501, 505};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        assert_true(bt__otlp_status_retryable(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        assert_false(bt__otlp_status_retryable(no[i]));
+}
+
+static void test_retry_after(void **state)
+{
+    (void)state;
+    /* 784111777 = Sun, 06 Nov 1994 08:49:37 GMT */
+    const int64_t now = 784111777;
+    assert_int_equal(bt__retry_after_ms("3", 1, now), 3000);
+    assert_int_equal(bt__retry_after_ms(" 0 \r\n", 5, now), 0);
+    assert_int_equal(bt__retry_after_ms("Sun, 06 Nov 1994 08:49:47 GMT", 29, now), 10000);
+    assert_int_equal(bt__retry_after_ms("Sun, 06 Nov 1994 08:49:30 GMT", 29, now), 0); /* past */
+    assert_int_equal(bt__retry_after_ms("999999999999999999999", 21, now), 86400 * 1000);
+    assert_int_equal(bt__retry_after_ms("", 0, now), -1);
+    assert_int_equal(bt__retry_after_ms("-1", 2, now), -1);
+    assert_int_equal(bt__retry_after_ms("1.5", 3, now), -1);
+    assert_int_equal(bt__retry_after_ms("soon", 4, now), -1);
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    /* equal jitter: within [d/2, d] for d = base * 2^attempt, capped */
+    for (int attempt = 0; attempt < 20; attempt++) {
+        int64_t d = BT__BACKOFF_BASE_MS;
+        for (int i = 0; i < attempt && d < BT__BACKOFF_CAP_MS; i++)
+            d *= 2;
+        if (d > BT__BACKOFF_CAP_MS)
+            d = BT__BACKOFF_CAP_MS;
+        int64_t lo = INT64_MAX, hi = 0;
+        uint64_t r = 12345;
+        for (int k = 0; k < 1000; k++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            int64_t v = bt__backoff_ms(attempt, r);
+            assert_true(v >= d / 2 && v <= d);
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        /* the jitter really spreads the waits */
+        assert_true(hi - lo > d / 4);
+    }
+    assert_true(bt__backoff_ms(0, 0) >= 100 && bt__backoff_ms(0, UINT64_MAX) <= 500);
+    assert_int_equal(bt__backoff_ms(1000, 0), BT__BACKOFF_CAP_MS / 2);
+}
+
+static void test_partial_success_protobuf(void **state)
+{
+    (void)state;
+    int64_t rejected = -1;
+    bt__buf msg;
+    bt__buf_init(&msg, 64);
+    /* ExportTraceServiceResponse { partial_success { rejected_spans: 2, error_message: "bad" } } */
+    static const uint8_t resp[] = {0x0a, 0x07, 0x08, 0x02, 0x12, 0x03, 'b', 'a', 'd'};
+    assert_int_equal(bt__otlp_response_parse(resp, sizeof resp, 0, &rejected, &msg), BT_OK);
+    assert_int_equal(rejected, 2);
+    assert_string_equal(msg.data, "bad");
+
+    /* unknown fields of every wire type are skipped */
+    bt__buf_reset(&msg);
+    static const uint8_t with_unknown[] = {0x10, 0x05, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 0x25, 1, 2, 3, 4,
+                                           0x0a, 0x05, 0x08, 0x01, 0x1a, 0x01, 'x', 0x2a, 0x00};
+    assert_int_equal(bt__otlp_response_parse(with_unknown, sizeof with_unknown, 0, &rejected, &msg), BT_OK);
+    assert_int_equal(rejected, 1);
+    assert_int_equal(msg.len, 0);
+
+    /* empty body and empty partial_success: full success */
+    assert_int_equal(bt__otlp_response_parse("", 0, 0, &rejected, &msg), BT_OK);
+    assert_int_equal(rejected, 0);
+    static const uint8_t empty_partial[] = {0x0a, 0x00};
+    assert_int_equal(bt__otlp_response_parse(empty_partial, 2, 0, &rejected, &msg), BT_OK);
+    assert_int_equal(rejected, 0);
+
+    /* truncations and bad lengths are errors, never reads past the end */
+    static const uint8_t cut_len[] = {0x0a, 0x09, 0x08, 0x02};
+    assert_int_equal(bt__otlp_response_parse(cut_len, sizeof cut_len, 0, &rejected, &msg), BT_EPARSE);
+    static const uint8_t cut_varint[] = {0x0a, 0x02, 0x08, 0x82};
+    assert_int_equal(bt__otlp_response_parse(cut_varint, sizeof cut_varint, 0, &rejected, &msg), BT_EPARSE);
+    static const uint8_t bad_wire[] = {0x0f};
+    assert_int_equal(bt__otlp_response_parse(bad_wire, 1, 0, &rejected, &msg), BT_EPARSE);
+    static const uint8_t long_varint[] = {0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    assert_int_equal(bt__otlp_response_parse(long_varint, sizeof long_varint, 0, &rejected, &msg), BT_EPARSE);
+    bt__buf_free(&msg);
+}
+
+static void test_partial_success_json(void **state)
+{
+    (void)state;
+    int64_t rejected = -1;
+    bt__buf msg;
+    bt__buf_init(&msg, 64);
+    const char *a = "{\"partialSuccess\":{\"rejectedSpans\":\"3\",\"errorMessage\":\"span too big\"}}";
+    assert_int_equal(bt__otlp_response_parse(a, strlen(a), 1, &rejected, &msg), BT_OK);
+    assert_int_equal(rejected, 3);
+    assert_string_equal(msg.data, "span too big");
+
+    bt__buf_reset(&msg);
+    const char *b = "{\"partialSuccess\":{\"rejectedSpans\":4}}";
+    assert_int_equal(bt__otlp_response_parse(b, strlen(b), 1, &rejected, &msg), BT_OK);
+    assert_int_equal(rejected, 4);
+
+    const char *c = "{}";
+    assert_int_equal(bt__otlp_response_parse(c, strlen(c), 1, &rejected, &msg), BT_OK);
+    assert_int_equal(rejected, 0);
+    const char *d = "{\"partialSuccess\":{}}";
+    assert_int_equal(bt__otlp_response_parse(d, strlen(d), 1, &rejected, &msg), BT_OK);
+    assert_int_equal(rejected, 0);
+
+    const char *bad[] = {"{", "[]", "{\"partialSuccess\":{\"rejectedSpans\":\"x\"}}",
+                         "{\"partialSuccess\":{\"rejectedSpans\":true}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(bt__otlp_response_parse(bad[i], strlen(bad[i]), 1, &rejected, &msg), BT_EPARSE);
+    bt__buf_free(&msg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_list),
+        cmocka_unit_test(test_header_list_rejects_bad_members),
+        cmocka_unit_test(test_retryable_statuses),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_partial_success_protobuf),
+        cmocka_unit_test(test_partial_success_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
