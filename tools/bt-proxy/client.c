@@ -205,7 +205,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void parse(px_conn *c, const char *data, size_t len)
 {
+    c->read_base = data;
     llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+    c->prev_read_lf = len > 0 && data[len - 1] == '\n';
     if (err == HPE_OK || c->closing)
         return;
     if (err == HPE_PAUSED) {
@@ -300,6 +302,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     if (c->n_hdrs == 0)
         return -1;
     px_hdr *h = &c->hdrs[c->n_hdrs - 1];
+    /* llhttp delivers an obs-fold continuation as a second, non-adjacent piece of the
+     * same value: refuse it (request smuggling shape). */
+    if (c->in_value && at != c->value_end &&
+        (at != c->read_base || (c->prev_read_lf && len && (at[0] == ' ' || at[0] == '\t')))) {
+        c->head_error = 400;
+        return -1;
+    }
+    c->value_end = at + len;
     if (!c->in_value) {
         h->value_off = c->head.len;
         c->in_value = 1;

@@ -144,6 +144,9 @@ struct px_conn {
     px_hdr hdrs[PX_MAX_HEADERS];
     size_t n_hdrs;
     int in_value;              /* last callback was a header value */
+    const char *value_end;     /* end of the last header value piece (obs-fold check) */
+    const char *read_base;     /* start of the buffer being parsed */
+    int prev_read_lf;          /* the previous buffer ended with a line feed */
     int head_error;            /* 0 or the HTTP status to reject with (431, 414) */
     int message_complete;
     int reading;               /* uv_read_start active */
