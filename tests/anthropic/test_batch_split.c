@@ -227,7 +227,7 @@ static void test_ingest_summary(void **state)
     assert_true(json_is_true(json_object_get(sum, "custom_ids_truncated")));
     json_decref(sum);
     char *entry = NULL;
-    assert_int_equal(bt__correlation_get(store, "msgbatch_x", "r149", &entry, NULL), BT_OK);
+    assert_int_equal(bt__correlation_get(store, "msgbatch_x", "r148", &entry, NULL), BT_OK);
     assert_non_null(strstr(entry, "\"model\":\"alpha\""));
     free(entry);
     assert_int_equal(bt__correlation_get(store, "msgbatch_x", "noparams", &entry, NULL), BT_OK);
