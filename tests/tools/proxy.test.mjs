@@ -494,6 +494,22 @@ await test('inbound token: required when configured, never forwarded', async () 
   }
 });
 
+await test('idle clients are closed after --client-idle-timeout', async () => {
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--client-idle-timeout', '1'], { OTEL_SDK_DISABLED: 'true' });
+  try {
+    const idle = await raw(tp.port, '', { ms: 8000 });
+    assert.ok(idle.closed, 'idle connection closed');
+    const partial = await raw(tp.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', { ms: 8000 });
+    assert.ok(partial.closed, 'a head that stops arriving is closed');
+    const afterOne = await raw(tp.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 8000 });
+    assert.match(afterOne.text, /^HTTP\/1\.1 200 /);
+    assert.ok(afterOne.closed, 'kept-alive connection closed once idle');
+  } finally {
+    tp.kill('SIGTERM');
+    assert.deepEqual(await tp.exitPromise, { code: 0, signal: null }, tp.stderrText.slice(-2000));
+  }
+});
+
 await test('unreachable upstream: 502 with an Anthropic-shaped error', async () => {
   const dead = net.createServer();
   await new Promise((r) => dead.listen(0, '127.0.0.1', r));

@@ -475,12 +475,13 @@ static void answer_local(px_conn *c)
 {
     const char *target = c->head.data + c->url_off;
     if (!strncmp(target, "/healthz", 8)) {
-        px_send_local(c, 200, "application/json", "{\"status\":\"ok\"}\n", 0);
-        px_access_log(c, 200, NULL, 0, NULL);
+        static const char ok[] = "{\"status\":\"ok\"}\n";
+        px_send_local(c, 200, "application/json", ok, 0);
+        px_access_log(c, 200, NULL, sizeof ok - 1, NULL);
     } else {
         char *body = px_metrics_json(c->px);
         px_send_local(c, body ? 200 : 503, "application/json", body ? body : "{}\n", 0);
-        px_access_log(c, body ? 200 : 503, NULL, 0, NULL);
+        px_access_log(c, body ? 200 : 503, NULL, body ? strlen(body) : 0, NULL);
         free(body);
     }
 }

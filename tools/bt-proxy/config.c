@@ -131,16 +131,21 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             px_usage(stdout);
             return 1;
         }
-        const char *val = NULL;
         size_t al = strlen(a);
-        const char *eq = strchr(a, '=');
-        if (strncmp(a, "--", 2) == 0 && eq) {
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        if (eq)
             al = (size_t)(eq - a);
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[i + 1];
-            i++;
+        static const char *const known[] = {"--listen", "--upstream", "--spans-jsonl", "--store",
+                                            "--token", "--client-idle-timeout",
+                                            "--upstream-idle-timeout", "--ca-bundle"};
+        int is_known = 0;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
+        if (!is_known) {
+            fprintf(stderr, "bt-proxy: unknown option %.*s (see --help)\n", (int)al, a);
+            return -1;
         }
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
 #define FLAG(s) (al == strlen(s) && !strncmp(a, s, al))
         int bad = 0;
         if (!val) {
@@ -162,11 +167,8 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             cfg->client_idle_ms = s * 1000;
         } else if (FLAG("--upstream-idle-timeout")) {
             bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
-        } else if (FLAG("--ca-bundle")) {
-            cfg->ca_bundle = val;
         } else {
-            fprintf(stderr, "bt-proxy: unknown option %.*s (see --help)\n", (int)al, a);
-            return -1;
+            cfg->ca_bundle = val;
         }
 #undef FLAG
         if (bad) {

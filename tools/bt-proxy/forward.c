@@ -69,8 +69,11 @@ static size_t read_cb(char *buffer, size_t size, size_t nitems, void *userp)
         }
     }
     x->q_bytes -= n;
-    if (x->q_bytes < PX_REQ_QUEUE_HIGH / 2 && !x->body_done)
+    if (x->client_read_paused && x->q_bytes < PX_REQ_QUEUE_HIGH / 2) {
+        x->client_read_paused = 0;
         px_conn_read_resume(x->conn);
+        px_conn_backpressure_timer(x->conn, 1); /* the client is on the clock again */
+    }
     if (n > 0)
         return n;
     if (x->body_done)
@@ -99,8 +102,13 @@ void px_xfer_request_body(px_xfer *x, const char *data, size_t len)
         x->q_head = ch;
     x->q_tail = ch;
     x->q_bytes += len;
-    if (x->q_bytes > PX_REQ_QUEUE_HIGH)
-        px_conn_read_pause(x->conn); /* the upstream is slower than the client */
+    if (x->q_bytes > PX_REQ_QUEUE_HIGH && !x->client_read_paused) {
+        /* The upstream is slower than the client: stop reading, and stop the client's
+         * idle clock since the wait is not the client's doing. */
+        x->client_read_paused = 1;
+        px_conn_read_pause(x->conn);
+        px_conn_backpressure_timer(x->conn, 0);
+    }
     if (x->send_paused) {
         x->send_paused = 0;
         set_pause(x);

@@ -107,6 +107,7 @@ struct px_xfer {
     size_t q_bytes;
     int body_done;             /* client finished sending the body */
     int send_paused, recv_paused;
+    int client_read_paused;    /* request body queue full: not reading the client */
     /* response */
     bt__buf resp_head;         /* raw upstream header block of the final response */
     int status;
