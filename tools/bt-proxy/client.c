@@ -654,6 +654,11 @@ static void on_next_request(uv_timer_t *t)
 
 /* ---- accepting ---- */
 
+static void free_unaccepted(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     px_proxy *px = server->data;
@@ -668,7 +673,13 @@ static void on_connection(uv_stream_t *server, int status)
     c->handles_open = 1;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         c->handles_open = 0;
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
+        return;
+    }
+    if (px->m.connections_active >= PX_MAX_CONNECTIONS) {
+        px_log("connection limit (%d) reached: closing a new connection", PX_MAX_CONNECTIONS);
+        c->handles_open = 0;
+        uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
         return;
     }
     uv_timer_init(px->loop, &c->idle);

@@ -127,7 +127,7 @@ void px_xfer_request_end(px_xfer *x)
 /* ---- response side ---- */
 
 typedef struct resp_hdrs {
-    bt_header h[PX_MAX_HEADERS * 2];
+    bt_header h[512];
     size_t n;
 } resp_hdrs;
 

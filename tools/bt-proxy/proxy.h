@@ -28,6 +28,8 @@
  * the level below which it resumes. */
 #define PX_RESP_QUEUE_HIGH (1024 * 1024)
 #define PX_RESP_QUEUE_LOW (256 * 1024)
+/* Client connections served at once; more are closed on accept. */
+#define PX_MAX_CONNECTIONS 4096
 /* Pipelined bytes kept while a response is still in flight. */
 #define PX_STASH_MAX (64 * 1024)
 /* Upstream response header block. */
