@@ -214,11 +214,11 @@ oom:
     return CURLE_OUT_OF_MEMORY;
 }
 
-/* Delivers one encoded body, retrying transient failures within the export timeout. */
-static int deliver(otlp_sink *s, const void *data, size_t len, const char *parent, size_t n_spans)
+/* Delivers one encoded body, retrying transient failures until `deadline` (monotonic
+ * ns): the export timeout bounds the whole export, every request and wait included. */
+static int deliver(otlp_sink *s, const void *data, size_t len, const char *parent, size_t n_spans,
+                   uint64_t deadline)
 {
-    uint64_t start = bt__monotonic_nano();
-    uint64_t deadline = start + (uint64_t)s->timeout_ms * 1000000u;
     for (int attempt = 0;; attempt++) {
         uint64_t now = bt__monotonic_nano();
         if (now >= deadline) {
@@ -286,15 +286,15 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
 /* Encodes and delivers one group of spans sharing an x-bt-parent. A group whose
  * encoding passes the body cap is split in halves. */
 static int export_group(otlp_sink *s, const bt__resource *res, bt_span *const *spans, size_t n,
-                        const char *parent)
+                        const char *parent, uint64_t deadline)
 {
     bt__buf_reset(&s->body);
     int rc = s->protocol == BT_OTLP_JSON ? bt__otlp_json_encode(res, spans, n, &s->body)
                                          : bt__otlp_proto_encode(res, spans, n, &s->body);
     if (rc == BT_ELIMIT && n > 1) {
         size_t half = n / 2;
-        int a = export_group(s, res, spans, half, parent);
-        int b = export_group(s, res, spans + half, n - half, parent);
+        int a = export_group(s, res, spans, half, parent, deadline);
+        int b = export_group(s, res, spans + half, n - half, parent, deadline);
         return a != BT_OK ? a : b;
     }
     if (rc != BT_OK) {
@@ -311,7 +311,7 @@ static int export_group(otlp_sink *s, const bt__resource *res, bt_span *const *s
         }
         send = &s->gz;
     }
-    return deliver(s, send->data, send->len, parent, n);
+    return deliver(s, send->data, send->len, parent, n, deadline);
 }
 
 /* The span's own braintrust.parent, when it can be sent as a header value. */
@@ -349,6 +349,7 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
         parents[i] = p ? p : s->default_parent;
     }
     /* Groups in order of first appearance; order within a group is kept. */
+    uint64_t deadline = bt__monotonic_nano() + (uint64_t)s->timeout_ms * 1000000u;
     int rc = BT_OK;
     for (size_t i = 0; i < n; i++) {
         if (done[i])
@@ -360,7 +361,7 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
                 done[j] = 1;
             }
         }
-        int grc = export_group(s, res, group, k, parents[i]);
+        int grc = export_group(s, res, group, k, parents[i], deadline);
         if (grc != BT_OK && rc == BT_OK)
             rc = grc;
     }
