@@ -23,6 +23,8 @@ typedef struct bt_otlp_options {
     int gzip;
     int timeout_ms;              /* per export, all retries included; 0: 10000 */
     int max_retries;             /* 0: the default 5; negative: never retry */
+    size_t max_request_bytes;    /* a batch encoding to more is sent in several requests;
+                                    0: 8 MiB (Braintrust rejects requests over 10 MB) */
 } bt_otlp_options;
 
 /* Creates an OTLP/HTTP sink. Retries HTTP 429/502/503/504 and network errors only

@@ -33,8 +33,10 @@
 
 #define OTLP_DEFAULT_TIMEOUT_MS 10000
 #define OTLP_DEFAULT_MAX_RETRIES 5
-/* Hard caps: one encoded request (a batch over it is split in halves), and how much
- * of a response body is kept (only the partial-success message matters). */
+#define OTLP_DEFAULT_MAX_REQUEST ((size_t)8 << 20)
+/* Hard caps: one encoded span batch (a lone span bigger than max_request_bytes is
+ * still sent, up to this), and how much of a response body is kept (only the
+ * partial-success message matters). */
 #define OTLP_MAX_BODY ((size_t)64 << 20)
 #define OTLP_MAX_RESPONSE ((size_t)64 << 10)
 
@@ -49,6 +51,7 @@ typedef struct otlp_sink {
     int gzip;
     int timeout_ms;
     int max_retries;
+    size_t max_request;           /* split batches that encode to more than this */
     bt__buf body, gz, resp, msg;
     char retry_after[128];        /* of the last response; "" when absent */
     int resp_is_json;
@@ -284,14 +287,16 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
 }
 
 /* Encodes and delivers one group of spans sharing an x-bt-parent. A group whose
- * encoding passes the body cap is split in halves. */
+ * encoding is larger than max_request_bytes is split in halves: the processor sizes
+ * batches from an estimate, and this keeps every request under the receiver's limit
+ * whatever the estimate missed. */
 static int export_group(otlp_sink *s, const bt__resource *res, bt_span *const *spans, size_t n,
                         const char *parent, uint64_t deadline)
 {
     bt__buf_reset(&s->body);
     int rc = s->protocol == BT_OTLP_JSON ? bt__otlp_json_encode(res, spans, n, &s->body)
                                          : bt__otlp_proto_encode(res, spans, n, &s->body);
-    if (rc == BT_ELIMIT && n > 1) {
+    if (n > 1 && (rc == BT_ELIMIT || (rc == BT_OK && s->body.len > s->max_request))) {
         size_t half = n / 2;
         int a = export_group(s, res, spans, half, parent, deadline);
         int b = export_group(s, res, spans + half, n - half, parent, deadline);
@@ -497,6 +502,7 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : OTLP_DEFAULT_TIMEOUT_MS;
     s->max_retries = opts->max_retries > 0 ? opts->max_retries
                      : opts->max_retries == 0 ? OTLP_DEFAULT_MAX_RETRIES : 0;
+    s->max_request = opts->max_request_bytes ? opts->max_request_bytes : OTLP_DEFAULT_MAX_REQUEST;
     s->rng = bt__monotonic_nano() ^ ((uint64_t)(uintptr_t)s << 16) ^ 0x9e3779b97f4a7c15ull;
     if (!s->rng)
         s->rng = 1;

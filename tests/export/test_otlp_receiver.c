@@ -582,6 +582,45 @@ static void test_per_span_parent_grouping(void **state)
     json_decref(reqs);
 }
 
+/* A batch that encodes to more than max_request_bytes goes out in several requests,
+ * each under the limit, losing nothing. */
+static void test_large_batch_is_split(void **state)
+{
+    (void)state;
+    bt_otlp_options o;
+    memset(&o, 0, sizeof o);
+    o.traces_url = traces_url("/v1/traces");
+    o.max_request_bytes = 4000;
+    bt_tracer *t = tracer_with_sink(&o);
+    char text[600];
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "split.%02d", i);
+        bt_span *s = bt_span_start(t, name, NULL);
+        bt_span_set_string(s, "payload", text);
+        bt_span_end(s, 0);
+    }
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_OK);
+    bt_tracer_free(t);
+    json_t *reqs = received();
+    assert_true(json_array_size(reqs) >= 4);
+    size_t i, total = 0;
+    json_t *req;
+    json_array_foreach(reqs, i, req) {
+        assert_true(json_integer_value(json_object_get(req, "bodyBytes")) <= 4000);
+        total += json_array_size(json_object_get(req, "spans"));
+    }
+    assert_int_equal(total, 20);
+    for (int k = 0; k < 20; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "split.%02d", k);
+        find_span(reqs, name);
+    }
+    json_decref(reqs);
+}
+
 /* OTEL_EXPORTER_OTLP_ENDPOINT is a base URL: spans go to {base}/v1/traces with the
  * OTEL headers, protocol and compression from the environment. */
 static void test_env_otlp_endpoint(void **state)
@@ -702,6 +741,7 @@ int main(void)
         cmocka_unit_test_setup(test_partial_success_is_a_failure, reset_case),
         cmocka_unit_test_setup(test_flush_reports_failure_when_receiver_down, reset_case),
         cmocka_unit_test_setup(test_per_span_parent_grouping, reset_case),
+        cmocka_unit_test_setup(test_large_batch_is_split, reset_case),
         cmocka_unit_test_setup(test_env_otlp_endpoint, reset_case),
         cmocka_unit_test_setup(test_env_traces_endpoint_used_as_is, reset_case),
         cmocka_unit_test_setup(test_env_braintrust_key, reset_case),
