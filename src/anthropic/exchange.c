@@ -155,8 +155,6 @@ int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target,
         return BT_OK; /* untraced rather than failing the caller */
     ex->a = a;
     ex->route = route;
-    ex->route.query = NULL; /* points into the caller's target: not valid later */
-    ex->route.query_len = 0;
     snprintf(ex->method, sizeof ex->method, "%s", method);
     ex->start_unix_nano = bt_tracer_now(t);
     ex->outcome = BT_EXCHANGE_COMPLETED;
@@ -184,6 +182,8 @@ int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target,
         ex->braintrust_parent = strdup(opts->braintrust_parent);
 
     ex->handler = handler_for(ex);
+    ex->route.query = NULL; /* points into the caller's target: valid only during begin */
+    ex->route.query_len = 0;
     if (!ex->handler) {
         free(ex->braintrust_parent);
         free(ex);
