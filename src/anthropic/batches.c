@@ -33,6 +33,7 @@ typedef struct batches_handler {
     bt__batch_requests *reqs;     /* create only */
     char staging_key[64];
     int request_error;            /* the create body could not be split */
+    json_t *list_params;          /* list only: limit / before_id / after_id from the query */
     bt__buf response;
 } batches_handler;
 
@@ -161,6 +162,7 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         if (success && json_is_string(id))
             batch_id = json_string_value(id);
     } else if (kind == BT__ROUTE_BATCH_LIST) {
+        input = json_incref(b->list_params);
         if (success && json_is_object(resp))
             output = finish_list(ex, span, resp, meta);
     } else if (kind != BT__ROUTE_BATCH_DELETE && success) {
@@ -214,6 +216,7 @@ static void on_free(bt__handler *h)
 {
     batches_handler *b = (batches_handler *)h;
     bt__batch_requests_free(b->reqs);
+    json_decref(b->list_params);
     bt__buf_free(&b->response);
     free(b);
 }
@@ -232,6 +235,20 @@ bt__handler *bt__batches_handler_new(bt_exchange *ex)
         return NULL;
     b->base.ops = &OPS;
     bt__buf_init(&b->response, RESPONSE_MAX);
+    if (ex->route.kind == BT__ROUTE_BATCH_LIST) {
+        /* The query is readable only now (it points into the caller's target). */
+        b->list_params = json_object();
+        static const char *const PARAMS[] = {"limit", "before_id", "after_id"};
+        for (size_t i = 0; i < 3; i++) {
+            char v[BT__BATCH_ID_MAX];
+            if (!ex->route.query || !bt__query_get(ex->route.query, ex->route.query_len, PARAMS[i], v, sizeof v))
+                continue;
+            char *end;
+            long n = strtol(v, &end, 10);
+            json_object_set_new(b->list_params, PARAMS[i],
+                                i == 0 && v[0] && *end == '\0' ? json_integer(n) : json_string(v));
+        }
+    }
     if (ex->route.kind == BT__ROUTE_BATCH_CREATE) {
         /* A key no batch id can take, unique per exchange (processes may share a store). */
         static atomic_uint_fast64_t counter;

@@ -231,6 +231,9 @@ static void test_list(void **state)
         json_t *s = tb_one(spans, "anthropic.messages.batches.list");
         expect_task_linked(s, "msgbatch_01MeELNBVJ5KA8qmB1NjL6UX");
         expect_task_linked(s, "msgbatch_two");
+        json_t *in = tb_attr_json(s, "braintrust.input_json");
+        assert_int_equal(json_integer_value(json_object_get(in, "limit")), 2);   /* from the query */
+        json_decref(in);
         json_t *md = tb_attr_json(s, "braintrust.metadata");
         assert_int_equal(json_integer_value(json_object_get(md, "num_batches")), 2);
         assert_string_equal(json_string_value(json_array_get(json_object_get(md, "batch_ids"), 1)), "msgbatch_two");
