@@ -50,7 +50,7 @@ function request(port, { method = 'GET', path: p = '/', headers = {}, body, onDa
 }
 
 // Ids and request ids come from counters in the fake: compare everything else.
-const normalize = (s) => s.replace(/"(msg|toolu|req|msgbatch)_[A-Za-z0-9_]+"/g, '"$1_X"');
+const normalize = (s) => s.replace(/"(msg|toolu|req|msgbatch)_[A-Za-z0-9_]+"/g, '"$1_X"').replace(/[ ]+}/g, '}');
 
 const results = [];
 async function test(name, fn) {
