@@ -11,8 +11,10 @@
 #include "braintrust/tracer.h"
 #include "core/span_internal.h"
 
-/* Frozen configuration (strings are NULL when unset). Valid until bt_tracer_free(). */
-typedef struct bt__tracer_config {
+/* Frozen configuration (strings are NULL when unset). Valid until bt_tracer_free().
+ * The struct tag and the accessor share a name, so the type is spelled
+ * `struct bt__tracer_config` (a typedef of the same name could not coexist). */
+struct bt__tracer_config {
     const char *api_key;               /* BRAINTRUST_API_KEY (secret: never log it) */
     const char *api_url;               /* default https://api.braintrust.dev */
     const char *parent;                /* BRAINTRUST_PARENT, "project_name:x" etc. */
@@ -27,9 +29,9 @@ typedef struct bt__tracer_config {
     size_t max_attribute_bytes;
     size_t n_sinks;                    /* sinks added so far */
     int disabled;
-} bt__tracer_config;
+};
 
-const bt__tracer_config *bt__tracer_config(const bt_tracer *t);
+const struct bt__tracer_config *bt__tracer_config(const bt_tracer *t);
 
 /* Starts the processor thread with the sinks added so far. BT_EDISABLED when the
  * tracer is disabled, BT_ESTATE if already running. */

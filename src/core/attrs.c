@@ -1,0 +1,321 @@
+/*
+ * Attribute lists. A key and its string value share one allocation (the value follows
+ * the key's NUL), so setting a string attribute costs one malloc. Strings are stored as
+ * valid UTF-8: invalid bytes become U+FFFD, and a value over the cap is cut at a
+ * character boundary and ends with a visible "...[truncated N bytes]" marker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/tracer_impl.h"
+#include "util/utf8.h"
+
+/* Rough per-attribute overhead of the encoded form (the OTLP JSON KeyValue wrapper is
+ * the larger of the two encodings). */
+#define ATTR_OVERHEAD 40
+
+static const char REPLACEMENT[3] = {(char)0xef, (char)0xbf, (char)0xbd};
+
+/* Length of s once invalid bytes are replaced by U+FFFD. */
+static size_t repaired_len(const unsigned char *s, size_t len)
+{
+    size_t out = 0, i = 0;
+    while (i < len) {
+        if (s[i] < 0x80) {
+            out++;
+            i++;
+            continue;
+        }
+        size_t k = bt__utf8_valid_prefix_len(s + i, len - i);
+        if (k) {
+            out += k;
+            i += k;
+        } else {
+            out += 3;
+            i++;
+        }
+    }
+    return out;
+}
+
+/* Writes the repaired form of s into dst, at most `limit` bytes and never part of a
+ * character. Returns the bytes written. */
+static size_t write_repaired(char *dst, const unsigned char *s, size_t len, size_t limit)
+{
+    size_t o = 0, i = 0;
+    while (i < len) {
+        if (s[i] < 0x80) {
+            if (o + 1 > limit)
+                break;
+            dst[o++] = (char)s[i++];
+            continue;
+        }
+        size_t k = bt__utf8_valid_prefix_len(s + i, len - i);
+        const char *src = k ? (const char *)s + i : REPLACEMENT;
+        size_t n = k ? k : 3;
+        if (o + n > limit)
+            break;
+        memcpy(dst + o, src, n);
+        o += n;
+        i += k ? k : 1;
+    }
+    return o;
+}
+
+static size_t digits(size_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+#define MARKER_FIXED 21 /* strlen("...[truncated ") + strlen(" bytes]") */
+
+/* Plans the stored form of a string: its final length and how much of the repaired
+ * text is kept. */
+typedef struct plan {
+    size_t repaired, kept, total;
+    int valid, truncated;
+} plan;
+
+static plan plan_string(const char *s, size_t len, size_t max_bytes)
+{
+    plan p;
+    p.valid = bt__utf8_valid(s, len);
+    p.repaired = p.valid ? len : repaired_len((const unsigned char *)s, len);
+    p.truncated = max_bytes && p.repaired > max_bytes;
+    p.kept = p.repaired;
+    p.total = p.repaired;
+    if (p.truncated) {
+        size_t reserve = MARKER_FIXED + digits(p.repaired);
+        size_t limit = max_bytes > reserve ? max_bytes - reserve : 0;
+        p.kept = p.valid ? bt__utf8_cut(s, limit) : limit; /* exact cut happens on write */
+        p.total = p.kept + reserve;
+    }
+    return p;
+}
+
+/* Writes the planned string at dst (room for p->total + 1) and returns its length. */
+static size_t write_string(char *dst, const char *s, size_t len, const plan *p)
+{
+    size_t o;
+    if (p->valid) {
+        o = p->kept;
+        memcpy(dst, s, o);
+    } else {
+        o = write_repaired(dst, (const unsigned char *)s, len, p->kept);
+    }
+    if (p->truncated)
+        o += (size_t)snprintf(dst + o, p->total + 1 - o, "...[truncated %zu bytes]", p->repaired - o);
+    dst[o] = '\0';
+    return o;
+}
+
+char *bt__string_sanitize(const char *s, size_t len, size_t max_bytes, size_t *out_len, int *truncated)
+{
+    plan p = plan_string(s, len, max_bytes);
+    char *dst = malloc(p.total + 1);
+    if (!dst)
+        return NULL;
+    size_t n = write_string(dst, s, len, &p);
+    if (out_len)
+        *out_len = n;
+    if (truncated)
+        *truncated = p.truncated;
+    return dst;
+}
+
+static size_t attr_size(const bt__attr *at)
+{
+    size_t n = strlen(at->key) + ATTR_OVERHEAD;
+    switch (at->type) {
+    case BT__ATTR_STRING:
+        return n + at->v.s.len;
+    case BT__ATTR_STRING_ARRAY:
+        for (size_t i = 0; i < at->v.arr.n; i++)
+            n += at->v.arr.lens[i] + 20;
+        return n;
+    default:
+        return n + 24;
+    }
+}
+
+static void attr_clear(bt__attr *at)
+{
+    if (at->type == BT__ATTR_STRING_ARRAY) {
+        for (size_t i = 0; i < at->v.arr.n; i++)
+            free(at->v.arr.items[i]);
+        free(at->v.arr.items);
+        free(at->v.arr.lens);
+    }
+    free(at->key); /* a string value lives in the key's allocation */
+    at->key = NULL;
+}
+
+void bt__attrs_free(bt__attrs *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        attr_clear(&a->items[i]);
+    free(a->items);
+    a->items = NULL;
+    a->n = a->cap = 0;
+}
+
+const bt__attr *bt__attrs_find(const bt__attrs *a, const char *key)
+{
+    if (!a || !key)
+        return NULL;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->items[i].key, key) == 0)
+            return &a->items[i];
+    return NULL;
+}
+
+/* The slot for key: the existing attribute (cleared, size subtracted from *delta) or a
+ * new one at the end. NULL on ENOMEM. The caller fills key and value. */
+static bt__attr *slot_for(bt__attrs *a, const char *key, long *delta)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->items[i].key, key) == 0) {
+            *delta -= (long)attr_size(&a->items[i]);
+            return &a->items[i];
+        }
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 8;
+        bt__attr *p = realloc(a->items, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        a->items = p;
+        a->cap = cap;
+    }
+    bt__attr *at = &a->items[a->n];
+    memset(at, 0, sizeof *at);
+    return at;
+}
+
+/* Places a fully built attribute into its slot (replacing a previous value). */
+static int commit(bt__attrs *a, const char *key, bt__attr *built, long *delta)
+{
+    long d = 0;
+    bt__attr *at = slot_for(a, key, &d);
+    if (!at) {
+        attr_clear(built);
+        return BT_ENOMEM;
+    }
+    int is_new = at == &a->items[a->n];
+    if (!is_new)
+        attr_clear(at);
+    *at = *built;
+    if (is_new)
+        a->n++;
+    *delta += d + (long)attr_size(at);
+    return BT_OK;
+}
+
+/* A malloc'd copy of the key (made valid UTF-8, never cut) followed by room for
+ * `extra` more bytes. */
+static char *key_block(const char *key, size_t extra, size_t *key_len)
+{
+    size_t klen = strlen(key);
+    plan p = plan_string(key, klen, 0);
+    char *k = malloc(p.total + 1 + extra);
+    if (!k)
+        return NULL;
+    *key_len = write_string(k, key, klen, &p);
+    return k;
+}
+
+int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_t len,
+                         size_t max_bytes, long *delta)
+{
+    if (!a || !key || !*key || (!value && len))
+        return BT_EINVAL;
+    if (!value)
+        value = "";
+    plan p = plan_string(value, len, max_bytes);
+    size_t klen;
+    char *k = key_block(key, p.total + 1, &klen);
+    if (!k)
+        return BT_ENOMEM;
+    bt__attr built;
+    memset(&built, 0, sizeof built);
+    built.key = k;
+    built.type = BT__ATTR_STRING;
+    built.v.s.ptr = k + klen + 1;
+    built.v.s.len = write_string(built.v.s.ptr, value, len, &p);
+    int rc = commit(a, k, &built, delta);
+    if (rc)
+        return rc;
+    return p.truncated ? BT_ELIMIT : BT_OK;
+}
+
+int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int64_t i, double d,
+                         long *delta)
+{
+    if (!a || !key || !*key)
+        return BT_EINVAL;
+    size_t klen;
+    char *k = key_block(key, 0, &klen);
+    if (!k)
+        return BT_ENOMEM;
+    bt__attr built;
+    memset(&built, 0, sizeof built);
+    built.key = k;
+    built.type = type;
+    if (type == BT__ATTR_DOUBLE)
+        built.v.d = d;
+    else if (type == BT__ATTR_BOOL)
+        built.v.b = i != 0;
+    else
+        built.v.i = i;
+    return commit(a, k, &built, delta);
+}
+
+int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const *values, size_t n,
+                               size_t max_bytes, long *delta)
+{
+    if (!a || !key || !*key || (!values && n))
+        return BT_EINVAL;
+    size_t klen;
+    char *k = key_block(key, 0, &klen);
+    if (!k)
+        return BT_ENOMEM;
+    bt__attr built;
+    memset(&built, 0, sizeof built);
+    built.key = k;
+    built.type = BT__ATTR_STRING_ARRAY;
+    built.v.arr.items = calloc(n ? n : 1, sizeof(char *));
+    built.v.arr.lens = calloc(n ? n : 1, sizeof(size_t));
+    int truncated = 0;
+    if (!built.v.arr.items || !built.v.arr.lens) {
+        attr_clear(&built);
+        return BT_ENOMEM;
+    }
+    /* The whole array shares the cap: each item gets what the earlier ones left. */
+    size_t budget = max_bytes;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = values[i] ? values[i] : "";
+        int cut = 0;
+        size_t item_max = max_bytes ? (budget ? budget : 1) : 0;
+        built.v.arr.items[i] = bt__string_sanitize(v, strlen(v), item_max, &built.v.arr.lens[i], &cut);
+        if (!built.v.arr.items[i]) {
+            attr_clear(&built);
+            return BT_ENOMEM;
+        }
+        built.v.arr.n = i + 1;
+        truncated |= cut;
+        if (max_bytes)
+            budget = built.v.arr.lens[i] < budget ? budget - built.v.arr.lens[i] : 0;
+    }
+    int rc = commit(a, k, &built, delta);
+    if (rc)
+        return rc;
+    return truncated ? BT_ELIMIT : BT_OK;
+}

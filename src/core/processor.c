@@ -1,0 +1,265 @@
+/*
+ * The batch span processor: a bounded FIFO of ended spans and one export thread.
+ *
+ * bt_span_end() only links the span into the queue under a mutex (or drops it when the
+ * queue is full), so instrumented code never waits for the network. The thread exports
+ * when max_export_batch spans are waiting or when the oldest has waited schedule_delay,
+ * splitting every batch so that no request exceeds max_request_bytes (by each span's
+ * approx_bytes), and hands each piece to every sink. Flush waits for the spans ended
+ * before it and reports whether all of them were delivered.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/tracer_impl.h"
+
+static void mono_deadline(uint64_t mono_ns, struct timespec *ts)
+{
+    ts->tv_sec = (time_t)(mono_ns / 1000000000u);
+    ts->tv_nsec = (long)(mono_ns % 1000000000u);
+}
+
+static uint64_t ms_to_ns(int ms)
+{
+    return (uint64_t)(ms > 0 ? ms : 0) * 1000000u;
+}
+
+static int is_power_of_two(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+void bt__processor_enqueue(bt_tracer *t, bt_span *s)
+{
+    bt__processor *p = &t->proc;
+    pthread_mutex_lock(&p->mu);
+    p->ended++;
+    if (p->stopping || p->qlen >= (size_t)t->max_queue) {
+        uint64_t drops = ++p->queue_drops;
+        pthread_mutex_unlock(&p->mu);
+        bt__span_free(s);
+        /* reported at 1, 2, 4, 8... so a flood of drops cannot flood the log */
+        if (is_power_of_two(drops))
+            bt_tracer_log(t, BT_LOG_WARN, "braintrust: span export queue full (%d spans); %llu span(s) dropped so far",
+                          t->max_queue, (unsigned long long)drops);
+        return;
+    }
+    s->next = NULL;
+    if (p->tail)
+        p->tail->next = s;
+    else
+        p->head = s;
+    p->tail = s;
+    p->qlen++;
+    p->enq_seq++;
+    if (p->qlen == 1)
+        p->oldest_enqueued_mono = bt__mono_ns();
+    /* The thread needs waking only to start the schedule-delay timer or for a full batch. */
+    int wake = p->qlen == 1 || p->qlen == (size_t)t->max_export_batch;
+    pthread_mutex_unlock(&p->mu);
+    if (wake)
+        pthread_cond_signal(&p->work);
+}
+
+/* Hands spans[0..n) to every sink in pieces under the byte cap. Returns how many of the
+ * spans were delivered by every sink; adds the requests and failures made to *req and
+ * *fail. */
+static size_t export_batch(bt_tracer *t, bt_span **spans, size_t n, uint64_t *req, uint64_t *fail)
+{
+    size_t delivered = 0, i = 0;
+    while (i < n) {
+        size_t j = i, bytes = 0;
+        /* a span larger than the cap still goes, alone */
+        while (j < n && (j == i || bytes + spans[j]->approx_bytes <= t->max_request_bytes))
+            bytes += spans[j++]->approx_bytes;
+        int ok = 1;
+        for (size_t k = 0; k < t->n_sinks; k++) {
+            bt_sink *sink = t->sinks[k];
+            int rc = sink->vt->export_spans(sink, &t->resource, spans + i, j - i);
+            (*req)++;
+            if (rc != BT_OK) {
+                (*fail)++;
+                ok = 0;
+                bt_tracer_log(t, BT_LOG_WARN, "braintrust: sink %s failed to export %zu span(s): %s",
+                              sink->vt->name ? sink->vt->name : "?", j - i, bt_strerror(rc));
+            }
+        }
+        if (ok)
+            delivered += j - i;
+        i = j;
+    }
+    return delivered;
+}
+
+/* Asks every sink to deliver what it buffers; 1 when all succeeded. */
+static int flush_sinks(bt_tracer *t)
+{
+    int ok = 1;
+    for (size_t k = 0; k < t->n_sinks; k++) {
+        bt_sink *sink = t->sinks[k];
+        if (sink->vt->flush && sink->vt->flush(sink, t->bsp_export_timeout_ms) != BT_OK)
+            ok = 0;
+    }
+    return ok;
+}
+
+static void *export_thread(void *arg)
+{
+    bt_tracer *t = arg;
+    bt__processor *p = &t->proc;
+    const uint64_t delay = ms_to_ns(t->schedule_delay_ms);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        /* Wait for a full batch, the schedule delay, a flush or shutdown. */
+        while (p->qlen < (size_t)t->max_export_batch && !p->stopping && p->flush_want <= p->flushed_seq) {
+            if (p->qlen == 0) {
+                pthread_cond_wait(&p->work, &p->mu);
+                continue;
+            }
+            uint64_t deadline = p->oldest_enqueued_mono + delay;
+            if (bt__mono_ns() >= deadline)
+                break;
+            struct timespec ts;
+            mono_deadline(deadline, &ts);
+            pthread_cond_timedwait(&p->work, &p->mu, &ts);
+        }
+
+        size_t n = 0;
+        while (n < (size_t)t->max_export_batch && p->head) {
+            bt_span *s = p->head;
+            p->head = s->next;
+            p->batch[n++] = s;
+        }
+        if (!p->head)
+            p->tail = NULL;
+        p->qlen -= n;
+        if (p->qlen)
+            p->oldest_enqueued_mono = bt__mono_ns();
+        int give_up = p->stopping && bt__mono_ns() > p->drain_deadline_mono;
+
+        if (n) {
+            pthread_mutex_unlock(&p->mu);
+            uint64_t req = 0, fail = 0;
+            size_t delivered = give_up ? 0 : export_batch(t, p->batch, n, &req, &fail);
+            for (size_t i = 0; i < n; i++)
+                bt__span_free(p->batch[i]);
+            if (give_up)
+                bt_tracer_log(t, BT_LOG_WARN, "braintrust: shutdown export timeout passed; %zu span(s) dropped", n);
+            pthread_mutex_lock(&p->mu);
+            p->done_seq += n;
+            p->exported += delivered;
+            p->failed_spans += n - delivered;
+            p->requests += req;
+            p->failures += fail;
+            if (delivered < n)
+                p->last_fail_seq = p->done_seq;
+        }
+
+        if (p->flush_want > p->flushed_seq && p->done_seq >= p->flush_want) {
+            uint64_t upto = p->done_seq;
+            pthread_mutex_unlock(&p->mu);
+            int ok = flush_sinks(t);
+            pthread_mutex_lock(&p->mu);
+            if (!ok && upto)
+                p->last_fail_seq = upto;
+            p->flushed_seq = upto;
+        }
+        pthread_cond_broadcast(&p->done);
+        if (p->stopping && p->qlen == 0)
+            break;
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (size_t k = 0; k < t->n_sinks; k++)
+        if (t->sinks[k]->vt->shutdown)
+            t->sinks[k]->vt->shutdown(t->sinks[k]);
+    return NULL;
+}
+
+int bt__processor_start(bt_tracer *t)
+{
+    bt__processor *p = &t->proc;
+    memset(p, 0, sizeof *p);
+    p->batch = malloc((size_t)t->max_export_batch * sizeof *p->batch);
+    if (!p->batch)
+        return BT_ENOMEM;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, &ca);
+    pthread_cond_init(&p->done, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&p->thread, NULL, export_thread, t) != 0) {
+        pthread_cond_destroy(&p->work);
+        pthread_cond_destroy(&p->done);
+        pthread_mutex_destroy(&p->mu);
+        free(p->batch);
+        p->batch = NULL;
+        bt_tracer_log(t, BT_LOG_ERROR, "braintrust: cannot start the export thread");
+        return BT_ENOMEM;
+    }
+    p->thread_started = 1;
+    return BT_OK;
+}
+
+int bt__processor_flush(bt_tracer *t, int timeout_ms)
+{
+    bt__processor *p = &t->proc;
+    /* A non-positive timeout means the tracer's export timeout. */
+    uint64_t deadline = bt__mono_ns() + ms_to_ns(timeout_ms > 0 ? timeout_ms : t->bsp_export_timeout_ms);
+    pthread_mutex_lock(&p->mu);
+    uint64_t target = p->enq_seq;
+    uint64_t base = p->flush_base;
+    p->flush_base = target;
+    uint64_t drops = p->queue_drops - p->flush_drop_base;
+    p->flush_drop_base = p->queue_drops;
+    if (p->flush_want < target)
+        p->flush_want = target;
+    pthread_cond_signal(&p->work);
+    int timed_out = 0;
+    while (p->flushed_seq < target && !timed_out) {
+        struct timespec ts;
+        mono_deadline(deadline, &ts);
+        if (pthread_cond_timedwait(&p->done, &p->mu, &ts) == ETIMEDOUT)
+            timed_out = p->flushed_seq < target;
+    }
+    int failed = drops > 0 || p->last_fail_seq > base;
+    pthread_mutex_unlock(&p->mu);
+    if (timed_out)
+        return BT_ETIMEDOUT;
+    return failed ? BT_EEXPORT : BT_OK;
+}
+
+void bt__processor_stop(bt_tracer *t)
+{
+    bt__processor *p = &t->proc;
+    if (!p->thread_started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    p->drain_deadline_mono = bt__mono_ns() + ms_to_ns(t->bsp_export_timeout_ms);
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    p->thread_started = 0;
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    free(p->batch);
+    p->batch = NULL;
+}
+
+void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out)
+{
+    bt__processor *p = &t->proc;
+    pthread_mutex_lock(&p->mu);
+    out->spans_ended = p->ended;
+    out->spans_exported = p->exported;
+    out->spans_dropped = p->queue_drops + p->failed_spans;
+    out->export_requests = p->requests;
+    out->export_failures = p->failures;
+    out->queue_length = p->qlen;
+    pthread_mutex_unlock(&p->mu);
+}

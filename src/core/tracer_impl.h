@@ -1,0 +1,108 @@
+/*
+ * The tracer's private state, shared by the files of the core (tracer.c, config.c,
+ * span.c, attrs.c, processor.c, ids.c). Nothing outside src/core includes this.
+ */
+#ifndef BT_CORE_TRACER_IMPL_H
+#define BT_CORE_TRACER_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/sink_internal.h"
+#include "core/tracer_internal.h"
+
+#define BT__DEFAULT_API_URL "https://api.braintrust.dev"
+#define BT__DEFAULT_MAX_REQUEST_BYTES ((size_t)8 << 20)
+#define BT__DEFAULT_MAX_ATTRIBUTE_BYTES ((size_t)4 << 20)
+
+/* The batch span processor (processor.c). Everything is guarded by mu. Spans are
+ * numbered in queue order (seq); since the queue is FIFO, "every span accepted before
+ * sequence S has been handled" is simply done_seq >= S. */
+typedef struct bt__processor {
+    pthread_mutex_t mu;
+    pthread_cond_t work;        /* wakes the export thread */
+    pthread_cond_t done;        /* wakes flush waiters */
+    pthread_t thread;
+    int thread_started;
+    int stopping;               /* shutdown begun: no span is accepted any more */
+    bt_span *head, *tail;
+    size_t qlen;
+    uint64_t oldest_enqueued_mono; /* when the oldest queued span arrived (schedule delay) */
+    uint64_t enq_seq;           /* spans accepted so far */
+    uint64_t done_seq;          /* spans handled (delivered or failed) so far */
+    uint64_t flush_want;        /* a flush asked for sinks to be flushed up to here */
+    uint64_t flushed_seq;       /* sinks flushed after handling this many spans */
+    uint64_t last_fail_seq;     /* highest seq whose delivery failed (0: none) */
+    uint64_t flush_base;        /* enq_seq at the previous flush call */
+    uint64_t flush_drop_base;   /* queue_drops at the previous flush call */
+    uint64_t drain_deadline_mono; /* shutdown: spans still queued after this are dropped */
+    bt_span **batch;            /* the export thread's batch buffer (max_export_batch) */
+    /* statistics */
+    uint64_t ended, exported, queue_drops, failed_spans, requests, failures;
+} bt__processor;
+
+struct bt_tracer {
+    /* configuration (owned strings; NULL when unset), frozen by bt__tracer_run */
+    char *api_key, *api_url, *parent, *otlp_endpoint, *otlp_traces_endpoint, *otlp_headers;
+    char *store_path, *service_name, *resource_attributes;
+    bt_otlp_protocol protocol;
+    int gzip;
+    int otlp_timeout_ms;
+    int max_queue, schedule_delay_ms, max_export_batch, bsp_export_timeout_ms;
+    size_t max_request_bytes, max_attribute_bytes;
+    int disabled;
+
+    bt_log_fn log_fn;
+    void *log_ud;
+    bt_log_level log_level;
+    bt_clock_fn clock_fn;
+    void *clock_ud;
+
+    bt_sink **sinks;
+    size_t n_sinks, cap_sinks;
+
+    struct bt__tracer_config cfg;     /* view handed to the export layer */
+    bt__resource resource;
+    int resource_built;
+
+    atomic_int running;         /* set once by bt__tracer_run */
+    atomic_uint_fast64_t spans_started;
+    bt__processor proc;
+};
+
+/* ids.c */
+void bt__random_bytes(uint8_t *out, size_t n);
+void bt__new_trace_id(uint8_t out[16]);
+void bt__new_span_id(uint8_t out[8]);
+
+/* attrs.c: set key to a string / array value; strings are made valid UTF-8 and cut to
+ * max_bytes with a visible marker (then BT_ELIMIT). *delta receives the change of the
+ * approximate encoded size. */
+int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_t len,
+                         size_t max_bytes, long *delta);
+int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int64_t i, double d,
+                         long *delta);
+int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const *values, size_t n,
+                               size_t max_bytes, long *delta);
+/* A copy of s as valid UTF-8 (invalid bytes become U+FFFD), cut to max_bytes with the
+ * marker. malloc'd; NULL on ENOMEM. *truncated is set when cut. */
+char *bt__string_sanitize(const char *s, size_t len, size_t max_bytes, size_t *out_len, int *truncated);
+
+/* config.c: parses a W3C list "k=v,k2=v2" with percent-decoded values into attrs.
+ * BT_EINVAL when malformed. */
+int bt__parse_kv_list(const char *list, bt__attrs *out);
+/* Checks an http(s) URL with a host. */
+int bt__valid_http_url(const char *url);
+int bt__valid_parent(const char *parent);
+
+/* processor.c */
+int bt__processor_start(bt_tracer *t);
+void bt__processor_enqueue(bt_tracer *t, bt_span *s);
+int bt__processor_flush(bt_tracer *t, int timeout_ms);
+void bt__processor_stop(bt_tracer *t);
+void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out);
+
+/* tracer.c */
+uint64_t bt__mono_ns(void);
+
+#endif
