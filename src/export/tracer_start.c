@@ -1,0 +1,103 @@
+/*
+ * bt_tracer_start(): picks the default sink when the application added none, then
+ * starts the processor. It lives in the export layer because choosing a sink needs
+ * the sink constructors, which the core must not depend on.
+ *
+ * Default, in order: an OTLP endpoint (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT) -> OTLP
+ * there, with the OTEL headers; a Braintrust API key -> OTLP to
+ * {api_url}/otel/v1/traces with the key as Bearer token and the parent as x-bt-parent;
+ * a store path -> the local SQLite store; else the console.
+ *
+ * The API key is only ever sent to the Braintrust API URL: an arbitrary OTLP endpoint
+ * gets only the headers configured for it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "braintrust/sink.h"
+#include "core/tracer_internal.h"
+
+#define BRAINTRUST_DEFAULT_API_URL "https://api.braintrust.dev"
+
+/* base + suffix, without doubling the '/' between them. */
+static char *join_url(const char *base, const char *suffix)
+{
+    size_t blen = strlen(base);
+    while (blen && base[blen - 1] == '/')
+        blen--;
+    size_t slen = strlen(suffix);
+    char *url = malloc(blen + slen + 1);
+    if (!url)
+        return NULL;
+    memcpy(url, base, blen);
+    memcpy(url + blen, suffix, slen + 1);
+    return url;
+}
+
+/* Builds the default sink. *what names the configuration it came from, for logs. */
+static int default_sink(const struct bt__tracer_config *cfg, bt_sink **out, const char **what)
+{
+    bt_otlp_options o;
+    memset(&o, 0, sizeof o);
+    o.protocol = cfg->otlp_protocol;
+    o.gzip = cfg->otlp_gzip;
+    o.timeout_ms = cfg->export_timeout_ms;
+    o.max_request_bytes = cfg->max_request_bytes;
+    char *url = NULL;
+    int rc;
+    if (cfg->otlp_traces_endpoint || cfg->otlp_endpoint) {
+        if (cfg->otlp_traces_endpoint) {
+            *what = "the OTLP traces endpoint (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)";
+            url = strdup(cfg->otlp_traces_endpoint);
+        } else {
+            *what = "the OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)";
+            url = join_url(cfg->otlp_endpoint, "/v1/traces");
+        }
+        o.headers = cfg->otlp_headers;
+        o.braintrust_parent = cfg->parent;
+    } else if (cfg->api_key) {
+        *what = "the Braintrust API URL (BRAINTRUST_API_URL)";
+        url = join_url(cfg->api_url ? cfg->api_url : BRAINTRUST_DEFAULT_API_URL, "/otel/v1/traces");
+        o.bearer_token = cfg->api_key;
+        o.braintrust_parent = cfg->parent;
+    } else if (cfg->store_path) {
+        *what = "the span store (BT_STORE_PATH)";
+        return bt_sink_store_new(cfg->store_path, NULL, out);
+    } else {
+        *what = "the console";
+        return bt_sink_console_new(out);
+    }
+    if (!url)
+        return BT_ENOMEM;
+    o.traces_url = url;
+    rc = bt_sink_otlp_new(&o, out);
+    free(url);
+    return rc;
+}
+
+int bt_tracer_start(bt_tracer *t)
+{
+    if (!t)
+        return BT_EINVAL;
+    const struct bt__tracer_config *cfg = bt__tracer_config(t);
+    if (!cfg->disabled && cfg->n_sinks == 0) {
+        bt_sink *sink = NULL;
+        const char *what = "";
+        int rc = default_sink(cfg, &sink, &what);
+        if (rc == BT_OK) {
+            rc = bt_tracer_add_sink(t, sink); /* takes ownership, also on failure */
+            if (rc != BT_OK)
+                bt_tracer_log(t, BT_LOG_ERROR, "tracing disabled: could not add the sink for %s: %s", what,
+                              bt_strerror(rc));
+        } else {
+            bt_tracer_log(t, BT_LOG_ERROR, "tracing disabled: could not set up export to %s: %s", what,
+                          rc == BT_EINVAL ? "invalid URL or header value" : bt_strerror(rc));
+        }
+        if (rc != BT_OK) {
+            bt__tracer_disable(t);
+            return BT_EDISABLED;
+        }
+        bt_tracer_log(t, BT_LOG_DEBUG, "exporting spans to %s", what);
+    }
+    return bt__tracer_run(t);
+}
