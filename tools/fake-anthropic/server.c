@@ -379,7 +379,7 @@ static void response_done(fake_conn *c, int clean) {
         conn_feed(c, rest.data, rest.len);
         bt__buf_free(&rest);
     }
-    if (!c->busy && !c->closing) uv_read_start((uv_stream_t *)&c->tcp, NULL, NULL);
+    if (!c->busy && !c->closing) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 void fake_respond(fake_conn *c, const fake_request *req, int status, const char *content_type,
