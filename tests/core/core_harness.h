@@ -25,6 +25,11 @@ typedef struct sink_state {
     size_t calls, spans, max_batch, max_batch_bytes, flushes;
     int64_t sum_i;         /* sum of the int attribute "i" over exported spans */
     char last_name[64];
+    struct {
+        char name[64];
+        char parent[64];   /* the braintrust.parent attribute, "" when absent */
+        uint64_t start, end;
+    } rec[16];             /* the first 16 spans delivered */
     int shutdown, freed;
 } sink_state;
 
@@ -88,6 +93,15 @@ static inline int ts_export(bt_sink *sink, const bt__resource *res, bt_span *con
         if (a && a->type == BT__ATTR_INT)
             st->sum_i += a->v.i;
         strncpy(st->last_name, spans[i]->name, sizeof st->last_name - 1);
+        size_t k = st->spans + i;
+        if (k < 16) {
+            strncpy(st->rec[k].name, spans[i]->name, 63);
+            const bt__attr *p = bt__attrs_find(&spans[i]->attrs, "braintrust.parent");
+            if (p && p->type == BT__ATTR_STRING)
+                strncpy(st->rec[k].parent, p->v.s.ptr, 63);
+            st->rec[k].start = spans[i]->start_unix_nano;
+            st->rec[k].end = spans[i]->end_unix_nano;
+        }
     }
     if (n > st->max_batch)
         st->max_batch = n;
