@@ -69,7 +69,10 @@ static const bt__sink_vtable bench_vt = {.name = "bench", .export_spans = bench_
 
 /* ---- a typical traced Messages call ---- */
 
-static char input_json[2048], output_json[2048];
+/* A pool of distinct conversations, so that gzip sees realistic (not identical)
+ * consecutive spans. */
+#define POOL 64
+static char input_json[POOL][2048], output_json[POOL][2048];
 static const char *metadata_json =
     "{\"provider\":\"anthropic\",\"model\":\"claude-sonnet-4-5-20250929\",\"max_tokens\":1024,"
     "\"temperature\":0.7,\"stop_reason\":\"end_turn\",\"stream\":true,\"request_id\":"
@@ -81,8 +84,8 @@ static size_t attr_bytes;
 
 /* The string attributes of one span (values filled in by make_payloads). */
 static struct { const char *key; const char *value; } string_attrs[] = {
-    {"braintrust.input_json", input_json},
-    {"braintrust.output_json", output_json},
+    {"braintrust.input_json", NULL},  /* from the pool, per span */
+    {"braintrust.output_json", NULL}, /* from the pool, per span */
     {"braintrust.metadata", NULL},
     {"braintrust.metrics", NULL},
     {"braintrust.span_attributes", "{\"type\":\"llm\"}"},
@@ -92,29 +95,55 @@ static struct { const char *key; const char *value; } string_attrs[] = {
 };
 #define N_STRING_ATTRS (sizeof string_attrs / sizeof *string_attrs)
 
+static void random_text(char *out, size_t len, uint64_t *rng)
+{
+    static const char *const words[] = {
+        "the", "model", "returns", "a", "list", "of", "content", "blocks", "for", "each", "request",
+        "tool", "use", "citations", "are", "kept", "with", "their", "source", "documents", "stream",
+        "tokens", "arrive", "as", "deltas", "and", "usage", "is", "cumulative", "batch", "results",
+        "carry", "custom", "ids", "which", "join", "inputs", "to", "outputs", "across", "restarts"};
+    size_t k = 0;
+    while (k + 16 < len) {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        const char *w = words[*rng % (sizeof words / sizeof *words)];
+        size_t wl = strlen(w);
+        memcpy(out + k, w, wl);
+        k += wl;
+        out[k++] = ' ';
+    }
+    out[k] = '\0';
+}
+
 static void make_payloads(void)
 {
-    const char *sentence = "The quick brown fox jumps over the lazy dog while tracing every call. ";
-    char text[1600] = "";
-    while (strlen(text) + strlen(sentence) < sizeof text - 1)
-        strcat(text, sentence);
-    snprintf(input_json, sizeof input_json,
-             "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"%.1200s\"}]},"
-             "{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}]", text);
-    snprintf(output_json, sizeof output_json,
-             "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"%.1500s\"}]}", text);
+    uint64_t rng = 0x243f6a8885a308d3ull;
+    char text[1400];
+    for (int i = 0; i < POOL; i++) {
+        random_text(text, 1200, &rng);
+        snprintf(input_json[i], sizeof input_json[i],
+                 "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]},"
+                 "{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}]", text);
+        random_text(text, 1350, &rng);
+        snprintf(output_json[i], sizeof output_json[i],
+                 "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]}", text);
+    }
     string_attrs[2].value = metadata_json;
     string_attrs[3].value = metrics_json;
+    string_attrs[0].value = input_json[0];
+    string_attrs[1].value = output_json[0];
     attr_bytes = 0;
     for (size_t i = 0; i < N_STRING_ATTRS; i++)
         attr_bytes += strlen(string_attrs[i].value);
 }
 
-static void emit_span(bt_tracer *t)
+static void emit_span(bt_tracer *t, int i)
 {
     bt_span *s = bt_span_start(t, "anthropic.messages.create", NULL);
-    for (size_t i = 0; i < N_STRING_ATTRS; i++)
-        bt_span_set_string(s, string_attrs[i].key, string_attrs[i].value);
+    for (size_t k = 0; k < N_STRING_ATTRS; k++)
+        bt_span_set_string(s, string_attrs[k].key,
+                           k == 0 ? input_json[i % POOL] : k == 1 ? output_json[i % POOL] : string_attrs[k].value);
     bt_span_set_int(s, "gen_ai.usage.input_tokens", 1503);
     bt_span_set_int(s, "gen_ai.usage.output_tokens", 412);
     const char *reasons[] = {"end_turn"};
@@ -153,7 +182,7 @@ static result run(encoding enc, int gzip, int n)
     uint64_t t0 = now_ns();
     for (int done = 0; done < n; done += chunk) {
         for (int i = 0; i < chunk && done + i < n; i++)
-            emit_span(t);
+            emit_span(t, done + i);
         bt_tracer_flush(t, 60000);
     }
     r.secs = (double)(now_ns() - t0) / 1e9;
@@ -176,14 +205,22 @@ int main(int argc, char **argv)
     make_payloads();
 
     /* baseline: copying the same attribute bytes once per span */
-    size_t lens[N_STRING_ATTRS];
+    size_t lens[N_STRING_ATTRS], in_lens[POOL], out_lens[POOL];
     for (size_t k = 0; k < N_STRING_ATTRS; k++)
         lens[k] = strlen(string_attrs[k].value);
-    char *dst = malloc(attr_bytes);
+    for (int p = 0; p < POOL; p++) {
+        in_lens[p] = strlen(input_json[p]);
+        out_lens[p] = strlen(output_json[p]);
+    }
+    char *dst = malloc(attr_bytes + 4096);
     uint64_t t0 = now_ns();
     for (int i = 0; i < n; i++) {
         size_t off = 0;
-        for (size_t k = 0; k < N_STRING_ATTRS; k++) {
+        memcpy(dst, input_json[i % POOL], in_lens[i % POOL]);
+        off += in_lens[i % POOL];
+        memcpy(dst + off, output_json[i % POOL], out_lens[i % POOL]);
+        off += out_lens[i % POOL];
+        for (size_t k = 2; k < N_STRING_ATTRS; k++) {
             memcpy(dst + off, string_attrs[k].value, lens[k]);
             off += lens[k];
         }

@@ -36,6 +36,8 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* Hard cap on one encoded request; the processor keeps batches far below it. */
 #define PROTO_MAX_BYTES ((size_t)1 << 30)
+/* Most memory reserved up front from the spans' size estimates. */
+#define PROTO_PRESIZE_MAX ((size_t)16 << 20)
 
 typedef struct pbw {
     uint8_t *base;   /* the encoded bytes are base[pos, cap) */
@@ -145,11 +147,28 @@ static void put_bytes_field(pbw *w, unsigned field, const void *p, size_t n)
     put_len_prefix(w, field, mark);
 }
 
+/* 1 if s[0, n) is plain ASCII; checked a word at a time, since span attributes are
+ * mostly long ASCII JSON and this check runs over every byte the encoder writes. */
+static int all_ascii(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, s + i, 8);
+        if (word & 0x8080808080808080ull)
+            return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] & 0x80)
+            return 0;
+    return 1;
+}
+
 /* Protobuf strings must be valid UTF-8 (receivers reject the whole request otherwise):
  * invalid bytes become U+FFFD, the same repair the JSON encoding makes. */
 static void put_string_field(pbw *w, unsigned field, const char *s, size_t n)
 {
-    if (bt__utf8_valid(s, n)) {
+    if (all_ascii(s, n) || bt__utf8_valid(s, n)) {
         put_bytes_field(w, field, s, n);
         return;
     }
@@ -279,6 +298,14 @@ int bt__otlp_proto_encode(const bt__resource *res, bt_span *const *spans, size_t
     pbw w;
     memset(&w, 0, sizeof w);
     bt__buf_init(&w.scratch, 0);
+    /* Start from the spans' own size estimate, so a batch is rarely moved while it is
+     * written. */
+    size_t estimate = 1024;
+    for (size_t i = 0; i < n && estimate < PROTO_PRESIZE_MAX; i++)
+        estimate += spans[i]->approx_bytes + 64;
+    if (estimate > PROTO_PRESIZE_MAX)
+        estimate = PROTO_PRESIZE_MAX;
+    pbw_room(&w, estimate);
 
     size_t rs_mark = pbw_len(&w);
     size_t ss_mark = pbw_len(&w);
