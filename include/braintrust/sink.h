@@ -34,6 +34,17 @@ typedef struct bt_otlp_options {
  * file). */
 BT_EXTERN int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out);
 
+/* The OTLP sink that `t`'s configuration (setters, then bt_tracer_configure_from_env)
+ * asks for, as bt_tracer_start() would build it: the OTLP traces endpoint, else the
+ * OTLP endpoint + /v1/traces (both with the OTLP headers), else, with a Braintrust API
+ * key, {api_url}/otel/v1/traces with the key as Bearer token; the parent goes in
+ * x-bt-parent. The API key is never sent to an OTLP endpoint. For applications that
+ * add their own sinks (which replaces the default) and still want this one, e.g. as
+ * the store's spool target. Call before bt_tracer_start(). BT_ENOTFOUND when no OTLP
+ * export is configured; BT_EINVAL (logged) for a bad URL or header list. Caller owns
+ * *out. */
+BT_EXTERN int bt_sink_otlp_from_tracer(bt_tracer *t, bt_sink **out);
+
 /* One OTLP JSON Span object per line (plus "resource" with service.name), appended to
  * `path` (borrowed; the file is created if needed, BT_EIO if it cannot be opened).
  * Each batch is flushed before the export is reported delivered. */

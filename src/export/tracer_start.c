@@ -34,8 +34,9 @@ static char *join_url(const char *base, const char *suffix)
     return url;
 }
 
-/* Builds the default sink. *what names the configuration it came from, for logs. */
-static int default_sink(const struct bt__tracer_config *cfg, bt_sink **out, const char **what)
+/* The OTLP sink the configuration asks for; BT_ENOTFOUND when it asks for none.
+ * *what names the configuration it came from, for logs. */
+static int otlp_sink_from_config(const struct bt__tracer_config *cfg, bt_sink **out, const char **what)
 {
     bt_otlp_options o;
     memset(&o, 0, sizeof o);
@@ -43,36 +44,58 @@ static int default_sink(const struct bt__tracer_config *cfg, bt_sink **out, cons
     o.gzip = cfg->otlp_gzip;
     o.timeout_ms = cfg->export_timeout_ms;
     o.max_request_bytes = cfg->max_request_bytes;
-    char *url = NULL;
-    int rc;
-    if (cfg->otlp_traces_endpoint || cfg->otlp_endpoint) {
-        if (cfg->otlp_traces_endpoint) {
-            *what = "the OTLP traces endpoint (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)";
-            url = strdup(cfg->otlp_traces_endpoint);
-        } else {
-            *what = "the OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)";
-            url = join_url(cfg->otlp_endpoint, "/v1/traces");
-        }
+    o.braintrust_parent = cfg->parent;
+    char *url;
+    if (cfg->otlp_traces_endpoint) {
+        *what = "the OTLP traces endpoint (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)";
+        url = strdup(cfg->otlp_traces_endpoint);
         o.headers = cfg->otlp_headers;
-        o.braintrust_parent = cfg->parent;
+    } else if (cfg->otlp_endpoint) {
+        *what = "the OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)";
+        url = join_url(cfg->otlp_endpoint, "/v1/traces");
+        o.headers = cfg->otlp_headers;
     } else if (cfg->api_key) {
         *what = "the Braintrust API URL (BRAINTRUST_API_URL)";
         url = join_url(cfg->api_url ? cfg->api_url : BRAINTRUST_DEFAULT_API_URL, "/otel/v1/traces");
         o.bearer_token = cfg->api_key;
-        o.braintrust_parent = cfg->parent;
-    } else if (cfg->store_path) {
-        *what = "the span store (BT_STORE_PATH)";
-        return bt_sink_store_new(cfg->store_path, NULL, out);
     } else {
-        *what = "the console";
-        return bt_sink_console_new(out);
+        return BT_ENOTFOUND;
     }
     if (!url)
         return BT_ENOMEM;
     o.traces_url = url;
-    rc = bt_sink_otlp_new(&o, out);
+    int rc = bt_sink_otlp_new(&o, out);
     free(url);
     return rc;
+}
+
+int bt_sink_otlp_from_tracer(bt_tracer *t, bt_sink **out)
+{
+    if (!out)
+        return BT_EINVAL;
+    *out = NULL;
+    if (!t)
+        return BT_EINVAL;
+    const char *what = "";
+    int rc = otlp_sink_from_config(bt__tracer_config(t), out, &what);
+    if (rc != BT_OK && rc != BT_ENOTFOUND)
+        bt_tracer_log(t, BT_LOG_ERROR, "could not set up OTLP export to %s: %s", what,
+                      rc == BT_EINVAL ? "invalid URL or header value" : bt_strerror(rc));
+    return rc;
+}
+
+/* Builds the default sink. *what names the configuration it came from, for logs. */
+static int default_sink(const struct bt__tracer_config *cfg, bt_sink **out, const char **what)
+{
+    int rc = otlp_sink_from_config(cfg, out, what);
+    if (rc != BT_ENOTFOUND)
+        return rc;
+    if (cfg->store_path) {
+        *what = "the span store (BT_STORE_PATH)";
+        return bt_sink_store_new(cfg->store_path, NULL, out);
+    }
+    *what = "the console";
+    return bt_sink_console_new(out);
 }
 
 int bt_tracer_start(bt_tracer *t)

@@ -708,6 +708,62 @@ static void test_env_braintrust_key(void **state)
     assert_false(log_contains(SECRET));
 }
 
+/* An application that adds its own sinks can still ask for the configured OTLP sink,
+ * next to them. */
+static void test_otlp_sink_from_tracer(void **state)
+{
+    (void)state;
+    bt_tracer *t;
+    bt_sink *otlp = NULL;
+    assert_int_equal(bt_tracer_new(&t), BT_OK);
+    assert_int_equal(bt_sink_otlp_from_tracer(t, &otlp), BT_ENOTFOUND);
+    assert_null(otlp);
+    bt_tracer_free(t);
+
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", otlp_port);
+    setenv("BRAINTRUST_API_KEY", SECRET, 1);
+    setenv("BRAINTRUST_API_URL", base, 1);
+    setenv("BRAINTRUST_PARENT", "project_id:abc", 1);
+    t = new_tracer();
+    assert_int_equal(bt_tracer_configure_from_env(t), BT_OK);
+    assert_int_equal(bt_sink_otlp_from_tracer(t, &otlp), BT_OK);
+    bt_sink *mem;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, otlp), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, mem), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    emit_one(t, "both.sinks");
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 1);
+    bt_tracer_free(t);
+    json_t *reqs = received();
+    assert_int_equal(json_array_size(reqs), 1);
+    json_t *req = json_array_get(reqs, 0);
+    assert_string_equal(jstr(req, "path"), "/otel/v1/traces");
+    assert_string_equal(header(req, "authorization"), "Bearer " SECRET);
+    assert_string_equal(header(req, "x-bt-parent"), "project_id:abc");
+    find_span(reqs, "both.sinks");
+    json_decref(reqs);
+
+    /* the API key never goes to a plain OTLP endpoint */
+    control_ok("POST", "/reset", NULL);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base, 1);
+    t = new_tracer();
+    assert_int_equal(bt_tracer_configure_from_env(t), BT_OK);
+    assert_int_equal(bt_sink_otlp_from_tracer(t, &otlp), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, otlp), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    emit_one(t, "to.collector");
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_OK);
+    bt_tracer_free(t);
+    reqs = received();
+    assert_int_equal(json_array_size(reqs), 1);
+    assert_string_equal(jstr(json_array_get(reqs, 0), "path"), "/v1/traces");
+    assert_null(header(json_array_get(reqs, 0), "authorization"));
+    json_decref(reqs);
+}
+
 /* A bad endpoint URL: logged, tracing disabled, nothing crashes. */
 static void test_bad_endpoint_disables_tracing(void **state)
 {
@@ -745,6 +801,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_otlp_endpoint, reset_case),
         cmocka_unit_test_setup(test_env_traces_endpoint_used_as_is, reset_case),
         cmocka_unit_test_setup(test_env_braintrust_key, reset_case),
+        cmocka_unit_test_setup(test_otlp_sink_from_tracer, reset_case),
         cmocka_unit_test_setup(test_bad_endpoint_disables_tracing, reset_case),
     };
     return cmocka_run_group_tests(tests, start_receiver, stop_receiver);
