@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# fake-anthropic at the HTTP level, with curl and raw sockets: request framing
+# (Content-Length, chunked, pipelining, Expect: 100-continue), limits (413, 431),
+# malformed and smuggling-shaped requests, abrupt close, replay, a large batch's results
+# streamed as JSONL, --help, and a clean exit on SIGINT/SIGTERM.
+set -u
+BIN="$BT_BUILD_DIR/fake-anthropic"
+TMP="${BT_TEST_TMPDIR:-/tmp}/fake_anthropic_http.$$"
+mkdir -p "$TMP"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+FAILS=0
+PASSES=0
+ok() { PASSES=$((PASSES + 1)); echo "ok - $1"; }
+fail() { FAILS=$((FAILS + 1)); echo "not ok - $1"; }
+check() { # check NAME COMMAND...
+    local name="$1"; shift
+    if "$@"; then ok "$name"; else fail "$name"; fi
+}
+
+# start NAME ARGS... : starts fake-anthropic on a free port; sets URL and PORT.
+start() {
+    local name="$1"; shift
+    "$BIN" --listen 127.0.0.1:0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    for _ in $(seq 1 100); do
+        URL=$(sed -n 's/^listening on //p' "$TMP/$name.out")
+        [ -n "$URL" ] && break
+        sleep 0.1
+    done
+    PORT=${URL##*:}
+    [ -n "$URL" ] || { echo "fake-anthropic did not start: $(cat "$TMP/$name.err")"; exit 1; }
+}
+
+# stop PID : SIGTERM and expect exit status 0.
+stop() {
+    kill -TERM "$1"
+    local rc=0
+    wait "$1" || rc=$?
+    return $rc
+}
+
+KEY=sk-ant-canary-http-test
+H=(-H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json')
+MSG='{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"hello raw"}]}'
+
+# raw REQUEST-BYTES : sends bytes on a fresh socket and prints everything received
+# until the server closes (bounded by a timeout).
+raw() {
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+    printf '%b' "$1" >&3
+    timeout 5 cat <&3
+    exec 3<&-
+}
+
+start main --max-body 65536 --pace-ms 0
+MAIN_PID=$LAST_PID
+
+# --help documents the flags.
+"$BIN" --help >"$TMP/help.txt"
+check "--help lists every flag" grep -q -- '--replay' "$TMP/help.txt"
+check "unknown flag exits 2" bash -c "'$BIN' --bogus 2>/dev/null; [ \$? -eq 2 ]"
+
+# Content-Length body.
+out=$(curl -s "${H[@]}" "$URL/v1/messages" -d "$MSG")
+check "content-length body" grep -q '"fake-anthropic echo: hello raw"' <<<"$out"
+
+# Chunked request body.
+out=$(printf '%s' "$MSG" | curl -s "${H[@]}" -H 'transfer-encoding: chunked' --data-binary @- "$URL/v1/messages")
+check "chunked request body" grep -q '"fake-anthropic echo: hello raw"' <<<"$out"
+
+# Body above --max-body: 413 with the API's error type (Content-Length and chunked),
+# answered early; curl's Expect: 100-continue gets the 413 instead of a 100.
+head -c 70000 /dev/zero | tr '\0' 'a' >"$TMP/big.bin"
+code=$(curl -s -o "$TMP/413.json" -w '%{http_code}' "${H[@]}" --data-binary @"$TMP/big.bin" "$URL/v1/messages")
+check "413 past --max-body (content-length)" [ "$code" = 413 ]
+check "413 body is request_too_large" grep -q '"request_too_large"' "$TMP/413.json"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" -H 'transfer-encoding: chunked' --data-binary @"$TMP/big.bin" "$URL/v1/messages")
+check "413 past --max-body (chunked)" [ "$code" = 413 ]
+
+# Expect: 100-continue below the cap: the body is accepted.
+code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" -H 'Expect: 100-continue' -d "$MSG" "$URL/v1/messages")
+check "expect 100-continue" [ "$code" = 200 ]
+
+# Oversized headers: 431.
+big_header=$(head -c 70000 /dev/zero | tr '\0' 'h')
+code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" -H "x-big: $big_header" -d "$MSG" "$URL/v1/messages")
+check "431 on oversized headers" [ "$code" = 431 ]
+
+# Pipelining: two requests in one write, both answered in order on one connection.
+len=${#MSG}
+req="POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01\r\ncontent-length: $len\r\n\r\n$MSG"
+last="GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+raw "$req$req$last" >"$TMP/pipe.txt"
+check "pipelined requests all answered" [ "$(grep -o 'HTTP/1.1 200 OK' "$TMP/pipe.txt" | wc -l)" = 3 ]
+check "pipelined responses in order" bash -c "grep -o 'req_fake_[0-9]*' '$TMP/pipe.txt' | sort -c"
+
+# Malformed request line and a smuggling shape (Content-Length plus Transfer-Encoding).
+raw "BROKEN\r\n\r\n" >"$TMP/bad.txt"
+check "malformed request: 400" grep -q '^HTTP/1.1 400' "$TMP/bad.txt"
+raw "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n" >"$TMP/smuggle.txt"
+check "content-length with transfer-encoding: 400" grep -q '^HTTP/1.1 400' "$TMP/smuggle.txt"
+
+# Abrupt close before any response for a non-streaming request.
+curl -s "${H[@]}" -H 'x-fake-scenario: stream-close' "$URL/v1/messages" -d "$MSG" >/dev/null
+check "stream-close on a non-streaming request: empty reply" [ $? = 52 ]
+# ...and mid-stream: the chunked body never ends.
+curl -s -N "${H[@]}" -H 'x-fake-scenario: stream-close' "$URL/v1/messages" \
+    -d '{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"a b c d e f g h"}]}' >"$TMP/cut.txt"
+rc=$?
+check "stream-close mid-stream: transfer error" [ $rc = 18 ]
+check "stream-close mid-stream: partial events" bash -c "grep -q message_start '$TMP/cut.txt' && ! grep -q message_stop '$TMP/cut.txt'"
+
+# Gzip SSE decodes to the same events as plain SSE.
+SSE='{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"gzip me please"}]}'
+curl -s --compressed "${H[@]}" "$URL/v1/messages" -d "$SSE" | grep '^event:' >"$TMP/gz.events"
+curl -s "${H[@]}" "$URL/v1/messages" -d "$SSE" | grep '^event:' >"$TMP/plain.events"
+check "gzip SSE decodes to the same events" cmp -s "$TMP/gz.events" "$TMP/plain.events"
+check "gzip SSE ends with message_stop" [ "$(tail -1 "$TMP/gz.events")" = "event: message_stop" ]
+
+# A large batch: results stream as JSONL, one line per request, every custom_id once.
+start batch --batch-polls 1
+N=20000
+python3 - "$N" >"$TMP/batch.json" <<'EOF'
+import json, sys
+n = int(sys.argv[1])
+print(json.dumps({"requests": [{"custom_id": f"r{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 20,
+      "messages": [{"role": "user", "content": f"request number {i}"}]}} for i in range(n)]}))
+EOF
+id=$(curl -s "${H[@]}" "$URL/v1/messages/batches" --data-binary @"$TMP/batch.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+check "large batch created" [ -n "$id" ]
+curl -s "${H[@]}" "$URL/v1/messages/batches/$id" >"$TMP/ended.json"
+results_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results_url"])' "$TMP/ended.json")
+check "results_url is absolute on this server" [ "$results_url" = "$URL/v1/messages/batches/$id/results" ]
+curl -s "${H[@]}" "$results_url" >"$TMP/results.jsonl"
+check "results: one line per request" [ "$(wc -l <"$TMP/results.jsonl")" = "$N" ]
+check "results: every custom_id once, all succeeded" python3 - "$TMP/results.jsonl" "$N" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+ids = {l["custom_id"] for l in lines}
+ok = len(ids) == int(sys.argv[2]) and all(l["result"]["type"] == "succeeded" for l in lines)
+ok = ok and all(l["result"]["message"]["content"][0]["text"].endswith(l["custom_id"][1:]) for l in lines)
+sys.exit(0 if ok else 1)
+EOF
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "${H[@]}" "$URL/v1/messages/batches/$id")
+check "ended batch deletes" [ "$code" = 200 ]
+code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" "$results_url")
+check "deleted batch results: 404" [ "$code" = 404 ]
+check "batch server stops cleanly" stop "$LAST_PID"
+
+# Replay: one file, then a directory served in turn.
+FIX="$BT_SHARED_DIR/fixtures/anthropic/anthropic-sdk-python"
+start replay_file --replay "$FIX/tool_use_response.sse.txt" --pace-ms 0
+curl -s "${H[@]}" "$URL/v1/messages" -d "$SSE" >"$TMP/replayed.sse"
+check "replayed file served byte for byte" cmp -s "$TMP/replayed.sse" "$FIX/tool_use_response.sse.txt"
+check "replay keeps error scenarios" [ "$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" -H 'x-fake-scenario: 529' "$URL/v1/messages" -d "$MSG")" = 529 ]
+check "replay file server stops cleanly" stop "$LAST_PID"
+mkdir -p "$TMP/replay"
+printf '%s' '{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}' >"$TMP/replay/01.json"
+cp "$FIX/incomplete_partial_json_response.sse.txt" "$TMP/replay/02.sse"
+start replay_dir --replay "$TMP/replay" --pace-ms 0
+first=$(curl -s -D "$TMP/h1" "${H[@]}" "$URL/v1/messages" -d "$MSG")
+curl -s -D "$TMP/h2" "${H[@]}" "$URL/v1/messages" -d "$MSG" >"$TMP/second.sse"
+third=$(curl -s "${H[@]}" "$URL/v1/messages" -d "$MSG")
+check "replay dir: first file is JSON" bash -c "grep -qi '^content-type: application/json' '$TMP/h1' && [ '$first' = \"\$(cat '$TMP/replay/01.json')\" ]"
+check "replay dir: second file is SSE" bash -c "grep -qi '^content-type: text/event-stream' '$TMP/h2' && cmp -s '$TMP/second.sse' '$TMP/replay/02.sse'"
+check "replay dir: wraps around" [ "$third" = "$first" ]
+check "replay dir server stops cleanly" stop "$LAST_PID"
+check "--replay of a missing path fails" bash -c "! '$BIN' --replay '$TMP/none' --listen 127.0.0.1:0 >/dev/null 2>&1"
+
+# SIGINT while a paced stream is open: exits 0 promptly.
+start slow --pace-ms 1000
+curl -s -N "${H[@]}" "$URL/v1/messages" -d "$SSE" >/dev/null &
+CURL_PID=$!
+sleep 0.5
+kill -INT "$LAST_PID"
+rc=0
+wait "$LAST_PID" || rc=$?
+check "SIGINT mid-stream: clean exit" [ $rc = 0 ]
+wait "$CURL_PID" 2>/dev/null
+
+# The main server: clean exit, one log line per request, no key in the log.
+check "main server stops cleanly" stop "$MAIN_PID"
+check "log: one line per request" grep -q 'POST /v1/messages 200 req_fake_' "$TMP/main.err"
+check "log: 413 logged" grep -q 'POST /v1/messages 413' "$TMP/main.err"
+check "log: no API key" bash -c "! grep -rq '$KEY' '$TMP'/*.err"
+
+echo "$PASSES passed, $FAILS failed"
+[ "$FAILS" = 0 ]
