@@ -216,6 +216,8 @@ static void check_span(const bt_test_interaction *it, const char *line, const ch
     json_t *req = it->req_body ? json_loadb(it->req_body, it->req_body_len, 0, NULL) : NULL;
     int count = strstr(it->target, "count_tokens") != NULL;
     int stream = json_is_true(json_object_get(req, "stream"));
+    const char *ct = header(it->resp_headers, it->n_resp_headers, "content-type");
+    int sse = ct && strstr(ct, "text/event-stream");
     const char *name = json_string_value(json_object_get(span, "name"));
     assert_string_equal(name, count ? "anthropic.messages.count_tokens"
                               : stream ? "anthropic.messages.stream" : "anthropic.messages.create");
@@ -263,7 +265,7 @@ static void check_span(const bt_test_interaction *it, const char *line, const ch
         assert_int_not_equal(span_status_code(span), 2);
         json_decref(m);
         json_decref(resp);
-    } else if (stream) {
+    } else if (sse) {
         n_streams++;
         expect e;
         memset(&e, 0, sizeof e);
@@ -371,6 +373,8 @@ static void run_file(const char *path)
             memcpy(body, it->resp_body ? it->resp_body : "", body_len);
             body[body_len] = '\0';
         }
+        if (getenv("BT_TEST_VERBOSE"))
+            print_message("%s #%zu %s %s -> %d\n", path, k, it->method, it->target, it->status);
         harness h;
         harness_init(&h);
         json_t *first = NULL;
