@@ -353,7 +353,8 @@ json_t *bt__msg_stream_message(bt__msg_stream *s)
         return NULL;
     if (!json_object_get(m, "role"))
         json_object_set_new(m, "role", json_string("assistant"));
-    qsort(s->blocks, s->n_blocks, sizeof *s->blocks, by_index);
+    if (s->n_blocks > 1)
+        qsort(s->blocks, s->n_blocks, sizeof *s->blocks, by_index);
     json_t *content = json_array();
     for (size_t i = 0; i < s->n_blocks; i++) {
         close_block(&s->blocks[i]);
