@@ -210,11 +210,12 @@ int bt__processor_flush(bt_tracer *t, int timeout_ms)
     /* A non-positive timeout means the tracer's export timeout. */
     uint64_t deadline = bt__mono_ns() + ms_to_ns(timeout_ms > 0 ? timeout_ms : t->bsp_export_timeout_ms);
     pthread_mutex_lock(&p->mu);
+    /* Failures are judged over the spans since the last flush that completed, so a
+     * flush that timed out leaves them to be reported by the next one. */
     uint64_t target = p->enq_seq;
     uint64_t base = p->flush_base;
-    p->flush_base = target;
-    uint64_t drops = p->queue_drops - p->flush_drop_base;
-    p->flush_drop_base = p->queue_drops;
+    uint64_t drops_now = p->queue_drops;
+    uint64_t drops = drops_now - p->flush_drop_base;
     if (p->flush_want < target)
         p->flush_want = target;
     pthread_cond_signal(&p->work);
@@ -226,6 +227,12 @@ int bt__processor_flush(bt_tracer *t, int timeout_ms)
             timed_out = p->flushed_seq < target;
     }
     int failed = drops > 0 || p->last_fail_seq > base;
+    if (!timed_out) {
+        if (p->flush_base < target)
+            p->flush_base = target;
+        if (p->flush_drop_base < drops_now)
+            p->flush_drop_base = drops_now;
+    }
     pthread_mutex_unlock(&p->mu);
     if (timed_out)
         return BT_ETIMEDOUT;

@@ -33,8 +33,8 @@ typedef struct bt__processor {
     uint64_t flush_want;        /* a flush asked for sinks to be flushed up to here */
     uint64_t flushed_seq;       /* sinks flushed after handling this many spans */
     uint64_t last_fail_seq;     /* highest seq whose delivery failed (0: none) */
-    uint64_t flush_base;        /* enq_seq at the previous flush call */
-    uint64_t flush_drop_base;   /* queue_drops at the previous flush call */
+    uint64_t flush_base;        /* enq_seq when the last completed flush was called */
+    uint64_t flush_drop_base;   /* queue_drops when the last completed flush was called */
     uint64_t drain_deadline_mono; /* shutdown: spans still queued after this are dropped */
     bt_span **batch;            /* the export thread's batch buffer (max_export_batch) */
     /* statistics */

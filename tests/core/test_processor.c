@@ -1,0 +1,334 @@
+/* The batch span processor: queue limits and drops (the caller never blocks), flush
+ * results, batch size and byte-cap splitting, the schedule delay, many threads, and
+ * shutdown draining the queue. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core_harness.h"
+
+#define LONG_DELAY_MS 600000 /* effectively never: exports happen by size or flush */
+
+static bt_tracer *tracer_with(sink_state *st, log_capture *lc, int queue, int delay, int batch,
+                              int export_timeout)
+{
+    bt_tracer *t;
+    bt_tracer_new(&t);
+    bt_tracer_set_logger(t, capture_log, lc);
+    assert_int_equal(bt_tracer_set_batch_options(t, queue, delay, batch, export_timeout), BT_OK);
+    bt_tracer_add_sink(t, test_sink_new(st));
+    assert_int_equal(bt__tracer_run(t), BT_OK);
+    return t;
+}
+
+static void end_spans(bt_tracer *t, int n, int64_t i_value)
+{
+    for (int k = 0; k < n; k++) {
+        bt_span *s = bt_span_start(t, "s", NULL);
+        assert_non_null(s);
+        bt_span_set_int(s, "i", i_value);
+        bt_span_end(s, 0);
+    }
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void test_full_queue_drops_and_caller_never_blocks(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = tracer_with(&st, &lc, 8, LONG_DELAY_MS, 4, 5000);
+    sink_set_block(&st, 1);
+    end_spans(t, 4, 1); /* a full batch: the export thread takes it and parks in the sink */
+    assert_true(sink_wait_blocked(&st));
+    /* With the sink stuck, 8 more fit in the queue and the rest are dropped. If
+     * bt_span_end ever waited for the sink, this loop would never finish. */
+    end_spans(t, 20, 1);
+    bt_tracer_stats s;
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.spans_started, 24);
+    assert_int_equal(s.spans_ended, 24);
+    assert_int_equal(s.spans_dropped, 12);
+    assert_int_equal(s.queue_length, 8);
+    assert_non_null(strstr(lc.text, "dropped"));
+
+    assert_int_equal(bt_tracer_flush(t, 100), BT_ETIMEDOUT);
+    sink_set_block(&st, 0);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_EEXPORT); /* the drops are reported */
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.spans_exported, 12);
+    assert_int_equal(s.queue_length, 0);
+    assert_int_equal(st.spans, 12);
+
+    /* the next flush judges only what came after */
+    end_spans(t, 3, 1);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.spans_exported, 15);
+    assert_int_equal(s.spans_dropped, 12);
+    assert_int_equal(s.export_failures, 0);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
+static void test_flush_reports_sink_failure_then_success(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = tracer_with(&st, &lc, 64, LONG_DELAY_MS, 16, 5000);
+    assert_int_equal(bt_tracer_flush(t, 1000), BT_OK); /* nothing pending */
+
+    pthread_mutex_lock(&st.mu);
+    st.fail_exports = 1;
+    pthread_mutex_unlock(&st.mu);
+    end_spans(t, 3, 1);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_EEXPORT);
+    bt_tracer_stats s;
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.export_failures, 1);
+    assert_int_equal(s.spans_dropped, 3);
+    assert_int_equal(s.spans_exported, 0);
+    assert_non_null(strstr(lc.text, "sink test failed"));
+
+    end_spans(t, 2, 1);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.spans_exported, 2);
+
+    /* a sink that cannot flush what it buffered fails the flush too */
+    pthread_mutex_lock(&st.mu);
+    st.fail_flush = 1;
+    pthread_mutex_unlock(&st.mu);
+    end_spans(t, 1, 1);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_EEXPORT);
+    assert_true(st.flushes >= 1);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
+static void test_batches_respect_max_batch(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = tracer_with(&st, &lc, 1000, LONG_DELAY_MS, 5, 5000);
+    end_spans(t, 23, 2);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    assert_int_equal(st.spans, 23);
+    assert_int_equal(st.sum_i, 46);
+    assert_int_equal(st.max_batch, 5);
+    assert_true(st.calls >= 5);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
+static void test_byte_cap_splits_batches(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t;
+    bt_tracer_new(&t);
+    bt_tracer_set_logger(t, capture_log, &lc);
+    bt_tracer_set_batch_options(t, 1000, LONG_DELAY_MS, 500, 5000);
+    assert_int_equal(bt_tracer_set_max_request_bytes(t, 8192), BT_OK);
+    bt_tracer_add_sink(t, test_sink_new(&st));
+    assert_int_equal(bt__tracer_run(t), BT_OK);
+
+    char *blob = malloc(2000);
+    memset(blob, 'b', 2000);
+    for (int k = 0; k < 40; k++) {
+        bt_span *s = bt_span_start(t, "big", NULL);
+        bt_span_set_string_len(s, "payload", blob, 2000);
+        assert_true(s->approx_bytes > 2000);
+        bt_span_end(s, 0);
+    }
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    assert_int_equal(st.spans, 40);
+    assert_true(st.max_batch_bytes <= 8192);
+    assert_true(st.max_batch >= 2);   /* pieces are filled, not one span each */
+    assert_true(st.calls >= 40 * 2000 / 8192);
+
+    /* a span over the cap on its own still goes out, alone */
+    pthread_mutex_lock(&st.mu);
+    st.max_batch_bytes = 0;
+    size_t calls_before = st.calls;
+    pthread_mutex_unlock(&st.mu);
+    char *huge = malloc(20000);
+    memset(huge, 'h', 20000);
+    end_spans(t, 1, 0);
+    bt_span *s = bt_span_start(t, "huge", NULL);
+    bt_span_set_string_len(s, "payload", huge, 20000);
+    bt_span_end(s, 0);
+    end_spans(t, 1, 0);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    assert_int_equal(st.spans, 43);
+    assert_int_equal(st.calls - calls_before, 3);
+    free(blob);
+    free(huge);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
+static void test_schedule_delay_exports_without_flush(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = tracer_with(&st, &lc, 100, 20, 50, 5000);
+    end_spans(t, 3, 1);
+    /* bounded wait for the timer-driven export; no flush is called */
+    size_t got = 0;
+    for (int i = 0; i < 1000 && got < 3; i++) {
+        sleep_ms(10);
+        pthread_mutex_lock(&st.mu);
+        got = st.spans;
+        pthread_mutex_unlock(&st.mu);
+    }
+    assert_int_equal(got, 3);
+    bt_tracer_stats s;
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.spans_exported, 3);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
+typedef struct worker {
+    bt_tracer *t;
+    int n;
+    int64_t base;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    for (int k = 0; k < w->n; k++) {
+        bt_span *s = bt_span_start(w->t, "w", NULL);
+        bt_span_set_int(s, "i", w->base + k);
+        bt_span_set_string(s, "gen_ai.system", "anthropic");
+        bt_span_end(s, 0);
+    }
+    return NULL;
+}
+
+static void run_workers(bt_tracer *t, int threads, int per_thread)
+{
+    pthread_t th[8];
+    worker w[8];
+    for (int i = 0; i < threads; i++) {
+        w[i].t = t;
+        w[i].n = per_thread;
+        w[i].base = (int64_t)i * 1000000;
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < threads; i++)
+        pthread_join(th[i], NULL);
+}
+
+static void test_many_threads_counts_add_up(void **state)
+{
+    (void)state;
+    enum { THREADS = 4, PER = 5000 };
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = tracer_with(&st, &lc, THREADS * PER, LONG_DELAY_MS, 512, 10000);
+    run_workers(t, THREADS, PER);
+    assert_int_equal(bt_tracer_flush(t, 60000), BT_OK);
+    bt_tracer_stats s;
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.spans_started, THREADS * PER);
+    assert_int_equal(s.spans_ended, THREADS * PER);
+    assert_int_equal(s.spans_exported, THREADS * PER);
+    assert_int_equal(s.spans_dropped, 0);
+    assert_int_equal(st.spans, THREADS * PER);
+    int64_t want = 0;
+    for (int i = 0; i < THREADS; i++)
+        want += (int64_t)i * 1000000 * PER + (int64_t)PER * (PER - 1) / 2;
+    assert_int_equal(st.sum_i, want);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+
+    /* a small queue under the same load: whatever is not exported was counted dropped */
+    sink_state_init(&st);
+    t = tracer_with(&st, &lc, 16, 1, 8, 10000);
+    run_workers(t, THREADS, PER);
+    int rc = bt_tracer_flush(t, 60000);
+    assert_true(rc == BT_OK || rc == BT_EEXPORT);
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.spans_ended, THREADS * PER);
+    assert_int_equal(s.spans_exported + s.spans_dropped, THREADS * PER);
+    assert_int_equal(st.spans, s.spans_exported);
+    assert_int_equal(rc == BT_OK, s.spans_dropped == 0);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
+static void test_shutdown_drains_queue(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = tracer_with(&st, &lc, 1000, LONG_DELAY_MS, 64, 10000);
+    end_spans(t, 300, 1);
+    bt_tracer_free(t); /* no flush: shutdown must deliver the queue */
+    assert_int_equal(st.spans, 300);
+    assert_int_equal(st.sum_i, 300);
+    assert_true(st.shutdown);
+    assert_true(st.freed);
+    sink_state_destroy(&st);
+}
+
+static void test_no_sink_counts_as_delivered(void **state)
+{
+    (void)state;
+    bt_tracer *t;
+    bt_tracer_new(&t);
+    assert_int_equal(bt__tracer_run(t), BT_OK);
+    end_spans(t, 5, 1);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    bt_tracer_stats s;
+    bt_tracer_get_stats(t, &s);
+    assert_int_equal(s.spans_exported, 5);
+    bt_tracer_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_queue_drops_and_caller_never_blocks),
+        cmocka_unit_test(test_flush_reports_sink_failure_then_success),
+        cmocka_unit_test(test_batches_respect_max_batch),
+        cmocka_unit_test(test_byte_cap_splits_batches),
+        cmocka_unit_test(test_schedule_delay_exports_without_flush),
+        cmocka_unit_test(test_many_threads_counts_add_up),
+        cmocka_unit_test(test_shutdown_drains_queue),
+        cmocka_unit_test(test_no_sink_counts_as_delivered),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
