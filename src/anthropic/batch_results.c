@@ -62,8 +62,10 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
 {
     results_handler *r = (results_handler *)h;
     const char *incomplete = incomplete_reason(ex);
-    if (r->trace)
+    if (r->trace) {
         bt__batch_trace_finish(r->trace, incomplete);
+        incomplete = bt__batch_trace_incomplete(r->trace);
+    }
     info->is_error = !r->trace || incomplete != NULL;
     if (r->trace) {
         json_t *m = bt__batch_trace_metrics(r->trace);

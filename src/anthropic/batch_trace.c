@@ -33,6 +33,7 @@ struct bt__batch_trace {
     uint64_t *seen;               /* open addressing set of child span ids (0 = empty) */
     size_t seen_slots, seen_used;
     bt_exchange genai_ex;         /* what gen_ai attributes read of an exchange */
+    char incomplete[192];         /* why the stream did not reach its end; "" if it did */
     char last_byte;               /* of the stream so far, to tell a cut last line */
     int finished;
 };
@@ -386,6 +387,8 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
     bt__ndjson_finish(t->lines);
     if (!incomplete && t->last_byte && t->last_byte != '\n' && t->counts.invalid > invalid_before)
         incomplete = "the results ended inside a line";
+    if (incomplete)
+        snprintf(t->incomplete, sizeof t->incomplete, "%s", incomplete);
 
     bt_span_options o = {0};
     o.trace_id = t->ctx.trace_id;
@@ -431,6 +434,11 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
     bt_span_set_string(span, "anthropic.batch.id", t->batch_id);
     bt_span_end(span, end_time(t));
     json_decref(meta);
+}
+
+const char *bt__batch_trace_incomplete(const bt__batch_trace *t)
+{
+    return t->incomplete[0] ? t->incomplete : NULL;
 }
 
 const bt__batch_counts *bt__batch_trace_counts(const bt__batch_trace *t)

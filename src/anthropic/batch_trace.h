@@ -55,6 +55,9 @@ void bt__batch_trace_feed(bt__batch_trace *t, const char *data, size_t len);
 /* Traces the last line and ends the batch span. `incomplete` (may be NULL) says why the
  * stream did not reach its end (the batch span is then an error saying so). */
 void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete);
+/* After finish: why the results were incomplete (also a line cut at the very end), or
+ * NULL. */
+const char *bt__batch_trace_incomplete(const bt__batch_trace *t);
 const bt__batch_counts *bt__batch_trace_counts(const bt__batch_trace *t);
 /* Summed metrics of the succeeded results (borrowed). */
 json_t *bt__batch_trace_metrics(const bt__batch_trace *t);
