@@ -126,7 +126,8 @@ check "gzip SSE decodes to the same events" cmp -s "$TMP/gz.events" "$TMP/plain.
 check "gzip SSE ends with message_stop" [ "$(tail -1 "$TMP/gz.events")" = "event: message_stop" ]
 
 # A large batch: results stream as JSONL, one line per request, every custom_id once.
-start batch --batch-polls 1
+# The create body (about 2.6 MB) is far above --max-body: batch create streams its body.
+start batch --batch-polls 1 --max-body 65536 --max-batch-body 4000000
 N=20000
 python3 - "$N" >"$TMP/batch.json" <<'EOF'
 import json, sys
@@ -136,6 +137,17 @@ print(json.dumps({"requests": [{"custom_id": f"r{i}", "params": {"model": "claud
 EOF
 id=$(curl -s "${H[@]}" "$URL/v1/messages/batches" --data-binary @"$TMP/batch.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 check "large batch created" [ -n "$id" ]
+check "batch body above --max-body was streamed" [ "$(stat -c %s "$TMP/batch.json")" -gt 2000000 ]
+python3 - 40000 >"$TMP/huge.json" <<'EOF'
+import json, sys
+n = int(sys.argv[1])
+print(json.dumps({"requests": [{"custom_id": f"r{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 20,
+      "messages": [{"role": "user", "content": f"request number {i}"}]}} for i in range(n)]}))
+EOF
+code=$(curl -s -o "$TMP/huge.out" -w '%{http_code}' "${H[@]}" "$URL/v1/messages/batches" --data-binary @"$TMP/huge.json")
+check "413 past --max-batch-body" [ "$code" = 413 ]
+code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" "$URL/v1/messages/batches" -d '{"requests":[{"custom_id":"a","params":{}}')
+check "truncated create body: 400" [ "$code" = 400 ]
 curl -s "${H[@]}" "$URL/v1/messages/batches/$id" >"$TMP/ended.json"
 results_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results_url"])' "$TMP/ended.json")
 check "results_url is absolute on this server" [ "$results_url" = "$URL/v1/messages/batches/$id/results" ]

@@ -5,8 +5,10 @@
  * unstarted requests canceled), delete (only once ended), and results as JSONL streamed
  * a few lines per piece.
  *
- * A batch keeps per request only its custom_id, the outcome, and the small generated
- * reply (an echo capped in size) -- never the prompt itself.
+ * The create body (up to --max-batch-body, 256 MB by default) is split into its request
+ * elements as it arrives and each is parsed alone, so it is never held whole. A batch
+ * keeps per request only its custom_id, the outcome, and the small generated reply (an
+ * echo capped in size) -- never the prompt itself.
  *
  * Outcomes are deterministic: custom_ids starting with "errored", "canceled" or
  * "expired" get that result; params that fail validation, or name a
@@ -22,6 +24,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "anthropic/batch_split.h"
 #include "fake.h"
 
 #define BATCH_MAX_REQUESTS 100000
@@ -231,80 +234,150 @@ static int find_duplicate(batch *b) {
     return dup;
 }
 
-static void handle_create(fake_conn *c, fake_request *req) {
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);
-    char msg[256];
-    if (!body) {
-        snprintf(msg, sizeof msg, "Invalid JSON in request body: %s", jerr.text);
-        fake_respond_error(c, req, 400, "invalid_request_error", msg);
+/* Parses a create body as it streams: each element of "requests" is parsed and turned
+ * into a batch item on its own, so only the current element is ever held. */
+typedef struct batch_builder {
+    bt__batch_split *split;
+    batch_item *items;
+    size_t n, alloc;
+    char error[256]; /* the first validation error; the rest of the body is ignored */
+} batch_builder;
+
+static int builder_fail(batch_builder *bb, const char *msg) {
+    snprintf(bb->error, sizeof bb->error, "%s", msg);
+    return 1;
+}
+
+static int on_request_element(void *ud, const char *elem, size_t len, int truncated, const char *custom_id) {
+    batch_builder *bb = ud;
+    char msg[200];
+    size_t i = bb->n;
+    if (i >= BATCH_MAX_REQUESTS) {
+        snprintf(msg, sizeof msg, "requests: List should have at most %d items after validation", BATCH_MAX_REQUESTS);
+        return builder_fail(bb, msg);
+    }
+    if (truncated) {
+        snprintf(msg, sizeof msg, "requests.%zu: request exceeds the maximum allowed number of bytes", i);
+        return builder_fail(bb, msg);
+    }
+    json_t *r = json_loadb(elem, len, 0, NULL);
+    json_t *params = json_object_get(r, "params");
+    const char *cid = json_string_value(json_object_get(r, "custom_id"));
+    (void)custom_id;
+    int rc = 0;
+    if (!json_is_object(r)) {
+        snprintf(msg, sizeof msg, "requests.%zu: Input should be a valid object", i);
+        rc = builder_fail(bb, msg);
+    } else if (!cid || !custom_id_valid(cid)) {
+        snprintf(msg, sizeof msg, "requests.%zu.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i);
+        rc = builder_fail(bb, msg);
+    } else if (!json_is_object(params)) {
+        snprintf(msg, sizeof msg, "requests.%zu.params: Field required", i);
+        rc = builder_fail(bb, msg);
+    } else {
+        if (bb->n == bb->alloc) {
+            size_t grown_n = bb->alloc ? bb->alloc * 2 : 16;
+            batch_item *grown = realloc(bb->items, grown_n * sizeof *grown);
+            if (!grown) {
+                json_decref(r);
+                return builder_fail(bb, "out of memory");
+            }
+            bb->items = grown;
+            bb->alloc = grown_n;
+        }
+        memset(&bb->items[i], 0, sizeof bb->items[i]);
+        item_init(&bb->items[i], cid, params, fake_hash(cid, strlen(cid), i));
+        bb->n++;
+    }
+    json_decref(r);
+    return rc;
+}
+
+static int builder_feed(void *ud, const char *data, size_t len) {
+    batch_builder *bb = ud;
+    return bt__batch_split_feed(bb->split, data, len) != 0;
+}
+
+static void builder_free_items(batch_builder *bb) {
+    for (size_t i = 0; i < bb->n; i++) {
+        free(bb->items[i].error_message);
+        fake_reply_free(bb->items[i].reply);
+    }
+    free(bb->items);
+    bb->items = NULL;
+    bb->n = bb->alloc = 0;
+}
+
+static void builder_free(void *ud) {
+    batch_builder *bb = ud;
+    bt__batch_split_free(bb->split);
+    builder_free_items(bb);
+    free(bb);
+}
+
+void fake_batches_install_sink(fake_request *req) {
+    batch_builder *bb = calloc(1, sizeof *bb);
+    if (!bb) return;
+    bb->split = bt__batch_split_new(FAKE_MESSAGES_MAX_BODY, on_request_element, bb);
+    if (!bb->split) {
+        free(bb);
         return;
     }
-    /* The body is parsed now; drop the raw bytes before building the batch. */
-    bt__buf_free(&req->body);
-    json_t *requests = json_object_get(body, "requests");
-    size_t n = json_array_size(requests);
-    if (!json_is_array(requests)) {
-        fake_respond_error(c, req, 400, "invalid_request_error", "requests: Field required");
-        goto done;
+    req->sink.feed = builder_feed;
+    req->sink.free = builder_free;
+    req->sink.ud = bb;
+    req->sink.limit = fake_cfg.max_batch_body;
+}
+
+static void handle_create(fake_conn *c, fake_request *req) {
+    batch_builder *bb = req->sink.ud;
+    char msg[256];
+    if (!bb) {
+        fake_respond_error(c, req, 500, "api_error", "out of memory");
+        return;
     }
-    if (n == 0) {
+    if (bb->error[0]) {
+        fake_respond_error(c, req, 400, "invalid_request_error", bb->error);
+        return;
+    }
+    if (req->sink.stopped || bt__batch_split_finish(bb->split) != 0) {
+        fake_respond_error(c, req, 400, "invalid_request_error", "Invalid JSON in request body");
+        return;
+    }
+    if (bb->error[0]) {
+        fake_respond_error(c, req, 400, "invalid_request_error", bb->error);
+        return;
+    }
+    if (bb->n == 0) {
         fake_respond_error(c, req, 400, "invalid_request_error",
                            "requests: List should have at least 1 item after validation, not 0");
-        goto done;
-    }
-    if (n > BATCH_MAX_REQUESTS) {
-        snprintf(msg, sizeof msg, "requests: List should have at most %d items after validation, not %zu",
-                 BATCH_MAX_REQUESTS, n);
-        fake_respond_error(c, req, 400, "invalid_request_error", msg);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *r = json_array_get(requests, i);
-        const char *cid = json_string_value(json_object_get(r, "custom_id"));
-        if (!cid || !custom_id_valid(cid)) {
-            snprintf(msg, sizeof msg, "requests.%zu.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i);
-            fake_respond_error(c, req, 400, "invalid_request_error", msg);
-            goto done;
-        }
-        if (!json_is_object(json_object_get(r, "params"))) {
-            snprintf(msg, sizeof msg, "requests.%zu.params: Field required", i);
-            fake_respond_error(c, req, 400, "invalid_request_error", msg);
-            goto done;
-        }
+        return;
     }
     batch *b = calloc(1, sizeof *b);
-    if (b) b->items = calloc(n, sizeof *b->items);
-    if (!b || !b->items) {
-        free(b);
+    if (!b) {
         fake_respond_error(c, req, 500, "api_error", "out of memory");
-        goto done;
+        return;
     }
-    b->n = n;
+    b->items = bb->items;
+    b->n = bb->n;
     b->refs = 1;
-    b->seq = ++g_batch_seq;
-    snprintf(b->id, sizeof b->id, ID_PREFIX "%020" PRIu64, b->seq);
-    for (size_t i = 0; i < n; i++) {
-        json_t *r = json_array_get(requests, i);
-        item_init(&b->items[i], json_string_value(json_object_get(r, "custom_id")), json_object_get(r, "params"),
-                  b->seq * 1000003u + i);
-    }
+    bb->items = NULL;
+    bb->n = bb->alloc = 0;
     int dup = find_duplicate(b);
     if (dup != -1) {
         snprintf(msg, sizeof msg, "requests.%d.custom_id: Duplicate custom_id '%s'", dup,
                  dup >= 0 ? b->items[dup].custom_id : "?");
         batch_unref(b);
-        g_batch_seq--;
         fake_respond_error(c, req, 400, "invalid_request_error", msg);
-        goto done;
+        return;
     }
+    b->seq = ++g_batch_seq;
+    snprintf(b->id, sizeof b->id, ID_PREFIX "%020" PRIu64, b->seq);
     b->created_ns = wall_clock_ns();
     b->created_mono = uv_hrtime();
     b->next = g_batches;
     g_batches = b;
     respond_batch(c, req, b);
-done:
-    json_decref(body);
 }
 
 static int query_param(const char *query, const char *name, char *out, size_t size) {

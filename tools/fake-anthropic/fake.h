@@ -32,6 +32,7 @@ typedef struct fake_config {
     int batch_seconds;    /* or seconds after creation, whichever first */
     int gzip;             /* honour accept-encoding: gzip */
     size_t max_body;      /* request bodies above this get 413 */
+    size_t max_batch_body; /* the same for batch create, whose body is never held */
     const char *replay;   /* file or directory of recorded /v1/messages bodies */
 } fake_config;
 
@@ -42,6 +43,17 @@ typedef struct fake_header {
     char *value;
 } fake_header;
 
+/* A consumer for a request body that is parsed as it arrives instead of being held
+ * (batch create). feed returns non-zero to ignore the rest of the body; the handler
+ * then reports why. free releases ud when the request is done. */
+typedef struct fake_body_sink {
+    int (*feed)(void *ud, const char *data, size_t len);
+    void (*free)(void *ud);
+    void *ud;
+    size_t limit;
+    int stopped;
+} fake_body_sink;
+
 typedef struct fake_request {
     int method;              /* llhttp_method_t */
     char *target;            /* path + query as received */
@@ -49,7 +61,9 @@ typedef struct fake_request {
     char *query;             /* after '?', or "" */
     fake_header headers[FAKE_MAX_HEADERS];
     int nheaders;
-    bt__buf body;
+    bt__buf body;            /* the body, unless `sink` consumes it */
+    fake_body_sink sink;
+    size_t body_bytes;
     int gzip_ok;             /* client accepts gzip and --no-gzip is off */
     char request_id[32];     /* req_fake_<counter> */
 } fake_request;
@@ -89,6 +103,9 @@ void fake_respond_abort(fake_conn *c);
 const char *fake_request_host(const fake_request *req);
 
 /* --- router.c --- */
+/* Called once the headers are in: installs a body sink for bodies parsed as they
+ * stream (batch create). */
+void fake_route_body(fake_request *req);
 void fake_dispatch(fake_conn *c, fake_request *req);
 
 /* --- errors.c --- */
@@ -144,6 +161,8 @@ void fake_sse_event(bt__buf *out, const char *event, const char *data, uint64_t 
 /* Handles everything under /v1/messages/batches. */
 void fake_handle_batches(fake_conn *c, fake_request *req);
 void fake_batches_free_all(void);
+/* Installs the streaming parser for a batch create body. */
+void fake_batches_install_sink(fake_request *req);
 
 /* --- replay.c --- */
 int fake_replay_init(const char *path);   /* 0 or -1 with a message on stderr */

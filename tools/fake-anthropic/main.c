@@ -29,6 +29,9 @@ static const char usage[] =
     "  --max-body BYTES     largest request body accepted; larger ones get 413\n"
     "                       (default 67108864; /v1/messages and count_tokens also stop at\n"
     "                       32 MB like the real API)\n"
+    "  --max-batch-body BYTES  the same for batch create (default 268435456, the real\n"
+    "                       limit); that body is parsed as it arrives, one request at a\n"
+    "                       time, and never held whole\n"
     "  --replay PATH        serve recorded bodies for POST /v1/messages instead of generated\n"
     "                       replies. PATH is a file, or a directory whose files (sorted by\n"
     "                       name, dot-files skipped) are served one per request in turn,\n"
@@ -105,6 +108,7 @@ int main(int argc, char **argv) {
     fake_cfg.batch_seconds = 10;
     fake_cfg.gzip = 1;
     fake_cfg.max_body = 64u * 1024 * 1024;
+    fake_cfg.max_batch_body = 256u * 1024 * 1024;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -130,6 +134,10 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--max-body") == 0) {
             if (parse_int(a, v, 1024, 1L << 30, &n) != 0) return 2;
             fake_cfg.max_body = (size_t)n;
+            i++;
+        } else if (strcmp(a, "--max-batch-body") == 0) {
+            if (parse_int(a, v, 1024, 1L << 32, &n) != 0) return 2;
+            fake_cfg.max_batch_body = (size_t)n;
             i++;
         } else if (strcmp(a, "--no-gzip") == 0) {
             fake_cfg.gzip = 0;

@@ -33,6 +33,12 @@ static int check_auth(fake_conn *c, const fake_request *req) {
     return 1;
 }
 
+void fake_route_body(fake_request *req) {
+    if (req->method == HTTP_POST && req->path &&
+        (strcmp(req->path, "/v1/messages/batches") == 0 || strcmp(req->path, "/v1/messages/batches/") == 0))
+        fake_batches_install_sink(req);
+}
+
 void fake_dispatch(fake_conn *c, fake_request *req) {
     const char *path = req->path ? req->path : "";
     if (strcmp(path, "/healthz") == 0) {

@@ -124,6 +124,9 @@ static void request_reset(fake_request *r) {
     r->query = NULL;
     bt__buf_free(&r->body);
     bt__buf_init(&r->body, fake_cfg.max_body);
+    if (r->sink.free) r->sink.free(r->sink.ud);
+    memset(&r->sink, 0, sizeof r->sink);
+    r->body_bytes = 0;
     r->gzip_ok = 0;
     r->request_id[0] = '\0';
 }
@@ -209,12 +212,15 @@ static int on_header_value_complete(llhttp_t *p) {
 
 static void write_raw(fake_conn *c, const char *data, size_t len);
 
+static size_t body_limit(const fake_request *r) { return r->sink.feed ? r->sink.limit : fake_cfg.max_body; }
+
 static int on_headers_complete(llhttp_t *p) {
     fake_conn *c = conn_of(p);
     snprintf(c->req.request_id, sizeof c->req.request_id, "req_fake_%06llu",
              (unsigned long long)++g_request_counter);
     c->req.method = llhttp_get_method(p);
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > fake_cfg.max_body) {
+    fake_route_body(&c->req);
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > body_limit(&c->req)) {
         c->req_error = 413;
         return -1;
     }
@@ -230,7 +236,17 @@ static int on_headers_complete(llhttp_t *p) {
 
 static int on_body(llhttp_t *p, const char *at, size_t len) {
     fake_conn *c = conn_of(p);
-    if (bt__buf_append(&c->req.body, at, len) != 0) {
+    fake_request *r = &c->req;
+    r->body_bytes += len;
+    if (r->body_bytes > body_limit(r)) {
+        c->req_error = 413;
+        return -1;
+    }
+    if (r->sink.feed) {
+        if (!r->sink.stopped && r->sink.feed(r->sink.ud, at, len) != 0) r->sink.stopped = 1;
+        return 0;
+    }
+    if (bt__buf_append(&r->body, at, len) != 0) {
         c->req_error = 413;
         return -1;
     }
