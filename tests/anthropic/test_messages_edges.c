@@ -556,6 +556,26 @@ static void test_parent_and_untraced(void **state)
     bt_anthropic_free(NULL);
 }
 
+static void test_body_limit_marks_truncation(void **state)
+{
+    harness *h = *state;
+    assert_int_equal(bt_anthropic_set_body_limit(h->a, 64), BT_OK);
+    const char *msg = "{\"model\":\"m\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
+                      "\"a reply that is longer than sixty-four bytes in total\"}]}";
+    const char *parts[] = {msg};
+    /* the request is over the limit: kept up to it, marked, and not parsed */
+    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+                    BT_EXCHANGE_COMPLETED, NULL);
+    json_t *md = span_json(s, "braintrust.metadata");
+    assert_true(json_is_true(json_object_get(md, "truncated")));
+    assert_string_equal(json_string_value(json_object_get(md, "parse_error")), "request");
+    assert_null(span_attr(s, "braintrust.output_json")); /* the body was cut too */
+    assert_int_not_equal(span_status_code(s), 2);        /* the call itself succeeded */
+    json_decref(md);
+    json_decref(s);
+    assert_int_equal(bt_anthropic_set_body_limit(h->a, (size_t)32 << 20), BT_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_split_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_encoding_and_corrupt_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parent_and_untraced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_limit_marks_truncation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
