@@ -674,6 +674,34 @@ static void test_lifecycle_off_and_parent(void **state)
     tb_env_close(&e);
 }
 
+/* Python and TS SDKs fetch the batch's absolute results_url; beta adds ?beta=true. */
+static void test_results_url_beta(void **state)
+{
+    (void)state;
+    tb_env e;
+    tb_env_open(&e, NULL);
+    bt__buf b;
+    bt__buf_init(&b, 0);
+    succeeded(&b, "a", "x", 2, 3);
+    bt_header h[] = {{"anthropic-beta", 14, "message-batches-2024-09-24", 26}, {"accept", 6, "application/binary", 18}};
+    tb_call c = {.method = "GET",
+                 .target = "https://api.anthropic.com/v1/messages/batches/msgbatch_abs/results?beta=true",
+                 .req_headers = h, .n_req_headers = 2, .status = 200, .resp_body = b.data};
+    tb_exchange(&e, &c, NULL);
+    json_t *spans = tb_spans(&e);
+    char trace_hex[33], span_hex[17];
+    tb_batch_ids("msgbatch_abs", trace_hex, span_hex);
+    assert_string_equal(tb_str(tb_one(spans, "anthropic.batch"), "spanId"), span_hex);
+    assert_string_equal(tb_str(tb_child(spans, "a"), "traceId"), trace_hex);
+    json_t *md = meta_of(tb_one(spans, "anthropic.messages.batches.results"));
+    assert_true(json_is_true(json_object_get(md, "beta")));
+    assert_string_equal(tb_str(md, "batch_id"), "msgbatch_abs");
+    json_decref(md);
+    json_decref(spans);
+    bt__buf_free(&b);
+    tb_env_close(&e);
+}
+
 static char *mask_input(void *ud, const char *field, const char *json, size_t len)
 {
     (void)ud;
@@ -715,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_observed_excerpts),
         cmocka_unit_test(test_http_error_no_trace),
         cmocka_unit_test(test_lifecycle_off_and_parent),
+        cmocka_unit_test(test_results_url_beta),
         cmocka_unit_test(test_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
