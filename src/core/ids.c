@@ -1,10 +1,11 @@
 /*
  * Trace and span ids. Random ids come from the kernel CSPRNG (getrandom(2), falling
  * back to /dev/urandom), drawn in blocks into a per-thread pool so that the span hot
- * path rarely makes a system call. The pool is discarded after fork() (pid check) so a
- * child never repeats its parent's ids.
+ * path rarely makes a system call. A fork handler bumps a generation counter so that a
+ * child discards the pool it inherited and never repeats its parent's ids.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/random.h>
@@ -19,8 +20,22 @@
 static _Thread_local struct {
     uint8_t bytes[POOL_BYTES];
     size_t left;
-    pid_t pid;
+    unsigned generation;
 } pool;
+
+/* Starts at 1 so a fresh thread's zeroed pool never counts as current. */
+static atomic_uint fork_generation = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void after_fork_in_child(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
 
 static int read_urandom(uint8_t *out, size_t n)
 {
@@ -83,10 +98,11 @@ static void weak_random(uint8_t *out, size_t n)
 
 void bt__random_bytes(uint8_t *out, size_t n)
 {
-    pid_t pid = getpid();
-    if (pool.pid != pid) {
+    pthread_once(&atfork_once, register_atfork);
+    unsigned gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+    if (pool.generation != gen) {
         pool.left = 0;
-        pool.pid = pid;
+        pool.generation = gen;
     }
     while (n) {
         if (pool.left == 0) {
