@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import fs from 'node:fs';
 import readline from 'node:readline';
 
 const require = createRequire(path.join(process.env.NODE_PATH, '..', 'clients.cjs'));
@@ -471,11 +472,41 @@ try {
   } finally {
     await stopFake(plain.child);
   }
+  // --replay of a recorded braintrust-js cassette: the SDK gets every recorded
+  // POST /v1/messages response in order, JSON and SSE alike.
+  const cassette = path.join(process.env.BT_SHARED_DIR, 'fixtures/anthropic/braintrust-sdk-javascript/anthropic-v0.cassette.json');
+  const recorded = JSON.parse(fs.readFileSync(cassette, 'utf8')).entries
+    .filter((e) => e.request.method === 'POST' && new URL(e.request.url).pathname === '/v1/messages');
+  const replay = await startFake(['--replay', cassette, '--pace-ms', '0']);
+  try {
+    const client = new Anthropic({ apiKey: KEY, baseURL: replay.url, maxRetries: 0 });
+    for (const entry of recorded) {
+      const body = entry.response.body;
+      if (body.kind === 'json') {
+        const m = await client.messages.create(msgBody());
+        assert.deepEqual(m, body.value);
+      } else {
+        const final = await client.messages.stream(msgBody()).finalMessage();
+        const start = JSON.parse(body.chunks[0].split('\ndata: ')[1]);
+        assert.equal(final.id, start.message.id);
+        const stopped = body.chunks.map((c) => JSON.parse(c.split('\ndata: ')[1])).find((d) => d.type === 'message_delta');
+        assert.equal(final.stop_reason, stopped.delta.stop_reason);
+        assert.equal(final.usage.output_tokens, stopped.usage.output_tokens);
+      }
+    }
+    assert.ok(recorded.length >= 5);
+    console.log(`ok - --replay cassette (${recorded.length} recorded responses through the SDK)`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok - --replay cassette\n${e.stack}`);
+  } finally {
+    await stopFake(replay.child);
+  }
 } finally {
   await stopFake(fake.child);
 }
 // One log line per request, and never the API key.
 assert.ok(!fake.child.stderrText.includes(KEY), 'API key leaked to the log');
 assert.match(fake.child.stderrText, /POST \/v1\/messages 200 req_fake_\d+/);
-console.log(`${tests.length + 1 - failed}/${tests.length + 1} passed`);
+console.log(`${tests.length + 2 - failed}/${tests.length + 2} passed`);
 process.exit(failed ? 1 : 0);

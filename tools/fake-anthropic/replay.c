@@ -5,17 +5,30 @@
  * SSE field ("event:", "data:" or ":") is streamed as text/event-stream one event per
  * piece, paced like generated streams; anything else is served as application/json.
  * Bodies are read from disk per request (at most --max-body bytes each).
+ *
+ * A *.json file holding a recorded cassette ({"entries":[{request, response}...]}, the
+ * format of the braintrust-js recorder) contributes each of its POST /v1/messages
+ * responses instead, in recorded order: the status, content-type and body (JSON value,
+ * SSE chunks, or empty) as recorded.
  */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "fake.h"
 
+typedef struct replay_item {
+    char *path;          /* a raw body file, or NULL */
+    json_t *response;    /* a cassette entry's response, or NULL */
+} replay_item;
+
+static replay_item *g_items;
+static size_t g_nitems, g_next;
 static char **g_files;
-static size_t g_nfiles, g_next;
+static size_t g_nfiles;
 
 static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -31,13 +44,62 @@ static int add_file(const char *path) {
     return 0;
 }
 
+static int add_item(char *path, json_t *response) {
+    replay_item *grown = realloc(g_items, (g_nitems + 1) * sizeof *grown);
+    if (!grown) {
+        free(path);
+        json_decref(response);
+        return -1;
+    }
+    g_items = grown;
+    g_items[g_nitems].path = path;
+    g_items[g_nitems].response = response;
+    g_nitems++;
+    return 0;
+}
+
+static int is_messages_url(const char *url) {
+    const char *p = url ? strstr(url, "://") : NULL;
+    p = p ? strchr(p + 3, '/') : url;
+    return p && strncmp(p, "/v1/messages", 12) == 0 && (p[12] == '\0' || p[12] == '?');
+}
+
+/* Adds a file: a cassette's POST /v1/messages responses, or the file as one body. */
+static int add_replay_source(const char *path) {
+    size_t n = strlen(path);
+    json_t *doc = n > 5 && strcmp(path + n - 5, ".json") == 0 ? json_load_file(path, 0, NULL) : NULL;
+    json_t *entries = json_object_get(doc, "entries");
+    if (!json_is_array(entries)) {
+        json_decref(doc);
+        char *copy = strdup(path);
+        return copy ? add_item(copy, NULL) : -1;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        json_t *req = json_object_get(e, "request");
+        const char *method = json_string_value(json_object_get(req, "method"));
+        json_t *resp = json_object_get(e, "response");
+        if (method && strcmp(method, "POST") == 0 && is_messages_url(json_string_value(json_object_get(req, "url"))) &&
+            json_is_object(resp) && add_item(NULL, json_incref(resp)) != 0) {
+            json_decref(doc);
+            return -1;
+        }
+    }
+    json_decref(doc);
+    return 0;
+}
+
 int fake_replay_init(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) {
         fprintf(stderr, "fake-anthropic: --replay %s: no such file or directory\n", path);
         return -1;
     }
-    if (!S_ISDIR(st.st_mode)) return add_file(path);
+    if (!S_ISDIR(st.st_mode)) {
+        if (add_replay_source(path) != 0) return -1;
+        goto check;
+    }
     DIR *d = opendir(path);
     if (!d) {
         fprintf(stderr, "fake-anthropic: --replay %s: cannot open directory\n", path);
@@ -51,11 +113,14 @@ int fake_replay_init(const char *path) {
         if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && add_file(full) != 0) break;
     }
     closedir(d);
-    if (g_nfiles == 0) {
-        fprintf(stderr, "fake-anthropic: --replay %s: no files to replay\n", path);
+    qsort(g_files, g_nfiles, sizeof *g_files, cmp_names);
+    for (size_t i = 0; i < g_nfiles; i++)
+        if (add_replay_source(g_files[i]) != 0) return -1;
+check:
+    if (g_nitems == 0) {
+        fprintf(stderr, "fake-anthropic: --replay %s: nothing to replay\n", path);
         return -1;
     }
-    qsort(g_files, g_nfiles, sizeof *g_files, cmp_names);
     return 0;
 }
 
@@ -64,6 +129,13 @@ void fake_replay_free(void) {
     free(g_files);
     g_files = NULL;
     g_nfiles = 0;
+    for (size_t i = 0; i < g_nitems; i++) {
+        free(g_items[i].path);
+        json_decref(g_items[i].response);
+    }
+    free(g_items);
+    g_items = NULL;
+    g_nitems = 0;
 }
 
 typedef struct replay_stream {
@@ -94,10 +166,64 @@ static void free_replay_stream(void *state) {
     free(s);
 }
 
+static void start_sse(fake_conn *c, const fake_request *req, int status, char *data, size_t at, size_t len) {
+    replay_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        free(data);
+        fake_respond_abort(c);
+        return;
+    }
+    s->data = data;
+    s->at = at;
+    s->len = len;
+    fake_respond_stream(c, req, status, "text/event-stream; charset=utf-8",
+                        "cache-control: no-cache\r\nx-accel-buffering: no\r\n", produce_replayed_event, s,
+                        free_replay_stream, fake_cfg.pace_ms);
+}
+
+static const char *header_of(json_t *headers, const char *name) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(headers, k, v)
+        if (strcasecmp(k, name) == 0) return json_string_value(v);
+    return NULL;
+}
+
+static void serve_cassette_response(fake_conn *c, const fake_request *req, json_t *resp) {
+    int status = (int)json_integer_value(json_object_get(resp, "status"));
+    if (status < 100 || status > 599) status = 200;
+    json_t *body = json_object_get(resp, "body");
+    const char *kind = json_string_value(json_object_get(body, "kind"));
+    const char *ctype = header_of(json_object_get(resp, "headers"), "content-type");
+    if (kind && strcmp(kind, "sse") == 0) {
+        bt__buf text;
+        bt__buf_init(&text, fake_cfg.max_body);
+        size_t i;
+        json_t *chunk;
+        json_array_foreach(json_object_get(body, "chunks"), i, chunk) {
+            bt__buf_append(&text, json_string_value(chunk), json_string_length(chunk));
+            bt__buf_append_str(&text, "\n\n");
+        }
+        size_t len = text.len;
+        start_sse(c, req, status, bt__buf_steal(&text, NULL), 0, len);
+        return;
+    }
+    char *json = kind && strcmp(kind, "json") == 0
+                     ? json_dumps(json_object_get(body, "value"), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
+                     : NULL;
+    fake_respond(c, req, status, ctype ? ctype : "application/json", NULL, json ? json : "", json ? strlen(json) : 0);
+    free(json);
+}
+
 int fake_replay_serve(fake_conn *c, const fake_request *req) {
-    if (g_nfiles == 0) return 0;
-    const char *path = g_files[g_next];
-    g_next = (g_next + 1) % g_nfiles;
+    if (g_nitems == 0) return 0;
+    replay_item *item = &g_items[g_next];
+    g_next = (g_next + 1) % g_nitems;
+    if (item->response) {
+        serve_cassette_response(c, req, item->response);
+        return 1;
+    }
+    const char *path = item->path;
     FILE *f = fopen(path, "rb");
     bt__buf body;
     bt__buf_init(&body, fake_cfg.max_body);
@@ -122,17 +248,7 @@ int fake_replay_serve(fake_conn *c, const fake_request *req) {
         bt__buf_free(&body);
         return 1;
     }
-    replay_stream *s = calloc(1, sizeof *s);
-    if (!s) {
-        bt__buf_free(&body);
-        fake_respond_abort(c);
-        return 1;
-    }
-    s->len = body.len;
-    s->at = skip;
-    s->data = bt__buf_steal(&body, NULL);
-    fake_respond_stream(c, req, 200, "text/event-stream; charset=utf-8",
-                        "cache-control: no-cache\r\nx-accel-buffering: no\r\n", produce_replayed_event, s,
-                        free_replay_stream, fake_cfg.pace_ms);
+    size_t len = body.len;
+    start_sse(c, req, 200, bt__buf_steal(&body, NULL), skip, len);
     return 1;
 }
