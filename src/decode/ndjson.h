@@ -16,6 +16,7 @@ typedef struct bt__ndjson bt__ndjson;
  * length (> len when truncated). Non-zero return stops parsing and is returned. */
 typedef int (*bt__ndjson_line_fn)(void *ud, const char *line, size_t len, size_t full_len, int truncated);
 
+/* max_line 0 = 8 MiB. Lines of only spaces/tabs count as empty. */
 bt__ndjson *bt__ndjson_new(size_t max_line, bt__ndjson_line_fn fn, void *ud);
 int bt__ndjson_feed(bt__ndjson *p, const char *data, size_t len);
 int bt__ndjson_finish(bt__ndjson *p);

@@ -34,11 +34,15 @@ typedef struct bt__route {
  * trailing slash). Never fails otherwise. HEAD is never traced. */
 void bt__route_match(const char *method, const char *target, size_t target_len, bt__route *out);
 
-/* Value of query parameter `name` (percent-decoded into out, NUL-terminated); returns
- * 1 if present. */
+/* Value of query parameter `name` (percent-decoded into out, '+' as space,
+ * NUL-terminated); returns 1 if present. The first occurrence wins; a parameter
+ * without '=' has the value "". A malformed escape or a value longer than
+ * out_size - 1 counts as absent (0) rather than being cut. */
 int bt__query_get(const char *query, size_t query_len, const char *name, char *out, size_t out_size);
 
-/* Human-readable span name for a route ("anthropic.messages.batches.retrieve", ...). */
+/* Human-readable span name for a route ("anthropic.messages.batches.retrieve", ...);
+ * NULL for BT__ROUTE_NONE. Messages routes get "anthropic.messages.create"; the
+ * messages handler switches to "anthropic.messages.stream" itself. */
 const char *bt__route_span_name(bt__route_kind kind);
 
 #endif

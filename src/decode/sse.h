@@ -19,7 +19,9 @@ typedef struct bt__sse bt__sse;
 typedef int (*bt__sse_event_fn)(void *ud, const char *event, size_t event_len,
                                 const char *data, size_t data_len, int truncated);
 
-/* max_event_bytes caps the data of one event (and the length of any one line). */
+/* max_event_bytes caps the data of one event (0 = 8 MiB). Field values are copied
+ * as they arrive, so no line is buffered whole; event types are capped at 256 bytes
+ * (a longer one is cut and the event reported truncated). */
 bt__sse *bt__sse_new(size_t max_event_bytes, bt__sse_event_fn fn, void *ud);
 /* Returns BT_OK, or the callback's non-zero return. Never fails on malformed input. */
 int bt__sse_feed(bt__sse *p, const char *data, size_t len);

@@ -1,0 +1,215 @@
+/*
+ * Request routing for the Anthropic endpoints the tracer understands. Matching is on
+ * the path only (query and fragment removed) and exact: a trailing slash, an extra
+ * segment or a wrong method means "not ours" and the exchange passes untraced, which
+ * is always safe, whereas guessing could attach a wrong span shape.
+ */
+#include "decode/router.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..len) into out (NUL-terminated). `plus_is_space` applies the
+ * form-encoding rule used in query strings. Returns the decoded length, or -1 when an
+ * escape is malformed or the result does not fit in out_size - 1 bytes. */
+static long percent_decode(const char *s, size_t len, int plus_is_space, char *out, size_t out_size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (len - i < 3)
+                return -1;
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        if (o + 1 >= out_size)
+            return -1;
+        out[o++] = c;
+    }
+    if (out_size == 0)
+        return -1;
+    out[o] = '\0';
+    return (long)o;
+}
+
+/* A batch id is an opaque token; after decoding it must still be one path segment of
+ * printable characters, or it is not a batch URL we can name in a span. */
+static int valid_batch_id(const char *id, long len)
+{
+    if (len <= 0)
+        return 0;
+    for (long i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (c <= 0x20 || c == 0x7f || c == '/' || c == '?' || c == '#')
+            return 0;
+    }
+    return 1;
+}
+
+static int seg_is(const char *s, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    return len == n && memcmp(s, lit, n) == 0;
+}
+
+/* Path after "/v1/" -> route kind for the method, filling the batch id. */
+static bt__route_kind match_v1(const char *method, const char *p, size_t len, bt__route *out)
+{
+    int post = strcmp(method, "POST") == 0;
+    int get = strcmp(method, "GET") == 0;
+    int del = strcmp(method, "DELETE") == 0;
+
+    if (seg_is(p, len, "messages"))
+        return post ? BT__ROUTE_MESSAGES : BT__ROUTE_NONE;
+    if (seg_is(p, len, "messages/count_tokens"))
+        return post ? BT__ROUTE_COUNT_TOKENS : BT__ROUTE_NONE;
+    if (seg_is(p, len, "messages/batches"))
+        return post ? BT__ROUTE_BATCH_CREATE : get ? BT__ROUTE_BATCH_LIST : BT__ROUTE_NONE;
+
+    static const char prefix[] = "messages/batches/";
+    size_t plen = sizeof prefix - 1;
+    if (len <= plen || memcmp(p, prefix, plen) != 0)
+        return BT__ROUTE_NONE;
+    const char *id = p + plen;
+    const char *slash = memchr(id, '/', len - plen);
+    size_t id_len = slash ? (size_t)(slash - id) : len - plen;
+    const char *tail = slash ? slash + 1 : NULL;
+    size_t tail_len = slash ? len - plen - id_len - 1 : 0;
+
+    bt__route_kind kind;
+    if (!tail)
+        kind = get ? BT__ROUTE_BATCH_RETRIEVE : del ? BT__ROUTE_BATCH_DELETE : BT__ROUTE_NONE;
+    else if (seg_is(tail, tail_len, "cancel"))
+        kind = post ? BT__ROUTE_BATCH_CANCEL : BT__ROUTE_NONE;
+    else if (seg_is(tail, tail_len, "results"))
+        kind = get ? BT__ROUTE_BATCH_RESULTS : BT__ROUTE_NONE;
+    else
+        kind = BT__ROUTE_NONE;
+    if (kind == BT__ROUTE_NONE)
+        return kind;
+
+    long n = percent_decode(id, id_len, 0, out->batch_id, sizeof out->batch_id);
+    if (!valid_batch_id(out->batch_id, n)) {
+        out->batch_id[0] = '\0';
+        return BT__ROUTE_NONE;
+    }
+    return kind;
+}
+
+void bt__route_match(const char *method, const char *target, size_t target_len, bt__route *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!method || !target)
+        return;
+
+    const char *end = target + target_len;
+    const char *path = target;
+    /* Absolute-form target (RFC 9112 3.2.2): skip scheme and authority. */
+    for (const char *const *scheme = (const char *const[]){"http://", "https://", NULL}; *scheme; scheme++) {
+        size_t n = strlen(*scheme);
+        if (target_len >= n && strncasecmp(target, *scheme, n) == 0) {
+            const char *slash = memchr(target + n, '/', target_len - n);
+            const char *q = memchr(target + n, '?', target_len - n);
+            if (!slash || (q && q < slash))
+                return; /* no path at all */
+            path = slash;
+            break;
+        }
+    }
+
+    const char *path_end = path;
+    while (path_end < end && *path_end != '?' && *path_end != '#')
+        path_end++;
+    if (path_end < end && *path_end == '?') {
+        const char *q = path_end + 1;
+        const char *q_end = memchr(q, '#', (size_t)(end - q));
+        out->query = q;
+        out->query_len = (size_t)((q_end ? q_end : end) - q);
+        char v[8];
+        out->beta = bt__query_get(out->query, out->query_len, "beta", v, sizeof v) && strcmp(v, "true") == 0;
+    }
+
+    /* Any prefix before /v1/ is a gateway's mount point. */
+    size_t plen = (size_t)(path_end - path);
+    const char *v1 = NULL;
+    for (size_t i = 0; i + 4 <= plen; i++) {
+        if (memcmp(path + i, "/v1/", 4) == 0) {
+            v1 = path + i + 4;
+            break;
+        }
+    }
+    if (!v1)
+        return;
+    /* HEAD and every other method fall through match_v1 as NONE. */
+    out->kind = match_v1(method, v1, (size_t)(path_end - v1), out);
+}
+
+int bt__query_get(const char *query, size_t query_len, const char *name, char *out, size_t out_size)
+{
+    if (!query || !name || !out || out_size == 0)
+        return 0;
+    size_t name_len = strlen(name);
+    const char *p = query, *end = query + query_len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pair_end = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pair_end - p));
+        const char *key_end = eq ? eq : pair_end;
+        if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
+            const char *val = eq ? eq + 1 : pair_end;
+            /* A value that is malformed or too long for out is reported absent rather
+             * than cut: a shortened batch id would name a different batch. */
+            return percent_decode(val, (size_t)(pair_end - val), 1, out, out_size) >= 0;
+        }
+        p = pair_end + (amp ? 1 : 0);
+        if (!amp)
+            break;
+    }
+    out[0] = '\0';
+    return 0;
+}
+
+const char *bt__route_span_name(bt__route_kind kind)
+{
+    switch (kind) {
+    case BT__ROUTE_MESSAGES:
+        return "anthropic.messages.create";
+    case BT__ROUTE_COUNT_TOKENS:
+        return "anthropic.messages.count_tokens";
+    case BT__ROUTE_BATCH_CREATE:
+        return "anthropic.messages.batches.create";
+    case BT__ROUTE_BATCH_LIST:
+        return "anthropic.messages.batches.list";
+    case BT__ROUTE_BATCH_RETRIEVE:
+        return "anthropic.messages.batches.retrieve";
+    case BT__ROUTE_BATCH_CANCEL:
+        return "anthropic.messages.batches.cancel";
+    case BT__ROUTE_BATCH_DELETE:
+        return "anthropic.messages.batches.delete";
+    case BT__ROUTE_BATCH_RESULTS:
+        return "anthropic.messages.batches.results";
+    case BT__ROUTE_NONE:
+        break;
+    }
+    return NULL;
+}
