@@ -576,6 +576,44 @@ static void test_body_limit_marks_truncation(void **state)
     assert_int_equal(bt_anthropic_set_body_limit(h->a, (size_t)32 << 20), BT_OK);
 }
 
+static void test_interim_status_and_deflate(void **state)
+{
+    harness *h = *state;
+    const char *msg = "{\"model\":\"claude-deflated\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+                      "\"text\":\"squeezed\"}],\"usage\":{\"input_tokens\":2,\"output_tokens\":3}}";
+    unsigned char z[512];
+    uLongf zlen = sizeof z;
+    assert_int_equal(compress(z, &zlen, (const Bytef *)msg, strlen(msg)), Z_OK); /* zlib-wrapped deflate */
+    bt_exchange *ex = NULL;
+    assert_int_equal(bt_exchange_begin(h->a, "POST", "https://user:pw@gw.example:8443/anthropic/v1/messages", NULL, 0,
+                                       NULL, &ex),
+                     BT_OK);
+    bt_exchange_request_body(ex, plain_req, strlen(plain_req));
+    bt_exchange_response_headers(ex, 100, NULL, 0); /* interim: ignored */
+    static const bt_header rs[] = {H("Content-Type", "application/json"), H("Content-Encoding", " deflate ")};
+    bt_exchange_response_headers(ex, 200, rs, 2);
+    bt_exchange_response_headers(ex, 500, NULL, 0); /* only the first final response counts */
+    for (uLongf i = 0; i < zlen; i += 5)
+        bt_exchange_response_body(ex, z + i, zlen - i < 5 ? zlen - i : 5);
+    bt_exchange_info info;
+    bt_exchange_end(ex, BT_EXCHANGE_COMPLETED, &info);
+    assert_string_equal(info.model, "claude-deflated");
+    assert_int_equal(info.input_tokens, 2);
+    assert_int_equal(info.output_tokens, 3);
+    assert_false(info.is_error);
+    char *line = harness_take_span(h);
+    assert_null(strstr(line, "pw@")); /* URL userinfo is never kept */
+    json_t *s = json_loads(line, 0, NULL);
+    assert_string_equal(span_str(s, "server.address"), "gw.example");
+    assert_int_equal(span_int(s, "server.port", 0), 8443);
+    json_t *out = span_json(s, "braintrust.output_json");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
+                        "squeezed");
+    json_decref(out);
+    json_decref(s);
+    free(line);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +634,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_encoding_and_corrupt_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parent_and_untraced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit_marks_truncation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interim_status_and_deflate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
