@@ -509,7 +509,7 @@ static void handle_results(fake_conn *c, const fake_request *req, batch *b) {
     }
     s->b = b;
     b->refs++;
-    fake_respond_stream(c, req, 200, "application/binary", NULL, produce_results, s, free_results_state, 0);
+    fake_respond_stream(c, req, 200, "application/x-jsonl", NULL, produce_results, s, free_results_state, 0);
 }
 
 static void handle_delete(fake_conn *c, const fake_request *req, batch *b) {

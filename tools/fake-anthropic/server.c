@@ -26,6 +26,7 @@
 #define FAKE_PENDING_MAX (1024 * 1024)
 #define FAKE_DRAIN_HIGH (256 * 1024)
 #define FAKE_LINGER_MS 2000
+#define FAKE_IDLE_MS 120000 /* a connection with no request in progress and no bytes */
 #define FAKE_PIECE_MAX (16u * 1024 * 1024)
 
 struct fake_conn {
@@ -356,6 +357,11 @@ static void log_request(fake_conn *c) {
 
 static void on_linger_timeout(uv_timer_t *t) { conn_close(t->data); }
 
+/* Between requests the connection timer closes connections that stay silent. */
+static void arm_idle(fake_conn *c) {
+    if (!c->closing) uv_timer_start(&c->timer, on_linger_timeout, FAKE_IDLE_MS, 0);
+}
+
 static void on_shutdown(uv_shutdown_t *s, int status) {
     fake_conn *c = s->data;
     (void)status;
@@ -395,7 +401,10 @@ static void response_done(fake_conn *c, int clean) {
         conn_feed(c, rest.data, rest.len);
         bt__buf_free(&rest);
     }
-    if (!c->busy && !c->closing) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (!c->busy && !c->closing) {
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        arm_idle(c);
+    }
 }
 
 void fake_respond(fake_conn *c, const fake_request *req, int status, const char *content_type,
@@ -532,12 +541,14 @@ static void conn_feed(fake_conn *c, const char *data, size_t len) {
             return;
         }
         uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_timer_stop(&c->timer);
         c->busy = 1;
         c->req_error = 0;
         fake_dispatch(c, &c->req);
         return;
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
     respond_parse_error(c);
 }
 
@@ -556,7 +567,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         else uv_read_stop(s); /* the response in progress still gets written */
         return;
     }
-    if (nread > 0 && !c->discarding) conn_feed(c, buf->base, (size_t)nread);
+    if (nread > 0 && !c->discarding) {
+        if (!c->busy) arm_idle(c);
+        conn_feed(c, buf->base, (size_t)nread);
+    }
     free(buf->base);
 }
 
@@ -611,6 +625,7 @@ static void on_connection(uv_stream_t *server, int status) {
     if (g_conns) g_conns->prev = c;
     g_conns = c;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    arm_idle(c);
 }
 
 int fake_server_start(uv_loop_t *loop, int *bound_port) {
