@@ -674,6 +674,57 @@ static void test_lifecycle_off_and_parent(void **state)
     tb_env_close(&e);
 }
 
+/* A create of 3,000 requests streamed in small pieces into a SQLite store: every input
+ * is kept (in grouped transactions) and re-joined by custom_id. */
+static void test_large_create_streamed(void **state)
+{
+    (void)state;
+    tb_env e;
+    tb_env_open(&e, tb_tmp_path("large.db"));
+    bt_exchange *ex = NULL;
+    assert_int_equal(bt_exchange_begin(e.a, "POST", "/v1/messages/batches", NULL, 0, NULL, &ex), BT_OK);
+    bt_exchange_request_body(ex, "{\"requests\":[", 13);
+    char piece[512];
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(piece, sizeof piece,
+                         "%s{\"custom_id\":\"r-%04d\",\"params\":{\"model\":\"claude-haiku-4-5\",\"max_tokens\":16,"
+                         "\"messages\":[{\"role\":\"user\",\"content\":\"question number %d\"}]}}",
+                         i ? "," : "", i, i);
+        /* split each request across two calls to cut elements anywhere */
+        bt_exchange_request_body(ex, piece, (size_t)n / 2);
+        bt_exchange_request_body(ex, piece + n / 2, (size_t)n - (size_t)n / 2);
+    }
+    bt_exchange_request_body(ex, "]}", 2);
+    bt_exchange_response_headers(ex, 200, NULL, 0);
+    static const char resp[] = "{\"id\":\"msgbatch_large\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\"}";
+    bt_exchange_response_body(ex, resp, sizeof resp - 1);
+    bt_exchange_end(ex, BT_EXCHANGE_COMPLETED, NULL);
+
+    bt__buf b;
+    bt__buf_init(&b, 0);
+    succeeded(&b, "r-2999", "last", 1, 1);
+    succeeded(&b, "r-0000", "first", 1, 1);
+    succeeded(&b, "r-1500", "middle", 1, 1);
+    results(&e, "msgbatch_large", b.data, b.len, 0, BT_EXCHANGE_COMPLETED, NULL, 0, NULL);
+    json_t *spans = tb_spans(&e);
+    json_t *create = tb_one(spans, "anthropic.messages.batches.create");
+    assert_int_equal(meta_int(create, "num_requests"), 3000);
+    json_t *in = tb_attr_json(create, "braintrust.input_json");
+    assert_int_equal(json_array_size(json_object_get(in, "custom_ids")), 100);
+    assert_true(json_is_true(json_object_get(in, "custom_ids_truncated")));
+    json_decref(in);
+    const char *ids[] = {"r-2999", "r-0000", "r-1500"};
+    const char *want[] = {"question number 2999", "question number 0", "question number 1500"};
+    for (int i = 0; i < 3; i++) {
+        in = tb_attr_json(tb_child(spans, ids[i]), "braintrust.input_json");
+        assert_string_equal(tb_str(json_array_get(in, 0), "content"), want[i]);
+        json_decref(in);
+    }
+    json_decref(spans);
+    bt__buf_free(&b);
+    tb_env_close(&e);
+}
+
 /* Python and TS SDKs fetch the batch's absolute results_url; beta adds ?beta=true. */
 static void test_results_url_beta(void **state)
 {
@@ -743,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_observed_excerpts),
         cmocka_unit_test(test_http_error_no_trace),
         cmocka_unit_test(test_lifecycle_off_and_parent),
+        cmocka_unit_test(test_large_create_streamed),
         cmocka_unit_test(test_results_url_beta),
         cmocka_unit_test(test_mask),
     };
