@@ -1,0 +1,327 @@
+/*
+ * The store sink: every exported span becomes (or replaces) one row of the local span
+ * store. With a spool target the store is a durable queue in front of it: a batch is
+ * committed first (the export is reported delivered from then on), then unsent rows are
+ * shipped to the target and marked sent. A target that fails is retried later with
+ * backoff, on the next export, flush or shutdown, and after a restart.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "export/otlp_json.h"
+#include "export/store.h"
+#include "util/log.h"
+
+/* A span line is bounded by the tracer's attribute caps; this is the backstop. */
+#define STORE_MAX_LINE ((size_t)256 << 20)
+/* Spans per shipped batch, and batches per export call (the rest waits for the next
+ * call, so one export never stalls the tracer's queue for long). */
+#define SHIP_BATCH 512
+#define SHIP_ROUNDS_PER_EXPORT 8
+#define SHIP_BACKOFF_MIN_MS 1000
+#define SHIP_BACKOFF_MAX_MS 60000
+
+typedef struct store_sink {
+    bt_sink base;
+    sqlite3 *db;
+    sqlite3_stmt *upsert;
+    bt_sink *spool;
+    bt__buf line;
+    uint64_t retry_at_ms;    /* no shipping before this (monotonic ms) after a failure */
+    uint64_t backoff_ms;
+} store_sink;
+
+static const char UPSERT[] =
+    "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,"
+    " status_code, status_message, span_type, model, prompt_tokens, completion_tokens,"
+    " cache_read_tokens, cache_creation_tokens, reasoning_tokens, line, sent, stored_ns)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0, ?18)"
+    " ON CONFLICT (trace_id, span_id) DO UPDATE SET"
+    " parent_span_id = excluded.parent_span_id, name = excluded.name, kind = excluded.kind,"
+    " start_ns = excluded.start_ns, end_ns = excluded.end_ns, status_code = excluded.status_code,"
+    " status_message = excluded.status_message, span_type = excluded.span_type,"
+    " model = excluded.model, prompt_tokens = excluded.prompt_tokens,"
+    " completion_tokens = excluded.completion_tokens, cache_read_tokens = excluded.cache_read_tokens,"
+    " cache_creation_tokens = excluded.cache_creation_tokens,"
+    " reasoning_tokens = excluded.reasoning_tokens, stored_ns = excluded.stored_ns,"
+    /* The same span exported again (a batch's results read twice) keeps its sent flag;
+     * a changed span is shipped again. */
+    " sent = CASE WHEN spans.line = excluded.line THEN spans.sent ELSE 0 END,"
+    " line = excluded.line";
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* The query columns taken from the Braintrust attributes (JSON strings). */
+typedef struct span_facts {
+    char *span_type;
+    char *model;
+    int64_t prompt, completion, cache_read, cache_creation, reasoning;
+} span_facts;
+
+static json_t *attr_json(const bt_span *s, const char *key)
+{
+    const bt__attr *a = bt__attrs_find(&s->attrs, key);
+    if (!a || a->type != BT__ATTR_STRING)
+        return NULL;
+    return json_loadb(a->v.s.ptr, a->v.s.len, 0, NULL);
+}
+
+static int64_t metric(json_t *metrics, const char *key)
+{
+    json_t *v = json_object_get(metrics, key);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    return -1;
+}
+
+static char *dup_string(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s ? strdup(s) : NULL;
+}
+
+static void facts_extract(const bt_span *s, span_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    json_t *meta = attr_json(s, "braintrust.metadata");
+    json_t *metrics = attr_json(s, "braintrust.metrics");
+    json_t *sattrs = attr_json(s, "braintrust.span_attributes");
+    f->span_type = dup_string(json_object_get(sattrs, "type"));
+    f->model = dup_string(json_object_get(meta, "model"));
+    if (!f->model) {
+        const bt__attr *a = bt__attrs_find(&s->attrs, "gen_ai.response.model");
+        if (!a)
+            a = bt__attrs_find(&s->attrs, "gen_ai.request.model");
+        if (a && a->type == BT__ATTR_STRING)
+            f->model = strdup(a->v.s.ptr);
+    }
+    f->prompt = metric(metrics, "prompt_tokens");
+    f->completion = metric(metrics, "completion_tokens");
+    f->cache_read = metric(metrics, "prompt_cached_tokens");
+    f->cache_creation = metric(metrics, "prompt_cache_creation_tokens");
+    int64_t c5 = metric(metrics, "prompt_cache_creation_5m_tokens");
+    int64_t c1 = metric(metrics, "prompt_cache_creation_1h_tokens");
+    if (f->cache_creation < 0 && (c5 >= 0 || c1 >= 0))
+        f->cache_creation = (c5 > 0 ? c5 : 0) + (c1 > 0 ? c1 : 0);
+    f->reasoning = metric(metrics, "completion_reasoning_tokens");
+    json_decref(meta);
+    json_decref(metrics);
+    json_decref(sattrs);
+}
+
+static void bind_count(sqlite3_stmt *st, int col, int64_t v)
+{
+    if (v >= 0)
+        sqlite3_bind_int64(st, col, v);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+static void bind_text(sqlite3_stmt *st, int col, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, col, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+/* Writes one span row (inside the caller's transaction). */
+static int write_span(store_sink *st, const bt__resource *res, const bt_span *s, int64_t stored_ns)
+{
+    bt__buf_reset(&st->line);
+    int rc = bt__otlp_json_span_line(res, s, &st->line);
+    if (rc != BT_OK)
+        return rc;
+    char trace_id[33], span_id[17], parent[17];
+    hex(s->trace_id, 16, trace_id);
+    hex(s->span_id, 8, span_id);
+    hex(s->parent_span_id, 8, parent);
+    span_facts f;
+    facts_extract(s, &f);
+    sqlite3_stmt *u = st->upsert;
+    sqlite3_bind_text(u, 1, trace_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(u, 2, span_id, -1, SQLITE_TRANSIENT);
+    bind_text(u, 3, s->has_parent ? parent : NULL);
+    sqlite3_bind_text(u, 4, s->name ? s->name : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(u, 5, (int)s->kind);
+    sqlite3_bind_int64(u, 6, (sqlite3_int64)s->start_unix_nano);
+    sqlite3_bind_int64(u, 7, (sqlite3_int64)s->end_unix_nano);
+    sqlite3_bind_int(u, 8, (int)s->status_code);
+    bind_text(u, 9, s->status_message);
+    bind_text(u, 10, f.span_type);
+    bind_text(u, 11, f.model);
+    bind_count(u, 12, f.prompt);
+    bind_count(u, 13, f.completion);
+    bind_count(u, 14, f.cache_read);
+    bind_count(u, 15, f.cache_creation);
+    bind_count(u, 16, f.reasoning);
+    sqlite3_bind_text(u, 17, st->line.data, (int)st->line.len, SQLITE_STATIC);
+    sqlite3_bind_int64(u, 18, stored_ns);
+    rc = sqlite3_step(u) == SQLITE_DONE ? BT_OK : BT_EDB;
+    sqlite3_reset(u);
+    sqlite3_clear_bindings(u);
+    free(f.span_type);
+    free(f.model);
+    return rc;
+}
+
+static void log_db(store_sink *st, const char *what)
+{
+    bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_ERROR, "span store: %s: %s", what,
+            sqlite3_errmsg(st->db));
+}
+
+/* Ships pending spans unless a recent failure asks to wait (`force` ignores that). */
+static int ship(store_sink *st, unsigned rounds, int force)
+{
+    if (!st->spool)
+        return BT_OK;
+    uint64_t now = now_ms();
+    if (!force && now < st->retry_at_ms)
+        return BT_EEXPORT;
+    /* The target logs through the tracer's logger, set on the store when it was added. */
+    st->spool->log = st->base.log;
+    st->spool->log_ud = st->base.log_ud;
+    st->spool->log_level = st->base.log_level;
+    bt__store_ship_result r;
+    int rc = bt__store_ship(st->db, st->spool, 0, SHIP_BATCH, rounds, NULL, NULL, &r);
+    if (rc == BT_OK) {
+        st->backoff_ms = 0;
+        st->retry_at_ms = 0;
+        return r.pending ? BT_EEXPORT : BT_OK;
+    }
+    st->backoff_ms = st->backoff_ms ? st->backoff_ms * 2 : SHIP_BACKOFF_MIN_MS;
+    if (st->backoff_ms > SHIP_BACKOFF_MAX_MS)
+        st->backoff_ms = SHIP_BACKOFF_MAX_MS;
+    st->retry_at_ms = now + st->backoff_ms;
+    bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_WARN,
+            "span store: %llu spans kept unsent (%s); retrying in %llu ms", (unsigned long long)r.pending,
+            bt_strerror(rc), (unsigned long long)st->backoff_ms);
+    return rc;
+}
+
+static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
+{
+    store_sink *st = (store_sink *)sink;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t stored_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK) {
+        log_db(st, "cannot begin a write");
+        return BT_EDB;
+    }
+    int lost = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = write_span(st, res, spans[i], stored_ns);
+        if (rc == BT_EDB) {
+            log_db(st, "write failed");
+            sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+            return BT_EDB;
+        }
+        if (rc != BT_OK) {
+            /* Too large to encode: this span alone is lost, and reported. */
+            bt__log(sink->log, sink->log_ud, sink->log_level, BT_LOG_ERROR,
+                    "span store: span \"%.80s\" not stored: %s", spans[i]->name ? spans[i]->name : "",
+                    bt_strerror(rc));
+            lost++;
+        }
+    }
+    if (sqlite3_exec(st->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
+        log_db(st, "commit failed");
+        sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+        return BT_EDB;
+    }
+    /* Committed: the spans are safe whatever the spool target does now. */
+    ship(st, SHIP_ROUNDS_PER_EXPORT, 0);
+    return lost ? BT_EEXPORT : BT_OK;
+}
+
+static int store_flush(bt_sink *sink, int timeout_ms)
+{
+    store_sink *st = (store_sink *)sink;
+    if (!st->spool)
+        return BT_OK;
+    int rc = ship(st, 0, 1);
+    if (rc == BT_OK && st->spool->vt->flush)
+        rc = st->spool->vt->flush(st->spool, timeout_ms);
+    return rc;
+}
+
+static void store_shutdown(bt_sink *sink)
+{
+    store_sink *st = (store_sink *)sink;
+    if (!st->spool)
+        return;
+    ship(st, 0, 1);
+    if (st->spool->vt->shutdown)
+        st->spool->vt->shutdown(st->spool);
+}
+
+static void store_free(bt_sink *sink)
+{
+    store_sink *st = (store_sink *)sink;
+    sqlite3_finalize(st->upsert);
+    if (st->db)
+        sqlite3_close(st->db);
+    bt_sink_free(st->spool);
+    bt__buf_free(&st->line);
+    free(st);
+}
+
+static const bt__sink_vtable store_vt = {
+    .name = "store",
+    .export_spans = store_export,
+    .flush = store_flush,
+    .shutdown = store_shutdown,
+    .free = store_free,
+};
+
+int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
+{
+    if (!out) {
+        bt_sink_free(spool_to);
+        return BT_EINVAL;
+    }
+    *out = NULL;
+    store_sink *st = calloc(1, sizeof *st);
+    if (!st) {
+        bt_sink_free(spool_to);
+        return BT_ENOMEM;
+    }
+    st->base.vt = &store_vt;
+    st->spool = spool_to;
+    bt__buf_init(&st->line, STORE_MAX_LINE);
+    int rc = bt__store_open(path, BT__STORE_CREATE, &st->db, NULL);
+    if (rc == BT_OK) {
+        /* A spool promises that a committed span survives: sync the WAL on commit. */
+        const char *sync = spool_to ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
+        if (sqlite3_exec(st->db, sync, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(st->db, UPSERT, -1, &st->upsert, NULL) != SQLITE_OK)
+            rc = BT_EDB;
+    }
+    if (rc != BT_OK) {
+        store_free(&st->base);
+        return rc;
+    }
+    *out = &st->base;
+    return BT_OK;
+}

@@ -1,0 +1,153 @@
+/*
+ * Shipping stored spans to another sink and marking them sent: the spool half of the
+ * store sink, and `bt-spans send`. A batch is marked sent only after the target sink
+ * accepted it, in one transaction, so a crash loses nothing; the window between the
+ * target's acceptance and that commit is the only place a span can be sent twice.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "export/store.h"
+#include "util/log.h"
+
+typedef struct ship_batch {
+    int64_t *rowids;
+    bt__stored_span *decoded;
+    bt_span **spans;
+    size_t n;
+} ship_batch;
+
+static void batch_clear(ship_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        bt__stored_span_free(&b->decoded[i]);
+    b->n = 0;
+}
+
+static int mark(sqlite3 *db, const int64_t *rowids, size_t n, int value)
+{
+    if (n == 0)
+        return BT_OK;
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(db, "UPDATE spans SET sent = ?1 WHERE rowid = ?2", -1, &st, NULL) == SQLITE_OK;
+    for (size_t i = 0; ok && i < n; i++) {
+        sqlite3_bind_int(st, 1, value);
+        sqlite3_bind_int64(st, 2, rowids[i]);
+        ok = sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (ok && sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL) == SQLITE_OK)
+        return BT_OK;
+    sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+    return BT_EDB;
+}
+
+static int64_t count_rows(sqlite3 *db, int all, int64_t after)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    const char *sql = all ? "SELECT count(*) FROM spans WHERE rowid > ?1"
+                          : "SELECT count(*) FROM spans WHERE sent = 0 AND rowid > ?1";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, after);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Delivers decoded spans in runs that share a resource (one export call per run). */
+static int deliver(bt_sink *to, ship_batch *b)
+{
+    size_t i = 0;
+    while (i < b->n) {
+        size_t j = i;
+        while (j < b->n && strcmp(b->decoded[j].resource_key, b->decoded[i].resource_key) == 0) {
+            b->spans[j] = b->decoded[j].span;
+            j++;
+        }
+        int rc = to->vt->export_spans(to, &b->decoded[i].resource, b->spans + i, j - i);
+        if (rc != BT_OK)
+            return rc;
+        i = j;
+    }
+    return BT_OK;
+}
+
+int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max_batches,
+                   bt__store_progress_fn progress, void *ud, bt__store_ship_result *res)
+{
+    bt__store_ship_result local = {0, 0, 0};
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof *res);
+    if (!db || !to || batch == 0)
+        return BT_EINVAL;
+    ship_batch b = {0};
+    b.rowids = calloc(batch, sizeof *b.rowids);
+    b.decoded = calloc(batch, sizeof *b.decoded);
+    b.spans = calloc(batch, sizeof *b.spans);
+    int64_t *bad = calloc(batch, sizeof *bad);
+    sqlite3_stmt *sel = NULL;
+    const char *sql = all ? "SELECT rowid, line FROM spans WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"
+                          : "SELECT rowid, line FROM spans WHERE sent = 0 AND rowid > ?1 ORDER BY rowid LIMIT ?2";
+    int rc = BT_OK;
+    if (!b.rowids || !b.decoded || !b.spans || !bad)
+        rc = BT_ENOMEM;
+    else if (sqlite3_prepare_v2(db, sql, -1, &sel, NULL) != SQLITE_OK)
+        rc = BT_EDB;
+    int64_t last = 0, total = rc == BT_OK ? count_rows(db, all, 0) : 0;
+    for (unsigned round = 0; rc == BT_OK && (max_batches == 0 || round < max_batches); round++) {
+        size_t nbad = 0;
+        int64_t *badrows = bad;
+        sqlite3_bind_int64(sel, 1, last);
+        sqlite3_bind_int64(sel, 2, (sqlite3_int64)batch);
+        int step;
+        while ((step = sqlite3_step(sel)) == SQLITE_ROW) {
+            int64_t rowid = sqlite3_column_int64(sel, 0);
+            const char *line = (const char *)sqlite3_column_text(sel, 1);
+            size_t len = (size_t)sqlite3_column_bytes(sel, 1);
+            last = rowid;
+            int drc = line ? bt__stored_span_decode(line, len, &b.decoded[b.n]) : BT_EPARSE;
+            if (drc == BT_OK)
+                b.rowids[b.n++] = rowid;
+            else if (drc == BT_EPARSE)
+                badrows[nbad++] = rowid;
+            else
+                rc = drc;
+        }
+        sqlite3_reset(sel);
+        if (step != SQLITE_DONE && rc == BT_OK)
+            rc = BT_EDB;
+        if (rc == BT_OK && nbad) {
+            bt__log(to->log, to->log_ud, to->log_level, BT_LOG_ERROR,
+                    "span store: %zu stored span lines cannot be decoded; set aside as undeliverable", nbad);
+            rc = mark(db, badrows, nbad, BT__STORE_UNDELIVERABLE);
+            res->undeliverable += nbad;
+        }
+        if (rc == BT_OK && b.n == 0 && nbad == 0)
+            break; /* nothing left */
+        if (rc == BT_OK && b.n) {
+            rc = deliver(to, &b);
+            if (rc != BT_OK)
+                rc = BT_EEXPORT;
+            else if ((rc = mark(db, b.rowids, b.n, BT__STORE_SENT)) == BT_OK)
+                res->shipped += b.n;
+        }
+        batch_clear(&b);
+        if (rc == BT_OK && progress)
+            progress(ud, res->shipped, (uint64_t)(total > 0 ? total : 0));
+    }
+    batch_clear(&b);
+    sqlite3_finalize(sel);
+    int64_t pending = count_rows(db, 0, 0);
+    res->pending = pending > 0 ? (uint64_t)pending : 0;
+    free(b.rowids);
+    free(b.decoded);
+    free(b.spans);
+    free(bad);
+    return rc;
+}
