@@ -490,6 +490,30 @@ static void test_retries_429_after_retry_after(void **state)
     json_decref(reqs);
 }
 
+/* Retry-After as an HTTP-date (two seconds ahead, so at least one whole second away
+ * whenever the exporter reads it). */
+static void test_retries_503_after_http_date(void **state)
+{
+    (void)state;
+    char date[64], script[160];
+    time_t when = time(NULL) + 2;
+    struct tm tm;
+    gmtime_r(&when, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    snprintf(script, sizeof script, "[{\"status\":503,\"retryAfter\":\"%s\"}]", date);
+    bt_tracer *t = scripted_tracer(script, BT_OTLP_PROTOBUF);
+    emit_one(t, "after.date");
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_OK);
+    bt_tracer_free(t);
+    json_t *reqs = received();
+    assert_int_equal(json_array_size(reqs), 2);
+    json_int_t first = json_integer_value(json_object_get(json_array_get(reqs, 0), "receivedMs"));
+    json_int_t second = json_integer_value(json_object_get(json_array_get(reqs, 1), "receivedMs"));
+    assert_true(second - first >= 900);
+    find_span(reqs, "after.date");
+    json_decref(reqs);
+}
+
 static void test_no_retry_on_400(void **state)
 {
     (void)state;
@@ -793,6 +817,7 @@ int main(void)
         cmocka_unit_test_setup(test_json_without_compression, reset_case),
         cmocka_unit_test_setup(test_retries_503, reset_case),
         cmocka_unit_test_setup(test_retries_429_after_retry_after, reset_case),
+        cmocka_unit_test_setup(test_retries_503_after_http_date, reset_case),
         cmocka_unit_test_setup(test_no_retry_on_400, reset_case),
         cmocka_unit_test_setup(test_partial_success_is_a_failure, reset_case),
         cmocka_unit_test_setup(test_flush_reports_failure_when_receiver_down, reset_case),
