@@ -11,8 +11,8 @@
 #include "core/tracer_impl.h"
 #include "util/utf8.h"
 
-/* Rough per-attribute overhead of the encoded form (the OTLP JSON KeyValue wrapper is
- * the larger of the two encodings). */
+/* Per-attribute overhead of the encoded form. Estimates follow OTLP JSON, the larger
+ * of the two encodings, so a batch split by them fits either. */
 #define ATTR_OVERHEAD 40
 
 static const char REPLACEMENT[3] = {(char)0xef, (char)0xbf, (char)0xbd};
@@ -129,15 +129,31 @@ char *bt__string_sanitize(const char *s, size_t len, size_t max_bytes, size_t *o
     return dst;
 }
 
+/* Bytes a string grows by as a JSON string literal: control characters become
+ * \u00XX (counted at the worst case), quotes and backslashes gain a backslash. Without
+ * this, a value full of control characters would be underestimated sixfold. */
+static size_t json_growth(const char *s, size_t len)
+{
+    size_t extra = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20)
+            extra += 5;
+        else if (c == '"' || c == '\\')
+            extra += 1;
+    }
+    return extra;
+}
+
 static size_t attr_size(const bt__attr *at)
 {
     size_t n = strlen(at->key) + ATTR_OVERHEAD;
     switch (at->type) {
     case BT__ATTR_STRING:
-        return n + at->v.s.len;
+        return n + at->v.s.len + json_growth(at->v.s.ptr, at->v.s.len);
     case BT__ATTR_STRING_ARRAY:
         for (size_t i = 0; i < at->v.arr.n; i++)
-            n += at->v.arr.lens[i] + 20;
+            n += at->v.arr.lens[i] + json_growth(at->v.arr.items[i], at->v.arr.lens[i]) + 20;
         return n;
     default:
         return n + 24;

@@ -15,6 +15,10 @@
 
 #include "core/tracer_impl.h"
 
+/* What a request carries besides its spans: the resource with its attributes, the
+ * scope and the envelope. */
+#define REQUEST_OVERHEAD_BYTES 1024
+
 static void mono_deadline(uint64_t mono_ns, struct timespec *ts)
 {
     ts->tv_sec = (time_t)(mono_ns / 1000000000u);
@@ -70,7 +74,7 @@ static size_t export_batch(bt_tracer *t, bt_span **spans, size_t n, uint64_t *re
 {
     size_t delivered = 0, i = 0;
     while (i < n) {
-        size_t j = i, bytes = 0;
+        size_t j = i, bytes = REQUEST_OVERHEAD_BYTES;
         /* a span larger than the cap still goes, alone */
         while (j < n && (j == i || bytes + spans[j]->approx_bytes <= t->max_request_bytes))
             bytes += spans[j++]->approx_bytes;

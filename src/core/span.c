@@ -11,7 +11,7 @@
 
 /* Encoded size of a span without attributes (ids, times, kind, status, wrapper). */
 #define SPAN_BASE_BYTES 260
-#define EVENT_BASE_BYTES 60
+#define EVENT_BASE_BYTES 80
 #define LINK_BASE_BYTES 130
 
 static int nonzero(const uint8_t *p, size_t n)
