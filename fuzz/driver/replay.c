@@ -13,7 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_SEEDS 512
-#define MAX_INPUT (1u << 20)
+#define REPLAY_MAX_INPUT (1u << 20)
 
 typedef struct { uint8_t *data; size_t len; } seed;
 
@@ -31,8 +31,8 @@ static int load(const char *path, seed *out)
     FILE *f = fopen(path, "rb");
     if (!f)
         return -1;
-    uint8_t *buf = malloc(MAX_INPUT);
-    size_t n = buf ? fread(buf, 1, MAX_INPUT, f) : 0;
+    uint8_t *buf = malloc(REPLAY_MAX_INPUT);
+    size_t n = buf ? fread(buf, 1, REPLAY_MAX_INPUT, f) : 0;
     fclose(f);
     if (!buf)
         return -1;
@@ -123,13 +123,13 @@ int main(int argc, char **argv)
 
     const char *iters_env = getenv("BT_FUZZ_ITERATIONS");
     long iters = iters_env ? atol(iters_env) : 3000;
-    uint8_t *buf = malloc(MAX_INPUT * 2);
+    uint8_t *buf = malloc(REPLAY_MAX_INPUT * 2);
     if (!buf)
         return 1;
     for (long i = 0; i < iters && nseeds; i++) {
         const seed *s = &seeds[next_rand() % nseeds];
         memcpy(buf, s->data, s->len);
-        size_t len = mutate(buf, s->len, MAX_INPUT * 2, seeds, nseeds);
+        size_t len = mutate(buf, s->len, REPLAY_MAX_INPUT * 2, seeds, nseeds);
         LLVMFuzzerTestOneInput(buf, len);
     }
     free(buf);
