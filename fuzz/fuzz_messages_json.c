@@ -34,6 +34,8 @@ static void setup(void)
     atexit(cleanup);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
