@@ -15,12 +15,8 @@
  */
 #include <yaml.h>
 
-#include "core/span_internal.h"
+#include "core/tracer_internal.h"
 #include "msg_harness.h"
-
-/* From core/tracer_internal.h (declared here: that header cannot be included on its
- * own while its typedef and accessor share a name). */
-const bt__resource *bt__tracer_resource(const bt_tracer *t);
 
 /* --- YAML -> JSON, keeping !fn matchers as {"$fn": name} ------------------------- */
 
