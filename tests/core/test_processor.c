@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "core_harness.h"
@@ -247,6 +248,25 @@ static void run_workers(bt_tracer *t, int threads, int per_thread)
         pthread_join(th[i], NULL);
 }
 
+typedef struct flusher {
+    bt_tracer *t;
+    atomic_int stop;
+    int flushes;
+} flusher;
+
+static void *flusher_main(void *arg)
+{
+    flusher *fl = arg;
+    do {
+        int rc = bt_tracer_flush(fl->t, 60000);
+        if (rc != BT_OK)
+            return (void *)1;
+        fl->flushes++;
+        sleep_ms(1);
+    } while (!atomic_load(&fl->stop));
+    return NULL;
+}
+
 static void test_many_threads_counts_add_up(void **state)
 {
     (void)state;
@@ -256,7 +276,17 @@ static void test_many_threads_counts_add_up(void **state)
     sink_state_init(&st);
     log_capture_init(&lc);
     bt_tracer *t = tracer_with(&st, &lc, THREADS * PER, LONG_DELAY_MS, 512, 10000);
+    /* flushes run concurrently with the producers and must all succeed */
+    flusher fl = {.t = t, .flushes = 0};
+    atomic_init(&fl.stop, 0);
+    pthread_t fth;
+    assert_int_equal(pthread_create(&fth, NULL, flusher_main, &fl), 0);
     run_workers(t, THREADS, PER);
+    atomic_store(&fl.stop, 1);
+    void *frc;
+    pthread_join(fth, &frc);
+    assert_null(frc);
+    assert_true(fl.flushes >= 1);
     assert_int_equal(bt_tracer_flush(t, 60000), BT_OK);
     bt_tracer_stats s;
     bt_tracer_get_stats(t, &s);

@@ -297,6 +297,30 @@ static void test_end_uses_clock_and_adds_parent(void **state)
     sink_state_destroy(&st);
 }
 
+static void test_size_estimate_tracks_encoded_size(void **state)
+{
+    fixture *f = *state;
+    bt_span *s = bt_span_start(f->t, "op", NULL);
+    size_t base = s->approx_bytes;
+    assert_true(base > 100); /* ids, times and the envelope are not free */
+    char plain[200], ctl[200];
+    memset(plain, 'p', sizeof plain);
+    memset(ctl, 0x01, sizeof ctl);
+    bt_span_set_string_len(s, "a", plain, sizeof plain);
+    size_t with_plain = s->approx_bytes;
+    assert_true(with_plain >= base + 200);
+    /* control characters become \u00XX in JSON: six bytes each */
+    bt_span_set_string_len(s, "a", ctl, sizeof ctl);
+    assert_true(s->approx_bytes >= base + 6 * 200);
+    /* replacing gives the old size back; removing events is not possible, adding grows */
+    bt_span_set_string_len(s, "a", plain, sizeof plain);
+    assert_int_equal(s->approx_bytes, with_plain);
+    bt_kv kv[] = {{"k", "v"}};
+    bt_span_add_event(s, "e", 0, kv, 1);
+    assert_true(s->approx_bytes > with_plain);
+    bt_span_discard(s);
+}
+
 static void test_null_safety(void **state)
 {
     (void)state;
@@ -335,6 +359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_arrays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_links_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kind_times_and_context, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_estimate_tracks_encoded_size, setup, teardown),
         cmocka_unit_test(test_end_uses_clock_and_adds_parent),
         cmocka_unit_test(test_null_safety),
     };
