@@ -62,6 +62,8 @@ raw() {
 
 start main --max-body 65536 --pace-ms 0
 MAIN_PID=$LAST_PID
+MAIN_URL=$URL
+MAIN_PORT=$PORT
 
 # --help documents the flags.
 "$BIN" --help >"$TMP/help.txt"
@@ -197,6 +199,38 @@ rc=0
 wait "$LAST_PID" || rc=$?
 check "SIGINT mid-stream: clean exit" [ $rc = 0 ]
 wait "$CURL_PID" 2>/dev/null
+
+# Hostile input: mutated requests (deterministic seed) on fresh connections; the server
+# keeps answering and still exits cleanly (ASan/UBSan watch the whole run).
+python3 - "$MAIN_PORT" <<'EOF'
+import random, socket, sys
+port, rnd = int(sys.argv[1]), random.Random(7)
+base = [b"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 1\r\ncontent-length: 20\r\n\r\n{\"model\":\"m\",\"a\":1}",
+        b"POST /v1/messages/batches HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 1\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{\"req\r\n0\r\n\r\n",
+        b"GET /v1/messages/batches?limit=5&after_id=msgbatch_fake_1 HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 1\r\n\r\n"]
+for i in range(300):
+    b = bytearray(rnd.choice(base))
+    for _ in range(rnd.randint(0, 6)):
+        if not b: break
+        op, pos = rnd.randint(0, 3), rnd.randrange(len(b))
+        if op == 0: b[pos] = rnd.randrange(256)
+        elif op == 1: del b[pos:pos + rnd.randint(1, 10)]
+        elif op == 2: b[pos:pos] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 20)))
+        else: b = b[:pos]
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(0.05)
+    try:
+        s.sendall(bytes(b) * rnd.randint(1, 2))
+        if rnd.random() < 0.5: s.shutdown(socket.SHUT_WR)
+        s.recv(65536)
+    except OSError:
+        pass
+    s.close()
+EOF
+check "hostile input: mutations sent" [ $? = 0 ]
+out=$(curl -s "${H[@]}" "$MAIN_URL/v1/messages" -d "$MSG")
+check "hostile input: still answering" grep -q '"fake-anthropic echo: hello raw"' <<<"$out"
+check "hostile input: log lines stay printable" bash -c "! LC_ALL=C grep -q '[^[:print:]]' '$TMP/main.err'"
 
 # The main server: clean exit, one log line per request, no key in the log.
 check "main server stops cleanly" stop "$MAIN_PID"

@@ -129,6 +129,7 @@ static void request_reset(fake_request *r) {
     memset(&r->sink, 0, sizeof r->sink);
     r->body_bytes = 0;
     r->gzip_ok = 0;
+    r->method = -1;
     r->request_id[0] = '\0';
 }
 
@@ -347,12 +348,21 @@ static void write_head(fake_conn *c, const fake_request *req, int status, const 
     bt__buf_free(&h);
 }
 
-static const char *method_name(int m) { return llhttp_method_name((llhttp_method_t)m); }
-
+/* Access log: one line per request. The target is printed escaped and capped, since it
+ * comes from the client; headers (and so credentials) are never logged. */
 static void log_request(fake_conn *c) {
     double ms = (double)(uv_hrtime() - c->start_ns) / 1e6;
-    fprintf(stderr, "fake-anthropic: %s %s %d %s %.1fms\n", method_name(c->req.method),
-            c->req.target ? c->req.target : "-", c->status, c->req.request_id, ms);
+    char target[256];
+    size_t o = 0;
+    const char *t = c->req.target ? c->req.target : "-";
+    for (; *t && o + 5 < sizeof target; t++) {
+        unsigned char ch = (unsigned char)*t;
+        if (ch >= 0x21 && ch < 0x7f) target[o++] = (char)ch;
+        else o += (size_t)snprintf(target + o, sizeof target - o, "\\x%02x", ch);
+    }
+    target[o] = '\0';
+    const char *method = c->req.method >= 0 ? llhttp_method_name((llhttp_method_t)c->req.method) : "-";
+    fprintf(stderr, "fake-anthropic: %s %s %d %s %.1fms\n", method, target, c->status, c->req.request_id, ms);
 }
 
 static void on_linger_timeout(uv_timer_t *t) { conn_close(t->data); }
@@ -616,6 +626,7 @@ static void on_connection(uv_stream_t *server, int status) {
     }
     uv_tcp_nodelay(&c->tcp, 1);
     bt__buf_init(&c->req.body, fake_cfg.max_body);
+    c->req.method = -1;
     bt__buf_init(&c->cur_name, FAKE_MAX_HEADER_BYTES);
     bt__buf_init(&c->cur_value, FAKE_MAX_HEADER_BYTES);
     bt__buf_init(&c->pending, FAKE_PENDING_MAX);
