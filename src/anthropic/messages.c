@@ -213,16 +213,12 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     }
 
     bt_span *span = bt__exchange_start_span(ex, name, "llm");
+    /* error.type for gen_ai; an HTTP error sets its own (the API's error type) */
     const char *error_type = NULL;
-    if (ex->status >= 400) {
-        bt__exchange_set_http_error(ex, span, m->response.data, m->response.len);
-        error_type = "http_error";
-    } else if (m->stream) {
-        error_type = stream_error(ex, m, span);
-    } else {
-        error_type = transport_error(ex, span);
-    }
-    info->is_error = error_type != NULL;
+    int http_error = bt__exchange_set_http_error(ex, span, m->response.data, m->response.len);
+    if (!http_error)
+        error_type = m->stream ? stream_error(ex, m, span) : transport_error(ex, span);
+    info->is_error = http_error || error_type != NULL;
 
     if (req) {
         json_t *input = build_input(req);
@@ -273,8 +269,6 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     info->input_tokens = u.prompt;
     info->output_tokens = m->count_tokens ? -1 : u.output;
 
-    if (error_type && !strcmp(error_type, "http_error"))
-        error_type = NULL; /* bt__exchange_set_http_error already set error.type */
     bt__genai_call call = {
         /* count_tokens is no generation: the GenAI conventions have no operation for
          * it and "chat" would count it as one; a system-specific name is allowed */
