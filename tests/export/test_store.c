@@ -1,0 +1,507 @@
+/*
+ * The SQLite span store: schema and its checks, the extracted query columns, upsert
+ * idempotency, the spool (ship, mark sent, retry after failure, restart, a crash between
+ * write and ship), and the exact round trip of stored lines back into spans.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/sink_internal.h"
+#include "export/otlp_json.h"
+#include "export/store.h"
+#include "span_fixture.h"
+
+static char g_path[512];
+static bt__resource g_res;
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *dir = getenv("BT_TEST_TMPDIR");
+    static int counter;
+    snprintf(g_path, sizeof g_path, "%s/store-%d-%d.db", dir ? dir : "/tmp", (int)getpid(), ++counter);
+    char extra[600];
+    unlink(g_path);
+    snprintf(extra, sizeof extra, "%s-wal", g_path);
+    unlink(extra);
+    snprintf(extra, sizeof extra, "%s-shm", g_path);
+    unlink(extra);
+    fx_resource_init(&g_res, "store-test", "braintrust-c", "0.1.0");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fx_attrs_free(&g_res.attrs);
+    return 0;
+}
+
+/* An llm span numbered k in trace t, child of span 1 when k > 1. */
+static bt_span *llm_span(int t, int k)
+{
+    bt_span *s = fx_span_new(k == 1 ? "anthropic.batch" : "anthropic.messages.create");
+    s->trace_id[0] = (uint8_t)t;
+    s->span_id[7] = (uint8_t)k;
+    if (k > 1) {
+        s->has_parent = 1;
+        memcpy(s->parent_span_id, s->span_id, 8);
+        s->parent_span_id[7] = 1;
+    }
+    s->start_unix_nano = 1700000000000000000ull + (uint64_t)k;
+    s->end_unix_nano = s->start_unix_nano + 1500000000ull;
+    fx_attr_string(&s->attrs, "braintrust.span_attributes", k == 1 ? "{\"type\":\"task\"}" : "{\"type\":\"llm\"}");
+    fx_attr_string(&s->attrs, "braintrust.metadata", "{\"provider\":\"anthropic\",\"model\":\"claude-test-1\"}");
+    fx_attr_string(&s->attrs, "braintrust.metrics",
+                   "{\"prompt_tokens\":120,\"completion_tokens\":30,\"tokens\":150,"
+                   "\"prompt_cached_tokens\":100,\"prompt_cache_creation_5m_tokens\":7,"
+                   "\"prompt_cache_creation_1h_tokens\":3,\"completion_reasoning_tokens\":11}");
+    s->status_code = BT_STATUS_OK;
+    return s;
+}
+
+static int export_n(bt_sink *sink, int trace, int first, int n)
+{
+    bt_span *spans[64];
+    for (int i = 0; i < n; i++)
+        spans[i] = llm_span(trace, first + i);
+    int rc = sink->vt->export_spans(sink, &g_res, spans, (size_t)n);
+    for (int i = 0; i < n; i++)
+        fx_span_free(spans[i]);
+    return rc;
+}
+
+static sqlite3 *open_ro(void)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(bt__store_open(g_path, BT__STORE_READ_ONLY, &db, NULL), BT_OK);
+    return db;
+}
+
+static int64_t scalar(const char *sql)
+{
+    sqlite3 *db = open_ro();
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_schema_created_and_versioned(void **state)
+{
+    (void)state;
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    assert_int_equal(scalar("PRAGMA user_version"), BT__STORE_SCHEMA_VERSION);
+    sqlite3 *db = open_ro();
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    bt_sink_free(sink);
+    /* Reopening an existing store keeps it. */
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    assert_int_equal(export_n(sink, 1, 1, 1), BT_OK);
+    bt_sink_free(sink);
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    bt_sink_free(sink);
+    assert_int_equal(scalar("SELECT count(*) FROM spans"), 1);
+}
+
+static void test_columns_extracted(void **state)
+{
+    (void)state;
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    bt_span *s = llm_span(2, 2);
+    s->status_code = BT_STATUS_ERROR;
+    s->status_message = fx_strdup("overloaded_error: Overloaded");
+    assert_int_equal(sink->vt->export_spans(sink, &g_res, &s, 1), BT_OK);
+    bt__buf expect;
+    bt__buf_init(&expect, 0);
+    assert_int_equal(bt__otlp_json_span_line(&g_res, s, &expect), BT_OK);
+    fx_span_free(s);
+    bt_sink_free(sink);
+
+    sqlite3 *db = open_ro();
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                         "SELECT trace_id, span_id, parent_span_id, name, span_type, model, prompt_tokens,"
+                         " completion_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens,"
+                         " status_code, status_message, end_ns - start_ns, line, sent FROM spans",
+                         -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "0202030405060708090a0b0c0d0e0f10");
+    assert_string_equal((const char *)sqlite3_column_text(st, 1), "a1a2a3a4a5a6a702");
+    assert_string_equal((const char *)sqlite3_column_text(st, 2), "a1a2a3a4a5a6a701");
+    assert_string_equal((const char *)sqlite3_column_text(st, 3), "anthropic.messages.create");
+    assert_string_equal((const char *)sqlite3_column_text(st, 4), "llm");
+    assert_string_equal((const char *)sqlite3_column_text(st, 5), "claude-test-1");
+    assert_int_equal(sqlite3_column_int64(st, 6), 120);
+    assert_int_equal(sqlite3_column_int64(st, 7), 30);
+    assert_int_equal(sqlite3_column_int64(st, 8), 100);
+    assert_int_equal(sqlite3_column_int64(st, 9), 10); /* 5m + 1h split summed */
+    assert_int_equal(sqlite3_column_int64(st, 10), 11);
+    assert_int_equal(sqlite3_column_int(st, 11), BT_STATUS_ERROR);
+    assert_string_equal((const char *)sqlite3_column_text(st, 12), "overloaded_error: Overloaded");
+    assert_int_equal(sqlite3_column_int64(st, 13), 1500000000);
+    assert_string_equal((const char *)sqlite3_column_text(st, 14), expect.data);
+    assert_int_equal(sqlite3_column_int(st, 15), BT__STORE_UNSENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    bt__buf_free(&expect);
+}
+
+static void test_root_has_null_parent_and_no_metrics_are_null(void **state)
+{
+    (void)state;
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    bt_span *s = fx_span_new("custom.root");
+    assert_int_equal(sink->vt->export_spans(sink, &g_res, &s, 1), BT_OK);
+    fx_span_free(s);
+    bt_sink_free(sink);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE parent_span_id IS NULL AND model IS NULL"
+                            " AND prompt_tokens IS NULL AND span_type IS NULL"),
+                     1);
+}
+
+static void test_upsert_is_idempotent(void **state)
+{
+    (void)state;
+    bt_sink *mem = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    assert_int_equal(export_n(sink, 3, 1, 4), BT_OK);
+    assert_int_equal(export_n(sink, 3, 1, 4), BT_OK); /* the batch results read again */
+    assert_int_equal(scalar("SELECT count(*) FROM spans"), 4);
+    /* Identical spans were not shipped twice. */
+    assert_int_equal(bt_sink_memory_count(mem), 4);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 4);
+
+    /* A changed span replaces its row and is shipped again. */
+    bt_span *s = llm_span(3, 2);
+    s->status_code = BT_STATUS_ERROR;
+    assert_int_equal(sink->vt->export_spans(sink, &g_res, &s, 1), BT_OK);
+    fx_span_free(s);
+    assert_int_equal(scalar("SELECT count(*) FROM spans"), 4);
+    assert_int_equal(scalar("SELECT status_code FROM spans WHERE span_id = 'a1a2a3a4a5a6a702'"), BT_STATUS_ERROR);
+    assert_int_equal(bt_sink_memory_count(mem), 5);
+    bt_sink_free(sink);
+}
+
+static void test_spool_ships_exact_lines(void **state)
+{
+    (void)state;
+    bt_sink *mem = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    bt_span *s = llm_span(4, 2);
+    const char *items[] = {"a", "b\xc3\xa9", ""};
+    fx_attr_array(&s->attrs, "tags", items, 3);
+    fx_attr_bool(&s->attrs, "flag", 1);
+    fx_attr_int(&s->attrs, "neg", -42);
+    fx_attr_int(&s->attrs, "big", INT64_MAX);
+    fx_attr_double(&s->attrs, "ratio", 0.125);
+    s->tracestate = fx_strdup("vendor=x");
+    s->trace_flags = 1;
+    s->kind = BT_SPAN_KIND_CLIENT;
+    bt__event *e = fx_event_add(s, "first_token", 1700000000000000123ull);
+    fx_attr_string(&e->attrs, "k", "v\n\"q\"");
+    uint8_t tid[16] = {9}, sid[8] = {8};
+    bt__link *l = fx_link_add(s, tid, sid);
+    l->tracestate = fx_strdup("a=b");
+    l->trace_flags = 1;
+    fx_attr_int(&l->attrs, "n", 3);
+    s->status_code = BT_STATUS_ERROR;
+    s->status_message = fx_strdup("api_error: boom");
+    bt__buf expect;
+    bt__buf_init(&expect, 0);
+    assert_int_equal(bt__otlp_json_span_line(&g_res, s, &expect), BT_OK);
+    assert_int_equal(sink->vt->export_spans(sink, &g_res, &s, 1), BT_OK);
+    fx_span_free(s);
+
+    /* The span went through the database and back into a span: the target sees the
+     * very line the original span encodes to. */
+    assert_int_equal(bt_sink_memory_count(mem), 1);
+    char *got = bt_sink_memory_get(mem, 0);
+    assert_string_equal(got, expect.data);
+    free(got);
+    bt__buf_free(&expect);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 1);
+    bt_sink_free(sink);
+}
+
+static void test_spool_failure_keeps_spans_until_flush(void **state)
+{
+    (void)state;
+    bt_sink *mem = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    bt_sink_memory_fail_next(mem, 1);
+    /* Committed: the export succeeds although the target refused. */
+    assert_int_equal(export_n(sink, 5, 1, 3), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 0);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 3);
+    /* Within the backoff, a new export stores but does not hammer the target. */
+    assert_int_equal(export_n(sink, 5, 4, 1), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 0);
+    /* A flush tries now, and reports when it cannot deliver. */
+    bt_sink_memory_fail_next(mem, 1);
+    assert_int_equal(sink->vt->flush(sink, 1000), BT_EEXPORT);
+    assert_int_equal(sink->vt->flush(sink, 1000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 4);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 4);
+    assert_int_equal(sink->vt->flush(sink, 1000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 4);
+    bt_sink_free(sink);
+}
+
+static void test_restart_ships_unsent_once(void **state)
+{
+    (void)state;
+    bt_sink *mem = NULL, *sink = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    bt_sink_memory_fail_next(mem, 1000);
+    assert_int_equal(export_n(sink, 6, 1, 5), BT_OK);
+    bt_sink_free(sink); /* the process goes away with 5 unsent spans */
+
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    sink->vt->shutdown(sink); /* shutdown ships what is pending, like a flush */
+    assert_int_equal(bt_sink_memory_count(mem), 5);
+    bt_sink_free(sink);
+
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    assert_int_equal(sink->vt->flush(sink, 1000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 0);
+    bt_sink_free(sink);
+}
+
+/* A target that kills its own process when asked to export: the crash lands after
+ * the store committed and before anything was shipped or marked sent. */
+static int killer_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
+{
+    (void)sink, (void)res, (void)spans, (void)n;
+    raise(SIGKILL);
+    return BT_EIO;
+}
+
+static void killer_free(bt_sink *sink)
+{
+    free(sink);
+}
+
+static const bt__sink_vtable killer_vt = {.name = "killer", .export_spans = killer_export, .free = killer_free};
+
+static void test_crash_between_write_and_ship(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        bt_sink *killer = calloc(1, sizeof *killer);
+        killer->vt = &killer_vt;
+        bt_sink *sink = NULL;
+        if (bt_sink_store_new(g_path, killer, &sink) != BT_OK)
+            _exit(3);
+        export_n(sink, 7, 1, 6);
+        _exit(4); /* not reached: the target killed us */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+
+    bt_sink *mem = NULL, *sink = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    assert_int_equal(sink->vt->flush(sink, 1000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 6);
+    /* Each span exactly once. */
+    for (size_t i = 0; i < 6; i++) {
+        char *a = bt_sink_memory_get(mem, i);
+        for (size_t j = i + 1; j < 6; j++) {
+            char *b = bt_sink_memory_get(mem, j);
+            assert_string_not_equal(a, b);
+            free(b);
+        }
+        free(a);
+    }
+    bt_sink_free(sink);
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    assert_int_equal(sink->vt->flush(sink, 1000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 0);
+    bt_sink_free(sink);
+}
+
+static void progress_count(void *ud, uint64_t shipped, uint64_t total)
+{
+    (void)shipped;
+    int *calls = ud;
+    (*calls)++;
+    assert_int_equal(total, 7);
+}
+
+static void test_ship_all_batches_and_undeliverable(void **state)
+{
+    (void)state;
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    assert_int_equal(export_n(sink, 8, 1, 7), BT_OK);
+    bt_sink_free(sink);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(bt__store_open(g_path, BT__STORE_READ_WRITE, &db, NULL), BT_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE spans SET line = 'not json' WHERE span_id = 'a1a2a3a4a5a6a703'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    bt_sink *mem = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    int calls = 0;
+    bt__store_ship_result r;
+    assert_int_equal(bt__store_ship(db, mem, 0, 3, 0, progress_count, &calls, &r), BT_OK);
+    assert_int_equal(r.shipped, 6);
+    assert_int_equal(r.undeliverable, 1);
+    assert_int_equal(r.pending, 0);
+    assert_int_equal(calls, 3);
+    assert_int_equal(bt_sink_memory_count(mem), 6);
+    /* --all re-sends what was sent, skipping nothing decodable. */
+    calls = 0;
+    assert_int_equal(bt__store_ship(db, mem, 1, 100, 0, NULL, NULL, &r), BT_OK);
+    assert_int_equal(r.shipped, 6);
+    assert_int_equal(bt_sink_memory_count(mem), 12);
+    /* A refusing target leaves the spans unsent and says so. */
+    assert_int_equal(sqlite3_exec(db, "UPDATE spans SET sent = 0 WHERE sent = 1", NULL, NULL, NULL), SQLITE_OK);
+    bt_sink_memory_fail_next(mem, 1);
+    assert_int_equal(bt__store_ship(db, mem, 0, 100, 0, NULL, NULL, &r), BT_EEXPORT);
+    assert_int_equal(r.shipped, 0);
+    assert_int_equal(r.pending, 6);
+    sqlite3_close(db);
+    bt_sink_free(mem);
+}
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+static void test_bad_files_are_refused(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    bt__buf err;
+    bt__buf_init(&err, 0);
+    assert_int_equal(bt__store_open(g_path, BT__STORE_READ_ONLY, &db, &err), BT_ENOTFOUND);
+    assert_null(db);
+
+    /* Not SQLite at all: refused, and the file is left as it was. */
+    char junk[4096];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)(i * 7 + 3);
+    write_file(g_path, junk, sizeof junk);
+    bt_sink *mem = NULL, *sink = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_EDB); /* takes the spool even so */
+    assert_null(sink);
+    bt__buf_reset(&err);
+    assert_int_equal(bt__store_open(g_path, BT__STORE_READ_ONLY, &db, &err), BT_EDB);
+    assert_non_null(strstr(err.data, "not a readable SQLite database"));
+    FILE *f = fopen(g_path, "rb");
+    char back[sizeof junk];
+    assert_int_equal(fread(back, 1, sizeof back, f), sizeof back);
+    fclose(f);
+    assert_memory_equal(back, junk, sizeof junk);
+    unlink(g_path);
+
+    /* A SQLite database of something else. */
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    db = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_EDB);
+    bt__buf_reset(&err);
+    assert_int_equal(bt__store_open(g_path, BT__STORE_READ_ONLY, &db, &err), BT_EDB);
+    assert_non_null(strstr(err.data, "not a span store"));
+    unlink(g_path);
+
+    /* A store from a newer version. */
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    bt_sink_free(sink);
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    db = NULL;
+    bt__buf_reset(&err);
+    assert_int_equal(bt__store_open(g_path, BT__STORE_READ_ONLY, &db, &err), BT_EDB);
+    assert_non_null(strstr(err.data, "newer"));
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_EDB);
+    bt__buf_free(&err);
+
+    assert_int_equal(bt_sink_store_new(NULL, NULL, &sink), BT_EINVAL);
+    assert_int_equal(bt_sink_store_new(g_path, NULL, NULL), BT_EINVAL);
+}
+
+static void test_decode_rejects_non_spans(void **state)
+{
+    (void)state;
+    bt__stored_span d;
+    const char *bad[] = {
+        "", "[]", "{}", "{\"traceId\":\"zz\",\"spanId\":\"a1a2a3a4a5a6a7a8\",\"name\":\"x\"}",
+        "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\",\"name\":\"x\","
+        "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"x\"}",
+        "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\",\"name\":\"x\","
+        "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"attributes\":[{\"key\":1}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(bt__stored_span_decode(bad[i], strlen(bad[i]), &d), BT_EPARSE);
+    const char *ok = "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\","
+                     "\"parentSpanId\":\"\",\"name\":\"x\",\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\"}";
+    assert_int_equal(bt__stored_span_decode(ok, strlen(ok), &d), BT_OK);
+    assert_false(d.span->has_parent);
+    assert_int_equal(d.span->end_unix_nano, 2);
+    bt__stored_span_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_created_and_versioned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_columns_extracted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_has_null_parent_and_no_metrics_are_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upsert_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_ships_exact_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_failure_keeps_spans_until_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_ships_unsent_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_between_write_and_ship, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ship_all_batches_and_undeliverable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_files_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decode_rejects_non_spans, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
