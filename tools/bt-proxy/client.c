@@ -511,18 +511,23 @@ static int on_message_complete(llhttp_t *p)
 typedef struct px_write {
     uv_write_t req;
     px_conn *conn;
+    size_t len;
     char data[];
 } px_write;
 
+/* Bytes handed to uv_write whose completion has not been seen yet: what the proxy
+ * holds for this client (uv's own queue size misses writes that completed at once but
+ * whose buffers are released only on the next loop turn). */
 size_t px_conn_write_queue(px_conn *c)
 {
-    return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    return c->out_pending;
 }
 
 static void on_written(uv_write_t *req, int status)
 {
     px_write *w = (px_write *)req;
     px_conn *c = w->conn;
+    c->out_pending -= w->len;
     free(w);
     if (status < 0) {
         if (status != UV_ECANCELED)
@@ -543,6 +548,7 @@ int px_conn_write(px_conn *c, const void *a, size_t alen, const void *b, size_t 
     if (!w)
         return -1;
     w->conn = c;
+    w->len = total;
     if (alen)
         memcpy(w->data, a, alen);
     if (blen)
@@ -554,6 +560,7 @@ int px_conn_write(px_conn *c, const void *a, size_t alen, const void *b, size_t 
         free(w);
         return -1;
     }
+    c->out_pending += total;
     c->px->m.bytes_out += total;
     return 0;
 }

@@ -161,6 +161,7 @@ struct px_conn {
     int is_head;
     char method[16];
     px_xfer *xfer;
+    size_t out_pending;        /* bytes written but not yet confirmed by uv */
     bt__buf stash;             /* pipelined bytes read past the current request */
     int closing;
     int handles_open;
