@@ -1,0 +1,47 @@
+/* bt-spans: reads the local span store that bt-proxy --store (or any tracer with a
+ * store path) writes. One file per command; this header is what they share. */
+#ifndef BT_SPANS_H
+#define BT_SPANS_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+typedef struct bts_options {
+    const char *store;   /* --store, else $BT_STORE_PATH, else ./bt-spans.db */
+    int json;            /* --json */
+    int limit;           /* list: --limit (default 20) */
+    int all;             /* send: --all re-sends spans already sent */
+    const char *batch, *requests, *results; /* import-batch */
+} bts_options;
+
+/* Exit statuses. */
+#define BTS_EXIT_OK 0
+#define BTS_EXIT_FAIL 1
+#define BTS_EXIT_USAGE 2
+
+/* Opens the store read-only (or read-write for send); prints a clear error and
+ * returns NULL when it is missing or not a span store. */
+sqlite3 *bts_open(const bts_options *o, int writable);
+
+int bts_list(const bts_options *o);
+int bts_show(const bts_options *o, const char *trace_id);
+int bts_totals(const bts_options *o);
+int bts_send(const bts_options *o);
+int bts_import_batch(const bts_options *o);
+
+/* Formatting helpers (format.c). */
+void bts_format_duration(int64_t ns, char *out, size_t cap);
+void bts_format_time(int64_t unix_ns, char *out, size_t cap);
+/* The string value of attribute `key` in a stored span line (parsed), or NULL. */
+const char *bts_line_attr(json_t *line, const char *key);
+/* A one-line preview (at most `max` bytes, whole UTF-8 characters) of an input_json or
+ * output_json value: the last message's text, tool calls as [tool_use NAME]. Caller
+ * frees. */
+char *bts_preview(const char *json_text, size_t max);
+/* Prints `v` as indented JSON on stdout and frees it. */
+int bts_print_json(json_t *v);
+/* Integer column that may be NULL: json null or integer. */
+json_t *bts_json_count(sqlite3_stmt *st, int col);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * bt-spans: list, show and total the spans in the local span store, send them on to
+ * OTLP, and import a batch that was run without tracing. See --help.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bt_spans.h"
+#include "export/store.h"
+
+static const char usage[] =
+    "usage: bt-spans [--store PATH] [--json] COMMAND [ARGS]\n"
+    "\n"
+    "Reads the local span store written by `bt-proxy --store PATH` (or by any program\n"
+    "traced with BT_STORE_PATH set).\n"
+    "\n"
+    "commands:\n"
+    "  list [--limit N]     recent traces, newest first: root span, start, duration,\n"
+    "                       span count, model, tokens, status (default limit 20)\n"
+    "  show TRACE_ID        one trace as a tree: name, duration, model, tokens, status,\n"
+    "                       input and output previews (a unique prefix of the id is enough)\n"
+    "  totals               token totals by model over llm spans: prompt, completion,\n"
+    "                       cache read, cache creation, reasoning, span and error counts\n"
+    "  send [--all]         export spans not sent yet (with --all: every span) to the OTLP\n"
+    "                       endpoint configured in the environment (OTEL_EXPORTER_OTLP_*,\n"
+    "                       or BRAINTRUST_API_KEY for Braintrust) and mark them sent;\n"
+    "                       progress goes to stderr\n"
+    "  import-batch --batch FILE --requests FILE --results FILE\n"
+    "                       trace a Message Batch from its files (the batch object, the\n"
+    "                       create requests as JSONL or the create body, the results JSONL\n"
+    "                       or .gz) into the store: one anthropic.batch trace with one span\n"
+    "                       per custom_id; importing again replaces, never duplicates\n"
+    "\n"
+    "options:\n"
+    "  --store PATH         the store (default $BT_STORE_PATH, else ./bt-spans.db)\n"
+    "  --json               machine-readable output (list, show, totals, import-batch)\n"
+    "  --help               this text\n"
+    "\n"
+    "exit status: 0 ok, 1 failure (missing or unreadable store, unknown trace, export\n"
+    "failed), 2 usage error\n";
+
+sqlite3 *bts_open(const bts_options *o, int writable)
+{
+    sqlite3 *db = NULL;
+    bt__buf err;
+    bt__buf_init(&err, 1024);
+    int rc = bt__store_open(o->store, writable ? BT__STORE_READ_WRITE : BT__STORE_READ_ONLY, &db, &err);
+    if (rc == BT_ENOTFOUND)
+        fprintf(stderr, "bt-spans: no span store at %s (use --store PATH or set BT_STORE_PATH)\n", o->store);
+    else if (rc != BT_OK)
+        fprintf(stderr, "bt-spans: cannot read span store %s: %s\n", o->store, err.data ? err.data : bt_strerror(rc));
+    bt__buf_free(&err);
+    return rc == BT_OK ? db : NULL;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bt-spans: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see bt-spans --help)\n", stderr);
+    return BTS_EXIT_USAGE;
+}
+
+/* Takes the value of an option that needs one. */
+static const char *value_of(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+int main(int argc, char **argv)
+{
+    bts_options o;
+    memset(&o, 0, sizeof o);
+    o.limit = 20;
+    const char *env = getenv("BT_STORE_PATH");
+    o.store = env && *env ? env : "./bt-spans.db";
+    const char *command = NULL, *trace_id = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return BTS_EXIT_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            o.json = 1;
+        } else if (strcmp(a, "--all") == 0) {
+            o.all = 1;
+        } else if (strcmp(a, "--store") == 0 || strcmp(a, "--limit") == 0 || strcmp(a, "--batch") == 0 ||
+                   strcmp(a, "--requests") == 0 || strcmp(a, "--results") == 0) {
+            const char *v = value_of(argc, argv, &i);
+            if (!v || !*v)
+                return usage_error("%s needs a value", a);
+            if (strcmp(a, "--store") == 0) {
+                o.store = v;
+            } else if (strcmp(a, "--limit") == 0) {
+                char *end = NULL;
+                long n = strtol(v, &end, 10);
+                if (*end || n < 1 || n > 1000000)
+                    return usage_error("--limit needs a number from 1 to 1000000, not \"%s\"", v);
+                o.limit = (int)n;
+            } else if (strcmp(a, "--batch") == 0) {
+                o.batch = v;
+            } else if (strcmp(a, "--requests") == 0) {
+                o.requests = v;
+            } else {
+                o.results = v;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option %s", a);
+        } else if (!command) {
+            command = a;
+        } else if (!trace_id && strcmp(command, "show") == 0) {
+            trace_id = a;
+        } else {
+            return usage_error("unexpected argument \"%s\"", a);
+        }
+    }
+    if (!command)
+        return usage_error("%s", "a command is needed: list, show, totals, send or import-batch");
+    if (strcmp(command, "list") == 0)
+        return bts_list(&o);
+    if (strcmp(command, "show") == 0) {
+        if (!trace_id)
+            return usage_error("%s", "show needs a TRACE_ID (see bt-spans list)");
+        return bts_show(&o, trace_id);
+    }
+    if (strcmp(command, "totals") == 0)
+        return bts_totals(&o);
+    if (strcmp(command, "send") == 0)
+        return bts_send(&o);
+    if (strcmp(command, "import-batch") == 0) {
+        if (!o.batch || !o.results)
+            return usage_error("%s", "import-batch needs --batch FILE and --results FILE (and --requests FILE)");
+        return bts_import_batch(&o);
+    }
+    return usage_error("unknown command %s", command);
+}
