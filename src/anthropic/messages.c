@@ -92,13 +92,31 @@ static json_t *build_input(const json_t *req)
     return in;
 }
 
+/* mcp_servers as sent, minus each server's authorization_token: a credential for the
+ * MCP server must not reach a span. */
+static json_t *mcp_servers_without_tokens(json_t *servers)
+{
+    json_t *copy = json_deep_copy(servers);
+    size_t i;
+    json_t *srv;
+    json_array_foreach(copy, i, srv) {
+        if (json_object_get(srv, "authorization_token"))
+            json_object_set_new(srv, "authorization_token", json_string("[redacted]"));
+    }
+    return copy;
+}
+
 static json_t *build_metadata(bt_exchange *ex, const json_t *req, const json_t *msg, int parse_failed)
 {
     json_t *md = json_object();
     json_object_set_new(md, "provider", json_string("anthropic"));
     for (size_t i = 0; i < sizeof request_params / sizeof *request_params; i++) {
         json_t *v = json_object_get(req, request_params[i]);
-        if (v)
+        if (!v)
+            continue;
+        if (!strcmp(request_params[i], "mcp_servers"))
+            json_object_set_new(md, "mcp_servers", mcp_servers_without_tokens(v));
+        else
             json_object_set(md, request_params[i], v);
     }
     json_t *model = json_object_get(msg, "model");

@@ -397,16 +397,22 @@ static void test_secrets_never_recorded(void **state)
     static const bt_header rs[] = {H("content-type", "application/json"), H("set-cookie", "_cfuvid=SETCOOKIE-SECRET")};
     const char *msg = "{\"model\":\"m\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}";
     const char *parts[] = {msg};
+    const char *req = "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                      "\"mcp_servers\":[{\"type\":\"url\",\"url\":\"https://mcp.example/sse\",\"name\":\"ex\","
+                      "\"authorization_token\":\"MCP-TOKEN-SECRET\"}]}";
     char *line = NULL;
-    json_t *s = run(h, "/v1/messages?beta=true", rq, 8, plain_req, strlen(plain_req), 200, rs, 2, parts, NULL, 1, 0,
+    json_t *s = run(h, "/v1/messages?beta=true", rq, 8, req, strlen(req), 200, rs, 2, parts, NULL, 1, 0,
                     BT_EXCHANGE_COMPLETED, &line);
     static const char *const secrets[] = {"SECRETSECRET", "TOKEN-SECRET", "COOKIE-SECRET", "PROXY-SECRET",
-                                          "SETCOOKIE-SECRET"};
-    for (size_t i = 0; i < 5; i++)
+                                          "SETCOOKIE-SECRET", "MCP-TOKEN-SECRET"};
+    for (size_t i = 0; i < 6; i++)
         assert_null(strstr(line, secrets[i]));
     json_t *md = span_json(s, "braintrust.metadata");
     assert_string_equal(json_string_value(json_object_get(md, "anthropic_beta")), "a-2025,b-2025");
     assert_true(json_is_true(json_object_get(md, "beta")));
+    json_t *mcp = json_array_get(json_object_get(md, "mcp_servers"), 0); /* kept, minus its credential */
+    assert_string_equal(json_string_value(json_object_get(mcp, "url")), "https://mcp.example/sse");
+    assert_string_equal(json_string_value(json_object_get(mcp, "authorization_token")), "[redacted]");
     assert_string_equal(span_str(s, "server.address"), "api.anthropic.com");
     assert_int_equal(span_int(s, "server.port", 0), 443);
     json_decref(md);
