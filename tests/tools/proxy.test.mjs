@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -507,6 +509,45 @@ await test('idle clients are closed after --client-idle-timeout', async () => {
   } finally {
     tp.kill('SIGTERM');
     assert.deepEqual(await tp.exitPromise, { code: 0, signal: null }, tp.stderrText.slice(-2000));
+  }
+});
+
+await test('TLS upstream over HTTP/2: verification is on; with the right CA the stream passes', async () => {
+  const key = path.join(TMP, `proxy-tls-${process.pid}.key`);
+  const cert = path.join(TMP, `proxy-tls-${process.pid}.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  let protocol = null;
+  const tls = http2.createSecureServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert), allowHTTP1: true }, async (req, res) => {
+    protocol = req.httpVersion;
+    for await (const _ of req) { /* drain */ }
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'request-id': 'req_h2' });
+    for (const e of sseEvents()) { res.write(e); await sleep(20); }
+    res.end();
+  });
+  await new Promise((r) => tls.listen(0, '127.0.0.1', r));
+  const up = `https://127.0.0.1:${tls.address().port}`;
+  const noCa = await startProxy(['--listen', '127.0.0.1:0', '--upstream', up], { OTEL_SDK_DISABLED: 'true' });
+  const withCa = await startProxy(['--listen', '127.0.0.1:0', '--upstream', up, '--ca-bundle', cert], { OTEL_SDK_DISABLED: 'true' });
+  try {
+    const body = JSON.stringify({ model: 'claude-test-1', max_tokens: 5, stream: true, messages: [] });
+    const bad = await request(noCa.port, { method: 'POST', path: '/v1/messages', headers: apiHeaders, body });
+    assert.equal(bad.status, 502, 'an unverifiable certificate is refused');
+    assert.equal(protocol, null, 'nothing reached the unverified upstream');
+    const good = await request(withCa.port, { method: 'POST', path: '/v1/messages', headers: apiHeaders, body });
+    assert.equal(good.status, 200);
+    assert.equal(protocol, '2.0');
+    assert.equal(good.headers['request-id'], 'req_h2');
+    assert.equal(good.headers['x-accel-buffering'], 'no');
+    assert.equal(good.body.toString(), sseEvents().join(''));
+  } finally {
+    for (const p of [noCa, withCa]) {
+      p.kill('SIGTERM');
+      assert.deepEqual(await p.exitPromise, { code: 0, signal: null }, p.stderrText.slice(-2000));
+    }
+    tls.close();
+    fs.rmSync(key, { force: true });
+    fs.rmSync(cert, { force: true });
   }
 });
 
