@@ -36,6 +36,11 @@ static const char SCHEMA[] =
     "CREATE INDEX spans_unsent ON spans(sent) WHERE sent = 0;"
     "CREATE INDEX spans_start ON spans(start_ns);";
 
+/* Tables that are not ours. The batch correlation store (batch_requests, batch_objects)
+ * may share the file: bt-proxy --store keeps both in one database. */
+static const char FOREIGN_TABLES[] =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'batch\\_%' ESCAPE '\\'";
+
 static int fail(sqlite3 *db, bt__buf *err, int rc, const char *what)
 {
     if (err)
@@ -63,7 +68,7 @@ static int check_schema(sqlite3 *db, int may_create, bt__buf *err)
 {
     int64_t version = 0, tables = 0;
     if (query_int(db, "PRAGMA user_version", &version) != SQLITE_OK ||
-        query_int(db, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK)
+        query_int(db, FOREIGN_TABLES, &tables) != SQLITE_OK)
         return fail(db, err, BT_EDB, "not a readable SQLite database");
     if (version == BT__STORE_SCHEMA_VERSION) {
         int64_t has_spans = 0;
