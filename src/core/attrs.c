@@ -4,6 +4,7 @@
  * valid UTF-8: invalid bytes become U+FFFD, and a value over the cap is cut at a
  * character boundary and ends with a visible "...[truncated N bytes]" marker.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,13 +80,69 @@ static size_t digits(size_t v)
  * text is kept. */
 typedef struct plan {
     size_t repaired, kept, total;
+    size_t growth;      /* JSON escape growth of the input (an upper bound for the stored form) */
     int valid, truncated;
 } plan;
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* 1 when none of the 8 bytes needs a look: all ASCII, none below 0x20, no '"' or '\\'
+ * (word-at-a-time tests: a lane's high bit survives only where the byte matched). */
+static int word_is_plain(uint64_t w)
+{
+    if (w & HIGHS)
+        return 0;
+    uint64_t below = (w - ONES * 0x20) & ~w & HIGHS;
+    uint64_t q = w ^ (ONES * '"');
+    uint64_t bs = w ^ (ONES * '\\');
+    uint64_t quote = (q - ONES) & ~q & HIGHS;
+    uint64_t backslash = (bs - ONES) & ~bs & HIGHS;
+    return !(below | quote | backslash);
+}
+
+/* One pass over a string: whether it is valid UTF-8, and how much JSON escaping would
+ * grow it (control characters counted as \u00XX). Plain ASCII goes 8 bytes at a time:
+ * values are often megabytes of JSON text and this is the span hot path. */
+static int scan_string(const char *s, size_t len, size_t *growth)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, extra = 0;
+    int valid = 1;
+    while (i < len) {
+        if (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (word_is_plain(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            if (c < 0x20)
+                extra += 5;
+            else if (c == '"' || c == '\\')
+                extra += 1;
+            i++;
+            continue;
+        }
+        size_t k = bt__utf8_valid_prefix_len(p + i, len - i);
+        if (k) {
+            i += k;
+        } else {
+            valid = 0;
+            i++;
+        }
+    }
+    *growth = extra;
+    return valid;
+}
 
 static plan plan_string(const char *s, size_t len, size_t max_bytes)
 {
     plan p;
-    p.valid = bt__utf8_valid(s, len);
+    p.valid = scan_string(s, len, &p.growth);
     p.repaired = p.valid ? len : repaired_len((const unsigned char *)s, len);
     p.truncated = max_bytes && p.repaired > max_bytes;
     p.kept = p.repaired;
@@ -134,23 +191,21 @@ char *bt__string_sanitize(const char *s, size_t len, size_t max_bytes, size_t *o
  * this, a value full of control characters would be underestimated sixfold. */
 static size_t json_growth(const char *s, size_t len)
 {
-    size_t extra = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20)
-            extra += 5;
-        else if (c == '"' || c == '\\')
-            extra += 1;
-    }
+    size_t extra;
+    scan_string(s, len, &extra);
     return extra;
 }
 
-static size_t attr_size(const bt__attr *at)
+/* The estimate for an attribute; `growth` is the string value's JSON growth when the
+ * caller already knows it, else SIZE_MAX. */
+static size_t attr_size_known(const bt__attr *at, size_t growth)
 {
     size_t n = strlen(at->key) + ATTR_OVERHEAD;
     switch (at->type) {
     case BT__ATTR_STRING:
-        return n + at->v.s.len + json_growth(at->v.s.ptr, at->v.s.len);
+        if (growth == SIZE_MAX)
+            growth = json_growth(at->v.s.ptr, at->v.s.len);
+        return n + at->v.s.len + growth;
     case BT__ATTR_STRING_ARRAY:
         for (size_t i = 0; i < at->v.arr.n; i++)
             n += at->v.arr.lens[i] + json_growth(at->v.arr.items[i], at->v.arr.lens[i]) + 20;
@@ -158,6 +213,11 @@ static size_t attr_size(const bt__attr *at)
     default:
         return n + 24;
     }
+}
+
+static size_t attr_size(const bt__attr *at)
+{
+    return attr_size_known(at, SIZE_MAX);
 }
 
 static void attr_clear(bt__attr *at)
@@ -216,8 +276,9 @@ static bt__attr *slot_for(bt__attrs *a, const char *key, long *delta)
     return at;
 }
 
-/* Places a fully built attribute into its slot (replacing a previous value). */
-static int commit(bt__attrs *a, const char *key, bt__attr *built, long *delta)
+/* Places a fully built attribute into its slot (replacing a previous value).
+ * `growth` as for attr_size_known. */
+static int commit(bt__attrs *a, const char *key, bt__attr *built, size_t growth, long *delta)
 {
     long d = 0;
     bt__attr *at = slot_for(a, key, &d);
@@ -231,7 +292,7 @@ static int commit(bt__attrs *a, const char *key, bt__attr *built, long *delta)
     *at = *built;
     if (is_new)
         a->n++;
-    *delta += d + (long)attr_size(at);
+    *delta += d + (long)attr_size_known(at, growth);
     return BT_OK;
 }
 
@@ -266,7 +327,9 @@ int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_
     built.type = BT__ATTR_STRING;
     built.v.s.ptr = k + klen + 1;
     built.v.s.len = write_string(built.v.s.ptr, value, len, &p);
-    int rc = commit(a, k, &built, delta);
+    /* A cut value is rescanned, so that replacing it later subtracts exactly what was
+     * added here. */
+    int rc = commit(a, k, &built, p.truncated ? SIZE_MAX : p.growth, delta);
     if (rc)
         return rc;
     return p.truncated ? BT_ELIMIT : BT_OK;
@@ -291,7 +354,7 @@ int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int6
         built.v.b = i != 0;
     else
         built.v.i = i;
-    return commit(a, k, &built, delta);
+    return commit(a, k, &built, 0, delta);
 }
 
 int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const *values, size_t n,
@@ -330,7 +393,7 @@ int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const 
         if (max_bytes)
             budget = built.v.arr.lens[i] < budget ? budget - built.v.arr.lens[i] : 0;
     }
-    int rc = commit(a, k, &built, delta);
+    int rc = commit(a, k, &built, SIZE_MAX, delta);
     if (rc)
         return rc;
     return truncated ? BT_ELIMIT : BT_OK;
