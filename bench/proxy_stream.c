@@ -227,7 +227,7 @@ int main(int argc, char **argv)
     long long direct_bytes = bytes;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/down", proxy_port);
     double via = download(url, &bytes);
-    printf("download %lld MB: direct %.0f MB/s, through bt-proxy %.0f MB/s (ratio %.2f)%s\n",
+    printf("download %lld MB: direct %.0f MB/s, through bt-proxy %.0f MB/s (proxy/direct speed %.2f)%s\n",
            DOWN_BYTES >> 20, (double)direct_bytes / 1048576.0 / direct,
            (double)bytes / 1048576.0 / via, direct / via,
            bytes == DOWN_BYTES && direct_bytes == DOWN_BYTES ? "" : "  [SHORT READ]");

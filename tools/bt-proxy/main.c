@@ -1,4 +1,5 @@
 /* bt-proxy: configuration, tracer setup, the event loop and graceful shutdown. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,10 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
+    /* Streaming allocates and frees a buffer per chunk; without this glibc keeps
+     * returning the heap top to the kernel and faulting it back in. */
+    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 1;
     px.loop = uv_default_loop();
