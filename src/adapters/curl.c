@@ -19,13 +19,33 @@ typedef struct tee {
     bt_exchange *ex;
     const bt_curl_request *req;
     bt__buf block;          /* header lines of the current block */
-    int status;
+    bt__buf redirect;       /* a 3xx block held back: curl may be following it */
     int headers_done;
 } tee;
 
-/* Parses the gathered block and hands it to the exchange. */
-static void deliver_headers(tee *t)
+static int block_status(const bt__buf *b)
 {
+    if (!b->data || strncmp(b->data, "HTTP/", 5) != 0)
+        return 0;
+    const char *sp = memchr(b->data, ' ', b->len);
+    return sp ? atoi(sp + 1) : 0;
+}
+
+/* Parses the gathered block and hands it to the exchange. A redirect is held back
+ * instead (unless `final`): when curl follows it, the next block is the real response;
+ * when it does not, the redirect's body or the end of the transfer delivers it. */
+static void deliver_headers(tee *t, int final)
+{
+    if (!final) {
+        int st = block_status(&t->block);
+        if (st >= 300 && st < 400) {
+            bt__buf tmp = t->redirect;
+            t->redirect = t->block;
+            t->block = tmp;
+            bt__buf_reset(&t->block);
+            return;
+        }
+    }
     bt_header hs[BT__CURL_MAX_HEADERS];
     size_t n = 0;
     char *p = t->block.data;
@@ -66,13 +86,27 @@ static void deliver_headers(tee *t)
     bt__buf_reset(&t->block);
 }
 
+/* Body bytes or the end arrived before a delivered block: hand over what there is
+ * (a redirect that was not followed, or a block without its blank line). */
+static void deliver_pending(tee *t)
+{
+    if (t->block.len) {
+        deliver_headers(t, 1);
+    } else if (t->redirect.len) {
+        bt__buf tmp = t->block;
+        t->block = t->redirect;
+        t->redirect = tmp;
+        deliver_headers(t, 1);
+    }
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
     tee *t = ud;
     size_t len = size * nmemb;
     if (t->ex && !t->headers_done) {
         if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n'))
-            deliver_headers(t);
+            deliver_headers(t, 0);
         else
             bt__buf_append(&t->block, data, len);
     }
@@ -87,8 +121,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     size_t len = size * nmemb;
     size_t taken = t->req->write_fn ? t->req->write_fn(data, size, nmemb, t->req->write_userdata) : len;
     if (t->ex) {
-        if (!t->headers_done && t->block.len)
-            deliver_headers(t); /* a block without its blank line (HTTP/0.9-ish servers) */
+        if (!t->headers_done)
+            deliver_pending(t);
         /* only the bytes the caller accepted were part of the exchange */
         bt_exchange_response_body(t->ex, data, taken < len ? taken : len);
     }
@@ -156,6 +190,7 @@ CURLcode bt_curl_perform(bt_anthropic *a, CURL *easy, const bt_curl_request *req
     tee t = {0};
     t.req = req;
     bt__buf_init(&t.block, BT__CURL_HEADER_BLOCK_MAX);
+    bt__buf_init(&t.redirect, BT__CURL_HEADER_BLOCK_MAX);
     if (a)
         bt_exchange_begin(a, req->method, req->url, req->headers, req->n_headers, opts, &t.ex);
     if (req->body && req->body_len)
@@ -179,8 +214,8 @@ CURLcode bt_curl_perform(bt_anthropic *a, CURL *easy, const bt_curl_request *req
 
     CURLcode rc = curl_easy_perform(easy);
 
-    if (t.ex && !t.headers_done && t.block.len)
-        deliver_headers(&t);
+    if (t.ex && !t.headers_done)
+        deliver_pending(&t);
     bt_exchange_end(t.ex, outcome_of(rc), info);
 
     /* leave nothing on the handle that points at this call's memory */
@@ -193,5 +228,6 @@ CURLcode bt_curl_perform(bt_anthropic *a, CURL *easy, const bt_curl_request *req
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL);
     curl_slist_free_all(headers);
     bt__buf_free(&t.block);
+    bt__buf_free(&t.redirect);
     return rc;
 }

@@ -15,19 +15,32 @@
 typedef struct server {
     int fd;
     int port;
-    const char *response; /* full HTTP response bytes */
+    const char *responses[2]; /* full HTTP response bytes, one per connection */
+    const char *response;
     char request[8192];
     size_t request_len;
     pthread_t thread;
 } server;
 
-static void *serve_once(void *arg)
+static void serve_one(server *s, int c);
+
+static void *serve(void *arg)
 {
     server *s = arg;
+    for (int i = 0; i < 2 && s->responses[i]; i++) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        s->response = s->responses[i];
+        s->request_len = 0;
+        serve_one(s, c);
+    }
+    return NULL;
+}
+
+static void serve_one(server *s, int c)
+{
     struct timeval tv = {5, 0};
-    int c = accept(s->fd, NULL, NULL);
-    if (c < 0)
-        return NULL;
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     /* read the head, then the body announced by content-length */
     size_t want = 0;
@@ -56,13 +69,13 @@ static void *serve_once(void *arg)
         i += (size_t)w;
     }
     close(c);
-    return NULL;
 }
 
-static void server_start(server *s, const char *response)
+static void server_start2(server *s, const char *first, const char *second)
 {
     memset(s, 0, sizeof *s);
-    s->response = response;
+    s->responses[0] = first;
+    s->responses[1] = second;
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(s->fd >= 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -71,7 +84,12 @@ static void server_start(server *s, const char *response)
     socklen_t al = sizeof addr;
     getsockname(s->fd, (struct sockaddr *)&addr, &al);
     s->port = ntohs(addr.sin_port);
-    assert_int_equal(pthread_create(&s->thread, NULL, serve_once, s), 0);
+    assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+}
+
+static void server_start(server *s, const char *response)
+{
+    server_start2(s, response, NULL);
 }
 
 static void server_stop(server *s)
@@ -123,7 +141,7 @@ static char *http_response(void)
 static const char req_body[] = "{\"model\":\"claude-x\",\"max_tokens\":8,\"stream\":true,"
                                "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
-static void perform(harness *h, server *s, sink_buf *out, CURLcode *rc, bt_exchange_info *info)
+static void perform_opt(harness *h, server *s, sink_buf *out, CURLcode *rc, bt_exchange_info *info, int follow)
 {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/messages", s->port);
@@ -134,8 +152,14 @@ static void perform(harness *h, server *s, sink_buf *out, CURLcode *rc, bt_excha
     CURL *easy = curl_easy_init();
     assert_non_null(easy);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, (long)follow);
     *rc = bt_curl_perform(h->a, easy, &req, NULL, info);
     curl_easy_cleanup(easy);
+}
+
+static void perform(harness *h, server *s, sink_buf *out, CURLcode *rc, bt_exchange_info *info)
+{
+    perform_opt(h, s, out, rc, info, 0);
 }
 
 static void test_traced_transfer(void **state)
@@ -221,6 +245,50 @@ static void test_untraced_and_bad_arguments(void **state)
     curl_easy_cleanup(easy);
 }
 
+static void test_redirect_followed_or_not(void **state)
+{
+    (void)state;
+    harness h;
+    harness_init(&h);
+    /* followed: the span describes the final response */
+    server s;
+    static const char redirect[] = "HTTP/1.1 307 Temporary Redirect\r\nlocation: /v1/messages\r\n"
+                                   "content-length: 0\r\nconnection: close\r\n\r\n";
+    server_start2(&s, redirect, http_response());
+    sink_buf out = {0};
+    CURLcode rc;
+    bt_exchange_info info;
+    perform_opt(&h, &s, &out, &rc, &info, 1);
+    server_stop(&s);
+    assert_int_equal(rc, CURLE_OK);
+    assert_int_equal(out.len, strlen(sse_body));
+    assert_false(info.is_error);
+    assert_int_equal(info.output_tokens, 3);
+    char *line = harness_take_span(&h);
+    json_t *span = json_loads(line, 0, NULL);
+    assert_int_not_equal(span_status_code(span), 2);
+    json_decref(span);
+    free(line);
+
+    /* not followed: the redirect is the response */
+    static const char moved[] = "HTTP/1.1 301 Moved\r\nlocation: /elsewhere\r\ncontent-length: 5\r\n"
+                                "request-id: req_moved\r\nconnection: close\r\n\r\nmoved";
+    server_start(&s, moved);
+    memset(&out, 0, sizeof out);
+    perform_opt(&h, &s, &out, &rc, &info, 0);
+    server_stop(&s);
+    assert_int_equal(rc, CURLE_OK);
+    assert_int_equal(out.len, 5);
+    line = harness_take_span(&h);
+    span = json_loads(line, 0, NULL);
+    json_t *md = span_json(span, "braintrust.metadata");
+    assert_string_equal(json_string_value(json_object_get(md, "request_id")), "req_moved");
+    json_decref(md);
+    json_decref(span);
+    free(line);
+    harness_free(&h);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -228,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_traced_transfer),
         cmocka_unit_test(test_caller_abort_is_client_cancelled),
         cmocka_unit_test(test_untraced_and_bad_arguments),
+        cmocka_unit_test(test_redirect_followed_or_not),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
