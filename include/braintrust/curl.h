@@ -6,8 +6,9 @@
  * exchange and then forward it, unchanged, to the caller's callbacks, runs
  * curl_easy_perform(), and ends the exchange with an outcome derived from the CURLcode.
  * Tracing never changes the transfer: an untraced endpoint or a disabled tracer just
- * performs it. Other options the caller set on the handle (timeouts, TLS, proxies) are
- * left as they are.
+ * performs it. Other options the caller set on the handle (timeouts, TLS, proxies,
+ * CURLOPT_FOLLOWLOCATION) are left as they are; when curl follows a redirect, the span
+ * describes the final response.
  */
 #ifndef BRAINTRUST_CURL_H
 #define BRAINTRUST_CURL_H
