@@ -96,6 +96,11 @@ big_header=$(head -c 70000 /dev/zero | tr '\0' 'h')
 code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" -H "x-big: $big_header" -d "$MSG" "$URL/v1/messages")
 check "431 on oversized headers" [ "$code" = 431 ]
 
+# Overlong request target: 414.
+long_query=$(head -c 9000 /dev/zero | tr '\0' 'q')
+code=$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" "$URL/v1/messages?x=$long_query" -d "$MSG")
+check "414 on an overlong target" [ "$code" = 414 ]
+
 # Pipelining: two requests in one write, both answered in order on one connection.
 len=${#MSG}
 req="POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\nanthropic-version: 2023-06-01\r\ncontent-length: $len\r\n\r\n$MSG"

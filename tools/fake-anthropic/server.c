@@ -149,7 +149,7 @@ static int on_message_begin(llhttp_t *p) {
 
 static int on_url(llhttp_t *p, const char *at, size_t len) {
     fake_conn *c = conn_of(p);
-    if (bt__buf_append(&c->cur_value, at, len) != 0) {
+    if (c->cur_value.len + len > FAKE_MAX_URL || bt__buf_append(&c->cur_value, at, len) != 0) {
         c->req_error = 414;
         return -1;
     }
