@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fake-anthropic at the HTTP level, with curl and raw sockets: request framing
 # (Content-Length, chunked, pipelining, Expect: 100-continue), limits (413, 431),
-# malformed and smuggling-shaped requests, abrupt close, replay, a large batch's results
+# malformed and smuggling-shaped requests, abrupt close, replay, a 10k-request batch's results
 # streamed as JSONL, --help, and a clean exit on SIGINT/SIGTERM.
 set -u
 BIN="$BT_BUILD_DIR/fake-anthropic"
@@ -133,9 +133,9 @@ check "gzip SSE decodes to the same events" cmp -s "$TMP/gz.events" "$TMP/plain.
 check "gzip SSE ends with message_stop" [ "$(tail -1 "$TMP/gz.events")" = "event: message_stop" ]
 
 # A large batch: results stream as JSONL, one line per request, every custom_id once.
-# The create body (about 2.6 MB) is far above --max-body: batch create streams its body.
-start batch --batch-polls 1 --max-body 65536 --max-batch-body 4000000
-N=20000
+# The create body (about 1.3 MB) is far above --max-body: batch create streams its body.
+start batch --batch-polls 1 --max-body 65536 --max-batch-body 2000000
+N=10000
 python3 - "$N" >"$TMP/batch.json" <<'EOF'
 import json, sys
 n = int(sys.argv[1])
@@ -144,8 +144,8 @@ print(json.dumps({"requests": [{"custom_id": f"r{i}", "params": {"model": "claud
 EOF
 id=$(curl -s "${H[@]}" "$URL/v1/messages/batches" --data-binary @"$TMP/batch.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 check "large batch created" [ -n "$id" ]
-check "batch body above --max-body was streamed" [ "$(stat -c %s "$TMP/batch.json")" -gt 2000000 ]
-python3 - 40000 >"$TMP/huge.json" <<'EOF'
+check "batch body above --max-body was streamed" [ "$(stat -c %s "$TMP/batch.json")" -gt 1000000 ]
+python3 - 20000 >"$TMP/huge.json" <<'EOF'
 import json, sys
 n = int(sys.argv[1])
 print(json.dumps({"requests": [{"custom_id": f"r{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 20,
