@@ -1,0 +1,203 @@
+/*
+ * bt_tracer_start()'s choice of the default sink when the application added none:
+ * console without any configuration, the SQLite store with a store path, OTLP when an
+ * endpoint or a key is set (exercised against a receiver in test_otlp_receiver.c), an
+ * added sink replacing the default, and bad configuration disabling tracing with a
+ * logged reason that never repeats a secret.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "braintrust/braintrust.h"
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[16384];
+
+static void capture_log(void *ud, bt_log_level level, const char *msg)
+{
+    (void)ud;
+    (void)level;
+    pthread_mutex_lock(&log_lock);
+    size_t len = strlen(log_text);
+    snprintf(log_text + len, sizeof log_text - len, "%s\n", msg);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static int clear_env(void **state)
+{
+    (void)state;
+    static const char *const vars[] = {"BRAINTRUST_API_KEY", "BRAINTRUST_API_URL", "BRAINTRUST_PARENT",
+                                       "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                                       "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_SDK_DISABLED", "BT_STORE_PATH"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        unsetenv(vars[i]);
+    log_text[0] = '\0';
+    return 0;
+}
+
+static const char *tmp_path(const char *name)
+{
+    static char path[4096];
+    const char *dir = getenv("BT_TEST_TMPDIR");
+    snprintf(path, sizeof path, "%s/tracer_start_%ld_%s", dir && *dir ? dir : "/tmp", (long)getpid(), name);
+    return path;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static bt_tracer *configured(void)
+{
+    bt_tracer *t;
+    assert_int_equal(bt_tracer_new(&t), BT_OK);
+    assert_int_equal(bt_tracer_set_logger(t, capture_log, NULL), BT_OK);
+    return t;
+}
+
+/* Nothing configured: the console sink, one line per span on stderr. */
+static void test_console_by_default(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("stderr.txt");
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+
+    bt_tracer *t = configured();
+    assert_int_equal(bt_tracer_configure_from_env(t), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    bt_span *s = bt_span_start(t, "console.span", NULL);
+    bt_span_end(s, 0);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    bt_tracer_free(t);
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    const char *text = slurp(path);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "[braintrust] console.span "));
+    unlink(path);
+}
+
+/* A store path and no OTLP configuration: spans land in the SQLite file. */
+static void test_store_when_path_set(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("spans.db");
+    unlink(path);
+    setenv("BT_STORE_PATH", path, 1);
+    bt_tracer *t = configured();
+    assert_int_equal(bt_tracer_configure_from_env(t), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    bt_span *s = bt_span_start(t, "stored.span", NULL);
+    bt_span_end(s, 0);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    bt_tracer_free(t);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 0);
+    char wal[4200];
+    unlink(path);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
+}
+
+/* A sink added by the application replaces the default choice entirely. */
+static void test_added_sink_replaces_default(void **state)
+{
+    (void)state;
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9", 1); /* would fail if used */
+    bt_tracer *t = configured();
+    assert_int_equal(bt_tracer_configure_from_env(t), BT_OK);
+    bt_sink *mem;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, mem), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    bt_span *s = bt_span_start(t, "only.memory", NULL);
+    bt_span_end(s, 0);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 1);
+    bt_tracer_free(t);
+}
+
+/* An OTLP header list that does not parse: tracing is disabled with a logged reason,
+ * and the log does not repeat the (secret) header values. */
+static void test_bad_headers_disable_without_leaking(void **state)
+{
+    (void)state;
+    bt_tracer *t = configured();
+    assert_int_equal(bt_tracer_set_otlp_endpoint(t, "http://127.0.0.1:9"), BT_OK);
+    int rc = bt_tracer_set_otlp_headers(t, "authorization=Bearer%20sk-hidden-1,broken");
+    assert_true(rc == BT_OK || rc == BT_EINVAL);
+    assert_int_equal(bt_tracer_start(t), BT_EDISABLED);
+    assert_false(bt_tracer_is_enabled(t));
+    assert_null(bt_span_start(t, "x", NULL));
+    bt_tracer_free(t);
+    assert_true(strlen(log_text) > 0);
+    assert_null(strstr(log_text, "sk-hidden-1"));
+}
+
+/* A Braintrust API URL that is not http(s): disabled, and the key is not logged. */
+static void test_bad_api_url_disables(void **state)
+{
+    (void)state;
+    setenv("BRAINTRUST_API_KEY", "sk-hidden-2", 1);
+    setenv("BRAINTRUST_API_URL", "file:///etc/passwd", 1);
+    bt_tracer *t = configured();
+    bt_tracer_configure_from_env(t);
+    assert_int_equal(bt_tracer_start(t), BT_EDISABLED);
+    assert_int_equal(bt_tracer_flush(t, 100), BT_EDISABLED);
+    bt_tracer_free(t);
+    assert_null(strstr(log_text, "sk-hidden-2"));
+}
+
+static void test_sdk_disabled(void **state)
+{
+    (void)state;
+    setenv("OTEL_SDK_DISABLED", "true", 1);
+    bt_tracer *t = configured();
+    bt_tracer_configure_from_env(t);
+    assert_int_equal(bt_tracer_start(t), BT_EDISABLED);
+    assert_null(bt_span_start(t, "x", NULL));
+    bt_tracer_free(t);
+    assert_int_equal(bt_tracer_start(NULL), BT_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_console_by_default, clear_env),
+        cmocka_unit_test_setup(test_store_when_path_set, clear_env),
+        cmocka_unit_test_setup(test_added_sink_replaces_default, clear_env),
+        cmocka_unit_test_setup(test_bad_headers_disable_without_leaking, clear_env),
+        cmocka_unit_test_setup(test_bad_api_url_disables, clear_env),
+        cmocka_unit_test_setup(test_sdk_disabled, clear_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
