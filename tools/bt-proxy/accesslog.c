@@ -88,6 +88,7 @@ void px_access_log(px_conn *c, int status, const bt_exchange_info *info, uint64_
     if (note)
         bt__buf_printf(&line, " note=\"%s\"", note);
     px_log("%s", line.data ? line.data : "");
+    c->logged = 1;
     bt__buf_free(&line);
     bt__buf_free(&target);
 }

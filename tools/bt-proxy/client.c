@@ -86,7 +86,7 @@ static void close_graceful(px_conn *c)
 void px_conn_abort(px_conn *c)
 {
     if (c->xfer)
-        px_xfer_cancel(c->xfer);
+        px_xfer_cancel(c->xfer, 499, "client went away");
     close_now(c);
 }
 
@@ -156,7 +156,8 @@ static void reject(px_conn *c, int status, const char *message)
     c->is_local = 1;
     px_send_error(c, status, status == 401 ? "authentication_error" : "invalid_request_error",
                   message);
-    px_access_log(c, status, NULL, 0, message);
+    if (!c->logged)
+        px_access_log(c, status, NULL, 0, message);
     c->px->m.rejected++;
     close_graceful(c);
 }
@@ -170,14 +171,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         free(buf->base);
         c->read_eof = 1;
         px_conn_read_pause(c);
-        if (n != UV_EOF || !c->xfer) {
+        if (n != UV_EOF || c->state == PX_CONN_BODY) {
+            /* A reset, or a body still owed that will never come: cancel. */
             px_conn_abort(c);
-            return;
+        } else if (!c->xfer) {
+            close_graceful(c); /* after any queued response bytes */
         }
-        /* Half-closed client: finish the request it sent, then close. A body still
-         * owed is lost, which cancels the exchange. */
-        if (c->state == PX_CONN_BODY)
-            px_conn_abort(c);
+        /* else half-closed while its response is in flight: finish it, then close */
         return;
     }
     if (n == 0) {
@@ -190,8 +190,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (c->parser_paused || c->state == PX_CONN_WAIT || c->state == PX_CONN_CLOSING) {
         /* Pipelined: keep for later, bounded. */
         if (!c->closing && bt__buf_append(&c->stash, buf->base, (size_t)n) != 0) {
+            /* Unreachable while reads stop at half the cap; never answer in the middle
+             * of a response in flight. */
             free(buf->base);
-            reject(c, 400, "too many pipelined bytes");
+            px_conn_abort(c);
             return;
         }
         if (c->stash.len >= PX_STASH_MAX / 2)
@@ -233,7 +235,7 @@ static void parse(px_conn *c, const char *data, size_t len)
             px_conn_abort(c);
             return;
         }
-        px_xfer_cancel(x);
+        px_xfer_cancel(x, status, "malformed request body");
     }
     reject(c, status, c->head_error == 431 ? "request header fields too large"
                       : c->head_error == 414 ? "request target too long" : msg);
@@ -251,6 +253,7 @@ static int on_message_begin(llhttp_t *p)
     c->head_error = 0;
     c->message_complete = 0;
     c->is_local = 0;
+    c->logged = 0;
     c->req_start_ns = px_now_ns();
     return 0;
 }
@@ -702,7 +705,7 @@ static void on_connection(uv_stream_t *server, int status)
             uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
     }
     bt__buf_init(&c->head, PX_MAX_HEADER_BYTES);
-    bt__buf_init(&c->stash, PX_STASH_MAX);
+    bt__buf_init(&c->stash, PX_STASH_MAX + READ_BUF_SIZE);
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
     c->next = px->conns;

@@ -687,9 +687,9 @@ void px_xfer_done(px_xfer *x, CURLcode result)
     px_conn_abort(c);
 }
 
-void px_xfer_cancel(px_xfer *x)
+void px_xfer_cancel(px_xfer *x, int status, const char *why)
 {
     if (!x->finished)
-        end_exchange(x, BT_EXCHANGE_CLIENT_CANCELLED, 499, "client went away");
+        end_exchange(x, BT_EXCHANGE_CLIENT_CANCELLED, status, why);
     xfer_free(x);
 }

@@ -157,6 +157,7 @@ struct px_conn {
     int read_eof;
     int keep_alive;
     int is_local;              /* answered by the proxy itself (healthz, errors) */
+    int logged;                /* the access-log line of this request was written */
     int http_minor;
     int is_head;
     char method[16];
@@ -202,7 +203,7 @@ void px_xfer_request_body(px_xfer *x, const char *data, size_t len);
 void px_xfer_request_end(px_xfer *x);
 void px_xfer_done(px_xfer *x, CURLcode result);
 void px_xfer_client_drained(px_xfer *x);
-void px_xfer_cancel(px_xfer *x);
+void px_xfer_cancel(px_xfer *x, int status, const char *why);
 int px_is_hop_by_hop(const char *name, size_t len, const char *connection_hdr, size_t conn_len);
 
 /* rewrite.c */
