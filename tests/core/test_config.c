@@ -334,6 +334,38 @@ static void test_bad_setter_values(void **state)
     assert_int_equal(bt_tracer_set_api_key(NULL, "x"), BT_EINVAL);
 }
 
+static void test_null_tracer_is_harmless(void **state)
+{
+    (void)state;
+    assert_int_equal(bt_tracer_new(NULL), BT_EINVAL);
+    assert_int_equal(bt_tracer_configure_from_env(NULL), BT_EINVAL);
+    assert_int_equal(bt_tracer_set_logger(NULL, NULL, NULL), BT_EINVAL);
+    assert_int_equal(bt_tracer_set_batch_options(NULL, 1, 1, 1, 1), BT_EINVAL);
+    assert_int_equal(bt_tracer_flush(NULL, 10), BT_EINVAL);
+    assert_int_equal(bt__tracer_run(NULL), BT_EINVAL);
+    assert_false(bt_tracer_is_enabled(NULL));
+    assert_null(bt__tracer_config(NULL));
+    assert_null(bt__tracer_resource(NULL));
+    assert_true(bt_tracer_now(NULL) > 1600000000ull * 1000000000ull); /* the real clock */
+    bt_tracer_log(NULL, BT_LOG_ERROR, "nothing %d", 1);
+    bt_tracer_stats s;
+    memset(&s, 0xff, sizeof s);
+    bt_tracer_get_stats(NULL, &s);
+    assert_int_equal(s.spans_started, 0);
+    assert_int_equal(s.queue_length, 0);
+    bt_log_fn fn = capture_log;
+    void *ud = &fn;
+    bt__tracer_logger(NULL, &fn, &ud, NULL);
+    assert_null(fn);
+    assert_null(ud);
+    /* a sink handed to a NULL tracer is still freed (ownership is always taken) */
+    sink_state st;
+    sink_state_init(&st);
+    assert_int_equal(bt_tracer_add_sink(NULL, test_sink_new(&st)), BT_EINVAL);
+    assert_true(st.freed);
+    sink_state_destroy(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +378,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kv_list_parsing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_setters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_setter_values, setup, teardown),
+        cmocka_unit_test(test_null_tracer_is_harmless),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
