@@ -114,6 +114,7 @@ static void *export_thread(void *arg)
     bt_tracer *t = arg;
     bt__processor *p = &t->proc;
     const uint64_t delay = ms_to_ns(t->schedule_delay_ms);
+    size_t abandoned = 0; /* spans still queued when the shutdown deadline passed */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         /* Wait for a full batch, the schedule delay, a flush or shutdown. */
@@ -150,7 +151,7 @@ static void *export_thread(void *arg)
             for (size_t i = 0; i < n; i++)
                 bt__span_free(p->batch[i]);
             if (give_up)
-                bt_tracer_log(t, BT_LOG_WARN, "braintrust: shutdown export timeout passed; %zu span(s) dropped", n);
+                abandoned += n;
             pthread_mutex_lock(&p->mu);
             p->done_seq += n;
             p->exported += delivered;
@@ -175,6 +176,9 @@ static void *export_thread(void *arg)
             break;
     }
     pthread_mutex_unlock(&p->mu);
+    if (abandoned)
+        bt_tracer_log(t, BT_LOG_WARN, "braintrust: shutdown export timeout (%d ms) passed; %zu span(s) dropped",
+                      t->bsp_export_timeout_ms, abandoned);
     for (size_t k = 0; k < t->n_sinks; k++)
         if (t->sinks[k]->vt->shutdown)
             t->sinks[k]->vt->shutdown(t->sinks[k]);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/sink_internal.h"
 #include "core/tracer_internal.h"
@@ -22,6 +23,7 @@ typedef struct sink_state {
     int blocked_now;       /* an export is waiting */
     int fail_exports;      /* this many next exports fail */
     int fail_flush;        /* flush() fails while set */
+    int delay_ms;          /* each export takes this long */
     size_t calls, spans, max_batch, max_batch_bytes, flushes;
     int64_t sum_i;         /* sum of the int attribute "i" over exported spans */
     char last_name[64];
@@ -85,6 +87,12 @@ static inline int ts_export(bt_sink *sink, const bt__resource *res, bt_span *con
         pthread_cond_wait(&st->cv, &st->mu);
     }
     st->blocked_now = 0;
+    if (st->delay_ms) {
+        struct timespec d = {st->delay_ms / 1000, (long)(st->delay_ms % 1000) * 1000000L};
+        pthread_mutex_unlock(&st->mu);
+        nanosleep(&d, NULL);
+        pthread_mutex_lock(&st->mu);
+    }
     st->calls++;
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++) {

@@ -334,6 +334,25 @@ static void test_shutdown_drains_queue(void **state)
     sink_state_destroy(&st);
 }
 
+static void test_shutdown_gives_up_at_export_timeout(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    /* one span per export, each export 20 ms: draining 200 would take 4 s, but the
+     * export timeout allows 100 ms, after which the rest is dropped and reported */
+    st.delay_ms = 20;
+    bt_tracer *t = tracer_with(&st, &lc, 1000, LONG_DELAY_MS, 1, 100);
+    end_spans(t, 200, 1);
+    bt_tracer_free(t);
+    assert_true(st.spans < 200);
+    assert_true(st.shutdown);
+    assert_non_null(strstr(lc.text, "shutdown export timeout"));
+    sink_state_destroy(&st);
+}
+
 static void test_no_sink_counts_as_delivered(void **state)
 {
     (void)state;
@@ -358,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_schedule_delay_exports_without_flush),
         cmocka_unit_test(test_many_threads_counts_add_up),
         cmocka_unit_test(test_shutdown_drains_queue),
+        cmocka_unit_test(test_shutdown_gives_up_at_export_timeout),
         cmocka_unit_test(test_no_sink_counts_as_delivered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
