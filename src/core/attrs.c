@@ -1,6 +1,7 @@
 /*
  * Attribute lists. A key and its string value share one allocation (the value follows
- * the key's NUL), so setting a string attribute costs one malloc. Strings are stored as
+ * the key's NUL), so setting a string attribute costs one malloc; a string array costs
+ * two (the key, and one block for its pointers, lengths and texts). Strings are stored as
  * valid UTF-8: invalid bytes become U+FFFD, and a value over the cap is cut at a
  * character boundary and ends with a visible "...[truncated N bytes]" marker.
  */
@@ -225,13 +226,11 @@ static size_t attr_size(const bt__attr *at)
 
 static void attr_clear(bt__attr *at)
 {
-    if (at->type == BT__ATTR_STRING_ARRAY) {
-        for (size_t i = 0; i < at->v.arr.n; i++)
-            free(at->v.arr.items[i]);
+    /* An array's pointers, lengths and texts are one block starting at items; a
+     * string value lives in the key's allocation. */
+    if (at->type == BT__ATTR_STRING_ARRAY)
         free(at->v.arr.items);
-        free(at->v.arr.lens);
-    }
-    free(at->key); /* a string value lives in the key's allocation */
+    free(at->key);
     at->key = NULL;
 }
 
@@ -365,37 +364,48 @@ int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const 
 {
     if (!a || !key || !*key || (!values && n))
         return BT_EINVAL;
+    /* Plan every item first: the whole array shares the cap (each item gets what the
+     * earlier ones left), and the pointers, lengths and texts then fit one block. */
+    plan small[8];
+    plan *plans = n <= 8 ? small : malloc(n * sizeof *plans);
+    if (!plans)
+        return BT_ENOMEM;
+    size_t text = 0, budget = max_bytes;
+    int truncated = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = values[i] ? values[i] : "";
+        size_t item_max = max_bytes ? (budget ? budget : 1) : 0;
+        plans[i] = plan_string(v, strlen(v), item_max);
+        truncated |= plans[i].truncated;
+        text += plans[i].total + 1;
+        if (max_bytes)
+            budget = plans[i].total < budget ? budget - plans[i].total : 0;
+    }
     size_t klen;
     char *k = key_block(key, 0, &klen);
-    if (!k)
+    char *block = k ? malloc(n * (sizeof(char *) + sizeof(size_t)) + text + 1) : NULL;
+    if (!block) {
+        free(k);
+        if (plans != small)
+            free(plans);
         return BT_ENOMEM;
+    }
     bt__attr built;
     memset(&built, 0, sizeof built);
     built.key = k;
     built.type = BT__ATTR_STRING_ARRAY;
-    built.v.arr.items = calloc(n ? n : 1, sizeof(char *));
-    built.v.arr.lens = calloc(n ? n : 1, sizeof(size_t));
-    int truncated = 0;
-    if (!built.v.arr.items || !built.v.arr.lens) {
-        attr_clear(&built);
-        return BT_ENOMEM;
-    }
-    /* The whole array shares the cap: each item gets what the earlier ones left. */
-    size_t budget = max_bytes;
+    built.v.arr.items = (char **)(void *)block;
+    built.v.arr.lens = (size_t *)(void *)(block + n * sizeof(char *));
+    built.v.arr.n = n;
+    char *dst = block + n * (sizeof(char *) + sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
         const char *v = values[i] ? values[i] : "";
-        int cut = 0;
-        size_t item_max = max_bytes ? (budget ? budget : 1) : 0;
-        built.v.arr.items[i] = bt__string_sanitize(v, strlen(v), item_max, &built.v.arr.lens[i], &cut);
-        if (!built.v.arr.items[i]) {
-            attr_clear(&built);
-            return BT_ENOMEM;
-        }
-        built.v.arr.n = i + 1;
-        truncated |= cut;
-        if (max_bytes)
-            budget = built.v.arr.lens[i] < budget ? budget - built.v.arr.lens[i] : 0;
+        built.v.arr.items[i] = dst;
+        built.v.arr.lens[i] = write_string(dst, v, strlen(v), &plans[i]);
+        dst += built.v.arr.lens[i] + 1;
     }
+    if (plans != small)
+        free(plans);
     int rc = commit(a, k, &built, SIZE_MAX, delta);
     if (rc)
         return rc;
