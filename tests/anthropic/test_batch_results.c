@@ -6,6 +6,7 @@
  */
 #include "test_batch_helpers.h"
 
+#include <pthread.h>
 #include <zlib.h>
 
 #include "util/buf.h"
@@ -725,6 +726,54 @@ static void test_large_create_streamed(void **state)
     tb_env_close(&e);
 }
 
+/* One bt_anthropic shared by threads, each tracing its own batch's create and results. */
+typedef struct batch_thread {
+    tb_env *e;
+    char id[32];
+} batch_thread;
+
+static void *trace_one_batch(void *arg)
+{
+    batch_thread *bt = arg;
+    generated_create(bt->e, bt->id);
+    bt__buf b;
+    bt__buf_init(&b, 0);
+    mixed_results(&b);
+    results(bt->e, bt->id, b.data, b.len, 13, BT_EXCHANGE_COMPLETED, NULL, 0, NULL);
+    bt__buf_free(&b);
+    return NULL;
+}
+
+static void test_threads_share_one_instance(void **state)
+{
+    (void)state;
+    const char *paths[2] = {NULL, tb_tmp_path("threads-results.db")};
+    for (int p = 0; p < 2; p++) {
+        tb_env e;
+        tb_env_open(&e, paths[p]);
+        pthread_t th[4];
+        batch_thread args[4];
+        for (int i = 0; i < 4; i++) {
+            args[i].e = &e;
+            snprintf(args[i].id, sizeof args[i].id, "msgbatch_thread%d", i);
+            assert_int_equal(pthread_create(&th[i], NULL, trace_one_batch, &args[i]), 0);
+        }
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
+        json_t *spans = tb_spans(&e);
+        assert_int_equal(tb_count(spans, "anthropic.batch"), 4);
+        assert_int_equal(tb_count(spans, "anthropic.messages.create"), 20);
+        size_t i;
+        json_t *s;
+        json_array_foreach(spans, i, s) {
+            if (strcmp(tb_str(s, "name"), "anthropic.batch") == 0)
+                assert_int_equal(meta_int(s, "unknown_ids"), 1);   /* only "zzz": every input joined */
+        }
+        json_decref(spans);
+        tb_env_close(&e);
+    }
+}
+
 /* Python and TS SDKs fetch the batch's absolute results_url; beta adds ?beta=true. */
 static void test_results_url_beta(void **state)
 {
@@ -796,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle_off_and_parent),
         cmocka_unit_test(test_large_create_streamed),
         cmocka_unit_test(test_results_url_beta),
+        cmocka_unit_test(test_threads_share_one_instance),
         cmocka_unit_test(test_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
