@@ -6,6 +6,7 @@
  * its array, without '/'; the query lies inside the target; query values are
  * NUL-terminated within their buffer.
  */
+#define _POSIX_C_SOURCE 200809L /* strnlen */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
