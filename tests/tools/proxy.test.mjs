@@ -114,6 +114,17 @@ const upstream = http.createServer(async (req, res) => {
     }
     big.done = true;
     res.end();
+  } else if (p === '/cut') {
+    // Headers and part of a body, then the connection breaks.
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(sseEvents()[0]);
+    await sleep(100);
+    res.socket.destroy();
+  } else if (p === '/stall') {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(sseEvents()[0]);
+    await sleep(8000);
+    res.end();
   } else if (p === '/status/204') {
     res.writeHead(204, { 'x-kind': 'empty' });
     res.end();
@@ -436,6 +447,43 @@ await test('no open relay: absolute-form targets for other hosts and CONNECT are
   assert.equal(upstreamSeen.at(-1).url, '/echo');
 });
 
+await test('a client leaving mid-stream cancels the upstream transfer; the proxy carries on', async () => {
+  sse.finished = false;
+  const body = JSON.stringify({ model: 'claude-test-1', max_tokens: 10, stream: true, messages: [] });
+  await new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: P, method: 'POST', path: '/v1/messages?pace=300', headers: apiHeaders, agent: false }, (res) => {
+      res.once('data', () => { req.destroy(); resolve(); });
+    });
+    req.on('error', () => {});
+    req.end(body);
+  });
+  let m;
+  for (let i = 0; i < 50; i++) {
+    m = JSON.parse((await request(P, { path: '/metrics' })).body);
+    if (m.requests_active === 0) break;
+    await sleep(100);
+  }
+  assert.equal(m.requests_active, 0);
+  assert.equal((await request(P, { path: '/healthz' })).status, 200);
+  assert.match(proxy.stderrText, /"POST \/v1\/messages\?pace=\*" 499 .*client went away/);
+});
+
+await test('an upstream that breaks mid-body leaves the client with a visibly cut response', async () => {
+  const outcome = await new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: P, path: '/cut', agent: false }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve('complete'));
+      res.on('error', () => resolve('cut'));
+      res.on('aborted', () => resolve('cut'));
+    });
+    req.on('error', () => resolve('cut'));
+    req.end();
+  });
+  assert.equal(outcome, 'cut');
+  const m = JSON.parse((await request(P, { path: '/metrics' })).body);
+  assert.ok(m.upstream_errors >= 1);
+});
+
 await test('GET /metrics reports requests, bytes and spans', async () => {
   const r = await request(P, { path: '/metrics' });
   const m = JSON.parse(r.body);
@@ -506,6 +554,10 @@ await test('idle clients are closed after --client-idle-timeout', async () => {
     const afterOne = await raw(tp.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 8000 });
     assert.match(afterOne.text, /^HTTP\/1\.1 200 /);
     assert.ok(afterOne.closed, 'kept-alive connection closed once idle');
+    // A streaming request is not idle while the upstream is the one that is silent...
+    const stalled = await raw(tp.port, 'GET /stall HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 2500 });
+    assert.match(stalled.text, /^HTTP\/1\.1 200 /);
+    assert.ok(!stalled.closed, 'client idle timeout must not cut a stream that waits on the upstream');
   } finally {
     tp.kill('SIGTERM');
     assert.deepEqual(await tp.exitPromise, { code: 0, signal: null }, tp.stderrText.slice(-2000));
@@ -548,6 +600,19 @@ await test('TLS upstream over HTTP/2: verification is on; with the right CA the 
     tls.close();
     fs.rmSync(key, { force: true });
     fs.rmSync(cert, { force: true });
+  }
+});
+
+await test('--upstream-idle-timeout cuts an upstream that stops sending', async () => {
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--upstream-idle-timeout', '1'], { OTEL_SDK_DISABLED: 'true' });
+  try {
+    const r = await raw(tp.port, 'GET /stall HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 7000 });
+    assert.match(r.text, /^HTTP\/1\.1 200 /);
+    assert.ok(r.closed, 'connection cut after the upstream went quiet');
+    assert.ok(!r.text.includes('\r\n0\r\n\r\n'), 'no final chunk: the cut is visible');
+  } finally {
+    tp.kill('SIGTERM');
+    assert.deepEqual(await tp.exitPromise, { code: 0, signal: null }, tp.stderrText.slice(-2000));
   }
 });
 

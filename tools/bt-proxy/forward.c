@@ -52,6 +52,7 @@ static void set_pause(px_xfer *x)
 static size_t read_cb(char *buffer, size_t size, size_t nitems, void *userp)
 {
     px_xfer *x = userp;
+    x->last_activity_ns = px_now_ns();
     size_t room = size * nitems, n = 0;
     while (n < room && x->q_head) {
         px_chunk *ch = x->q_head;
@@ -299,6 +300,7 @@ static void head_complete(px_xfer *x)
 static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
 {
     px_xfer *x = userp;
+    x->last_activity_ns = px_now_ns();
     size_t len = size * n;
     if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
         /* A new header block: 1xx interim responses come before the final one. */
@@ -350,6 +352,7 @@ static int give_up_rewrite(px_xfer *x)
 static size_t write_cb(char *data, size_t size, size_t n, void *userp)
 {
     px_xfer *x = userp;
+    x->last_activity_ns = px_now_ns();
     px_conn *c = x->conn;
     size_t len = size * n;
     if (!x->head_done || x->no_body)
@@ -386,6 +389,7 @@ void px_xfer_client_drained(px_xfer *x)
     if (!x->recv_paused || x->finished)
         return;
     x->recv_paused = 0;
+    x->last_activity_ns = px_now_ns(); /* the wait was the client's, not the upstream's */
     px_conn_backpressure_timer(x->conn, 0);
     set_pause(x);
 }
@@ -470,7 +474,7 @@ int px_xfer_start(px_conn *c, const char *target)
     if (!x)
         return -1;
     x->conn = c;
-    x->start_ns = px_now_ns();
+    x->start_ns = x->last_activity_ns = px_now_ns();
     bt__buf_init(&x->resp_head, PX_MAX_RESP_HEADER_BYTES);
     bt__buf_init(&x->rewrite_buf, PX_REWRITE_MAX);
     size_t ul = strlen(px->cfg.upstream), tl = strlen(target);
@@ -531,9 +535,6 @@ int px_xfer_start(px_conn *c, const char *target)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 128L * 1024);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)px->cfg.connect_timeout_s);
-    /* Idle, not total: a stream may run for as long as bytes keep coming. */
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)px->cfg.upstream_idle_s);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -685,6 +686,21 @@ void px_xfer_done(px_xfer *x, CURLcode result)
     end_exchange(x, BT_EXCHANGE_TRANSPORT_ERROR, x->status, note);
     xfer_free(x);
     px_conn_abort(c);
+}
+
+/* Idle, never total: a transfer fails only when the upstream neither sent nor took a
+ * byte for the configured time while the proxy was ready for it (a slow client or a
+ * client still sending its body do not count). Runs from a loop timer, outside curl. */
+void px_xfer_check_idle(px_xfer *x, uint64_t now_ns)
+{
+    px_conn *c = x->conn;
+    int waiting_on_others = x->recv_paused || (x->send_paused && !x->body_done);
+    if (waiting_on_others) {
+        x->last_activity_ns = now_ns;
+        return;
+    }
+    if (now_ns - x->last_activity_ns > (uint64_t)c->px->cfg.upstream_idle_s * 1000000000ull)
+        px_xfer_done(x, CURLE_OPERATION_TIMEDOUT);
 }
 
 void px_xfer_cancel(px_xfer *x, int status, const char *why)

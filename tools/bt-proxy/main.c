@@ -125,8 +125,20 @@ static int setup_tracer(px_proxy *px)
     return 0;
 }
 
+static void on_sweep(uv_timer_t *t)
+{
+    px_proxy *px = t->data;
+    uint64_t now = px_now_ns();
+    for (px_conn *c = px->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->xfer)
+            px_xfer_check_idle(c->xfer, now);
+    }
+}
+
 static void close_loop_handles(px_proxy *px)
 {
+    uv_close((uv_handle_t *)&px->sweep, NULL);
     uv_close((uv_handle_t *)&px->sigterm, NULL);
     uv_close((uv_handle_t *)&px->sigint, NULL);
     uv_close((uv_handle_t *)&px->shutdown_timer, NULL);
@@ -192,6 +204,10 @@ int main(int argc, char **argv)
     uv_signal_start(&px.sigint, on_signal, SIGINT);
     uv_timer_init(px.loop, &px.shutdown_timer);
     px.shutdown_timer.data = &px;
+    uv_timer_init(px.loop, &px.sweep);
+    px.sweep.data = &px;
+    uv_timer_start(&px.sweep, on_sweep, 1000, 1000);
+    uv_unref((uv_handle_t *)&px.sweep);
 
     uv_run(px.loop, UV_RUN_DEFAULT);
 

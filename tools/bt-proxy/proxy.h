@@ -80,6 +80,7 @@ typedef struct px_proxy {
     int shutting_down;
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer;
+    uv_timer_t sweep;          /* upstream idle checks, once a second */
     px_conn *conns;            /* intrusive list of live connections */
 } px_proxy;
 
@@ -104,6 +105,7 @@ struct px_xfer {
     int gzip;                  /* response Content-Encoding: gzip */
     bt_exchange *ex;
     uint64_t start_ns;
+    uint64_t last_activity_ns; /* last byte to or from the upstream */
     /* request body on its way upstream */
     px_chunk *q_head, *q_tail;
     size_t q_bytes;
@@ -204,6 +206,7 @@ void px_xfer_request_end(px_xfer *x);
 void px_xfer_done(px_xfer *x, CURLcode result);
 void px_xfer_client_drained(px_xfer *x);
 void px_xfer_cancel(px_xfer *x, int status, const char *why);
+void px_xfer_check_idle(px_xfer *x, uint64_t now_ns);
 int px_is_hop_by_hop(const char *name, size_t len, const char *connection_hdr, size_t conn_len);
 
 /* rewrite.c */
