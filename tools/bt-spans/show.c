@@ -217,7 +217,9 @@ static json_t *node_json(const trace *t, int i, int depth)
     json_object_set_new(o, "model", x->model ? json_string(x->model) : json_null());
     json_object_set_new(o, "prompt_tokens", x->prompt >= 0 ? json_integer(x->prompt) : json_null());
     json_object_set_new(o, "completion_tokens", x->completion >= 0 ? json_integer(x->completion) : json_null());
-    json_object_set_new(o, "status", json_string(x->status == 2 ? "error" : x->status == 1 ? "ok" : "unset"));
+    /* "ok" unless an error; status_code keeps the OTLP distinction (0 unset, 1 ok). */
+    json_object_set_new(o, "status", json_string(x->status == 2 ? "error" : "ok"));
+    json_object_set_new(o, "status_code", json_integer(x->status));
     json_object_set_new(o, "status_message", x->status_message ? json_string(x->status_message) : json_null());
     json_object_set_new(o, "input_preview", x->input ? json_string(x->input) : json_null());
     json_object_set_new(o, "output_preview", x->output ? json_string(x->output) : json_null());
