@@ -94,6 +94,8 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     json_t *meta = json_pack("{s:s,s:s}", "provider", "anthropic", "batch_id", batch_id);
     if (ex->route.beta)
         json_object_set_new(meta, "beta", json_true());
+    if (ex->anthropic_beta[0])
+        json_object_set_new(meta, "anthropic_beta", json_string(ex->anthropic_beta));
     if (ex->request_id[0])
         json_object_set_new(meta, "request_id", json_string(ex->request_id));
     if (r->trace) {

@@ -168,6 +168,8 @@ static void check_single(const char *method, const char *suffix, const char *nam
         json_t *md = tb_attr_json(s, "braintrust.metadata");
         assert_string_equal(tb_str(md, "batch_id"), "msgbatch_01MeELNBVJ5KA8qmB1NjL6UX");
         assert_int_equal(json_is_true(json_object_get(md, "beta")), beta);
+        if (beta)
+            assert_string_equal(tb_str(md, "anthropic_beta"), "message-batches-2024-09-24");
         json_t *out = tb_attr_json(s, "braintrust.output_json");
         if (status) {
             assert_string_equal(tb_str(md, "processing_status"), status);
