@@ -61,7 +61,10 @@ typedef struct bt_span_options {
 BT_EXTERN bt_span *bt_span_start(bt_tracer *tracer, const char *name, const bt_span_options *opts);
 
 /* Attribute setters. Keys and values are copied. Setting a key again replaces the
- * value. A value longer than the tracer's attribute cap is truncated and marked. */
+ * value. Strings are stored as valid UTF-8 (invalid bytes become U+FFFD). A value
+ * longer than the tracer's attribute cap is cut at a character boundary and ends with
+ * "...[truncated N bytes]"; it is still set and the setter returns BT_ELIMIT. Other
+ * returns: BT_OK, BT_EINVAL (NULL span, NULL or empty key, NULL value), BT_ENOMEM. */
 BT_EXTERN int bt_span_set_string(bt_span *span, const char *key, const char *value);
 BT_EXTERN int bt_span_set_string_len(bt_span *span, const char *key, const char *value, size_t len);
 BT_EXTERN int bt_span_set_int(bt_span *span, const char *key, int64_t value);

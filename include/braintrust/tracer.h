@@ -78,8 +78,10 @@ BT_EXTERN int bt_tracer_start(bt_tracer *t);
 BT_EXTERN int bt_tracer_is_enabled(const bt_tracer *t);
 
 /* Waits until every span ended before this call has been exported, or `timeout_ms`
- * passes. Returns BT_OK only if all of them were really delivered by every sink,
- * BT_EEXPORT if some were dropped or rejected, BT_ETIMEDOUT on timeout. */
+ * passes (<= 0: the batch export timeout, OTEL_BSP_EXPORT_TIMEOUT). Returns BT_OK only
+ * if all of them were really delivered by every sink, BT_EEXPORT if some were dropped
+ * or rejected since the previous flush that completed, BT_ETIMEDOUT on timeout,
+ * BT_EDISABLED for a disabled tracer, BT_ESTATE before start. */
 BT_EXTERN int bt_tracer_flush(bt_tracer *t, int timeout_ms);
 
 typedef struct bt_tracer_stats {
@@ -101,8 +103,9 @@ BT_EXTERN uint64_t bt_tracer_now(const bt_tracer *t);
 BT_EXTERN void bt_tracer_log(const bt_tracer *t, bt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Stops accepting spans, drains the queue (bounded by the export timeout), stops the
- * thread, frees sinks and the tracer. NULL is fine. */
+/* Stops accepting spans, drains the queue (bounded by the batch export timeout; what
+ * is still queued then is dropped and logged), stops the thread, frees sinks and the
+ * tracer. No span of this tracer may be used afterwards. NULL is fine. */
 BT_EXTERN void bt_tracer_free(bt_tracer *t);
 
 #ifdef __cplusplus
