@@ -63,9 +63,10 @@ BT_EXTERN int bt_batch_collector_finish(bt_batch_collector *c, bt_batch_import_s
 BT_EXTERN void bt_batch_collector_free(bt_batch_collector *c);
 
 /* Collects from files: the batch object (JSON), the requests (JSONL or create body; may
- * be NULL when unavailable: the spans then have no input) and the results (JSONL, gzip
- * accepted). Paths are borrowed. BT_EIO when a file cannot be read; otherwise as
- * bt_batch_collector_finish. `out` may be NULL. */
+ * be NULL when unavailable: the spans then have no input) and the results (JSONL).
+ * Requests and results may be gzip files (told by their first bytes). Paths are
+ * borrowed. BT_EIO when a file cannot be read; otherwise as bt_batch_collector_finish
+ * (BT_EPARSE also for corrupt gzip data). `out` may be NULL. */
 BT_EXTERN int bt_batch_import_files(bt_anthropic *a, const char *batch_path,
                                     const char *requests_path, const char *results_path,
                                     bt_batch_import_stats *out);

@@ -154,24 +154,6 @@ void bt_batch_collector_free(bt_batch_collector *c)
     free(c);
 }
 
-/* Feeds a whole file in chunks to `fn`. BT_EIO when it cannot be read. */
-static int feed_file(const char *path, int (*fn)(void *, const char *, size_t), void *ud)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return BT_EIO;
-    char *chunk = malloc(READ_CHUNK);
-    int rc = chunk ? BT_OK : BT_ENOMEM;
-    size_t n;
-    while (rc == BT_OK && (n = fread(chunk, 1, READ_CHUNK, f)) > 0)
-        rc = fn(ud, chunk, n);
-    if (rc == BT_OK && ferror(f))
-        rc = BT_EIO;
-    free(chunk);
-    fclose(f);
-    return rc;
-}
-
 static int requests_sink(void *ud, const char *data, size_t len)
 {
     int rc = bt_batch_collector_feed_requests(ud, data, len);
@@ -183,30 +165,56 @@ static int results_sink(void *ud, const char *data, size_t len)
     return bt_batch_collector_feed_results(ud, data, len);
 }
 
-/* Results: plain JSONL, or gzip (detected by its magic bytes) inflated on the fly. */
-typedef struct results_reader {
-    bt_batch_collector *c;
+/* A file read in chunks: plain, or gzip (told by its magic bytes) inflated on the fly. */
+typedef struct file_reader {
+    bt__bytes_fn sink;
+    void *ud;
     int started;
     bt__inflate *z;
     int corrupt;
-} results_reader;
+} file_reader;
 
-static int results_chunk(void *ud, const char *data, size_t len)
+static int reader_chunk(file_reader *r, const char *data, size_t len)
 {
-    results_reader *r = ud;
     if (!r->started) {
         r->started = 1;
         if (len >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b) {
-            r->z = bt__inflate_new(BT__CODING_GZIP, 0, results_sink, r->c);
+            r->z = bt__inflate_new(BT__CODING_GZIP, 0, r->sink, r->ud);
             if (!r->z)
                 return BT_ENOMEM;
         }
     }
     if (!r->z)
-        return results_sink(r->c, data, len);
+        return r->sink(r->ud, data, len);
     if (!r->corrupt && bt__inflate_feed(r->z, data, len) != BT_OK)
         r->corrupt = 1;
     return BT_OK;
+}
+
+/* Feeds the file at `path` to `sink`; *corrupt set when its gzip data is corrupt or
+ * cut short. BT_EIO when it cannot be read. */
+static int read_file(const char *path, bt__bytes_fn sink, void *ud, int *corrupt)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return BT_EIO;
+    file_reader r = {.sink = sink, .ud = ud};
+    char *chunk = malloc(READ_CHUNK);
+    int rc = chunk ? BT_OK : BT_ENOMEM;
+    size_t n;
+    while (rc == BT_OK && (n = fread(chunk, 1, READ_CHUNK, f)) > 0)
+        rc = reader_chunk(&r, chunk, n);
+    if (rc == BT_OK && ferror(f))
+        rc = BT_EIO;
+    if (r.z) {
+        if (!r.corrupt && bt__inflate_finish(r.z) != BT_OK)
+            r.corrupt = 1;
+        bt__inflate_free(r.z);
+    }
+    *corrupt = r.corrupt;
+    free(chunk);
+    fclose(f);
+    return rc;
 }
 
 int bt_batch_import_files(bt_anthropic *a, const char *batch_path, const char *requests_path,
@@ -234,23 +242,20 @@ int bt_batch_import_files(bt_anthropic *a, const char *batch_path, const char *r
     free(batch);
     if (rc)
         return rc;
+    int requests_corrupt = 0, results_corrupt = 0;
     if (requests_path)
-        rc = feed_file(requests_path, requests_sink, c);
-    results_reader rr = {.c = c};
+        rc = read_file(requests_path, requests_sink, c, &requests_corrupt);
+    if (requests_corrupt)
+        c->requests_error = 1;
     if (rc == BT_OK)
-        rc = feed_file(results_path, results_chunk, &rr);
-    if (rr.z) {
-        if (!rr.corrupt && bt__inflate_finish(rr.z) != BT_OK)
-            rr.corrupt = 1;
-        bt__inflate_free(rr.z);
-    }
+        rc = read_file(results_path, results_sink, c, &results_corrupt);
     if (rc != BT_OK) {
         /* Unreadable input: nothing half-read is emitted as if it were the batch. */
         c->finished = 1;
         bt_batch_collector_free(c);
         return rc;
     }
-    rc = finish_with(c, rr.corrupt ? "the gzip results file is corrupt or cut short" : NULL, out);
+    rc = finish_with(c, results_corrupt ? "the gzip results file is corrupt or cut short" : NULL, out);
     bt_batch_collector_free(c);
     return rc;
 }

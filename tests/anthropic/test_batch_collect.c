@@ -167,10 +167,10 @@ static void test_import_files(void **state)
 {
     (void)state;
     const char *batch = tb_tmp_path("batch.json");
-    const char *reqs = tb_tmp_path("requests.jsonl");
+    const char *reqs = tb_tmp_path("requests.jsonl.gz");
     const char *res = tb_tmp_path("results.jsonl.gz");
     write_file(batch, BATCH, strlen(BATCH), 0);
-    write_file(reqs, REQUESTS_JSONL, strlen(REQUESTS_JSONL), 0);
+    write_file(reqs, REQUESTS_JSONL, strlen(REQUESTS_JSONL), 1);
     write_file(res, RESULTS, strlen(RESULTS), 1);
     char *first = NULL;
     for (int round = 0; round < 2; round++) {
