@@ -160,6 +160,8 @@ static int run_zlib(bt__inflate *z, const unsigned char *in, size_t len)
             int rc = deliver(z, z->out, OUT_CHUNK - z->z.avail_out);
             if (rc)
                 return rc;
+            if (zr == Z_BUF_ERROR && z->z.avail_in > 0)
+                return fail(z, BT_EPARSE); /* no progress with input left: never spin */
             if (zr == Z_STREAM_END || zr == Z_BUF_ERROR)
                 break; /* end of stream, or all input consumed and all output flushed */
             if (zr != Z_OK)
@@ -187,7 +189,9 @@ static int start_deflate(bt__inflate *z, const unsigned char **in, size_t *len)
     }
     if (z->head_len < 2)
         return BT_OK;
-    /* Some servers send raw deflate despite RFC 9110 asking for the zlib format. */
+    /* Some servers send raw deflate despite RFC 9110 asking for the zlib format. A raw
+     * stream can only pass the zlib header check if it opens with a stored block
+     * whose padding bits are non-zero, which encoders do not produce. */
     int window = looks_like_zlib(z->head) ? 15 : -15;
     if (inflateInit2(&z->z, window) != Z_OK)
         return fail(z, BT_ENOMEM);
