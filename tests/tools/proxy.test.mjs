@@ -616,6 +616,35 @@ await test('--upstream-idle-timeout cuts an upstream that stops sending', async 
   }
 });
 
+await test('SIGTERM with a hanging OTLP endpoint: spans spooled in --store, exit within 15 s', async () => {
+  const sockets = new Set();
+  const hang = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); });
+  await new Promise((r) => hang.listen(0, '127.0.0.1', r));
+  const store = path.join(TMP, `proxy-spool-${process.pid}.db`);
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--store', store],
+    { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${hang.address().port}`, OTEL_BSP_SCHEDULE_DELAY: '100', BRAINTRUST_API_KEY: CANARY });
+  try {
+    const body = JSON.stringify({ model: 'claude-test-1', max_tokens: 10, messages: [{ role: 'user', content: 'spool me' }] });
+    assert.equal((await request(tp.port, { method: 'POST', path: '/v1/messages', headers: apiHeaders, body })).status, 200);
+    await sleep(300);
+    const t0 = Date.now();
+    tp.kill('SIGTERM');
+    const exit = await Promise.race([tp.exitPromise, sleep(15000).then(() => ({ code: 'timeout' }))]);
+    assert.equal(exit.code, 0, tp.stderrText.slice(-2000));
+    assert.ok(Date.now() - t0 < 15000);
+    assert.ok(fs.statSync(store).size > 0, 'store written');
+    assert.ok(!tp.stderrText.includes(CANARY), 'key in the log');
+    for (const f of fs.readdirSync(TMP).filter((n) => n.startsWith(path.basename(store)))) {
+      assert.ok(!fs.readFileSync(path.join(TMP, f)).includes(CANARY), `key in ${f}`);
+    }
+  } finally {
+    tp.kill('SIGKILL');
+    for (const s of sockets) s.destroy();
+    hang.close();
+    for (const f of fs.readdirSync(TMP).filter((n) => n.startsWith(path.basename(store)))) fs.rmSync(path.join(TMP, f), { force: true });
+  }
+});
+
 await test('unreachable upstream: 502 with an Anthropic-shaped error', async () => {
   const dead = net.createServer();
   await new Promise((r) => dead.listen(0, '127.0.0.1', r));

@@ -80,6 +80,7 @@ typedef struct px_proxy {
     int shutting_down;
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer;
+    uint64_t shutdown_start_ns;
     uv_timer_t sweep;          /* upstream idle checks, once a second */
     px_conn *conns;            /* intrusive list of live connections */
 } px_proxy;
