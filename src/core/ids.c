@@ -2,7 +2,8 @@
  * Trace and span ids. Random ids come from the kernel CSPRNG (getrandom(2), falling
  * back to /dev/urandom), drawn in blocks into a per-thread pool so that the span hot
  * path rarely makes a system call. A fork handler bumps a generation counter so that a
- * child discards the pool it inherited and never repeats its parent's ids.
+ * child discards the pool it inherited and never repeats its parent's ids (the tracer
+ * uses the same counter to notice it was forked).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -96,10 +97,15 @@ static void weak_random(uint8_t *out, size_t n)
     }
 }
 
-void bt__random_bytes(uint8_t *out, size_t n)
+unsigned bt__fork_generation(void)
 {
     pthread_once(&atfork_once, register_atfork);
-    unsigned gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+    return atomic_load_explicit(&fork_generation, memory_order_relaxed);
+}
+
+void bt__random_bytes(uint8_t *out, size_t n)
+{
+    unsigned gen = bt__fork_generation();
     if (pool.generation != gen) {
         pool.left = 0;
         pool.generation = gen;

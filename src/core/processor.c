@@ -266,6 +266,21 @@ void bt__processor_stop(bt_tracer *t)
     p->batch = NULL;
 }
 
+void bt__processor_abandon(bt_tracer *t)
+{
+    bt__processor *p = &t->proc;
+    bt_span *s = p->head;
+    while (s) {
+        bt_span *next = s->next;
+        bt__span_free(s);
+        s = next;
+    }
+    p->head = p->tail = NULL;
+    p->qlen = 0;
+    free(p->batch);
+    p->batch = NULL;
+}
+
 void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out)
 {
     bt__processor *p = &t->proc;

@@ -44,7 +44,7 @@ static char *tracestate_dup(const char *ts)
 
 bt_span *bt_span_start(bt_tracer *t, const char *name, const bt_span_options *opts)
 {
-    if (!t || !atomic_load_explicit(&t->running, memory_order_acquire) || t->disabled)
+    if (!t || t->disabled || !bt__tracer_live(t))
         return NULL;
     if (!name)
         name = "";
@@ -263,6 +263,10 @@ void bt_span_end(bt_span *s, uint64_t end_unix_nano)
     /* Braintrust routes each span by this attribute; a span may name its own parent. */
     if (t->parent && !bt__attrs_find(&s->attrs, "braintrust.parent"))
         bt_span_set_string(s, "braintrust.parent", t->parent);
+    if (!bt__tracer_live(t)) { /* started before a fork, ended in the child */
+        bt__span_free(s);
+        return;
+    }
     bt__processor_enqueue(t, s);
 }
 

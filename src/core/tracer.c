@@ -164,8 +164,14 @@ int bt__tracer_run(bt_tracer *t)
     rc = bt__processor_start(t);
     if (rc)
         return rc;
+    t->run_generation = bt__fork_generation();
     atomic_store_explicit(&t->running, 1, memory_order_release);
     return BT_OK;
+}
+
+int bt__tracer_live(const bt_tracer *t)
+{
+    return atomic_load_explicit(&t->running, memory_order_acquire) && t->run_generation == bt__fork_generation();
 }
 
 void bt__tracer_disable(bt_tracer *t)
@@ -195,7 +201,7 @@ int bt_tracer_flush(bt_tracer *t, int timeout_ms)
         return BT_EINVAL;
     if (t->disabled)
         return BT_EDISABLED;
-    if (!atomic_load(&t->running))
+    if (!bt__tracer_live(t))
         return BT_ESTATE;
     return bt__processor_flush(t, timeout_ms);
 }
@@ -208,7 +214,7 @@ void bt_tracer_get_stats(bt_tracer *t, bt_tracer_stats *out)
     if (!t)
         return;
     out->spans_started = atomic_load_explicit(&t->spans_started, memory_order_relaxed);
-    if (atomic_load(&t->running))
+    if (bt__tracer_live(t))
         bt__processor_stats(t, out);
 }
 
@@ -242,8 +248,13 @@ void bt_tracer_free(bt_tracer *t)
 {
     if (!t)
         return;
-    if (atomic_load(&t->running))
+    /* A forked child frees its copy without touching the processor: the thread is the
+     * parent's, and its lock may have been held when the process was forked. Spans
+     * still queued there belong to the parent. */
+    if (bt__tracer_live(t))
         bt__processor_stop(t);
+    else if (atomic_load(&t->running))
+        bt__processor_abandon(t);
     for (size_t i = 0; i < t->n_sinks; i++)
         free_sink(t->sinks[i]);
     free(t->sinks);

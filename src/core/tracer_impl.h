@@ -66,12 +66,16 @@ struct bt_tracer {
     int resource_built;
 
     atomic_int running;         /* set once by bt__tracer_run */
+    unsigned run_generation;    /* bt__fork_generation() at start: the export thread
+                                 * exists only in that process */
     atomic_uint_fast64_t spans_started;
     bt__processor proc;
 };
 
 /* ids.c */
 void bt__random_bytes(uint8_t *out, size_t n);
+/* Changes in a child process after fork(). */
+unsigned bt__fork_generation(void);
 void bt__new_trace_id(uint8_t out[16]);
 void bt__new_span_id(uint8_t out[8]);
 
@@ -100,9 +104,14 @@ int bt__processor_start(bt_tracer *t);
 void bt__processor_enqueue(bt_tracer *t, bt_span *s);
 int bt__processor_flush(bt_tracer *t, int timeout_ms);
 void bt__processor_stop(bt_tracer *t);
+/* In a forked child: frees the inherited queue and buffers without locking or joining. */
+void bt__processor_abandon(bt_tracer *t);
 void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out);
 
 /* tracer.c */
+/* 1 when the processor runs in this process: started, and not a forked child (which
+ * has no export thread, and whose processor lock may have been held at the fork). */
+int bt__tracer_live(const bt_tracer *t);
 uint64_t bt__mono_ns(void);
 
 #endif

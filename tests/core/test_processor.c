@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core_harness.h"
 
@@ -353,6 +356,50 @@ static void test_shutdown_gives_up_at_export_timeout(void **state)
     sink_state_destroy(&st);
 }
 
+/* A forked child inherits the tracer but not its export thread: it must neither hang
+ * nor export, and the parent must carry on. */
+static void test_forked_child_is_inert(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = tracer_with(&st, &lc, 100, LONG_DELAY_MS, 50, 5000);
+    bt_span *before = bt_span_start(t, "started before fork", NULL);
+    end_spans(t, 3, 1); /* queued in the parent at the fork */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int ok = bt_span_start(t, "child", NULL) == NULL;
+        ok &= bt_tracer_flush(t, 100) == BT_ESTATE;
+        bt_span_end(before, 0); /* discarded, without touching the parent's lock */
+        bt_tracer_stats s;
+        bt_tracer_get_stats(t, &s);
+        bt_tracer_free(t);
+        _exit(ok ? 0 : 3);
+    }
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 1000 && done == 0; i++) {
+        done = waitpid(pid, &status, WNOHANG);
+        if (done == 0)
+            sleep_ms(10);
+    }
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("the forked child hung");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    bt_span_end(before, 0);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    assert_int_equal(st.spans, 4);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
 static void test_no_sink_counts_as_delivered(void **state)
 {
     (void)state;
@@ -378,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_many_threads_counts_add_up),
         cmocka_unit_test(test_shutdown_drains_queue),
         cmocka_unit_test(test_shutdown_gives_up_at_export_timeout),
+        cmocka_unit_test(test_forked_child_is_inert),
         cmocka_unit_test(test_no_sink_counts_as_delivered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
