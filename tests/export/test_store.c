@@ -23,18 +23,23 @@
 static char g_path[512];
 static bt__resource g_res;
 
-static int setup(void **state)
+static void remove_store(void)
 {
-    (void)state;
-    const char *dir = getenv("BT_TEST_TMPDIR");
-    static int counter;
-    snprintf(g_path, sizeof g_path, "%s/store-%d-%d.db", dir ? dir : "/tmp", (int)getpid(), ++counter);
     char extra[600];
     unlink(g_path);
     snprintf(extra, sizeof extra, "%s-wal", g_path);
     unlink(extra);
     snprintf(extra, sizeof extra, "%s-shm", g_path);
     unlink(extra);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *dir = getenv("BT_TEST_TMPDIR");
+    static int counter;
+    snprintf(g_path, sizeof g_path, "%s/store-%d-%d.db", dir ? dir : "/tmp", (int)getpid(), ++counter);
+    remove_store();
     fx_resource_init(&g_res, "store-test", "braintrust-c", "0.1.0");
     return 0;
 }
@@ -43,6 +48,7 @@ static int teardown(void **state)
 {
     (void)state;
     fx_attrs_free(&g_res.attrs);
+    remove_store();
     return 0;
 }
 
