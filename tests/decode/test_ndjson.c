@@ -5,11 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "braintrust/common.h"
+#include "cassette.h"
 #include "decode/ndjson.h"
 #include "util/buf.h"
 
@@ -201,6 +203,45 @@ static void test_huge_line(void **state)
     free(blob);
 }
 
+/* Real batch results excerpts: every line is a result object with a custom_id and a
+ * result.type, and any chunking gives the same lines. */
+static void test_recorded_batch_results(void **state)
+{
+    (void)state;
+    static const char *const FILES[] = {
+        "anthropic/observed-excerpts/batch-results.succeeded.DelphiAnthropic.jsonl",
+        "anthropic/observed-excerpts/batch-results.errored.BatchBridge.jsonl",
+        "anthropic/observed-excerpts/batch-results.succeeded.prompting-with-buffer.jsonl",
+    };
+    for (size_t f = 0; f < sizeof FILES / sizeof FILES[0]; f++) {
+        size_t len;
+        char *body = bt_test_read_file(bt_test_fixture_path(FILES[f]), &len);
+        assert_non_null(body);
+        size_t want = 0;
+        for (size_t i = 0; i < len; i++)
+            if (body[i] != '\n' && (i + 1 == len || body[i + 1] == '\n'))
+                want++; /* a line with content ends here */
+        collector c;
+        run_split(body, len, 1u << 20, NULL, 0, &c);
+        assert_int_equal(c.count, want);
+        assert_true(want >= 1);
+        const char *rec = c.log.data;
+        for (size_t i = 0; i < c.count; i++) {
+            const char *bar = strchr(rec, '|');
+            json_t *j = json_loadb(rec, (size_t)(bar - rec), 0, NULL);
+            if (!j)
+                fail_msg("%s line %zu: not JSON", FILES[f], i);
+            assert_true(json_is_string(json_object_get(j, "custom_id")));
+            assert_true(json_is_string(json_object_get(json_object_get(j, "result"), "type")));
+            json_decref(j);
+            rec = strchr(rec, 0x1e) + 1;
+        }
+        bt__buf_free(&c.log);
+        assert_chunking_invariant(body, len, 1u << 20);
+        free(body);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_callback_stop),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_huge_line),
+        cmocka_unit_test(test_recorded_batch_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
