@@ -499,10 +499,7 @@ static int on_message_complete(llhttp_t *p)
     uv_timer_stop(&c->idle);
     if (c->is_local) {
         answer_local(c);
-        /* Finishing here would resume the parser inside its own callback: defer to
-         * the end of this read through the pause. */
-        c->state = PX_CONN_WAIT;
-        px_conn_request_done(c);
+        px_conn_request_done(c); /* the next request is parsed from the loop, not here */
     } else if (c->xfer) {
         px_xfer_request_end(c->xfer);
     }

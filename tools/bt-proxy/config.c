@@ -4,7 +4,7 @@
 
 #include "proxy.h"
 
-void px_usage(FILE *out)
+static void usage(FILE *out)
 {
     fputs(
         "usage: bt-proxy [options]\n"
@@ -128,7 +128,7 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            px_usage(stdout);
+            usage(stdout);
             return 1;
         }
         size_t al = strlen(a);

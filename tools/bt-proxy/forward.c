@@ -30,7 +30,7 @@ static int named_in_connection(const char *name, size_t len, const char *conn, s
     return 0;
 }
 
-int px_is_hop_by_hop(const char *name, size_t len, const char *connection_hdr, size_t conn_len)
+static int is_hop_by_hop(const char *name, size_t len, const char *connection_hdr, size_t conn_len)
 {
     if (name_is(name, len, "connection") || name_is(name, len, "keep-alive") ||
         name_is(name, len, "te") || name_is(name, len, "trailer") ||
@@ -241,7 +241,7 @@ static int send_head(px_xfer *x, long long rewritten_len)
     int have_accel = 0;
     for (size_t i = 0; i < r.n; i++) {
         const bt_header *h = &r.h[i];
-        if (px_is_hop_by_hop(h->name, h->name_len, conn_h ? conn_h->value : NULL,
+        if (is_hop_by_hop(h->name, h->name_len, conn_h ? conn_h->value : NULL,
                              conn_h ? conn_h->value_len : 0))
             continue;
         if (name_is(h->name, h->name_len, "content-length") && !x->no_body &&
@@ -263,8 +263,7 @@ static int send_head(px_xfer *x, long long rewritten_len)
             bt__buf_append_str(&out, "Transfer-Encoding: chunked\r\n");
             x->chunked_out = 1;
         } else {
-            x->close_delimited = 1;
-            c->keep_alive = 0;
+            c->keep_alive = 0; /* HTTP/1.0: the body ends when the connection closes */
         }
     }
     if (!c->keep_alive)
@@ -502,7 +501,7 @@ int px_xfer_start(px_conn *c, const char *target)
         }
         if (name_is(name, nl, "transfer-encoding"))
             has_body = 1;
-        if (px_is_hop_by_hop(name, nl, conn_h, connl) || name_is(name, nl, "host") ||
+        if (is_hop_by_hop(name, nl, conn_h, connl) || name_is(name, nl, "host") ||
             name_is(name, nl, "expect") || name_is(name, nl, "x-bt-parent") ||
             name_is(name, nl, "x-bt-proxy-token"))
             continue;
@@ -651,14 +650,11 @@ void px_xfer_done(px_xfer *x, CURLcode result)
         else if (x->chunked_out)
             rc = px_conn_write(c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
         end_exchange(x, BT_EXCHANGE_COMPLETED, x->status, NULL);
-        int close_delimited = x->close_delimited;
         xfer_free(x);
         if (rc != 0)
             px_conn_abort(c);
-        else if (close_delimited)
-            c->keep_alive = 0, px_conn_request_done(c);
         else
-            px_conn_request_done(c);
+            px_conn_request_done(c); /* close-delimited bodies cleared keep_alive */
         return;
     }
     if (x->failed_client) {

@@ -119,7 +119,6 @@ struct px_xfer {
     int head_sent;             /* the response head reached the client socket */
     int head_done;             /* the final upstream header block is complete */
     int chunked_out;           /* chunked framing towards the client */
-    int close_delimited;       /* body ends at connection close (HTTP/1.0 client) */
     int no_body;               /* HEAD, 1xx, 204, 304 */
     int rewrite;               /* buffering a batch object for results_url rewriting */
     int is_sse;
@@ -177,7 +176,6 @@ uint64_t px_now_ns(void);
 
 /* config.c */
 int px_config_parse(px_config *cfg, int argc, char **argv);
-void px_usage(FILE *out);
 
 /* upstream.c: curl multi on the uv loop */
 int px_upstream_init(px_proxy *px);
@@ -208,7 +206,6 @@ void px_xfer_done(px_xfer *x, CURLcode result);
 void px_xfer_client_drained(px_xfer *x);
 void px_xfer_cancel(px_xfer *x, int status, const char *why);
 void px_xfer_check_idle(px_xfer *x, uint64_t now_ns);
-int px_is_hop_by_hop(const char *name, size_t len, const char *connection_hdr, size_t conn_len);
 
 /* rewrite.c */
 int px_rewrite_wanted(const char *method, const char *target);
