@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import fs from 'node:fs';
+import http from 'node:http';
 import readline from 'node:readline';
 
 const require = createRequire(path.join(process.env.NODE_PATH, '..', 'clients.cjs'));
@@ -245,20 +246,29 @@ test('mid-stream error event, no message_stop', async () => {
 });
 
 test('abrupt close mid-stream', async () => {
-  const res = await post(base, '/v1/messages', msgBody({ stream: true, model: 'fake-error-stream-close' }));
-  assert.equal(res.status, 200);
-  let received = '';
-  const reader = res.body.getReader();
-  const dec = new TextDecoder();
-  await assert.rejects(async () => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      received += dec.decode(value);
-    }
+  // node:http rather than fetch: it hands over every byte that arrived before the
+  // connection dropped, and says whether the message was complete.
+  const { status, received, complete } = await new Promise((resolve, reject) => {
+    const req = http.request(base + '/v1/messages', { method: 'POST', headers: HEADERS }, (res) => {
+      let text = '';
+      const done = () => resolve({ status: res.statusCode, received: text, complete: res.complete });
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', done);
+      res.on('error', done);
+      res.on('aborted', done);
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(msgBody({ stream: true, model: 'fake-error-stream-close' })));
   });
+  assert.equal(status, 200);
+  assert.equal(complete, false);
   assert.ok(received.includes('message_start'));
+  assert.ok(received.includes('content_block_delta'));
   assert.ok(!received.includes('message_stop'));
+  // fetch sees the same thing as a failed body read.
+  const res = await post(base, '/v1/messages', msgBody({ stream: true, model: 'fake-error-stream-close' }));
+  await assert.rejects(res.text());
 });
 
 test('gzip for JSON and SSE when asked', async () => {

@@ -125,6 +125,12 @@ rc=$?
 check "stream-close mid-stream: transfer error" [ $rc = 18 ]
 check "stream-close mid-stream: partial events" bash -c "grep -q message_start '$TMP/cut.txt' && ! grep -q message_stop '$TMP/cut.txt'"
 
+# An HTTP/1.0 client gets the stream without chunked framing, ended by the close.
+curl -s -0 -D "$TMP/h10" "${H[@]}" "$URL/v1/messages" \
+    -d '{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"old client"}]}' >"$TMP/h10.sse"
+check "HTTP/1.0 stream: no chunked encoding" bash -c "! grep -qi '^transfer-encoding' '$TMP/h10' && grep -qi '^connection: close' '$TMP/h10'"
+check "HTTP/1.0 stream: complete" [ "$(grep '^event:' "$TMP/h10.sse" | tail -1)" = "event: message_stop" ]
+
 # Gzip SSE decodes to the same events as plain SSE.
 SSE='{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"gzip me please"}]}'
 curl -s --compressed "${H[@]}" "$URL/v1/messages" -d "$SSE" | grep '^event:' >"$TMP/gz.events"

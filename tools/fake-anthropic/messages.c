@@ -388,6 +388,9 @@ fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err) {
         }
     }
     r->input_tokens = input;
+    /* display "omitted": the thinking is billed but its text is not returned. */
+    const char *display = json_string_value(json_object_get(json_object_get(params, "thinking"), "display"));
+    if (r->thinking && display && strcmp(display, "omitted") == 0) r->thinking[0] = '\0';
     return r;
 }
 

@@ -56,6 +56,7 @@ struct fake_conn {
     int pace_ms;
     int timer_active;
     int waiting_drain;
+    int unframed;         /* HTTP/1.0 client: the stream body ends when the connection does */
     size_t inflight;      /* bytes handed to uv_write whose callback has not run yet */
     fake_conn *prev, *next;
 };
@@ -345,7 +346,7 @@ static void write_head(fake_conn *c, const fake_request *req, int status, const 
     if (gzip) bt__buf_append_str(&h, "content-encoding: gzip\r\nvary: accept-encoding\r\n");
     if (content_length >= 0)
         bt__buf_printf(&h, "content-length: %lld\r\n", content_length);
-    else
+    else if (content_length == -1)
         bt__buf_append_str(&h, "transfer-encoding: chunked\r\n");
     bt__buf_printf(&h, "connection: %s\r\n", c->keep_alive ? "keep-alive" : "close");
     if (extra) bt__buf_append_str(&h, extra);
@@ -449,15 +450,20 @@ void fake_respond(fake_conn *c, const fake_request *req, int status, const char 
     response_done(c, 1);
 }
 
+static void send_framed(fake_conn *c, const char *data, size_t len) {
+    if (c->unframed) write_raw(c, data, len);
+    else write_chunk(c, data, len);
+}
+
 static void send_piece(fake_conn *c, const char *data, size_t len, int final) {
     if (!c->z_on) {
-        write_chunk(c, data, len);
+        send_framed(c, data, len);
         return;
     }
     bt__buf out;
     bt__buf_init(&out, 0);
     if (deflate_into(&c->z, data, len, final ? Z_FINISH : Z_SYNC_FLUSH, &out) == 0)
-        write_chunk(c, out.data, out.len);
+        send_framed(c, out.data, out.len);
     bt__buf_free(&out);
 }
 
@@ -480,7 +486,7 @@ static void pump(fake_conn *c) {
         int r = c->produce(c->state, &piece);
         if (r == FAKE_PIECE_DONE) {
             send_piece(c, piece.data ? piece.data : "", piece.len, 1);
-            write_raw(c, "0\r\n\r\n", 5);
+            if (!c->unframed) write_raw(c, "0\r\n\r\n", 5);
             bt__buf_free(&piece);
             response_done(c, 1);
             return;
@@ -509,7 +515,10 @@ void fake_respond_stream(fake_conn *c, const fake_request *req, int status, cons
         memset(&c->z, 0, sizeof c->z);
         c->z_on = deflateInit2(&c->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
     }
-    write_head(c, req, status, content_type, extra_headers, c->z_on, -1);
+    /* HTTP/1.0 has no chunked encoding: the body is delimited by closing. */
+    c->unframed = c->parser.http_major == 1 && c->parser.http_minor == 0;
+    if (c->unframed) c->keep_alive = 0;
+    write_head(c, req, status, content_type, extra_headers, c->z_on, c->unframed ? -2 : -1);
     c->produce = produce;
     c->state = state;
     c->free_state = free_state;

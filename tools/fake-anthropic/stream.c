@@ -114,9 +114,12 @@ static int produce_event(void *state, bt__buf *out) {
     if (s->next < s->count) {
         bt__buf_append_str(out, s->events[s->next]);
         s->next++;
+        if (s->next == s->count && !s->abort_after_last) return FAKE_PIECE_DONE;
+        return FAKE_PIECE_MORE;
     }
-    if (s->next < s->count) return FAKE_PIECE_MORE;
-    return s->abort_after_last ? FAKE_PIECE_ABORT : FAKE_PIECE_DONE;
+    /* The abrupt close comes one pace interval after the last event, as a connection
+     * dropping mid-generation would. */
+    return FAKE_PIECE_ABORT;
 }
 
 static void free_sse_state(void *state) {
