@@ -7,9 +7,12 @@
  * - Spans whose braintrust.parent attribute differs from the sink's default parent are
  *   sent in their own request with that parent in x-bt-parent, so Braintrust routes
  *   every span where its attribute says, whatever precedence it gives the header.
+ * - A batch that encodes to more than max_request_bytes is split, so no request
+ *   passes the receiver's size limit (Braintrust: 10 MB).
  * - Retries only what the OTLP spec calls transient: HTTP 429/502/503/504 and network
  *   failures, waiting Retry-After when given, else exponential backoff with jitter;
- *   all attempts of one request fit in the export timeout. Other statuses fail at once.
+ *   every request and wait of one export fits in the export timeout (the meaning of
+ *   OTEL_EXPORTER_OTLP_TIMEOUT). Other statuses fail at once.
  * - A 2xx response with partial_success.rejected_spans > 0 is a failure.
  * - Header values (API key, extra headers) and URL credentials never reach the log.
  */
