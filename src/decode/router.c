@@ -128,11 +128,12 @@ void bt__route_match(const char *method, const char *target, size_t target_len, 
     for (const char *const *scheme = (const char *const[]){"http://", "https://", NULL}; *scheme; scheme++) {
         size_t n = strlen(*scheme);
         if (target_len >= n && strncasecmp(target, *scheme, n) == 0) {
-            const char *slash = memchr(target + n, '/', target_len - n);
-            const char *q = memchr(target + n, '?', target_len - n);
-            if (!slash || (q && q < slash))
-                return; /* no path at all */
-            path = slash;
+            size_t i = n;
+            while (i < target_len && target[i] != '/' && target[i] != '?' && target[i] != '#')
+                i++;
+            if (i == target_len || target[i] != '/')
+                return; /* the authority is followed by no path at all */
+            path = target + i;
             break;
         }
     }

@@ -61,6 +61,8 @@ static const route_case CASES[] = {
     {"GET", "https://gw.example/proxy/v1/messages/batches/msgbatch_9/results", BRS, 0, "msgbatch_9"},
     {"POST", "https://api.anthropic.com", NO, 0, ""},
     {"POST", "https://api.anthropic.com?x=/v1/messages", NO, 0, ""},
+    {"POST", "https://api.anthropic.com#/v1/messages", NO, 0, ""},
+    {"POST", "https://user@api.anthropic.com:443/v1/messages", M, 0, ""},
     {"POST", "/x?next=/v1/messages", NO, 0, ""},
     /* trailing slashes, extra segments, near misses */
     {"POST", "/v1/messages/", NO, 0, ""},
