@@ -186,6 +186,31 @@ static void test_framing_table(void **state)
     }
 }
 
+static int feed_str(bt__sse *p, const char *s)
+{
+    return bt__sse_feed(p, s, strlen(s));
+}
+
+/* A CR ending one feed and the LF starting the next are one line ending, not two. */
+static void test_crlf_split_across_feeds(void **state)
+{
+    (void)state;
+    collector c;
+    collector_init(&c);
+    bt__sse *p = bt__sse_new(64, on_event, &c);
+    assert_int_equal(feed_str(p, "data: a\r"), BT_OK);
+    assert_int_equal(feed_str(p, "\ndata: b\r"), BT_OK);
+    assert_int_equal(bt__sse_feed(p, "\n", 1), BT_OK);
+    assert_int_equal(c.count, 0);
+    assert_int_equal(bt__sse_feed(p, "\r", 1), BT_OK);
+    assert_int_equal(c.count, 1); /* dispatched at the CR, before its LF arrives */
+    assert_int_equal(feed_str(p, "\ndata: c\n\n"), BT_OK);
+    assert_int_equal(bt__sse_finish(p), 0);
+    bt__sse_free(p);
+    assert_string_equal(log_str(&c), "message|0|a\nb\x1emessage|0|c\x1e");
+    bt__buf_free(&c.log);
+}
+
 static void test_nul_byte_is_data(void **state)
 {
     (void)state;
@@ -415,6 +440,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framing_table),
+        cmocka_unit_test(test_crlf_split_across_feeds),
         cmocka_unit_test(test_nul_byte_is_data),
         cmocka_unit_test(test_cap_truncates_and_resyncs),
         cmocka_unit_test(test_long_event_type_is_cut),
