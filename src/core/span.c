@@ -28,6 +28,15 @@ static void add_bytes(bt_span *s, long delta)
     s->approx_bytes = v > 0 ? (size_t)v : 0;
 }
 
+/* The attribute count cap: a new key beyond it is refused (replacing is always fine). */
+static int refuse_new_key(bt_span *s, const char *key)
+{
+    if (s->attrs.n < BT__MAX_SPAN_ATTRIBUTES || !key || bt__attrs_find(&s->attrs, key))
+        return 0;
+    s->dropped_attributes++;
+    return 1;
+}
+
 static size_t attr_cap(const bt_span *s)
 {
     return s->tracer->max_attribute_bytes;
@@ -97,6 +106,8 @@ int bt_span_set_string_len(bt_span *s, const char *key, const char *value, size_
 {
     if (!s)
         return BT_EINVAL;
+    if (refuse_new_key(s, key))
+        return BT_ELIMIT;
     long d = 0;
     int rc = bt__attrs_set_string(&s->attrs, key, value, len, attr_cap(s), &d);
     add_bytes(s, d);
@@ -114,6 +125,8 @@ static int set_scalar(bt_span *s, const char *key, bt__attr_type type, int64_t i
 {
     if (!s)
         return BT_EINVAL;
+    if (refuse_new_key(s, key))
+        return BT_ELIMIT;
     long d = 0;
     int rc = bt__attrs_set_scalar(&s->attrs, key, type, i, dv, &d);
     add_bytes(s, d);
@@ -139,6 +152,8 @@ int bt_span_set_string_array(bt_span *s, const char *key, const char *const *val
 {
     if (!s)
         return BT_EINVAL;
+    if (refuse_new_key(s, key))
+        return BT_ELIMIT;
     long d = 0;
     int rc = bt__attrs_set_string_array(&s->attrs, key, values, n, attr_cap(s), &d);
     add_bytes(s, d);
@@ -170,6 +185,11 @@ int bt_span_set_status(bt_span *s, bt_status_code code, const char *message)
 static int add_kvs(bt_span *s, bt__attrs *a, const bt_kv *kv, size_t n)
 {
     int first = BT_OK;
+    if (n > BT__MAX_ATTRIBUTES_PER_ITEM) {
+        s->dropped_attributes += (uint32_t)(n - BT__MAX_ATTRIBUTES_PER_ITEM);
+        n = BT__MAX_ATTRIBUTES_PER_ITEM;
+        first = BT_ELIMIT;
+    }
     for (size_t i = 0; i < n; i++) {
         long d = 0;
         int rc = bt__attrs_set_string(a, kv[i].key, kv[i].value, kv[i].value ? strlen(kv[i].value) : 0,
@@ -186,6 +206,10 @@ int bt_span_add_event(bt_span *s, const char *name, uint64_t time_unix_nano, con
 {
     if (!s || !name || (!attrs && n_attrs))
         return BT_EINVAL;
+    if (s->n_events >= BT__MAX_SPAN_EVENTS) {
+        s->dropped_events++;
+        return BT_ELIMIT;
+    }
     if (s->n_events == s->cap_events) {
         size_t cap = s->cap_events ? s->cap_events * 2 : 4;
         bt__event *p = realloc(s->events, cap * sizeof *p);
@@ -212,6 +236,10 @@ int bt_span_add_link(bt_span *s, const bt_span_context *linked, const bt_kv *att
         return BT_EINVAL;
     if (!nonzero(linked->trace_id, 16) || !nonzero(linked->span_id, 8))
         return BT_EINVAL;
+    if (s->n_links >= BT__MAX_SPAN_LINKS) {
+        s->dropped_links++;
+        return BT_ELIMIT;
+    }
     if (s->n_links == s->cap_links) {
         size_t cap = s->cap_links ? s->cap_links * 2 : 2;
         bt__link *p = realloc(s->links, cap * sizeof *p);
@@ -260,9 +288,17 @@ void bt_span_end(bt_span *s, uint64_t end_unix_nano)
     bt_tracer *t = s->tracer;
     uint64_t end = end_unix_nano ? end_unix_nano : bt_tracer_now(t);
     s->end_unix_nano = end < s->start_unix_nano ? s->start_unix_nano : end;
-    /* Braintrust routes each span by this attribute; a span may name its own parent. */
-    if (t->parent && !bt__attrs_find(&s->attrs, "braintrust.parent"))
-        bt_span_set_string(s, "braintrust.parent", t->parent);
+    /* Braintrust routes each span by this attribute; a span may name its own parent.
+     * It is added even past the attribute count cap: without it the span is lost. */
+    if (t->parent && !bt__attrs_find(&s->attrs, "braintrust.parent")) {
+        long d = 0;
+        bt__attrs_set_string(&s->attrs, "braintrust.parent", t->parent, strlen(t->parent), 0, &d);
+        add_bytes(s, d);
+    }
+    if (s->dropped_attributes || s->dropped_events || s->dropped_links)
+        bt_tracer_log(t, BT_LOG_WARN,
+                      "braintrust: span \"%.80s\" exceeded its caps: %u attribute(s), %u event(s), %u link(s) dropped",
+                      s->name, s->dropped_attributes, s->dropped_events, s->dropped_links);
     if (!bt__tracer_live(t)) { /* started before a fork, ended in the child */
         bt__span_free(s);
         return;

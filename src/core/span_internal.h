@@ -71,6 +71,8 @@ struct bt_span {
     bt_status_code status_code;
     char *status_message;       /* NULL unless ERROR with a message */
     size_t approx_bytes;        /* running estimate of the encoded size */
+    /* Counts of what the per-span caps refused (OTLP dropped_*_count). */
+    uint32_t dropped_attributes, dropped_events, dropped_links;
     struct bt_span *next;       /* processor queue link */
 };
 

@@ -14,6 +14,11 @@
 #define BT__DEFAULT_API_URL "https://api.braintrust.dev"
 #define BT__DEFAULT_MAX_REQUEST_BYTES ((size_t)8 << 20)
 #define BT__DEFAULT_MAX_ATTRIBUTE_BYTES ((size_t)4 << 20)
+/* Per-span count caps (the OTel SDK defaults), so no span grows without bound. */
+#define BT__MAX_SPAN_ATTRIBUTES 128
+#define BT__MAX_SPAN_EVENTS 128
+#define BT__MAX_SPAN_LINKS 128
+#define BT__MAX_ATTRIBUTES_PER_ITEM 128 /* per event or link */
 
 /* The batch span processor (processor.c). Everything is guarded by mu. Spans are
  * numbered in queue order (seq); since the queue is FIFO, "every span accepted before

@@ -321,6 +321,49 @@ static void test_size_estimate_tracks_encoded_size(void **state)
     bt_span_discard(s);
 }
 
+static void test_count_caps(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t;
+    bt_tracer_new(&t);
+    bt_tracer_set_logger(t, capture_log, &lc);
+    bt_tracer_set_parent(t, "project_id:p1");
+    bt_tracer_add_sink(t, test_sink_new(&st));
+    assert_int_equal(bt__tracer_run(t), BT_OK);
+
+    bt_span *s = bt_span_start(t, "capped", NULL);
+    char key[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(bt_span_set_int(s, key, i), i < 128 ? BT_OK : BT_ELIMIT);
+    }
+    assert_int_equal(s->attrs.n, 128);
+    assert_int_equal(s->dropped_attributes, 72);
+    assert_int_equal(bt_span_set_string(s, "k5", "replaced"), BT_OK); /* replacing is fine */
+    assert_string_equal(bt__attrs_find(&s->attrs, "k5")->v.s.ptr, "replaced");
+    for (int i = 0; i < 130; i++)
+        assert_int_equal(bt_span_add_event(s, "e", 0, NULL, 0), i < 128 ? BT_OK : BT_ELIMIT);
+    assert_int_equal(s->n_events, 128);
+    assert_int_equal(s->dropped_events, 2);
+    bt_span_context other;
+    bt_traceparent_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", NULL, &other);
+    for (int i = 0; i < 129; i++)
+        bt_span_add_link(s, &other, NULL, 0);
+    assert_int_equal(s->n_links, 128);
+    assert_int_equal(s->dropped_links, 1);
+    bt_span_end(s, 0);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    /* the routing attribute is added even to a full span */
+    assert_string_equal(st.rec[0].parent, "project_id:p1");
+    assert_non_null(strstr(lc.text, "exceeded its caps: 72 attribute(s), 2 event(s), 1 link(s) dropped"));
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
 static void test_null_safety(void **state)
 {
     (void)state;
@@ -361,6 +404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kind_times_and_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_estimate_tracks_encoded_size, setup, teardown),
         cmocka_unit_test(test_end_uses_clock_and_adds_parent),
+        cmocka_unit_test(test_count_caps),
         cmocka_unit_test(test_null_safety),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
