@@ -65,6 +65,10 @@ function sseEvents() {
   ];
 }
 
+function wantsStream(body) {
+  try { return JSON.parse(body).stream === true; } catch { return false; }
+}
+
 function sendMaybeGzip(req, res, status, body, type) {
   const headers = { 'content-type': type, 'request-id': 'req_test_1' };
   let out = Buffer.from(body);
@@ -87,7 +91,7 @@ const upstream = http.createServer(async (req, res) => {
   if (p === '/echo') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyLen: body.length, bodySha: sha(body) }));
-  } else if (p === '/v1/messages' && body.length && JSON.parse(body).stream) {
+  } else if (p === '/v1/messages' && wantsStream(body)) {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': 'req_sse' });
     const evs = sseEvents();
     const pace = Number(u.searchParams.get('pace') || 150);
@@ -482,6 +486,38 @@ await test('an upstream that breaks mid-body leaves the client with a visibly cu
   assert.equal(outcome, 'cut');
   const m = JSON.parse((await request(P, { path: '/metrics' })).body);
   assert.ok(m.upstream_errors >= 1);
+});
+
+await test('HTTP/1.0 clients get a close-delimited body', async () => {
+  const r = await raw(P, 'POST /echo HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc');
+  assert.match(r.text, /^HTTP\/1\.1 200 /);
+  assert.ok(!/transfer-encoding/i.test(r.text));
+  assert.match(r.text, /connection: close/i);
+  assert.ok(r.closed);
+  const echo = JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4));
+  assert.equal(echo.bodyLen, 3);
+});
+
+await test('hostile input: 300 mutated requests never crash or wedge the proxy', async () => {
+  const base = Buffer.from('POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nX-Api-Key: k\r\n\r\n5\r\n{"a":\r\n2\r\n1}\r\n0\r\n\r\n');
+  let seed = 12345;
+  const rnd = (n) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const pending = [];
+  for (let i = 0; i < 300; i++) {
+    const b = Buffer.from(base);
+    const edits = 1 + rnd(4);
+    for (let k = 0; k < edits; k++) {
+      const pos = rnd(b.length);
+      const op = rnd(3);
+      if (op === 0) b[pos] = rnd(256);
+      else if (op === 1) b[pos] = [0x0d, 0x0a, 0x20, 0x3a, 0x00, 0x09][rnd(6)];
+      else b.copy(b, pos, Math.min(b.length - 1, pos + 1 + rnd(8)));
+    }
+    pending.push(raw(P, b, { ms: 1500 }));
+    if (pending.length >= 20) await Promise.all(pending.splice(0));
+  }
+  await Promise.all(pending);
+  assert.equal((await request(P, { path: '/healthz' })).status, 200);
 });
 
 await test('GET /metrics reports requests, bytes and spans', async () => {
