@@ -96,6 +96,7 @@ static int parse_listen(const char *v) {
     }
     memcpy(fake_cfg.host, v, (size_t)(colon - v));
     fake_cfg.host[colon - v] = '\0';
+    if (strcmp(fake_cfg.host, "localhost") == 0) snprintf(fake_cfg.host, sizeof fake_cfg.host, "127.0.0.1");
     fake_cfg.port = (int)port;
     return 0;
 }

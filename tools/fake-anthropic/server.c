@@ -407,6 +407,7 @@ static void response_done(fake_conn *c, int clean) {
     c->z_on = 0;
     c->busy = 0;
     request_reset(&c->req);
+    if (c->closing) return;
     if (!clean || !c->keep_alive || g_stopping) {
         conn_shutdown(c);
         return;
