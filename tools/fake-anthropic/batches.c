@@ -377,6 +377,7 @@ static void handle_create(fake_conn *c, fake_request *req) {
     b->created_mono = uv_hrtime();
     b->next = g_batches;
     g_batches = b;
+    snprintf(req->log_note, sizeof req->log_note, "batch=%s requests=%zu", b->id, b->n);
     respond_batch(c, req, b);
 }
 

@@ -66,6 +66,7 @@ typedef struct fake_request {
     size_t body_bytes;
     int gzip_ok;             /* client accepts gzip and --no-gzip is off */
     char request_id[32];     /* req_fake_<counter> */
+    char log_note[160];      /* extra access-log detail a handler adds (model, tokens) */
 } fake_request;
 
 typedef struct fake_conn fake_conn;

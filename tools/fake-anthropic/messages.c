@@ -483,6 +483,8 @@ void fake_handle_messages(fake_conn *c, fake_request *req) {
         fake_respond_error(c, req, 400, "invalid_request_error", err);
         goto done;
     }
+    snprintf(req->log_note, sizeof req->log_note, "model=%s in=%ld out=%ld%s", r->model,
+             r->input_tokens + r->cache_creation + r->cache_read, r->output_tokens, streaming ? " stream" : "");
     if (streaming) {
         fake_stream_reply(c, req, r, mode); /* takes r */
     } else {

@@ -134,6 +134,7 @@ static void request_reset(fake_request *r) {
     r->gzip_ok = 0;
     r->method = -1;
     r->request_id[0] = '\0';
+    r->log_note[0] = '\0';
 }
 
 static fake_conn *conn_of(llhttp_t *p) { return (fake_conn *)p->data; }
@@ -355,21 +356,29 @@ static void write_head(fake_conn *c, const fake_request *req, int status, const 
     bt__buf_free(&h);
 }
 
-/* Access log: one line per request. The target is printed escaped and capped, since it
- * comes from the client; headers (and so credentials) are never logged. */
+/* Copies client-supplied text for the log: printable ASCII as is, the rest as \xNN,
+ * capped to the output size. */
+static void log_escape(const char *s, char *out, size_t size) {
+    size_t o = 0;
+    for (; *s && o + 5 < size; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch < 0x7f) out[o++] = (char)ch;
+        else o += (size_t)snprintf(out + o, size - o, "\\x%02x", ch);
+    }
+    out[o] = '\0';
+}
+
+/* Access log: one line per request. Headers (and so credentials) are never logged. */
 static void log_request(fake_conn *c) {
     double ms = (double)(uv_hrtime() - c->start_ns) / 1e6;
-    char target[256];
-    size_t o = 0;
-    const char *t = c->req.target ? c->req.target : "-";
-    for (; *t && o + 5 < sizeof target; t++) {
-        unsigned char ch = (unsigned char)*t;
-        if (ch >= 0x21 && ch < 0x7f) target[o++] = (char)ch;
-        else o += (size_t)snprintf(target + o, sizeof target - o, "\\x%02x", ch);
-    }
-    target[o] = '\0';
+    char target[256], note[256];
+    log_escape(c->req.target ? c->req.target : "-", target, sizeof target);
+    for (char *p = target; *p; p++)
+        if (*p == ' ') *p = '+';
+    log_escape(c->req.log_note, note, sizeof note);
     const char *method = c->req.method >= 0 ? llhttp_method_name((llhttp_method_t)c->req.method) : "-";
-    fprintf(stderr, "fake-anthropic: %s %s %d %s %.1fms\n", method, target, c->status, c->req.request_id, ms);
+    fprintf(stderr, "fake-anthropic: %s %s %d %s %.1fms%s%s\n", method, target, c->status, c->req.request_id, ms,
+            note[0] ? " " : "", note);
 }
 
 static void on_linger_timeout(uv_timer_t *t) { conn_close(t->data); }
