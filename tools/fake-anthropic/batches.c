@@ -457,7 +457,7 @@ typedef struct results_state {
     size_t next; /* lines written so far; results go out in reverse request order */
 } results_state;
 
-static void append_result_line(bt__buf *out, const batch *b, const batch_item *it) {
+static void append_result_line(bt__buf *out, const batch_item *it) {
     json_t *result;
     switch (it->kind) {
     case ITEM_SUCCEEDED:
@@ -471,7 +471,6 @@ static void append_result_line(bt__buf *out, const batch *b, const batch_item *i
     case ITEM_CANCELED: result = json_pack("{s:s}", "type", "canceled"); break;
     default: result = json_pack("{s:s}", "type", "expired"); break;
     }
-    (void)b;
     json_t *line = json_pack("{s:s, s:o}", "custom_id", it->custom_id, "result", result);
     char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (text) {
@@ -485,7 +484,7 @@ static void append_result_line(bt__buf *out, const batch *b, const batch_item *i
 static int produce_results(void *state, bt__buf *out) {
     results_state *s = state;
     for (int i = 0; i < RESULT_LINES_PER_PIECE && s->next < s->b->n; i++, s->next++)
-        append_result_line(out, s->b, &s->b->items[s->b->n - 1 - s->next]);
+        append_result_line(out, &s->b->items[s->b->n - 1 - s->next]);
     return s->next < s->b->n ? FAKE_PIECE_MORE : FAKE_PIECE_DONE;
 }
 

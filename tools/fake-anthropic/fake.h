@@ -149,14 +149,10 @@ void fake_reply_free(fake_reply *r);
 json_t *fake_reply_message_json(const fake_reply *r);
 /* Deterministic 64-bit FNV-1a hash, for ids and padding. */
 uint64_t fake_hash(const void *data, size_t len, uint64_t seed);
-/* Resolves a model alias to a dated id. */
-void fake_model_dated(const char *model, char *out, size_t out_size);
 
 /* --- stream.c --- */
 /* Streams the reply as SSE. mode: 0 normal, 1 error event mid-stream, 2 abrupt close. */
 void fake_stream_reply(fake_conn *c, const fake_request *req, fake_reply *r, int mode);
-/* Appends an SSE event whose data is `data` plus padding spaces before its final '}'. */
-void fake_sse_event(bt__buf *out, const char *event, const char *data, uint64_t pad_seed);
 
 /* --- batches.c --- */
 /* Handles everything under /v1/messages/batches. */

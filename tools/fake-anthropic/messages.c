@@ -25,7 +25,8 @@ uint64_t fake_hash(const void *data, size_t len, uint64_t seed) {
 
 static uint64_t hash_str(const char *s, uint64_t seed) { return fake_hash(s, strlen(s), seed); }
 
-void fake_model_dated(const char *model, char *out, size_t out_size) {
+/* Resolves a model alias to a dated id, as the real API reports it. */
+static void model_dated(const char *model, char *out, size_t out_size) {
     static const struct {
         const char *alias, *date;
     } dated[] = {
@@ -302,7 +303,7 @@ fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err) {
         return NULL;
     }
     const char *model = json_string_value(json_object_get(params, "model"));
-    fake_model_dated(model, r->model, sizeof r->model);
+    model_dated(model, r->model, sizeof r->model);
     char *dump = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
     uint64_t h = dump ? hash_str(dump, seed) : seed;
     free(dump);

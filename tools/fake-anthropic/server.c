@@ -47,7 +47,6 @@ struct fake_conn {
     /* the response in progress */
     int status;
     uint64_t start_ns;
-    int gzip;
     z_stream z;
     int z_on;
     fake_produce_fn produce;
@@ -520,8 +519,7 @@ void fake_respond_stream(fake_conn *c, const fake_request *req, int status, cons
                          const char *extra_headers, fake_produce_fn produce, void *state,
                          void (*free_state)(void *), int pace_ms) {
     c->status = status;
-    c->gzip = req->gzip_ok;
-    if (c->gzip) {
+    if (req->gzip_ok) {
         memset(&c->z, 0, sizeof c->z);
         c->z_on = deflateInit2(&c->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
     }

@@ -19,7 +19,8 @@ typedef struct sse_state {
     int abort_after_last; /* close without ending the body (abrupt close scenario) */
 } sse_state;
 
-void fake_sse_event(bt__buf *out, const char *event, const char *data, uint64_t pad_seed) {
+/* Appends an SSE event whose data is `data` plus padding spaces before its final '}'. */
+static void sse_event(bt__buf *out, const char *event, const char *data, uint64_t pad_seed) {
     bt__buf_printf(out, "event: %s\ndata: ", event);
     size_t len = strlen(data);
     if (len > 0 && data[len - 1] == '}') {
@@ -60,7 +61,7 @@ static void push(event_list *l, json_t *data) {
     const char *type = json_string_value(json_object_get(data, "type"));
     bt__buf ev;
     bt__buf_init(&ev, 0);
-    fake_sse_event(&ev, type ? type : "unknown", json ? json : "{}", l->seed + l->count);
+    sse_event(&ev, type ? type : "unknown", json ? json : "{}", l->seed + l->count);
     push_raw(l, bt__buf_steal(&ev, NULL));
     free(json);
     json_decref(data);
@@ -205,7 +206,7 @@ void fake_stream_reply(fake_conn *c, const fake_request *req, fake_reply *r, int
             snprintf(data, sizeof data,
                      "{\"type\":\"error\",\"error\":{\"details\":null,\"type\":\"overloaded_error\",\"message\":\"Overloaded\"},\"request_id\":\"%s\"}",
                      req->request_id);
-            fake_sse_event(&ev, "error", data, l.seed);
+            sse_event(&ev, "error", data, l.seed);
             s->events[s->count++] = bt__buf_steal(&ev, NULL);
             fake_conn_close_after(c);
         } else {
