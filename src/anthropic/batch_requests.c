@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "anthropic/batch_llm.h"
+#include "anthropic/llm_request.h"
 #include "anthropic/batch_split.h"
 #include "anthropic/correlation.h"
 #include "braintrust/common.h"
@@ -31,8 +32,9 @@ static char *dump(json_t *v)
 char *bt__batch_request_entry(json_t *params, size_t *len_out, int *truncated)
 {
     *truncated = 0;
-    json_t *input = bt__batch_llm_input(params);
-    json_t *meta = bt__batch_llm_request_metadata(params);
+    json_t *input = bt__llm_input(params);
+    json_t *meta = bt__llm_request_metadata(params);
+    json_object_del(meta, "stream"); /* batched requests cannot stream: not a parameter here */
     json_t *entry = json_pack("{s:o,s:o}", "input", input, "metadata", meta);
     char *text = dump(entry);
     if (text && strlen(text) > BT__CORR_ENTRY_MAX) {

@@ -241,8 +241,11 @@ void bt_exchange_response_headers(bt_exchange *ex, int status, const bt_header *
             snprintf(ex->decode_error, sizeof ex->decode_error, "unsupported content-encoding: %s", enc);
             ex->is_truncated = 1;
         } else if (coding != BT__CODING_IDENTITY) {
+            /* Results are consumed line by line and never held, so their decoded size
+             * needs no cap; every other handler keeps at most the body limit. */
             size_t limit = bt__anthropic_body_limit(ex->a);
-            size_t max_out = limit > SIZE_MAX / BT__INFLATE_FACTOR ? 0 : limit * BT__INFLATE_FACTOR;
+            size_t max_out = ex->route.kind == BT__ROUTE_BATCH_RESULTS || limit > SIZE_MAX / BT__INFLATE_FACTOR
+                                 ? 0 : limit * BT__INFLATE_FACTOR;
             ex->inflater = bt__inflate_new(coding, max_out, inflated_bytes, ex);
             if (!ex->inflater) {
                 snprintf(ex->decode_error, sizeof ex->decode_error, "out of memory for the inflater");

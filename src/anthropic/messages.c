@@ -12,17 +12,10 @@
 #include "anthropic/exchange_internal.h"
 #include "anthropic/genai.h"
 #include "anthropic/json_util.h"
+#include "anthropic/llm_request.h"
 #include "anthropic/messages_stream.h"
 #include "anthropic/usage.h"
 #include "decode/sse.h"
-
-/* Request parameters copied verbatim into metadata (conventions §2). */
-static const char *const request_params[] = {
-    "model", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream",
-    "tools", "tool_choice", "metadata", "thinking", "service_tier", "container",
-    "mcp_servers", "output_config", "output_format", "context_management",
-    "inference_geo", "cache_control",
-};
 
 typedef struct msg_handler {
     bt__handler base;
@@ -78,47 +71,9 @@ static void on_response_data(bt__handler *h, bt_exchange *ex, const char *data, 
         ex->is_truncated = 1;
 }
 
-/* messages + {"role":"system","content":system} last, as sent. */
-static json_t *build_input(const json_t *req)
-{
-    json_t *in = json_array();
-    json_t *msgs = json_object_get(req, "messages");
-    if (json_is_array(msgs))
-        json_array_extend(in, msgs);
-    json_t *system = json_object_get(req, "system");
-    if (system && !json_is_null(system) &&
-        !(json_is_string(system) && json_string_length(system) == 0))
-        json_array_append_new(in, json_pack("{s:s,s:O}", "role", "system", "content", system));
-    return in;
-}
-
-/* mcp_servers as sent, minus each server's authorization_token: a credential for the
- * MCP server must not reach a span. */
-static json_t *mcp_servers_without_tokens(json_t *servers)
-{
-    json_t *copy = json_deep_copy(servers);
-    size_t i;
-    json_t *srv;
-    json_array_foreach(copy, i, srv) {
-        if (json_object_get(srv, "authorization_token"))
-            json_object_set_new(srv, "authorization_token", json_string("[redacted]"));
-    }
-    return copy;
-}
-
 static json_t *build_metadata(bt_exchange *ex, const json_t *req, const json_t *msg, int parse_failed)
 {
-    json_t *md = json_object();
-    json_object_set_new(md, "provider", json_string("anthropic"));
-    for (size_t i = 0; i < sizeof request_params / sizeof *request_params; i++) {
-        json_t *v = json_object_get(req, request_params[i]);
-        if (!v)
-            continue;
-        if (!strcmp(request_params[i], "mcp_servers"))
-            json_object_set_new(md, "mcp_servers", mcp_servers_without_tokens(v));
-        else
-            json_object_set(md, request_params[i], v);
-    }
+    json_t *md = bt__llm_request_metadata(req);
     json_t *model = json_object_get(msg, "model");
     if (json_is_string(model))
         json_object_set(md, "model", model);
@@ -239,7 +194,7 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     info->is_error = http_error || error_type != NULL;
 
     if (req) {
-        json_t *input = build_input(req);
+        json_t *input = bt__llm_input(req);
         bt__span_set_json(ex->a, span, "braintrust.input_json", "input", input);
         json_decref(input);
     }
