@@ -1,11 +1,14 @@
 /*
  * The store sink: every exported span becomes (or replaces) one row of the local span
  * store. With a spool target the store is a durable queue in front of it: a batch is
- * committed first (the export is reported delivered from then on), then unsent rows are
- * shipped to the target and marked sent. A target that fails is retried later with
- * backoff, on the next export, flush or shutdown, and after a restart.
+ * committed first (the export is reported delivered from then on), then a shipper
+ * thread of the sink's own, on its own connection, sends unsent rows to the target and
+ * marks them sent. The tracer's export thread therefore never waits on the network: a
+ * hanging target cannot fill the tracer's queue and lose spans. A failing target is
+ * retried with backoff, and whatever is unsent at exit is shipped after a restart.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,20 +19,28 @@
 
 /* A span line is bounded by the tracer's attribute caps; this is the backstop. */
 #define STORE_MAX_LINE ((size_t)256 << 20)
-/* Spans per shipped batch, and batches per export call (the rest waits for the next
- * call, so one export never stalls the tracer's queue for long). */
+/* Spans per shipped batch, and the backoff after a failed attempt. */
 #define SHIP_BATCH 512
-#define SHIP_ROUNDS_PER_EXPORT 8
 #define SHIP_BACKOFF_MIN_MS 1000
 #define SHIP_BACKOFF_MAX_MS 60000
 
 typedef struct store_sink {
     bt_sink base;
-    sqlite3 *db;
+    sqlite3 *db;             /* the export thread's connection */
     sqlite3_stmt *upsert;
-    bt_sink *spool;
     bt__buf line;
-    uint64_t retry_at_ms;    /* no shipping before this (monotonic ms) after a failure */
+    /* The spool: everything below is shared with the shipper thread under `mu`. */
+    bt_sink *spool;
+    sqlite3 *ship_db;        /* the shipper thread's connection */
+    pthread_t shipper;
+    int shipper_running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop, wake, busy;
+    uint64_t attempts;       /* shipping attempts completed */
+    int last_rc;             /* result of the last attempt */
+    uint64_t pending;        /* unsent rows after the last attempt */
+    uint64_t retry_at_ms;    /* 0, or no attempt before this (monotonic ms) */
     uint64_t backoff_ms;
 } store_sink;
 
@@ -190,33 +201,87 @@ static void log_db(store_sink *st, const char *what)
             sqlite3_errmsg(st->db));
 }
 
-/* Ships pending spans unless a recent failure asks to wait (`force` ignores that). */
-static int ship(store_sink *st, unsigned rounds, int force)
+static void deadline_ts(uint64_t at_ms, struct timespec *ts)
 {
-    if (!st->spool)
-        return BT_OK;
-    uint64_t now = now_ms();
-    if (!force && now < st->retry_at_ms)
-        return BT_EEXPORT;
+    /* The condition variable waits on CLOCK_MONOTONIC (set in bt_sink_store_new). */
+    ts->tv_sec = (time_t)(at_ms / 1000);
+    ts->tv_nsec = (long)(at_ms % 1000) * 1000000L;
+}
+
+/* One shipping attempt; called with `mu` held, returns with it held. */
+static void ship_once(store_sink *st)
+{
+    st->busy = 1;
+    st->wake = 0;
     /* The target logs through the tracer's logger, set on the store when it was added. */
     st->spool->log = st->base.log;
     st->spool->log_ud = st->base.log_ud;
     st->spool->log_level = st->base.log_level;
+    pthread_mutex_unlock(&st->mu);
     bt__store_ship_result r;
-    int rc = bt__store_ship(st->db, st->spool, 0, SHIP_BATCH, rounds, NULL, NULL, &r);
+    int rc = bt__store_ship(st->ship_db, st->spool, 0, SHIP_BATCH, 0, NULL, NULL, &r);
+    pthread_mutex_lock(&st->mu);
+    st->busy = 0;
+    st->attempts++;
+    st->last_rc = rc;
+    st->pending = r.pending;
     if (rc == BT_OK) {
         st->backoff_ms = 0;
         st->retry_at_ms = 0;
-        return r.pending ? BT_EEXPORT : BT_OK;
+    } else {
+        /* Spans that arrived during the attempt wait for the backoff too. */
+        st->wake = 0;
+        st->backoff_ms = st->backoff_ms ? st->backoff_ms * 2 : SHIP_BACKOFF_MIN_MS;
+        if (st->backoff_ms > SHIP_BACKOFF_MAX_MS)
+            st->backoff_ms = SHIP_BACKOFF_MAX_MS;
+        st->retry_at_ms = now_ms() + st->backoff_ms;
+        bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_WARN,
+                "span store: %llu spans kept unsent (%s); retrying in %llu ms", (unsigned long long)r.pending,
+                bt_strerror(rc), (unsigned long long)st->backoff_ms);
     }
-    st->backoff_ms = st->backoff_ms ? st->backoff_ms * 2 : SHIP_BACKOFF_MIN_MS;
-    if (st->backoff_ms > SHIP_BACKOFF_MAX_MS)
-        st->backoff_ms = SHIP_BACKOFF_MAX_MS;
-    st->retry_at_ms = now + st->backoff_ms;
-    bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_WARN,
-            "span store: %llu spans kept unsent (%s); retrying in %llu ms", (unsigned long long)r.pending,
-            bt_strerror(rc), (unsigned long long)st->backoff_ms);
-    return rc;
+    pthread_cond_broadcast(&st->cv);
+}
+
+/* The shipper: ships when woken (new spans, a flush, start-up) or when a backoff ends.
+ * Asked to stop, it makes one last attempt unless the target is failing (the spans
+ * are safe in the store either way). */
+static void *shipper_main(void *arg)
+{
+    store_sink *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->stop && !st->wake) {
+            if (st->retry_at_ms) {
+                struct timespec ts;
+                deadline_ts(st->retry_at_ms, &ts);
+                pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+                if (!st->stop && now_ms() >= st->retry_at_ms)
+                    st->wake = 1;
+            } else {
+                pthread_cond_wait(&st->cv, &st->mu);
+            }
+        }
+        if (st->stop) {
+            if (!st->retry_at_ms)
+                ship_once(st);
+            break;
+        }
+        ship_once(st);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static void shipper_stop(store_sink *st)
+{
+    if (!st->shipper_running)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->stop = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->shipper, NULL);
+    st->shipper_running = 0;
 }
 
 static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
@@ -250,19 +315,55 @@ static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *
         sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
         return BT_EDB;
     }
-    /* Committed: the spans are safe whatever the spool target does now. */
-    ship(st, SHIP_ROUNDS_PER_EXPORT, 0);
+    /* Committed: the spans are safe whatever the spool target does now. A failing
+     * target is left alone until its backoff ends. */
+    if (st->spool) {
+        pthread_mutex_lock(&st->mu);
+        if (!st->retry_at_ms) {
+            st->wake = 1;
+            pthread_cond_broadcast(&st->cv);
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
     return lost ? BT_EEXPORT : BT_OK;
 }
 
+/* Asks for an attempt now (a failing target included) and waits, at most timeout_ms,
+ * until an attempt ends with nothing left unsent, or fails. */
 static int store_flush(bt_sink *sink, int timeout_ms)
 {
     store_sink *st = (store_sink *)sink;
     if (!st->spool)
         return BT_OK;
-    int rc = ship(st, 0, 1);
-    if (rc == BT_OK && st->spool->vt->flush)
-        rc = st->spool->vt->flush(st->spool, timeout_ms);
+    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec ts;
+    deadline_ts(deadline, &ts);
+    int rc = BT_OK;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        uint64_t seen = st->attempts;
+        if (!st->busy) {
+            st->wake = 1;
+            pthread_cond_broadcast(&st->cv);
+        }
+        while (st->attempts == seen && now_ms() < deadline)
+            pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+        if (st->attempts == seen) {
+            rc = BT_ETIMEDOUT;
+            break;
+        }
+        if (st->last_rc != BT_OK) {
+            rc = BT_EEXPORT;
+            break;
+        }
+        if (st->pending == 0)
+            break; /* spans that arrived during an attempt get another one */
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (rc == BT_OK && st->spool->vt->flush) {
+        int64_t left = (int64_t)deadline - (int64_t)now_ms();
+        rc = st->spool->vt->flush(st->spool, left > 0 ? (int)left : 0);
+    }
     return rc;
 }
 
@@ -271,7 +372,7 @@ static void store_shutdown(bt_sink *sink)
     store_sink *st = (store_sink *)sink;
     if (!st->spool)
         return;
-    ship(st, 0, 1);
+    shipper_stop(st);
     if (st->spool->vt->shutdown)
         st->spool->vt->shutdown(st->spool);
 }
@@ -279,9 +380,14 @@ static void store_shutdown(bt_sink *sink)
 static void store_free(bt_sink *sink)
 {
     store_sink *st = (store_sink *)sink;
+    shipper_stop(st);
     sqlite3_finalize(st->upsert);
     if (st->db)
         sqlite3_close(st->db);
+    if (st->ship_db)
+        sqlite3_close(st->ship_db);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
     bt_sink_free(st->spool);
     bt__buf_free(&st->line);
     free(st);
@@ -294,6 +400,21 @@ static const bt__sink_vtable store_vt = {
     .shutdown = store_shutdown,
     .free = store_free,
 };
+
+/* The shipper's connection and thread; it starts by shipping what a previous run left
+ * unsent. */
+static int spool_start(store_sink *st, const char *path)
+{
+    int rc = bt__store_open(path, BT__STORE_READ_WRITE, &st->ship_db, NULL);
+    if (rc != BT_OK)
+        return rc;
+    sqlite3_exec(st->ship_db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL);
+    st->wake = 1;
+    if (pthread_create(&st->shipper, NULL, shipper_main, st) != 0)
+        return BT_ENOMEM;
+    st->shipper_running = 1;
+    return BT_OK;
+}
 
 int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
 {
@@ -309,6 +430,12 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
     }
     st->base.vt = &store_vt;
     st->spool = spool_to;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, &ca);
+    pthread_condattr_destroy(&ca);
     bt__buf_init(&st->line, STORE_MAX_LINE);
     int rc = bt__store_open(path, BT__STORE_CREATE, &st->db, NULL);
     if (rc == BT_OK) {
@@ -318,6 +445,8 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
             sqlite3_prepare_v2(st->db, UPSERT, -1, &st->upsert, NULL) != SQLITE_OK)
             rc = BT_EDB;
     }
+    if (rc == BT_OK && spool_to)
+        rc = spool_start(st, path);
     if (rc != BT_OK) {
         store_free(&st->base);
         return rc;

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,7 +197,9 @@ static void test_upsert_is_idempotent(void **state)
     bt_sink *sink = NULL;
     assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
     assert_int_equal(export_n(sink, 3, 1, 4), BT_OK);
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
     assert_int_equal(export_n(sink, 3, 1, 4), BT_OK); /* the batch results read again */
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
     assert_int_equal(scalar("SELECT count(*) FROM spans"), 4);
     /* Identical spans were not shipped twice. */
     assert_int_equal(bt_sink_memory_count(mem), 4);
@@ -207,6 +210,7 @@ static void test_upsert_is_idempotent(void **state)
     s->status_code = BT_STATUS_ERROR;
     assert_int_equal(sink->vt->export_spans(sink, &g_res, &s, 1), BT_OK);
     fx_span_free(s);
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
     assert_int_equal(scalar("SELECT count(*) FROM spans"), 4);
     assert_int_equal(scalar("SELECT status_code FROM spans WHERE span_id = 'a1a2a3a4a5a6a702'"), BT_STATUS_ERROR);
     assert_int_equal(bt_sink_memory_count(mem), 5);
@@ -244,6 +248,7 @@ static void test_spool_ships_exact_lines(void **state)
     assert_int_equal(bt__otlp_json_span_line(&g_res, s, &expect), BT_OK);
     assert_int_equal(sink->vt->export_spans(sink, &g_res, &s, 1), BT_OK);
     fx_span_free(s);
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
 
     /* The span went through the database and back into a span: the target sees the
      * very line the original span encodes to. */
@@ -263,23 +268,64 @@ static void test_spool_failure_keeps_spans_until_flush(void **state)
     assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
     bt_sink *sink = NULL;
     assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
-    bt_sink_memory_fail_next(mem, 1);
-    /* Committed: the export succeeds although the target refused. */
+    bt_sink_memory_fail_next(mem, 1000000);
+    /* Committed: the export succeeds although the target refuses. */
     assert_int_equal(export_n(sink, 5, 1, 3), BT_OK);
+    /* A flush tries now, and reports that it could not deliver. */
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_EEXPORT);
     assert_int_equal(bt_sink_memory_count(mem), 0);
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 3);
-    /* Within the backoff, a new export stores but does not hammer the target. */
     assert_int_equal(export_n(sink, 5, 4, 1), BT_OK);
-    assert_int_equal(bt_sink_memory_count(mem), 0);
-    /* A flush tries now, and reports when it cannot deliver. */
-    bt_sink_memory_fail_next(mem, 1);
-    assert_int_equal(sink->vt->flush(sink, 1000), BT_EEXPORT);
-    assert_int_equal(sink->vt->flush(sink, 1000), BT_OK);
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_EEXPORT);
+    /* The target recovers: the next flush does not wait for the backoff. */
+    bt_sink_memory_fail_next(mem, 0);
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
     assert_int_equal(bt_sink_memory_count(mem), 4);
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 4);
-    assert_int_equal(sink->vt->flush(sink, 1000), BT_OK);
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
     assert_int_equal(bt_sink_memory_count(mem), 4);
     bt_sink_free(sink);
+}
+
+/* A target that never answers in time: the export thread must not wait for it. */
+static atomic_int g_slow_calls;
+
+static int slow_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
+{
+    (void)sink, (void)res, (void)spans, (void)n;
+    atomic_fetch_add(&g_slow_calls, 1);
+    usleep(300 * 1000);
+    return BT_ETIMEDOUT;
+}
+
+static void slow_free(bt_sink *sink)
+{
+    free(sink);
+}
+
+static const bt__sink_vtable slow_vt = {.name = "slow", .export_spans = slow_export, .free = slow_free};
+
+static void test_hanging_target_does_not_block_exports(void **state)
+{
+    (void)state;
+    bt_sink *slow = calloc(1, sizeof *slow);
+    slow->vt = &slow_vt;
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, slow, &sink), BT_OK);
+    /* Forty exports while the target takes 300 ms per attempt, backing off after each:
+     * all are committed, none is shipped. */
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(export_n(sink, 9, i + 1, 1), BT_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 40);
+    /* Exports do not each try the target (that would be 40 calls): the shipper tries,
+     * then backs off (1 s, 2 s, 4 s, ...). */
+    assert_true(atomic_load(&g_slow_calls) < 10);
+    /* A flush with a deadline shorter than an attempt gives up at the deadline. */
+    int rc = sink->vt->flush(sink, 50);
+    assert_true(rc == BT_ETIMEDOUT || rc == BT_EEXPORT);
+    sink->vt->shutdown(sink);
+    bt_sink_free(sink);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 40);
 }
 
 static void test_restart_ships_unsent_once(void **state)
@@ -288,13 +334,14 @@ static void test_restart_ships_unsent_once(void **state)
     bt_sink *mem = NULL, *sink = NULL;
     assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
     assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
-    bt_sink_memory_fail_next(mem, 1000);
+    bt_sink_memory_fail_next(mem, 1000000);
     assert_int_equal(export_n(sink, 6, 1, 5), BT_OK);
     bt_sink_free(sink); /* the process goes away with 5 unsent spans */
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 5);
 
     assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
     assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
-    sink->vt->shutdown(sink); /* shutdown ships what is pending, like a flush */
+    sink->vt->shutdown(sink); /* a healthy target gets what is pending before exit */
     assert_int_equal(bt_sink_memory_count(mem), 5);
     bt_sink_free(sink);
 
@@ -333,6 +380,7 @@ static void test_crash_between_write_and_ship(void **state)
         if (bt_sink_store_new(g_path, killer, &sink) != BT_OK)
             _exit(3);
         export_n(sink, 7, 1, 6);
+        sink->vt->flush(sink, 10000);
         _exit(4); /* not reached: the target killed us */
     }
     int status = 0;
@@ -513,6 +561,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upsert_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_ships_exact_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_failure_keeps_spans_until_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hanging_target_does_not_block_exports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_ships_unsent_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_write_and_ship, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ship_all_batches_and_undeliverable, setup, teardown),
