@@ -81,7 +81,22 @@ function sendMaybeGzip(req, res, status, body, type) {
   res.end(req.method === 'HEAD' ? undefined : out);
 }
 
+const slowUp = { clientWrote: 0, atResume: -1 };
+
 const upstream = http.createServer(async (req, res) => {
+  if (req.url === '/slowup') {
+    // Takes nothing for a while, then drains the body: the client must be held back.
+    req.pause();
+    await sleep(3000);
+    slowUp.atResume = slowUp.clientWrote;
+    let n = 0;
+    req.on('data', (c) => { n += c.length; });
+    req.resume();
+    await new Promise((r) => req.on('end', r));
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ bodyLen: n }));
+    return;
+  }
   const chunks = [];
   for await (const c of req) chunks.push(c);
   const body = Buffer.concat(chunks);
@@ -346,6 +361,33 @@ await test('backpressure: a client that stops reading stops the upstream read', 
   assert.equal(r.status, 200);
   assert.equal(r.n, big.total);
   assert.ok(writtenWhilePaused < big.total / 2, `upstream wrote ${writtenWhilePaused} bytes while the client read nothing`);
+});
+
+await test('backpressure: an upstream that stops reading the body stops the client upload', async () => {
+  // Loopback sockets may buffer up to tcp_rmem max (32 MB here) per hop: the body must
+  // be well beyond what the kernel can absorb on both hops.
+  const total = 160 * 1024 * 1024;
+  slowUp.clientWrote = 0;
+  const r = await new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: P, method: 'POST', path: '/slowup', agent: false, headers: { 'content-length': total } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks))));
+    });
+    req.on('error', reject);
+    const block = Buffer.alloc(256 * 1024, 0x62);
+    const pump = () => {
+      while (slowUp.clientWrote < total) {
+        slowUp.clientWrote += block.length;
+        if (!req.write(block)) return req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+  assert.equal(r.bodyLen, total);
+  assert.ok(slowUp.atResume >= 0 && slowUp.atResume < 100 * 1024 * 1024, `client pushed ${slowUp.atResume} bytes into a stalled upstream`);
+  console.log(`  (client had pushed ${(slowUp.atResume / 1048576).toFixed(1)} MB when the upstream started reading)`);
 });
 
 await test('results_url in batch objects points at the proxy (plain, gzip, list); nothing else changes', async () => {
