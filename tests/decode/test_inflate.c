@@ -15,8 +15,8 @@
 #include "decode/inflate.h"
 #include "util/buf.h"
 
-#if __has_include(<brotli/decode.h>)
-#define HAVE_BROTLI_HEADERS 1
+#ifdef BT_HAVE_BROTLI_ENCODER
+#include <brotli/encode.h>
 #endif
 
 #define OUT_CHUNK_MAX 16384
@@ -178,7 +178,7 @@ static void test_coding_parse(void **state)
         {"gzip, br", BT_EUNSUPPORTED, 0},       {"gzip,gzip", BT_EUNSUPPORTED, 0},
         {"compress", BT_EUNSUPPORTED, 0},       {"zstd", BT_EUNSUPPORTED, 0},
         {"gzipx", BT_EUNSUPPORTED, 0},          {"gz", BT_EUNSUPPORTED, 0},
-#ifdef HAVE_BROTLI_HEADERS
+#ifdef BT_HAVE_BROTLI
         {"br", BT_OK, BT__CODING_BR},           {" BR ", BT_OK, BT__CODING_BR},
 #else
         {"br", BT_EUNSUPPORTED, 0},
@@ -416,13 +416,30 @@ static void test_callback_stop_and_empty(void **state)
 static void test_brotli(void **state)
 {
     (void)state;
-#ifdef HAVE_BROTLI_HEADERS
+#ifdef BT_HAVE_BROTLI
     size_t n = 150000; /* three meta-blocks */
     char *plain = sample(n);
     bt__buf enc;
     bt__buf_init(&enc, 0);
     brotli_stored(plain, n, &enc);
     assert_round_trip(BT__CODING_BR, &enc, plain, n);
+#ifdef BT_HAVE_BROTLI_ENCODER
+    {
+        /* Really compressed data too (quality 5, a 4 MiB window), not only stored blocks. */
+        size_t clen = BrotliEncoderMaxCompressedSize(n);
+        uint8_t *compressed = malloc(clen);
+        assert_non_null(compressed);
+        assert_int_equal(BrotliEncoderCompress(5, 22, BROTLI_MODE_TEXT, n, (const uint8_t *)plain, &clen,
+                                               compressed), BROTLI_TRUE);
+        assert_true(clen < n / 2);
+        bt__buf real;
+        bt__buf_init(&real, 0);
+        bt__buf_append(&real, compressed, clen);
+        free(compressed);
+        assert_round_trip(BT__CODING_BR, &real, plain, n);
+        bt__buf_free(&real);
+    }
+#endif
 
     sink s;
     int err;
