@@ -361,6 +361,7 @@ await test('backpressure: a client that stops reading stops the upstream read', 
   assert.equal(r.status, 200);
   assert.equal(r.n, big.total);
   assert.ok(writtenWhilePaused < big.total / 2, `upstream wrote ${writtenWhilePaused} bytes while the client read nothing`);
+  console.log(`  (upstream had written ${(writtenWhilePaused / 1048576).toFixed(1)} MB while the client read nothing)`);
 });
 
 await test('backpressure: an upstream that stops reading the body stops the client upload', async () => {
