@@ -124,7 +124,7 @@ cat >"$W/requests.jsonl" <<'J'
 J
 cat >"$W/results-imp.jsonl" <<'J'
 {"custom_id":"alpha","result":{"type":"succeeded","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-imported-1","content":[{"type":"text","text":"Imported answer"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":11,"output_tokens":3}}}}
-{"custom_id":"beta","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}}}
+{"custom_id":"beta","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"bad \u001b[2J\u001b]0;owned\u0007 input"}}}}
 J
 "${BS[@]}" import-batch --batch "$W/batch.json" --requests "$W/requests.jsonl" --results "$W/results-imp.jsonl" --json >"$W/imp.json" \
   || fail "import-batch failed"
@@ -136,7 +136,10 @@ N2=$("${BS[@]}" list --json --limit 1000 | node -e 'let s="";process.stdin.on("d
 "${BS[@]}" totals --json >"$W/totals2.json"
 [[ $(json "$W/totals2.json" 'j.models.find(m => m.model === "claude-imported-1").prompt_tokens') == 11 ]] || fail "imported tokens"
 IT=$("${BS[@]}" list --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).find(t=>t.start_ns===1767323045000000000).trace_id))')
-"${BS[@]}" show "$IT" | grep -q 'in:  Imported question' || fail "imported input re-joined"
+"${BS[@]}" show "$IT" >"$W/show-imp.txt"
+grep -q 'in:  Imported question' "$W/show-imp.txt" || fail "imported input re-joined"
+grep -q 'ERROR: invalid_request_error: bad ?\[2J' "$W/show-imp.txt" || fail "error message shown, control characters replaced"
+if grep -q $'\x1b' "$W/show-imp.txt"; then fail "terminal escape reached the output"; fi
 ok "import-batch (idempotent)"
 
 # send: every stored span to a loopback OTLP receiver, once; --all sends again

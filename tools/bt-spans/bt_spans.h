@@ -39,6 +39,11 @@ const char *bts_line_attr(json_t *line, const char *key);
  * output_json value: the last message's text, tool calls as [tool_use NAME]. Caller
  * frees. */
 char *bts_preview(const char *json_text, size_t max);
+/* Replaces control characters (terminal escapes included) by '?' in place: stored
+ * names and messages come from traffic and must not drive the user's terminal. */
+char *bts_sanitize(char *s);
+/* A sanitized copy of `s` in `buf` (cut to fit, at a character boundary). */
+const char *bts_clean(const char *s, char *buf, size_t cap);
 /* Prints `v` as indented JSON on stdout and frees it. */
 int bts_print_json(json_t *v);
 /* Integer column that may be NULL: json null or integer. */

@@ -96,7 +96,7 @@ char *bts_preview(const char *json_text, size_t max)
     json_decref(v);
     /* One line, cut at a character boundary. */
     for (size_t i = 0; i < b.len; i++)
-        if (b.data[i] == '\n' || b.data[i] == '\r' || b.data[i] == '\t')
+        if ((unsigned char)b.data[i] < 0x20 || b.data[i] == 0x7f)
             b.data[i] = ' ';
     size_t keep = b.len;
     if (keep > max) {
@@ -111,6 +111,29 @@ char *bts_preview(const char *json_text, size_t max)
     }
     bt__buf_free(&b);
     return out;
+}
+
+char *bts_sanitize(char *s)
+{
+    for (char *p = s; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return s;
+}
+
+const char *bts_clean(const char *s, char *buf, size_t cap)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return bts_sanitize(buf);
 }
 
 int bts_print_json(json_t *v)

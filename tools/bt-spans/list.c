@@ -67,7 +67,10 @@ int bts_list(const bts_options *o)
         char status[32] = "ok";
         if (errors)
             snprintf(status, sizeof status, "error (%lld)", (long long)errors);
-        printf("%-32s  %-20s  %-36.36s %9s %5lld  %-26.26s %15s  %s\n", trace, when, root ? root : "?", dur,
+        char root_buf[37], models_buf[27];
+        root = bts_clean(root, root_buf, sizeof root_buf);
+        models = bts_clean(models, models_buf, sizeof models_buf);
+        printf("%-32s  %-20s  %-36s %9s %5lld  %-26s %15s  %s\n", trace, when, root ? root : "?", dur,
                (long long)count, models ? models : "-", tokens, status);
     }
     int ok = step == SQLITE_DONE;

@@ -125,13 +125,13 @@ static int load(sqlite3 *db, const char *trace_id, trace *t)
         memset(x, 0, sizeof *x);
         copy_id(x->span_id, st, 0);
         copy_id(x->parent, st, 1);
-        x->name = col_dup(st, 2);
-        x->type = col_dup(st, 3);
-        x->model = col_dup(st, 4);
+        x->name = bts_sanitize(col_dup(st, 2));
+        x->type = bts_sanitize(col_dup(st, 3));
+        x->model = bts_sanitize(col_dup(st, 4));
         x->start = sqlite3_column_int64(st, 5);
         x->end = sqlite3_column_int64(st, 6);
         x->status = sqlite3_column_int(st, 7);
-        x->status_message = col_dup(st, 8);
+        x->status_message = bts_sanitize(col_dup(st, 8));
         x->prompt = col_count(st, 9);
         x->completion = col_count(st, 10);
         json_t *line = json_loads((const char *)sqlite3_column_text(st, 11), 0, NULL);

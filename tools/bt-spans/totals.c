@@ -59,8 +59,10 @@ int bts_totals(const bts_options *o)
         }
         if (o->json)
             json_array_append_new(models, row_json(model, v));
-        else
-            print_row(model, v);
+        else {
+            char buf[33];
+            print_row(bts_clean(model, buf, sizeof buf), v);
+        }
     }
     int ok = step == SQLITE_DONE;
     if (!ok)
