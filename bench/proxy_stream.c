@@ -199,6 +199,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot start %s\n", proxy_path);
         return 1;
     }
+    posix_spawn_file_actions_destroy(&fa);
     close(out[1]);
     char line[256] = "";
     size_t ll = 0;
@@ -231,6 +232,7 @@ int main(int argc, char **argv)
            DOWN_BYTES >> 20, (double)direct_bytes / 1048576.0 / direct,
            (double)bytes / 1048576.0 / via, direct / via,
            bytes == DOWN_BYTES && direct_bytes == DOWN_BYTES ? "" : "  [SHORT READ]");
+    fflush(stdout);
 
     long before = peak_rss_kb(pid);
     CURL *e = curl_easy_init();
@@ -255,6 +257,9 @@ int main(int argc, char **argv)
            rc == CURLE_OK ? "ok" : curl_easy_strerror(rc), before, after,
            (double)after * 1024.0 / (double)UP_BYTES);
 
+#if defined(__SANITIZE_ADDRESS__)
+    printf("(sanitizer build: RSS includes ASan's quarantine; use a release build for memory)\n");
+#endif
     kill(pid, SIGTERM);
     int status = 0;
     waitpid(pid, &status, 0);
