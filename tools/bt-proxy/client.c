@@ -728,6 +728,8 @@ int px_listen(px_proxy *px)
 
     struct sockaddr_storage addr;
     const char *host = px->cfg.listen_host;
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
     if (uv_ip4_addr(host, px->cfg.listen_port, (struct sockaddr_in *)&addr) != 0 &&
         uv_ip6_addr(host, px->cfg.listen_port, (struct sockaddr_in6 *)&addr) != 0) {
         fprintf(stderr, "bt-proxy: --listen needs a numeric IP address, got %s\n", host);
