@@ -1,6 +1,7 @@
 /*
- * The local SQLite span store, shared by the store sink (the only writer while a
- * tracer runs) and bt-spans (which reads it, and writes only the sent flag on `send`).
+ * The local SQLite span store, shared by the store sink (which writes rows from the
+ * tracer's export thread, and the sent flag from its shipper thread, each on its own
+ * connection) and bt-spans (which reads it, and writes only the sent flag on `send`).
  *
  * One row per span in table `spans`, keyed by (trace_id, span_id): the span's OTLP JSON
  * line (the JSONL format, resource included) plus columns extracted for queries. The
