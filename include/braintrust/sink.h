@@ -68,6 +68,12 @@ BT_EXTERN void bt_sink_memory_fail_next(bt_sink *sink, int n);
  * ownership of) and marked sent; unsent spans are shipped after a restart. */
 BT_EXTERN int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out);
 
+/* The store's default location, used by bt_tracer_start() when nothing else is
+ * configured and by bt-spans: $BT_STORE_PATH, else $XDG_STATE_HOME/braintrust/spans.db,
+ * else $HOME/.local/state/braintrust/spans.db. Writes the path into `out`. Returns
+ * BT_ENOTFOUND when none of those variables is set, BT_ELIMIT when out is too small. */
+BT_EXTERN int bt_store_default_path(char *out, size_t out_size);
+
 /* Frees a sink that was never handed to a tracer. */
 BT_EXTERN void bt_sink_free(bt_sink *sink);
 

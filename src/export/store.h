@@ -66,4 +66,7 @@ typedef struct bt__store_ship_result {
 int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max_batches,
                    bt__store_progress_fn progress, void *ud, bt__store_ship_result *res);
 
+/* Creates the missing parent directories of `path` (mode 0700). */
+int bt__store_make_parent_dirs(const char *path);
+
 #endif

@@ -6,7 +6,9 @@
  * Default, in order: an OTLP endpoint (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT) -> OTLP
  * there, with the OTEL headers; a Braintrust API key -> OTLP to
  * {api_url}/otel/v1/traces with the key as Bearer token and the parent as x-bt-parent;
- * a store path -> the local SQLite store; else the console.
+ * otherwise the local SQLite store, at the configured store path or its default
+ * per-user location (bt_store_default_path); the console only when no store can be
+ * opened there.
  *
  * The API key is only ever sent to the Braintrust API URL: an arbitrary OTLP endpoint
  * gets only the headers configured for it.
@@ -16,6 +18,7 @@
 
 #include "braintrust/sink.h"
 #include "core/tracer_internal.h"
+#include "export/store.h"
 
 #define BRAINTRUST_DEFAULT_API_URL "https://api.braintrust.dev"
 
@@ -94,7 +97,13 @@ static int default_sink(const struct bt__tracer_config *cfg, bt_sink **out, cons
         *what = "the span store (BT_STORE_PATH)";
         return bt_sink_store_new(cfg->store_path, NULL, out);
     }
-    *what = "the console";
+    char path[4096];
+    if (bt_store_default_path(path, sizeof path) == BT_OK && bt__store_make_parent_dirs(path) == BT_OK &&
+        bt_sink_store_new(path, NULL, out) == BT_OK) {
+        *what = "the local span store (its default location)";
+        return BT_OK;
+    }
+    *what = "the console (no local span store could be opened)";
     return bt_sink_console_new(out);
 }
 

@@ -1,6 +1,7 @@
 /*
  * bt_tracer_start()'s choice of the default sink when the application added none:
- * console without any configuration, the SQLite store with a store path, OTLP when an
+ * the SQLite store at its default per-user location without any configuration (the
+ * console when there is no home to put it in), the store at a configured path, OTLP when an
  * endpoint or a key is set (exercised against a receiver in test_otlp_receiver.c), an
  * added sink replacing the default, and bad configuration disabling tracing with a
  * logged reason that never repeats a secret.
@@ -39,7 +40,8 @@ static int clear_env(void **state)
     (void)state;
     static const char *const vars[] = {"BRAINTRUST_API_KEY", "BRAINTRUST_API_URL", "BRAINTRUST_PARENT",
                                        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                                       "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_SDK_DISABLED", "BT_STORE_PATH"};
+                                       "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_SDK_DISABLED", "BT_STORE_PATH",
+                                       "XDG_STATE_HOME"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         unsetenv(vars[i]);
     log_text[0] = '\0';
@@ -74,10 +76,58 @@ static bt_tracer *configured(void)
     return t;
 }
 
-/* Nothing configured: the console sink, one line per span on stderr. */
-static void test_console_by_default(void **state)
+static void remove_db(const char *path)
+{
+    char aux[4200];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+}
+
+/* Nothing configured: the local store at $XDG_STATE_HOME/braintrust/spans.db, created
+ * with its directory, and the same path bt_store_default_path() reports. */
+static void test_store_by_default(void **state)
 {
     (void)state;
+    char state_home[4096], expected[4200], reported[4200];
+    snprintf(state_home, sizeof state_home, "%s", tmp_path("state"));
+    setenv("XDG_STATE_HOME", state_home, 1);
+    snprintf(expected, sizeof expected, "%s/braintrust/spans.db", state_home);
+    assert_int_equal(bt_store_default_path(reported, sizeof reported), BT_OK);
+    assert_string_equal(reported, expected);
+    char tiny[8];
+    assert_int_equal(bt_store_default_path(tiny, sizeof tiny), BT_ELIMIT);
+
+    bt_tracer *t = configured();
+    assert_int_equal(bt_tracer_configure_from_env(t), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    bt_span *s = bt_span_start(t, "default.store.span", NULL);
+    bt_span_end(s, 0);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    bt_tracer_free(t);
+    struct stat st;
+    assert_int_equal(stat(expected, &st), 0);
+    assert_true(st.st_size > 0);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/braintrust", state_home);
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    remove_db(expected);
+    rmdir(dir);
+    rmdir(state_home);
+}
+
+/* No configuration and no home to keep a store in: the console sink, one line per
+ * span on stderr. */
+static void test_console_without_home(void **state)
+{
+    (void)state;
+    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    unsetenv("HOME");
+    char unused[64];
+    assert_int_equal(bt_store_default_path(unused, sizeof unused), BT_ENOTFOUND);
     const char *path = tmp_path("stderr.txt");
     fflush(stderr);
     int saved = dup(2);
@@ -101,6 +151,10 @@ static void test_console_by_default(void **state)
     assert_non_null(text);
     assert_non_null(strstr(text, "[braintrust] console.span "));
     unlink(path);
+    if (home) {
+        setenv("HOME", home, 1);
+        free(home);
+    }
 }
 
 /* A store path and no OTLP configuration: spans land in the SQLite file. */
@@ -192,7 +246,8 @@ static void test_sdk_disabled(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_console_by_default, clear_env),
+        cmocka_unit_test_setup(test_store_by_default, clear_env),
+        cmocka_unit_test_setup(test_console_without_home, clear_env),
         cmocka_unit_test_setup(test_store_when_path_set, clear_env),
         cmocka_unit_test_setup(test_added_sink_replaces_default, clear_env),
         cmocka_unit_test_setup(test_bad_headers_disable_without_leaking, clear_env),

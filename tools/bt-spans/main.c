@@ -13,8 +13,8 @@
 static const char usage[] =
     "usage: bt-spans [--store PATH] [--json] COMMAND [ARGS]\n"
     "\n"
-    "Reads the local span store written by `bt-proxy --store PATH` (or by any program\n"
-    "traced with BT_STORE_PATH set).\n"
+    "Reads the local span store: the file `bt-proxy --store PATH` writes, or the default\n"
+    "store every traced program uses when no exporter is configured.\n"
     "\n"
     "commands:\n"
     "  list [--limit N]     recent traces, newest first: root span, start, duration,\n"
@@ -34,7 +34,9 @@ static const char usage[] =
     "                       per custom_id; importing again replaces, never duplicates\n"
     "\n"
     "options:\n"
-    "  --store PATH         the store (default $BT_STORE_PATH, else ./bt-spans.db)\n"
+    "  --store PATH         the store (default $BT_STORE_PATH, else\n"
+    "                       $XDG_STATE_HOME/braintrust/spans.db, else\n"
+    "                       ~/.local/state/braintrust/spans.db)\n"
     "  --json               machine-readable output (list, show, totals, import-batch)\n"
     "  --help               this text\n"
     "\n"
@@ -80,8 +82,9 @@ int main(int argc, char **argv)
     bts_options o;
     memset(&o, 0, sizeof o);
     o.limit = 20;
-    const char *env = getenv("BT_STORE_PATH");
-    o.store = env && *env ? env : "./bt-spans.db";
+    static char default_store[4096];
+    o.store = bt_store_default_path(default_store, sizeof default_store) == BT_OK ? default_store
+                                                                                 : "./bt-spans.db";
     const char *command = NULL, *trace_id = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
