@@ -162,9 +162,10 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
         } else if (FLAG("--token")) {
             cfg->token = *val ? val : NULL;
         } else if (FLAG("--client-idle-timeout")) {
-            int s;
+            int s = 0;
             bad = parse_seconds(val, 86400, &s);
-            cfg->client_idle_ms = s * 1000;
+            if (!bad)
+                cfg->client_idle_ms = s * 1000;
         } else if (FLAG("--upstream-idle-timeout")) {
             bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
         } else {
