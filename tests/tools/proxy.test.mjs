@@ -697,7 +697,8 @@ await test('--upstream-idle-timeout cuts an upstream that stops sending', async 
 
 await test('SIGTERM with a hanging OTLP endpoint: spans spooled in --store, exit within 15 s', async () => {
   const sockets = new Set();
-  const hang = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); });
+  const received = [];
+  const hang = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); s.on('data', (d) => received.push(d)); });
   await new Promise((r) => hang.listen(0, '127.0.0.1', r));
   const store = path.join(TMP, `proxy-spool-${process.pid}.db`);
   const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--store', store],
@@ -713,6 +714,9 @@ await test('SIGTERM with a hanging OTLP endpoint: spans spooled in --store, exit
     assert.ok(Date.now() - t0 < 15000);
     assert.ok(fs.statSync(store).size > 0, 'store written');
     assert.ok(!tp.stderrText.includes(CANARY), 'key in the log');
+    // The Braintrust key is for the Braintrust API only, never a third-party collector.
+    assert.ok(received.length > 0, 'the OTLP endpoint was tried');
+    assert.ok(!Buffer.concat(received).includes(CANARY), 'Braintrust key sent to an OTLP endpoint');
     for (const f of fs.readdirSync(TMP).filter((n) => n.startsWith(path.basename(store)))) {
       assert.ok(!fs.readFileSync(path.join(TMP, f)).includes(CANARY), `key in ${f}`);
     }

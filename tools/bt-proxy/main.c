@@ -23,65 +23,6 @@ static void log_to_stderr(void *ud, bt_log_level level, const char *msg)
     px_log("tracer %s: %s", names[level <= BT_LOG_ERROR ? level : BT_LOG_ERROR], msg);
 }
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
-/* The OTLP sink the environment asks for (the same variables the library reads), or
- * NULL when none is configured. Needed because adding any sink replaces the library's
- * default choice. */
-static bt_sink *otlp_sink_from_env(void)
-{
-    const char *traces = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    const char *base = env("OTEL_EXPORTER_OTLP_ENDPOINT");
-    const char *key = env("BRAINTRUST_API_KEY");
-    if (!traces && !base && !key)
-        return NULL;
-    char url[2048];
-    if (traces) {
-        snprintf(url, sizeof url, "%s", traces);
-    } else {
-        const char *suffix = "/v1/traces";
-        if (!base) {
-            base = env("BRAINTRUST_API_URL") ? env("BRAINTRUST_API_URL") : "https://api.braintrust.dev";
-            suffix = "/otel/v1/traces";
-        }
-        size_t bl = strlen(base);
-        while (bl > 0 && base[bl - 1] == '/')
-            bl--;
-        snprintf(url, sizeof url, "%.*s%s", (int)bl, base, suffix);
-    }
-    const char *proto = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
-    if (!proto)
-        proto = env("OTEL_EXPORTER_OTLP_PROTOCOL");
-    const char *comp = env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
-    if (!comp)
-        comp = env("OTEL_EXPORTER_OTLP_COMPRESSION");
-    const char *timeout = env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT");
-    if (!timeout)
-        timeout = env("OTEL_EXPORTER_OTLP_TIMEOUT");
-    const char *headers = env("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
-    if (!headers)
-        headers = env("OTEL_EXPORTER_OTLP_HEADERS");
-    bt_otlp_options o;
-    memset(&o, 0, sizeof o);
-    o.traces_url = url;
-    o.headers = headers;
-    o.bearer_token = key;
-    o.braintrust_parent = env("BRAINTRUST_PARENT");
-    o.protocol = proto && !strcmp(proto, "http/json") ? BT_OTLP_JSON : BT_OTLP_PROTOBUF;
-    o.gzip = comp && !strcmp(comp, "gzip");
-    o.timeout_ms = timeout ? atoi(timeout) : 0;
-    bt_sink *s = NULL;
-    if (bt_sink_otlp_new(&o, &s) != BT_OK) {
-        px_log("OTLP export not configured: bad endpoint %s", traces ? "(traces endpoint)" : "");
-        return NULL;
-    }
-    return s;
-}
-
 /* Sinks: --spans-jsonl adds a JSONL file; --store adds the SQLite store, which spools
  * for OTLP when OTLP or a Braintrust key is configured. Without flags the library
  * chooses its default sink. */
@@ -95,7 +36,12 @@ static int setup_tracer(px_proxy *px)
     /* A bad value is logged and disables tracing only. */
     int env_ok = bt_tracer_configure_from_env(t) == BT_OK;
     if (env_ok) {
-        bt_sink *otlp = (px->cfg.store || px->cfg.spans_jsonl) ? otlp_sink_from_env() : NULL;
+        /* Adding any sink replaces the library's default choice, so the OTLP export the
+         * environment asks for is built here, exactly as the default would be (the
+         * Braintrust key goes only to the Braintrust API URL). */
+        bt_sink *otlp = NULL;
+        if ((px->cfg.store || px->cfg.spans_jsonl) && bt_sink_otlp_from_tracer(t, &otlp) != BT_OK)
+            otlp = NULL;
         bt_sink *s = NULL;
         if (px->cfg.store) {
             if (bt_sink_store_new(px->cfg.store, otlp, &s) != BT_OK) {
