@@ -94,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t split = (size_t)data[1] << 8 | data[2];
     data += 3;
     size -= 3;
-    uint8_t *in = malloc(size ? size : 1);
+    uint8_t *in = calloc(1, size ? size : 1);
     if (!in)
         return 0;
     if (size)

@@ -78,7 +78,7 @@ static bt_tracer *configured(void)
 
 static void remove_db(const char *path)
 {
-    char aux[4200];
+    char aux[4300];
     unlink(path);
     snprintf(aux, sizeof aux, "%s-wal", path);
     unlink(aux);
