@@ -11,6 +11,7 @@
 #include "anthropic/correlation.h"
 #include "anthropic/exchange_internal.h"
 #include "anthropic/genai.h"
+#include "anthropic/server_tools.h"
 #include "anthropic/usage.h"
 #include "decode/ndjson.h"
 #include "util/timefmt.h"
@@ -241,6 +242,20 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
             json_t *output = bt__batch_llm_output(message);
             bt__span_set_json(t->a, span, "braintrust.output_json", "output", output);
             json_decref(output);
+            bt__server_tools tools = {
+                .a = t->a,
+                .llm = span,
+                .content = json_object_get(message, "content"),
+                .start_ns = t->start_ns,
+                .end_ns = end_time(t),
+                .braintrust_parent = t->braintrust_parent,
+                .derive_ids = 1,
+            };
+            size_t dropped = bt__server_tool_spans(&tools);
+            if (dropped) {
+                json_object_set_new(meta, "server_tool_spans_dropped", json_integer((json_int_t)dropped));
+                json_object_set_new(meta, "truncated", json_true());
+            }
         } else {
             message = NULL;
         }

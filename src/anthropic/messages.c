@@ -14,6 +14,7 @@
 #include "anthropic/json_util.h"
 #include "anthropic/llm_request.h"
 #include "anthropic/messages_stream.h"
+#include "anthropic/server_tools.h"
 #include "anthropic/usage.h"
 #include "decode/sse.h"
 
@@ -40,8 +41,9 @@ static int on_sse_event(void *ud, const char *event, size_t event_len, const cha
     bt_exchange *ex = ud;
     msg_handler *m = (msg_handler *)ex->handler;
     (void)event_len;
-    if (bt__msg_stream_event(m->stream, event, data, data_len, truncated) && !m->first_content_nano)
-        m->first_content_nano = bt_tracer_now(bt__anthropic_tracer(ex->a)); /* as it arrives */
+    uint64_t now = bt_tracer_now(bt__anthropic_tracer(ex->a)); /* as it arrives */
+    if (bt__msg_stream_event(m->stream, event, data, data_len, truncated, now) && !m->first_content_nano)
+        m->first_content_nano = now;
     return 0;
 }
 
@@ -148,6 +150,30 @@ static const char *transport_error(bt_exchange *ex, bt_span *span)
     return NULL;
 }
 
+/* Child tool spans for the server and MCP tool calls of the message. For streams they
+ * span the arrival of the call's block to the arrival of its result's block. */
+static size_t server_tool_spans(bt_exchange *ex, msg_handler *m, bt_span *span, const json_t *msg)
+{
+    const json_t *content = json_object_get(msg, "content");
+    size_t n = json_array_size(content);
+    bt__block_time *times = NULL;
+    if (m->stream && n)
+        times = calloc(n, sizeof *times);
+    bt__server_tools t = {
+        .a = ex->a,
+        .llm = span,
+        .content = content,
+        .start_ns = ex->start_unix_nano,
+        .end_ns = ex->end_unix_nano,
+        .times = times,
+        .n_times = times ? bt__msg_stream_block_times(m->stream, times, n) : 0,
+        .braintrust_parent = ex->braintrust_parent,
+    };
+    size_t dropped = bt__server_tool_spans(&t);
+    free(times);
+    return dropped;
+}
+
 static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
 {
     msg_handler *m = (msg_handler *)h;
@@ -231,8 +257,11 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         bt__span_set_json(ex->a, span, "braintrust.metrics", NULL, metrics);
     json_decref(metrics);
 
+    size_t tools_dropped = m->count_tokens ? 0 : server_tool_spans(ex, m, span, msg);
     json_t *md = build_metadata(ex, req, msg, parse_failed);
-    if (ex->is_truncated)
+    if (tools_dropped)
+        json_object_set_new(md, "server_tool_spans_dropped", json_integer((json_int_t)tools_dropped));
+    if (ex->is_truncated || tools_dropped)
         json_object_set_new(md, "truncated", json_true());
     bt__span_set_json(ex->a, span, "braintrust.metadata", NULL, md);
 

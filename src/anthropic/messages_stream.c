@@ -18,6 +18,7 @@ typedef struct stream_block {
     json_int_t index;
     json_t *block;      /* the block object; text fields are folded in at close */
     bt__buf text, thinking, signature, partial_json;
+    uint64_t start_ns, stop_ns; /* arrival of content_block_start / _stop; 0 if unseen */
     unsigned has_text : 1, has_thinking : 1, has_signature : 1, has_json : 1, closed : 1;
 } stream_block;
 
@@ -29,6 +30,7 @@ struct bt__msg_stream {
     size_t n_blocks, cap_blocks;
     int saw_stop, saw_content, truncated;
     char *error_type, *error_message;
+    uint64_t now_ns;      /* arrival time of the event being handled */
 };
 
 bt__msg_stream *bt__msg_stream_new(size_t budget)
@@ -124,6 +126,7 @@ static stream_block *add_block(bt__msg_stream *s, json_int_t index, json_t *bloc
     memset(b, 0, sizeof *b);
     b->index = index;
     b->block = block;
+    b->start_ns = s->now_ns;
     bt__buf_init(&b->text, 0);
     bt__buf_init(&b->thinking, 0);
     bt__buf_init(&b->signature, 0);
@@ -299,10 +302,11 @@ static void on_error(bt__msg_stream *s, json_t *ev)
 }
 
 int bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
-                         int data_truncated)
+                         int data_truncated, uint64_t now_ns)
 {
     if (!s)
         return 0;
+    s->now_ns = now_ns;
     if (data_truncated) {
         s->truncated = 1; /* the event's JSON is incomplete: nothing to parse */
         return 0;
@@ -325,8 +329,10 @@ int bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data,
     else if (!strcmp(type, "content_block_stop")) {
         json_t *idx = json_object_get(ev, "index");
         stream_block *b = json_is_integer(idx) ? find_block(s, json_integer_value(idx)) : NULL;
-        if (b)
+        if (b && !b->closed) {
+            b->stop_ns = s->now_ns;
             close_block(b);
+        }
     } else if (!strcmp(type, "message_delta"))
         on_message_delta(s, ev);
     else if (!strcmp(type, "message_stop"))
@@ -364,6 +370,18 @@ json_t *bt__msg_stream_message(bt__msg_stream *s)
     if (json_object_size(s->usage))
         json_object_set(m, "usage", s->usage);
     return m;
+}
+
+size_t bt__msg_stream_block_times(const bt__msg_stream *s, bt__block_time *out, size_t n)
+{
+    if (!s)
+        return 0;
+    size_t k = s->n_blocks < n ? s->n_blocks : n;
+    for (size_t i = 0; i < k; i++) {
+        out[i].start_ns = s->blocks[i].start_ns;
+        out[i].stop_ns = s->blocks[i].stop_ns;
+    }
+    return k;
 }
 
 int bt__msg_stream_saw_stop(const bt__msg_stream *s) { return s && s->saw_stop; }

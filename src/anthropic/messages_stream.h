@@ -9,23 +9,31 @@
 #define BT_ANTHROPIC_MESSAGES_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
+
+#include "anthropic/server_tools.h"
 
 typedef struct bt__msg_stream bt__msg_stream;
 
 bt__msg_stream *bt__msg_stream_new(size_t budget);
 void bt__msg_stream_free(bt__msg_stream *s);
 
-/* One SSE event (`event` name, `data` JSON text). Returns 1 when this event is the
+/* One SSE event (`event` name, `data` JSON text) that arrived at `now_ns` (kept as the
+ * arrival time of the block it starts or stops). Returns 1 when this event is the
  * first that carried generated content (the time-to-first-token moment), else 0. */
 int bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
-                         int data_truncated);
+                         int data_truncated, uint64_t now_ns);
 
 /* The accumulated message (new reference): {id, type, role, model, content:[blocks in
  * index order], stop_reason, ..., usage}. NULL when not even message_start arrived and
  * no block was seen. Finishes open blocks; call once, at the end. */
 json_t *bt__msg_stream_message(bt__msg_stream *s);
+
+/* After bt__msg_stream_message: the arrival times of the blocks, by position in its
+ * content array, into out[0..n); returns how many were written. */
+size_t bt__msg_stream_block_times(const bt__msg_stream *s, bt__block_time *out, size_t n);
 
 int bt__msg_stream_saw_stop(const bt__msg_stream *s);
 int bt__msg_stream_truncated(const bt__msg_stream *s);

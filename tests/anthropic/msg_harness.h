@@ -62,6 +62,28 @@ static inline char *harness_take_span(harness *h)
     return line;
 }
 
+/* Every span produced since the last call, in the order they ended: malloc'd OTLP JSON
+ * lines, NULL-terminated (free each and the array); *n_out gets the count. */
+static inline char **harness_take_spans(harness *h, size_t *n_out)
+{
+    assert_int_equal(bt_tracer_flush(h->t, 10000), BT_OK);
+    size_t n = bt_sink_memory_count(h->mem);
+    char **lines = calloc(n + 1, sizeof *lines);
+    assert_non_null(lines);
+    for (size_t i = 0; i < n; i++)
+        lines[i] = bt_sink_memory_get(h->mem, i);
+    bt_sink_memory_clear(h->mem);
+    *n_out = n;
+    return lines;
+}
+
+static inline void free_lines(char **lines)
+{
+    for (char **l = lines; l && *l; l++)
+        free(*l);
+    free(lines);
+}
+
 enum { FEED_WHOLE = 0, FEED_BYTES = 1, FEED_RANDOM = 2 };
 
 static inline void feed_chunks(bt_exchange *ex, const char *body, size_t len, int mode, unsigned seed)

@@ -338,6 +338,69 @@ static void check_span(const bt_test_interaction *it, const char *line, const ch
     n_checked++;
 }
 
+/* Server and MCP tool calls in the recorded response: each gets a child tool span. */
+static int count_tool_calls(const char *body, size_t body_len, int sse)
+{
+    int n = 0;
+    if (sse) {
+        expect e;
+        memset(&e, 0, sizeof e);
+        expect_stream(&e, body, body_len);
+        for (int i = 0; i < e.n_blocks; i++)
+            n += !strcmp(e.blocks[i].type, "server_tool_use") || !strcmp(e.blocks[i].type, "mcp_tool_use");
+        expect_free(&e);
+        return n;
+    }
+    json_t *resp = json_loadb(body, body_len, 0, NULL);
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(resp, "content"), i, b) {
+        const char *t = json_string_value(json_object_get(b, "type"));
+        n += t && (!strcmp(t, "server_tool_use") || !strcmp(t, "mcp_tool_use"));
+    }
+    json_decref(resp);
+    return n;
+}
+
+/* Splits the spans of one exchange into the llm span (returned) and its tool children,
+ * checking every child hangs off the llm span and is a tool span. */
+static char *split_spans(char **lines, size_t n, int want_tools, json_t *children_out)
+{
+    char *llm = NULL;
+    json_t *llm_span = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *sp = json_loads(lines[i], 0, NULL);
+        const char *name = json_string_value(json_object_get(sp, "name"));
+        if (name && !strncmp(name, "anthropic.messages.", 19)) {
+            assert_null(llm);
+            llm = lines[i];
+            llm_span = sp;
+        } else {
+            json_decref(sp);
+        }
+    }
+    assert_non_null(llm);
+    assert_int_equal((int)n - 1, want_tools);
+    const char *llm_id = json_string_value(json_object_get(llm_span, "spanId"));
+    for (size_t i = 0; i < n; i++) {
+        if (lines[i] == llm)
+            continue;
+        json_t *sp = json_loads(lines[i], 0, NULL);
+        assert_string_equal(json_string_value(json_object_get(sp, "parentSpanId")), llm_id);
+        assert_string_equal(json_string_value(json_object_get(sp, "traceId")),
+                            json_string_value(json_object_get(llm_span, "traceId")));
+        json_t *sa = span_json(sp, "braintrust.span_attributes");
+        assert_string_equal(json_string_value(json_object_get(sa, "type")), "tool");
+        json_decref(sa);
+        json_decref(sp);
+        json_array_append_new(children_out, span_normalized(lines[i]));
+    }
+    json_decref(llm_span);
+    return llm;
+}
+
+static int n_tool_spans;
+
 static int is_messages_call(const bt_test_interaction *it)
 {
     if (strcasecmp(it->method, "POST"))
@@ -375,19 +438,31 @@ static void run_file(const char *path)
         }
         if (getenv("BT_TEST_VERBOSE"))
             print_message("%s #%zu %s %s -> %d\n", path, k, it->method, it->target, it->status);
+        const char *ct = header(it->resp_headers, it->n_resp_headers, "content-type");
+        int want_tools = it->status < 400 && !strstr(it->target, "count_tokens")
+                             ? count_tool_calls(body, body_len, ct && strstr(ct, "text/event-stream"))
+                             : 0;
         harness h;
         harness_init(&h);
-        json_t *first = NULL;
+        json_t *first = NULL, *first_children = NULL;
         for (int mode = FEED_WHOLE; mode <= FEED_RANDOM + 2; mode++) {
             int m = mode > FEED_RANDOM ? FEED_RANDOM : mode;
             assert_true(feed_interaction(&h, it, m, (unsigned)(mode * 7919 + k), BT_EXCHANGE_COMPLETED));
-            char *line = harness_take_span(&h);
-            if (!line)
+            size_t n_lines;
+            char **lines = harness_take_spans(&h, &n_lines);
+            if (!n_lines)
                 fail_msg("%s #%zu: no span", path, k);
+            json_t *children = json_array();
+            const char *line = split_spans(lines, n_lines, want_tools, children);
             if (mode == FEED_WHOLE) {
                 check_span(it, line, body, body_len);
                 first = span_normalized(line);
+                first_children = children;
+                n_tool_spans += want_tools;
             } else {
+                /* the children are the same whatever the chunking */
+                assert_true(json_equal(first_children, children));
+                json_decref(children);
                 json_t *other = span_normalized(line);
                 if (!json_equal(first, other)) {
                     char *a = json_dumps(first, JSON_COMPACT), *b = json_dumps(other, JSON_COMPACT);
@@ -398,9 +473,10 @@ static void run_file(const char *path)
                 }
                 json_decref(other);
             }
-            free(line);
+            free_lines(lines);
         }
         json_decref(first);
+        json_decref(first_children);
         harness_free(&h);
         free(body);
     }
@@ -418,13 +494,15 @@ static void test_every_recording(void **state)
         run_file(*f);
     bt_test_free_list(files);
     print_message("checked %d Messages/count_tokens interactions from %d files "
-                  "(%d streams, %d errors, %d count_tokens, %d gzip; %d skipped: body not recorded)\n",
-                  n_checked, n_files, n_streams, n_errors, n_count_tokens, n_gzip, n_skipped);
+                  "(%d streams, %d errors, %d count_tokens, %d gzip, %d tool child spans; "
+                  "%d skipped: body not recorded)\n",
+                  n_checked, n_files, n_streams, n_errors, n_count_tokens, n_gzip, n_tool_spans, n_skipped);
     assert_true(n_checked >= 40);
     assert_true(n_streams >= 10);
     assert_true(n_errors >= 2);
     assert_true(n_count_tokens >= 3);
     assert_true(n_gzip >= 1);
+    assert_true(n_tool_spans >= 15); /* the web search, MCP and code execution recordings */
 }
 
 int main(void)
