@@ -174,12 +174,7 @@ static void test_store_when_path_set(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_true(st.st_size > 0);
-    char wal[4200];
-    unlink(path);
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", path);
-    unlink(wal);
+    remove_db(path);
 }
 
 /* A sink added by the application replaces the default choice entirely. */
