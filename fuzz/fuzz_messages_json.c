@@ -9,36 +9,13 @@
 #include <string.h>
 
 #include "braintrust/braintrust.h"
-
-static bt_tracer *tracer;
-static bt_sink *memory;
-static bt_anthropic *anthropic;
-static unsigned runs;
-
-static void cleanup(void)
-{
-    bt_anthropic_free(anthropic);
-    bt_tracer_free(tracer);
-}
-
-static void setup(void)
-{
-    if (tracer)
-        return;
-    bt_tracer_new(&tracer);
-    bt_sink_memory_new(&memory);
-    bt_tracer_add_sink(tracer, memory);
-    bt_tracer_start(tracer);
-    bt_anthropic_new(tracer, &anthropic);
-    bt_anthropic_set_body_limit(anthropic, 8192);
-    atexit(cleanup);
-}
+#include "exchange_harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    setup();
+    bt_anthropic *anthropic = harness_get(8192);
     if (size < 1)
         return 0;
     unsigned mode = data[0];
@@ -60,9 +37,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < resp_len; i += step)
         bt_exchange_response_body(ex, resp + i, resp_len - i < step ? resp_len - i : step);
     bt_exchange_end(ex, (mode & 0x80) ? BT_EXCHANGE_TRANSPORT_ERROR : BT_EXCHANGE_COMPLETED, NULL);
-    if (++runs % 64 == 0) {
-        bt_tracer_flush(tracer, 10000);
-        bt_sink_memory_clear(memory);
-    }
+    harness_after_run();
     return 0;
 }

@@ -9,37 +9,13 @@
 #include <string.h>
 
 #include "braintrust/braintrust.h"
-
-static bt_tracer *tracer;
-static bt_sink *memory;
-static bt_anthropic *anthropic;
-static unsigned runs;
-
-static void cleanup(void)
-{
-    bt_anthropic_free(anthropic);
-    bt_tracer_free(tracer);
-}
-
-static void setup(void)
-{
-    if (tracer)
-        return;
-    bt_tracer_new(&tracer);
-    bt_sink_memory_new(&memory);
-    bt_tracer_add_sink(tracer, memory);
-    bt_tracer_start(tracer);
-    bt_anthropic_new(tracer, &anthropic);
-    /* a small limit so the caps are reached by ordinary inputs */
-    bt_anthropic_set_body_limit(anthropic, 4096);
-    atexit(cleanup);
-}
+#include "exchange_harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    setup();
+    bt_anthropic *anthropic = harness_get(4096);
     if (size < 1)
         return 0;
     unsigned mode = data[0];
@@ -57,9 +33,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < size; i += step)
         bt_exchange_response_body(ex, data + i, size - i < step ? size - i : step);
     bt_exchange_end(ex, (bt_exchange_outcome)((mode >> 4) % 3), NULL);
-    if (++runs % 64 == 0) {
-        bt_tracer_flush(tracer, 10000);
-        bt_sink_memory_clear(memory);
-    }
+    harness_after_run();
     return 0;
 }
