@@ -8,8 +8,10 @@
  *
  * Sinks: spans go to every sink added with bt_tracer_add_sink(). When none was added,
  * bt_tracer_start() picks the default: OTLP/HTTP when an OTLP endpoint or a Braintrust
- * API key is configured, else the local SQLite store when a store path is set
- * (BT_STORE_PATH / bt_tracer_set_store_path), else the console sink on stderr.
+ * API key is configured, else the local SQLite store: at the store path when one is
+ * set (BT_STORE_PATH / bt_tracer_set_store_path), else at its default per-user location
+ * (bt_store_default_path() in sink.h); the console sink on stderr only when no store
+ * can be opened.
  *
  * Bad configuration (unparseable values, a bad endpoint URL) never crashes or exits:
  * it is logged and the tracer is disabled (spans become NULL, flush returns
