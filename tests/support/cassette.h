@@ -13,27 +13,15 @@
 #include <stddef.h>
 
 #include "braintrust/common.h"
+#include "vcr_cassette.h"
 
-typedef struct bt_test_header {
-    char *name;   /* lower-cased */
-    char *value;
-} bt_test_header;
-
-typedef struct bt_test_interaction {
-    char *method;
-    char *url;            /* as recorded (absolute URL) */
-    char *target;         /* path + query */
-    bt_test_header *req_headers;
-    size_t n_req_headers;
-    char *req_body;       /* NULL when none */
-    size_t req_body_len;
-    int status;
-    bt_test_header *resp_headers;
-    size_t n_resp_headers;
-    char *resp_body;      /* bytes as on the wire (maybe gzip) */
-    size_t resp_body_len;
-    int resp_body_missing; /* the recording omitted the body (binary blob) */
-} bt_test_interaction;
+/* One recorded exchange; the shape is shared with fake-anthropic's YAML replay
+ * (tools/common/vcr_cassette.h): method, url (absolute, as recorded), target (path +
+ * query), request headers and body (NULL when none), status, response headers (names
+ * lower-cased) and body (bytes as on the wire, maybe gzip), resp_body_missing when the
+ * recording omitted the body (binary blob). */
+typedef bt__vcr_header bt_test_header;
+typedef bt__vcr_interaction bt_test_interaction;
 
 typedef struct bt_test_cassette {
     char *path;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fake-anthropic at the HTTP level, with curl and raw sockets: request framing
 # (Content-Length, chunked, pipelining, Expect: 100-continue), limits (413, 431),
-# malformed and smuggling-shaped requests, abrupt close, replay, a 10k-request batch's results
+# malformed and smuggling-shaped requests, abrupt close, replay (raw bodies and YAML
+# cassettes), a 10k-request batch's results
 # streamed as JSONL, --help, and a clean exit on SIGINT/SIGTERM.
 set -u
 BIN="$BT_BUILD_DIR/fake-anthropic"
@@ -199,6 +200,66 @@ check "replay dir: second file is SSE" bash -c "grep -qi '^content-type: text/ev
 check "replay dir: wraps around" [ "$third" = "$first" ]
 check "replay dir server stops cleanly" stop "$LAST_PID"
 check "--replay of a missing path fails" bash -c "! '$BIN' --replay '$TMP/none' --listen 127.0.0.1:0 >/dev/null 2>&1"
+
+# Replay of YAML cassettes (go-vcr and vcrpy). The expected bytes come from a reading of
+# the cassette text independent of the server's: the first response's literal block
+# (go-vcr "body: |+") or base64 gzip (vcrpy "string: !!binary"), gunzipped, and its code.
+recorded() { # recorded CASSETTE OUT-BODY : writes the body, prints the status code
+    python3 - "$1" "$2" <<'EOF'
+import base64, gzip, re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+i = next(n for n, l in enumerate(lines) if l.strip() == "response:")
+code = next(re.match(r"\s+code: (\d+)", l).group(1) for l in lines[i:] if re.match(r"\s+code: \d+", l))
+def block(start):  # the indented lines after lines[start], blank ones included
+    first = next(l for l in lines[start + 1:] if l.strip())
+    ind = len(first) - len(first.lstrip(" "))
+    out = []
+    for l in lines[start + 1:]:
+        if l.strip() and len(l) - len(l.lstrip(" ")) < ind:
+            break
+        out.append(l[ind:])
+    return out
+j = next(n for n in range(i, len(lines)) if re.match(r"\s+(body|string): (\|\+|!!binary \|)$", lines[n]))
+if lines[j].endswith("!!binary |"):
+    body = gzip.decompress(base64.b64decode("".join(block(j))))
+else:
+    body = "".join(l + "\n" for l in block(j)).encode()  # "|+" keeps every line break
+open(sys.argv[2], "wb").write(body)
+print(code)
+EOF
+}
+CAS="$BT_SHARED_DIR/fixtures/anthropic"
+GO_SSE="$CAS/braintrust-sdk-go/TestMiddlewareIntegrationStreaming.yaml"
+PY_GZ="$CAS/braintrust-sdk-python/wrappers-2026-02/test_anthropic_messages_sync.yaml"
+PY_404="$CAS/braintrust-sdk-python/wrappers-2026-02/test_anthropic_client_error.yaml"
+sse_code=$(recorded "$GO_SSE" "$TMP/go.expected")
+start replay_go --replay "$GO_SSE" --pace-ms 0
+code=$(curl -s -D "$TMP/go.h" -o "$TMP/go.sse" -w '%{http_code}' "${H[@]}" "$URL/v1/messages" -d "$SSE")
+check "yaml replay (go-vcr SSE): recorded status" [ "$sse_code" = 200 -a "$code" = "$sse_code" ]
+check "yaml replay (go-vcr SSE): event-stream" grep -qi '^content-type: text/event-stream' "$TMP/go.h"
+check "yaml replay (go-vcr SSE): padded events byte for byte" cmp -s "$TMP/go.sse" "$TMP/go.expected"
+check "yaml replay (go-vcr SSE): whole stream with ping" bash -c "[ \$(grep -c '^event: ' '$TMP/go.sse') -gt 5 ] && grep -q '^event: ping' '$TMP/go.sse' && grep -q '^event: message_stop' '$TMP/go.sse'"
+check "yaml replay (go-vcr SSE): streamed chunked" grep -qi '^transfer-encoding: chunked' "$TMP/go.h"
+check "yaml replay server stops cleanly" stop "$LAST_PID"
+
+gz_code=$(recorded "$PY_GZ" "$TMP/gz.expected")
+err_code=$(recorded "$PY_404" "$TMP/404.expected")
+mkdir -p "$TMP/yaml"
+cp "$PY_GZ" "$TMP/yaml/01.yaml"
+cp "$PY_404" "$TMP/yaml/02.yaml"
+start replay_yaml_dir --replay "$TMP/yaml" --pace-ms 0
+code=$(curl -s -D "$TMP/gz.h" -o "$TMP/gz.json" -w '%{http_code}' "${H[@]}" "$URL/v1/messages" -d "$MSG")
+check "yaml replay (vcrpy gzip JSON): recorded status" [ "$gz_code" = 200 -a "$code" = "$gz_code" ]
+check "yaml replay (vcrpy gzip JSON): JSON content-type, identity" bash -c "grep -qi '^content-type: application/json' '$TMP/gz.h' && ! grep -qi '^content-encoding' '$TMP/gz.h'"
+check "yaml replay (vcrpy gzip JSON): gunzipped body byte for byte" cmp -s "$TMP/gz.json" "$TMP/gz.expected"
+code=$(curl -s -D "$TMP/404.h" -o "$TMP/404.json" -w '%{http_code}' "${H[@]}" "$URL/v1/messages" -d "$MSG")
+check "yaml replay (recorded error): 404" [ "$err_code" = 404 -a "$code" = 404 ]
+check "yaml replay (recorded error): its body" bash -c "cmp -s '$TMP/404.json' '$TMP/404.expected' && grep -q not_found_error '$TMP/404.json'"
+curl -s --compressed -D "$TMP/gz2.h" -o "$TMP/gz2.json" "${H[@]}" "$URL/v1/messages" -d "$MSG"
+check "yaml replay: wraps around, gzip again when asked" bash -c "grep -qi '^content-encoding: gzip' '$TMP/gz2.h' && cmp -s '$TMP/gz2.json' '$TMP/gz.expected'"
+check "yaml replay dir server stops cleanly" stop "$LAST_PID"
+printf 'interactions: [unclosed\n' >"$TMP/broken.yaml"
+check "--replay of a malformed YAML cassette fails clearly" bash -c "! '$BIN' --replay '$TMP/broken.yaml' --listen 127.0.0.1:0 >/dev/null 2>'$TMP/broken.err' && grep -q 'YAML error' '$TMP/broken.err'"
 
 # SIGINT while a paced stream is open: exits 0 promptly.
 start slow --pace-ms 1000
