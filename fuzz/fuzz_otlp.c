@@ -13,6 +13,7 @@
 
 #include "export/otlp_json.h"
 #include "export/otlp_proto.h"
+#include "span_fixture.h"
 #include "util/utf8.h"
 
 #define CHECK(cond) \
@@ -99,22 +100,6 @@ static void add_attrs(rd *r, bt__attrs *a, size_t max)
     }
 }
 
-static void free_attrs(bt__attrs *a)
-{
-    for (size_t i = 0; i < a->n; i++) {
-        bt__attr *at = &a->items[i];
-        free(at->key);
-        if (at->type == BT__ATTR_STRING)
-            free(at->v.s.ptr);
-        if (at->type == BT__ATTR_STRING_ARRAY) {
-            for (size_t j = 0; j < at->v.arr.n; j++)
-                free(at->v.arr.items[j]);
-            free(at->v.arr.items);
-            free(at->v.arr.lens);
-        }
-    }
-    free(a->items);
-}
 
 static bt_span *build_span(rd *r)
 {
@@ -162,24 +147,6 @@ static bt_span *build_span(rd *r)
     return s;
 }
 
-static void free_span(bt_span *s)
-{
-    free_attrs(&s->attrs);
-    for (size_t i = 0; i < s->n_events; i++) {
-        free(s->events[i].name);
-        free_attrs(&s->events[i].attrs);
-    }
-    for (size_t i = 0; i < s->n_links; i++) {
-        free(s->links[i].tracestate);
-        free_attrs(&s->links[i].attrs);
-    }
-    free(s->events);
-    free(s->links);
-    free(s->tracestate);
-    free(s->name);
-    free(s->status_message);
-    free(s);
-}
 
 /* ---- a schema-aware protobuf walker ---- */
 
@@ -356,7 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bt__buf_free(&js);
 
     for (size_t i = 0; i < n; i++)
-        free_span(spans[i]);
-    free_attrs(&res.attrs);
+        fx_span_free(spans[i]);
+    fx_attrs_free(&res.attrs);
     return 0;
 }
