@@ -12,25 +12,8 @@
 #include "braintrust/common.h"
 #include "cassette.h"
 #include "decode/sse.h"
+#include "heap.h"
 #include "util/buf.h"
-
-/* Bytes currently allocated by the process: ASan's count under the sanitizer, else
- * glibc's arena statistics. Used to show memory stays flat however long the line. */
-#if defined(__SANITIZE_ADDRESS__)
-/* from the ASan runtime (sanitizer/allocator_interface.h) */
-size_t __sanitizer_get_current_allocated_bytes(void);
-static size_t heap_in_use(void)
-{
-    return __sanitizer_get_current_allocated_bytes();
-}
-#else
-#include <malloc.h>
-static size_t heap_in_use(void)
-{
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-}
-#endif
 
 /* Every dispatched event is appended to a log as "type|truncated|data" + 0x1e, so
  * whole runs compare with one memcmp. */
