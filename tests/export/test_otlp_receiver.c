@@ -474,20 +474,27 @@ static void test_retries_503(void **state)
 
 /* Retry-After is honoured: the retry comes no sooner than the server asked. (A lower
  * bound only: a slow machine can only make the gap longer.) */
-static void test_retries_429_after_retry_after(void **state)
+/* Sends one span to a receiver scripted to refuse it once; the span must arrive on
+ * the retry. Returns the milliseconds between the two attempts. */
+static json_int_t retry_gap_ms(const char *script, bt_otlp_protocol protocol, const char *span_name)
 {
-    (void)state;
-    bt_tracer *t = scripted_tracer("[{\"status\":429,\"retryAfter\":\"1\"}]", BT_OTLP_JSON);
-    emit_one(t, "after.429");
+    bt_tracer *t = scripted_tracer(script, protocol);
+    emit_one(t, span_name);
     assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_OK);
     bt_tracer_free(t);
     json_t *reqs = received();
     assert_int_equal(json_array_size(reqs), 2);
     json_int_t first = json_integer_value(json_object_get(json_array_get(reqs, 0), "receivedMs"));
     json_int_t second = json_integer_value(json_object_get(json_array_get(reqs, 1), "receivedMs"));
-    assert_true(second - first >= 950);
-    find_span(reqs, "after.429");
+    find_span(reqs, span_name);
     json_decref(reqs);
+    return second - first;
+}
+
+static void test_retries_429_after_retry_after(void **state)
+{
+    (void)state;
+    assert_true(retry_gap_ms("[{\"status\":429,\"retryAfter\":\"1\"}]", BT_OTLP_JSON, "after.429") >= 950);
 }
 
 /* Retry-After as an HTTP-date (two seconds ahead, so at least one whole second away
@@ -501,17 +508,7 @@ static void test_retries_503_after_http_date(void **state)
     gmtime_r(&when, &tm);
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     snprintf(script, sizeof script, "[{\"status\":503,\"retryAfter\":\"%s\"}]", date);
-    bt_tracer *t = scripted_tracer(script, BT_OTLP_PROTOBUF);
-    emit_one(t, "after.date");
-    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_OK);
-    bt_tracer_free(t);
-    json_t *reqs = received();
-    assert_int_equal(json_array_size(reqs), 2);
-    json_int_t first = json_integer_value(json_object_get(json_array_get(reqs, 0), "receivedMs"));
-    json_int_t second = json_integer_value(json_object_get(json_array_get(reqs, 1), "receivedMs"));
-    assert_true(second - first >= 900);
-    find_span(reqs, "after.date");
-    json_decref(reqs);
+    assert_true(retry_gap_ms(script, BT_OTLP_PROTOBUF, "after.date") >= 900);
 }
 
 static void test_no_retry_on_400(void **state)
