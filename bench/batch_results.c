@@ -42,7 +42,8 @@ static void discard_free(bt_sink *s)
     free(s);
 }
 
-static const bt__sink_vtable DISCARD = {.name = "discard", .export_spans = discard_export, .free = discard_free};
+static const bt__sink_vtable DISCARD = {
+    .name = "discard", .export_spans = discard_export, .free = discard_free};
 
 /* ---- measurements ---- */
 static double cpu_seconds(void)
@@ -50,7 +51,7 @@ static double cpu_seconds(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
+        ru.ru_stime.tv_usec / 1e6;
 }
 
 static long peak_rss_kb(void)
@@ -92,19 +93,23 @@ static int gen_line(gen *g)
     char *p = g->buf + g->len;
     int n;
     if (i % 97 == 13)
-        n = sprintf(p, "{\"custom_id\":\"req-%06u\",\"result\":{\"type\":\"errored\",\"error\":{\"type\":\"error\","
-                       "\"error\":{\"type\":\"invalid_request_error\",\"message\":\"max_tokens too large\"},"
-                       "\"request_id\":null}}}\n", id);
+        n = sprintf(
+            p,
+            "{\"custom_id\":\"req-%06u\",\"result\":{\"type\":\"errored\",\"error\":{\"type\":\"error\","
+            "\"error\":{\"type\":\"invalid_request_error\",\"message\":\"max_tokens too large\"},"
+            "\"request_id\":null}}}\n",
+            id);
     else if (i % 211 == 5)
         n = sprintf(p, "{\"custom_id\":\"req-%06u\",\"result\":{\"type\":\"expired\"}}\n", id);
     else
-        n = sprintf(p, "{\"custom_id\":\"req-%06u\",\"result\":{\"type\":\"succeeded\",\"message\":{"
-                       "\"model\":\"claude-haiku-4-5-20251001\",\"id\":\"msg_%06u\",\"type\":\"message\","
-                       "\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"%.*s\"}],"
-                       "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":%u,"
-                       "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%u,"
-                       "\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":0},"
-                       "\"output_tokens\":%u,\"service_tier\":\"batch\"}}}}\n",
+        n = sprintf(p,
+                    "{\"custom_id\":\"req-%06u\",\"result\":{\"type\":\"succeeded\",\"message\":{"
+                    "\"model\":\"claude-haiku-4-5-20251001\",\"id\":\"msg_%06u\",\"type\":\"message\","
+                    "\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"%.*s\"}],"
+                    "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":%u,"
+                    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%u,"
+                    "\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":0},"
+                    "\"output_tokens\":%u,\"service_tier\":\"batch\"}}}}\n",
                     id, id, (int)g->pad, g->pad_text, 10 + id % 50, id % 3, 20 + id % 300);
     g->len += (size_t)n;
     return 1;
@@ -112,7 +117,8 @@ static int gen_line(gen *g)
 
 static char *make_pad(size_t n)
 {
-    static const char words[] = "The quick brown fox jumps over the lazy dog; batches are traced line by line. ";
+    static const char words[] =
+        "The quick brown fox jumps over the lazy dog; batches are traced line by line. ";
     char *p = malloc(n + 1);
     for (size_t i = 0; i < n; i++)
         p[i] = words[i % (sizeof words - 1)];
@@ -192,20 +198,22 @@ static void trace_create(bt_anthropic *a, const char *batch_id, unsigned n)
     char req[512];
     bt_exchange_request_body(ex, "{\"requests\":[", 13);
     for (unsigned i = 0; i < n; i++) {
-        int k = snprintf(req, sizeof req,
-                         "%s{\"custom_id\":\"req-%06u\",\"params\":{\"model\":\"claude-haiku-4-5\",\"max_tokens\":1024,"
-                         "\"system\":\"You are terse.\",\"messages\":[{\"role\":\"user\",\"content\":\"Question %u?\"}]}}",
-                         i ? "," : "", i, i);
+        int k = snprintf(
+            req, sizeof req,
+            "%s{\"custom_id\":\"req-%06u\",\"params\":{\"model\":\"claude-haiku-4-5\",\"max_tokens\":1024,"
+            "\"system\":\"You are terse.\",\"messages\":[{\"role\":\"user\",\"content\":\"Question %u?\"}]}}",
+            i ? "," : "", i, i);
         bt_exchange_request_body(ex, req, (size_t)k);
     }
     bt_exchange_request_body(ex, "]}", 2);
     bt_exchange_response_headers(ex, 200, NULL, 0);
     char resp[512];
-    int k = snprintf(resp, sizeof resp,
-                     "{\"id\":\"%s\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\","
-                     "\"request_counts\":{\"processing\":%u,\"succeeded\":0,\"errored\":0,\"canceled\":0,\"expired\":0},"
-                     "\"created_at\":\"2026-06-22T17:34:30.651249+00:00\",\"ended_at\":null}",
-                     batch_id, n);
+    int k = snprintf(
+        resp, sizeof resp,
+        "{\"id\":\"%s\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\","
+        "\"request_counts\":{\"processing\":%u,\"succeeded\":0,\"errored\":0,\"canceled\":0,\"expired\":0},"
+        "\"created_at\":\"2026-06-22T17:34:30.651249+00:00\",\"ended_at\":null}",
+        batch_id, n);
     bt_exchange_response_body(ex, resp, (size_t)k);
     bt_exchange_end(ex, BT_EXCHANGE_COMPLETED, NULL);
 }

@@ -32,13 +32,14 @@ static double cpu_seconds(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
+        ru.ru_stime.tv_usec / 1e6;
 }
 
 static size_t sink_events;
 static size_t sink_bytes;
 
-static int on_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len, int truncated)
+static int on_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len,
+                    int truncated)
 {
     (void)ud;
     (void)event;
@@ -70,23 +71,27 @@ static int on_bytes(void *ud, const char *data, size_t len)
 
 static void make_stream(bt__buf *b)
 {
-    bt__buf_append_str(b, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\","
-                          "\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n");
+    bt__buf_append_str(
+        b,
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\","
+        "\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n");
     for (int i = 0; i < 498; i++)
-        bt__buf_printf(b,
-                       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
-                       "{\"type\":\"text_delta\",\"text\":\"token %d of a reasonably long answer \"}%*s}\n\n",
-                       i, i % 23, "");
+        bt__buf_printf(
+            b,
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+            "{\"type\":\"text_delta\",\"text\":\"token %d of a reasonably long answer \"}%*s}\n\n",
+            i, i % 23, "");
     bt__buf_append_str(b, "event: message_stop\ndata: {\"type\":\"message_stop\"     }\n\n");
 }
 
 static void make_jsonl(bt__buf *b)
 {
     for (int i = 0; i < 500; i++)
-        bt__buf_printf(b,
-                       "{\"custom_id\":\"req-%d\",\"result\":{\"type\":\"succeeded\",\"message\":{\"content\":[{\"type\":"
-                       "\"text\",\"text\":\"answer number %d\"}],\"usage\":{\"input_tokens\":12,\"output_tokens\":34}}}}\n",
-                       i, i);
+        bt__buf_printf(
+            b,
+            "{\"custom_id\":\"req-%d\",\"result\":{\"type\":\"succeeded\",\"message\":{\"content\":[{\"type\":"
+            "\"text\",\"text\":\"answer number %d\"}],\"usage\":{\"input_tokens\":12,\"output_tokens\":34}}}}\n",
+            i, i);
 }
 
 /* Baseline: the least any line splitter must do, finding each LF. */
@@ -173,7 +178,8 @@ int main(int argc, char **argv)
     double p1 = run_sse(&sse, 1, rounds / 10 + 1) * rounds / (rounds / 10 + 1);
     printf("SSE stream: %zu bytes, 500 events, %d rounds\n", sse.len, rounds);
     printf("  memchr baseline     %8.1f MB/s\n", mbps(sse.len, rounds, base));
-    printf("  sse whole           %8.1f MB/s  (%.1fx baseline time)\n", mbps(sse.len, rounds, whole), whole / base);
+    printf("  sse whole           %8.1f MB/s  (%.1fx baseline time)\n", mbps(sse.len, rounds, whole),
+           whole / base);
     printf("  sse 64-byte feeds   %8.1f MB/s  (%.2fx whole)\n", mbps(sse.len, rounds, p64), p64 / whole);
     printf("  sse 1-byte feeds    %8.1f MB/s  (%.2fx whole)\n", mbps(sse.len, rounds, p1), p1 / whole);
     printf("  per 500-event stream: %.1f us CPU\n", whole / rounds * 1e6);
@@ -187,8 +193,8 @@ int main(int argc, char **argv)
         bt__buf_append_char(&big, (char)('a' + big.len % 26));
     bt__buf_append_str(&big, "\n\n");
     double big1 = run_sse(&big, 1, rounds / 10 + 1) * rounds / (rounds / 10 + 1);
-    printf("  one %zu-byte event, 1-byte feeds %6.1f MB/s  (%.2fx the 500-event stream's 1-byte time)\n", big.len,
-           mbps(big.len, rounds, big1), big1 / p1);
+    printf("  one %zu-byte event, 1-byte feeds %6.1f MB/s  (%.2fx the 500-event stream's 1-byte time)\n",
+           big.len, mbps(big.len, rounds, big1), big1 / p1);
     bt__buf_free(&big);
 
     base = baseline_memchr(&jsonl, rounds * 10) / 10;
@@ -196,7 +202,8 @@ int main(int argc, char **argv)
     p1 = run_ndjson(&jsonl, 1, rounds / 10 + 1) * rounds / (rounds / 10 + 1);
     printf("JSONL: %zu bytes, 500 lines\n", jsonl.len);
     printf("  memchr baseline     %8.1f MB/s\n", mbps(jsonl.len, rounds, base));
-    printf("  ndjson whole        %8.1f MB/s  (%.1fx baseline time)\n", mbps(jsonl.len, rounds, whole), whole / base);
+    printf("  ndjson whole        %8.1f MB/s  (%.1fx baseline time)\n", mbps(jsonl.len, rounds, whole),
+           whole / base);
     printf("  ndjson 1-byte feeds %8.1f MB/s  (%.2fx whole)\n", mbps(jsonl.len, rounds, p1), p1 / whole);
 
     compress_to(&sse, 31, &gz);
@@ -219,7 +226,8 @@ int main(int argc, char **argv)
     double inf = cpu_seconds() - t0;
     printf("gzip: %zu -> %zu bytes\n", gz.len, sse.len);
     printf("  zlib uncompress()   %8.1f MB/s out\n", mbps(sse.len, rounds, base));
-    printf("  inflate 4 KiB feeds %8.1f MB/s out  (%.2fx baseline time)\n", mbps(sse.len, rounds, inf), inf / base);
+    printf("  inflate 4 KiB feeds %8.1f MB/s out  (%.2fx baseline time)\n", mbps(sse.len, rounds, inf),
+           inf / base);
 
     printf("(checksum %zu events, %zu bytes)\n", sink_events, sink_bytes);
     free(plain);

@@ -43,10 +43,11 @@ static char *make_message(size_t *len)
         text[i] = "abcdefgh ijklmnop "[i % 18];
     text[sizeof text - 1] = '\0';
     json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text", "text", text));
-    json_t *m = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:i,s:i,s:i,s:i}}", "id", "msg_bench", "type", "message",
-                          "role", "assistant", "model", "claude-sonnet-4-5-20250929", "content", content,
-                          "stop_reason", "end_turn", "stop_sequence", "usage", "input_tokens", 30,
-                          "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0, "output_tokens", 900);
+    json_t *m =
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:i,s:i,s:i,s:i}}", "id", "msg_bench", "type", "message",
+                  "role", "assistant", "model", "claude-sonnet-4-5-20250929", "content", content,
+                  "stop_reason", "end_turn", "stop_sequence", "usage", "input_tokens", 30,
+                  "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0, "output_tokens", 900);
     char *s = json_dumps(m, JSON_COMPACT);
     json_decref(m);
     *len = strlen(s);
@@ -57,28 +58,33 @@ static char *make_stream(size_t *len)
 {
     size_t cap = 1 << 20, n = 0;
     char *s = malloc(cap);
-    n += (size_t)snprintf(s + n, cap - n,
-                          "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_b\","
-                          "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5-20250929\","
-                          "\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":30,\"output_tokens\":1}}}\n\n"
-                          "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-                          "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    n += (size_t)snprintf(
+        s + n, cap - n,
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_b\","
+        "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5-20250929\","
+        "\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":30,\"output_tokens\":1}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
     for (int i = 0; i < N_EVENTS - 5; i++)
-        n += (size_t)snprintf(s + n, cap - n,
-                              "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                              "\"delta\":{\"type\":\"text_delta\",\"text\":\"token %d of the answer \"}}        \n\n",
-                              i);
-    n += (size_t)snprintf(s + n, cap - n,
-                          "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
-                          "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
-                          "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":495}}\n\n"
-                          "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        n += (size_t)snprintf(
+            s + n, cap - n,
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+            "\"delta\":{\"type\":\"text_delta\",\"text\":\"token %d of the answer \"}}        \n\n",
+            i);
+    n +=
+        (size_t)snprintf(s + n, cap - n,
+                         "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+                         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+                         "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":495}}\n\n"
+                         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     *len = n;
     return s;
 }
 
-static const bt_header json_headers[] = {{"content-type", 12, "application/json", 16}, {"request-id", 10, "req_b", 5}};
-static const bt_header sse_headers[] = {{"content-type", 12, "text/event-stream", 17}, {"request-id", 10, "req_b", 5}};
+static const bt_header json_headers[] = {{"content-type", 12, "application/json", 16},
+                                         {"request-id", 10, "req_b", 5}};
+static const bt_header sse_headers[] = {{"content-type", 12, "text/event-stream", 17},
+                                        {"request-id", 10, "req_b", 5}};
 
 /* Feeds in network-sized pieces (1400-byte segments). */
 static void feed(bt_exchange *ex, const char *body, size_t len)
@@ -156,15 +162,17 @@ int main(void)
     int iters = 2000;
     double ms = per_exchange(t, mem, a, request, json_headers, msg, msg_len, iters);
     double mb = baseline_parse(msg, msg_len, 0, iters);
-    printf("non-streaming (%zu-byte body): %.1f us/exchange traced; baseline jansson parse %.1f us; ratio %.2fx\n",
-           msg_len, ms * 1e6, mb * 1e6, ms / mb);
+    printf(
+        "non-streaming (%zu-byte body): %.1f us/exchange traced; baseline jansson parse %.1f us; ratio %.2fx\n",
+        msg_len, ms * 1e6, mb * 1e6, ms / mb);
 
     iters = 300;
     double ss = per_exchange(t, mem, a, stream_request, sse_headers, sse, sse_len, iters);
     double sb = baseline_parse(sse, sse_len, 1, iters);
-    printf("stream (%d events, %zu bytes): %.1f us/exchange traced; baseline jansson parse of every event %.1f us; "
-           "ratio %.2fx\n",
-           N_EVENTS, sse_len, ss * 1e6, sb * 1e6, ss / sb);
+    printf(
+        "stream (%d events, %zu bytes): %.1f us/exchange traced; baseline jansson parse of every event %.1f us; "
+        "ratio %.2fx\n",
+        N_EVENTS, sse_len, ss * 1e6, sb * 1e6, ss / sb);
 
     /* heap held by in-flight exchanges, half-way through their streams */
     bt_exchange *open[IN_FLIGHT];
@@ -178,7 +186,8 @@ int main(void)
         bt_exchange_end(open[i], BT_EXCHANGE_CLIENT_CANCELLED, NULL);
     long delta = (long)m1.uordblks - (long)m0.uordblks;
     if (delta <= 0)
-        printf("memory per in-flight exchange: not measurable here (mallinfo2 unsupported, e.g. under ASan)\n");
+        printf(
+            "memory per in-flight exchange: not measurable here (mallinfo2 unsupported, e.g. under ASan)\n");
     else
         printf("memory per in-flight exchange (half-way through a %zu-byte stream): %ld bytes "
                "(%.2fx the %zu stream bytes seen so far)\n",

@@ -83,7 +83,10 @@ static const char *metrics_json =
 static size_t attr_bytes;
 
 /* The string attributes of one span (values filled in by make_payloads). */
-static struct { const char *key; const char *value; } string_attrs[] = {
+static struct {
+    const char *key;
+    const char *value;
+} string_attrs[] = {
     {"braintrust.input_json", NULL},  /* from the pool, per span */
     {"braintrust.output_json", NULL}, /* from the pool, per span */
     {"braintrust.metadata", NULL},
@@ -98,10 +101,11 @@ static struct { const char *key; const char *value; } string_attrs[] = {
 static void random_text(char *out, size_t len, uint64_t *rng)
 {
     static const char *const words[] = {
-        "the", "model", "returns", "a", "list", "of", "content", "blocks", "for", "each", "request",
-        "tool", "use", "citations", "are", "kept", "with", "their", "source", "documents", "stream",
-        "tokens", "arrive", "as", "deltas", "and", "usage", "is", "cumulative", "batch", "results",
-        "carry", "custom", "ids", "which", "join", "inputs", "to", "outputs", "across", "restarts"};
+        "the",    "model",      "returns", "a",       "list",      "of",     "content", "blocks", "for",
+        "each",   "request",    "tool",    "use",     "citations", "are",    "kept",    "with",   "their",
+        "source", "documents",  "stream",  "tokens",  "arrive",    "as",     "deltas",  "and",    "usage",
+        "is",     "cumulative", "batch",   "results", "carry",     "custom", "ids",     "which",  "join",
+        "inputs", "to",         "outputs", "across",  "restarts"};
     size_t k = 0;
     while (k + 16 < len) {
         *rng ^= *rng << 13;
@@ -124,7 +128,8 @@ static void make_payloads(void)
         random_text(text, 1200, &rng);
         snprintf(input_json[i], sizeof input_json[i],
                  "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]},"
-                 "{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}]", text);
+                 "{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}]",
+                 text);
         random_text(text, 1350, &rng);
         snprintf(output_json[i], sizeof output_json[i],
                  "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]}", text);
@@ -143,7 +148,9 @@ static void emit_span(bt_tracer *t, int i)
     bt_span *s = bt_span_start(t, "anthropic.messages.create", NULL);
     for (size_t k = 0; k < N_STRING_ATTRS; k++)
         bt_span_set_string(s, string_attrs[k].key,
-                           k == 0 ? input_json[i % POOL] : k == 1 ? output_json[i % POOL] : string_attrs[k].value);
+                           k == 0       ? input_json[i % POOL]
+                               : k == 1 ? output_json[i % POOL]
+                                        : string_attrs[k].value);
     bt_span_set_int(s, "gen_ai.usage.input_tokens", 1503);
     bt_span_set_int(s, "gen_ai.usage.output_tokens", 412);
     const char *reasons[] = {"end_turn"};
@@ -243,7 +250,10 @@ int main(int argc, char **argv)
     result json = run(ENC_JSON, 0, n);
     result proto_gz = run(ENC_PROTO, 1, n);
 
-    struct { const char *label; result *r; } rows[] = {
+    struct {
+        const char *label;
+        result *r;
+    } rows[] = {
         {"create+end (no encoding)", &none},
         {"create+end+encode protobuf", &proto},
         {"create+end+encode JSON", &json},
@@ -257,13 +267,17 @@ int main(int argc, char **argv)
                (unsigned long long)r->dropped);
     }
     printf("\nencoders alone (time inside the sink):\n");
-    struct { const char *label; result *r; } enc[] = {{"protobuf", &proto}, {"JSON", &json}};
+    struct {
+        const char *label;
+        result *r;
+    } enc[] = {{"protobuf", &proto}, {"JSON", &json}};
     for (size_t i = 0; i < 2; i++) {
         bench_sink *b = enc[i].r->sink;
         double rate = (double)b->spans / ((double)b->encode_ns / 1e9);
-        printf("  %-9s %12.0f spans/s   %6.1fx slower than baseline   %7.0f bytes/span (%.2fx attribute bytes)\n",
-               enc[i].label, rate, base_rate / rate, (double)b->bytes / (double)b->spans,
-               (double)b->bytes / (double)b->spans / (double)attr_bytes);
+        printf(
+            "  %-9s %12.0f spans/s   %6.1fx slower than baseline   %7.0f bytes/span (%.2fx attribute bytes)\n",
+            enc[i].label, rate, base_rate / rate, (double)b->bytes / (double)b->spans,
+            (double)b->bytes / (double)b->spans / (double)attr_bytes);
     }
     printf("  protobuf+gzip: %7.0f bytes/span on the wire\n",
            (double)proto_gz.sink->gz_bytes / (double)proto_gz.sink->spans);

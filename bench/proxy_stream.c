@@ -73,7 +73,8 @@ static void serve(int fd)
         char h[256];
         int n = snprintf(h, sizeof h,
                          "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-                         "Content-Length: %lld\r\nConnection: close\r\n\r\n", DOWN_BYTES);
+                         "Content-Length: %lld\r\nConnection: close\r\n\r\n",
+                         DOWN_BYTES);
         if (write_all(fd, h, (size_t)n) != 0)
             return;
         for (long long sent = 0; sent < DOWN_BYTES; sent += (long long)sizeof block)
@@ -229,9 +230,8 @@ int main(int argc, char **argv)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/down", proxy_port);
     double via = download(url, &bytes);
     printf("download %lld MB: direct %.0f MB/s, through bt-proxy %.0f MB/s (proxy/direct speed %.2f)%s\n",
-           DOWN_BYTES >> 20, (double)direct_bytes / 1048576.0 / direct,
-           (double)bytes / 1048576.0 / via, direct / via,
-           bytes == DOWN_BYTES && direct_bytes == DOWN_BYTES ? "" : "  [SHORT READ]");
+           DOWN_BYTES >> 20, (double)direct_bytes / 1048576.0 / direct, (double)bytes / 1048576.0 / via,
+           direct / via, bytes == DOWN_BYTES && direct_bytes == DOWN_BYTES ? "" : "  [SHORT READ]");
     fflush(stdout);
 
     long before = peak_rss_kb(pid);

@@ -38,24 +38,25 @@ static char *template_line(void)
         "{\\\"role\\\":\\\"assistant\\\",\\\"content\\\":[{\\\"type\\\":\\\"text\\\",\\\"text\\\":\\\"- A fox "
         "jumps over a dog.\\\\n- Boxes are packed with jugs.\\\\n- Zebras and wizards jump quickly.\\\"}]}";
     char *line = malloc(16384);
-    snprintf(line, 16384,
-             "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\","
-             "\"parentSpanId\":\"\",\"name\":\"anthropic.messages.create\",\"kind\":3,"
-             "\"startTimeUnixNano\":\"1700000000000000000\",\"endTimeUnixNano\":\"1700000001500000000\","
-             "\"attributes\":["
-             "{\"key\":\"braintrust.input_json\",\"value\":{\"stringValue\":\"%s%s%s\"}},"
-             "{\"key\":\"braintrust.output_json\",\"value\":{\"stringValue\":\"%s\"}},"
-             "{\"key\":\"braintrust.metadata\",\"value\":{\"stringValue\":\"{\\\"provider\\\":\\\"anthropic\\\","
-             "\\\"model\\\":\\\"claude-haiku-4-5-20251001\\\",\\\"max_tokens\\\":1024,\\\"stop_reason\\\":\\\"end_turn\\\"}\"}},"
-             "{\"key\":\"braintrust.metrics\",\"value\":{\"stringValue\":\"{\\\"prompt_tokens\\\":412,"
-             "\\\"completion_tokens\\\":58,\\\"tokens\\\":470,\\\"prompt_cached_tokens\\\":0,"
-             "\\\"time_to_first_token\\\":0.412}\"}},"
-             "{\"key\":\"braintrust.span_attributes\",\"value\":{\"stringValue\":\"{\\\"type\\\":\\\"llm\\\"}\"}},"
-             "{\"key\":\"gen_ai.system\",\"value\":{\"stringValue\":\"anthropic\"}},"
-             "{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"intValue\":\"412\"}}],"
-             "\"events\":[],\"links\":[],\"status\":{\"code\":1},"
-             "\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":\"bench\"}}]}}",
-             conversation, conversation, conversation, output);
+    snprintf(
+        line, 16384,
+        "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\","
+        "\"parentSpanId\":\"\",\"name\":\"anthropic.messages.create\",\"kind\":3,"
+        "\"startTimeUnixNano\":\"1700000000000000000\",\"endTimeUnixNano\":\"1700000001500000000\","
+        "\"attributes\":["
+        "{\"key\":\"braintrust.input_json\",\"value\":{\"stringValue\":\"%s%s%s\"}},"
+        "{\"key\":\"braintrust.output_json\",\"value\":{\"stringValue\":\"%s\"}},"
+        "{\"key\":\"braintrust.metadata\",\"value\":{\"stringValue\":\"{\\\"provider\\\":\\\"anthropic\\\","
+        "\\\"model\\\":\\\"claude-haiku-4-5-20251001\\\",\\\"max_tokens\\\":1024,\\\"stop_reason\\\":\\\"end_turn\\\"}\"}},"
+        "{\"key\":\"braintrust.metrics\",\"value\":{\"stringValue\":\"{\\\"prompt_tokens\\\":412,"
+        "\\\"completion_tokens\\\":58,\\\"tokens\\\":470,\\\"prompt_cached_tokens\\\":0,"
+        "\\\"time_to_first_token\\\":0.412}\"}},"
+        "{\"key\":\"braintrust.span_attributes\",\"value\":{\"stringValue\":\"{\\\"type\\\":\\\"llm\\\"}\"}},"
+        "{\"key\":\"gen_ai.system\",\"value\":{\"stringValue\":\"anthropic\"}},"
+        "{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"intValue\":\"412\"}}],"
+        "\"events\":[],\"links\":[],\"status\":{\"code\":1},"
+        "\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":\"bench\"}}]}}",
+        conversation, conversation, conversation, output);
     return line;
 }
 
@@ -139,8 +140,10 @@ int main(int argc, char **argv)
     double spooled = run(spool, &s);
     printf("spans: %zu, batch %d, llm span line %zu bytes\n", n, BATCH, s.line_bytes);
     printf("baseline jsonl sink:         %10.0f spans/s\n", base);
-    printf("store, new spans:            %10.0f spans/s  (%.2fx baseline)\n", fresh, base > 0 ? fresh / base : 0);
-    printf("store, same spans again:     %10.0f spans/s  (%.2fx baseline)\n", again, base > 0 ? again / base : 0);
+    printf("store, new spans:            %10.0f spans/s  (%.2fx baseline)\n", fresh,
+           base > 0 ? fresh / base : 0);
+    printf("store, same spans again:     %10.0f spans/s  (%.2fx baseline)\n", again,
+           base > 0 ? again / base : 0);
     printf("store as spool (write+ship): %10.0f spans/s  (%.2fx baseline), shipped %zu\n", spooled,
            base > 0 ? spooled / base : 0, bt_sink_memory_count(mem));
     bt_sink_free(jsonl);

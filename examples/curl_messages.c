@@ -46,14 +46,15 @@ int main(int argc, char **argv)
     bt_tracer_start(tracer);
     bt_anthropic_new(tracer, &anthropic);
 
-    json_t *body = json_pack("{s:s,s:i,s:b,s:[{s:s,s:s}]}", "model", model, "max_tokens", 256, "stream", stream,
-                             "messages", "role", "user", "content", prompt);
+    json_t *body = json_pack("{s:s,s:i,s:b,s:[{s:s,s:s}]}", "model", model, "max_tokens", 256, "stream",
+                             stream, "messages", "role", "user", "content", prompt);
     char *body_text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
 
     char url[1024];
     size_t blen = strlen(base);
-    snprintf(url, sizeof url, "%.*s/v1/messages", (int)(blen && base[blen - 1] == '/' ? blen - 1 : blen), base);
+    snprintf(url, sizeof url, "%.*s/v1/messages", (int)(blen && base[blen - 1] == '/' ? blen - 1 : blen),
+             base);
     const bt_header headers[] = {
         {"content-type", 12, "application/json", 16},
         {"anthropic-version", 17, "2023-06-01", 10},

@@ -55,7 +55,8 @@ static size_t headers_of(json_t *obj, bt_header *out)
     size_t n = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         if (n < MAX_HEADERS && json_is_string(v))
             out[n++] = (bt_header){k, strlen(k), json_string_value(v), json_string_length(v)};
     }
@@ -79,8 +80,8 @@ static int replay(bt_anthropic *a, json_t *rec)
     }
     json_t *body = json_object_get(rq, "body");
     char *text = json_is_string(body) ? strdup(json_string_value(body))
-                 : body          ? json_dumps(body, JSON_COMPACT)
-                                 : NULL;
+        : body                        ? json_dumps(body, JSON_COMPACT)
+                                      : NULL;
     if (text)
         bt_exchange_request_body(ex, text, strlen(text));
     free(text);
@@ -88,16 +89,17 @@ static int replay(bt_anthropic *a, json_t *rec)
     bt_exchange_response_headers(ex, status ? status : 200, rsh, n_rsh);
     json_t *rbody = json_object_get(rs, "body");
     text = json_is_string(rbody) ? strdup(json_string_value(rbody))
-           : rbody          ? json_dumps(rbody, JSON_COMPACT)
-                            : NULL;
+        : rbody                  ? json_dumps(rbody, JSON_COMPACT)
+                                 : NULL;
     /* in small pieces, as a network would deliver it */
     for (size_t i = 0, len = text ? strlen(text) : 0; i < len; i += 512)
         bt_exchange_response_body(ex, text + i, len - i < 512 ? len - i : 512);
     free(text);
     bt_exchange_info info;
     bt_exchange_end(ex, BT_EXCHANGE_COMPLETED, &info);
-    fprintf(stderr, "traced %s: model=%s input_tokens=%lld output_tokens=%lld%s\n", info.span_name, info.model,
-            (long long)info.input_tokens, (long long)info.output_tokens, info.is_error ? " (error)" : "");
+    fprintf(stderr, "traced %s: model=%s input_tokens=%lld output_tokens=%lld%s\n", info.span_name,
+            info.model, (long long)info.input_tokens, (long long)info.output_tokens,
+            info.is_error ? " (error)" : "");
     return 0;
 }
 
@@ -125,11 +127,11 @@ int main(int argc, char **argv)
         /* a raw response body: pair it with a minimal request */
         int sse = !strncmp(data, "event:", 6) || !strncmp(data, "data:", 5) || strstr(data, "\nevent:");
         json_decref(rec);
-        rec = json_pack("{s:{s:s,s:s,s:{s:s},s:{s:s,s:i,s:b,s:[{s:s,s:s}]}},s:{s:i,s:{s:s},s:s%}}",
-                        "request", "method", "POST", "target", "/v1/messages", "headers", "content-type",
+        rec = json_pack("{s:{s:s,s:s,s:{s:s},s:{s:s,s:i,s:b,s:[{s:s,s:s}]}},s:{s:i,s:{s:s},s:s%}}", "request",
+                        "method", "POST", "target", "/v1/messages", "headers", "content-type",
                         "application/json", "body", "model", "recorded", "max_tokens", 1024, "stream", sse,
-                        "messages", "role", "user", "content", "(recorded request not available)",
-                        "response", "status", 200, "headers", "content-type",
+                        "messages", "role", "user", "content", "(recorded request not available)", "response",
+                        "status", 200, "headers", "content-type",
                         sse ? "text/event-stream" : "application/json", "body", data, len);
     }
     free(data);

@@ -30,11 +30,13 @@ static void setup(void)
     if (bt_anthropic_new(tracer, &anthropic))
         abort();
     /* One create so that some custom_ids have an input to re-join. */
-    static const char body[] = "{\"requests\":[{\"custom_id\":\"a\",\"params\":{\"model\":\"m\",\"max_tokens\":5,"
-                               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"system\":\"s\"}}]}";
-    static const char resp[] = "{\"id\":\"msgbatch_fuzz\",\"type\":\"message_batch\",\"processing_status\":\"ended\","
-                               "\"created_at\":\"2026-06-22T17:34:30.651249+00:00\","
-                               "\"ended_at\":\"2026-06-22T17:40:00Z\"}";
+    static const char body[] =
+        "{\"requests\":[{\"custom_id\":\"a\",\"params\":{\"model\":\"m\",\"max_tokens\":5,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"system\":\"s\"}}]}";
+    static const char resp[] =
+        "{\"id\":\"msgbatch_fuzz\",\"type\":\"message_batch\",\"processing_status\":\"ended\","
+        "\"created_at\":\"2026-06-22T17:34:30.651249+00:00\","
+        "\"ended_at\":\"2026-06-22T17:40:00Z\"}";
     bt_exchange *ex = NULL;
     bt_exchange_begin(anthropic, "POST", "/v1/messages/batches", NULL, 0, NULL, &ex);
     bt_exchange_request_body(ex, body, sizeof body - 1);

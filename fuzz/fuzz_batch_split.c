@@ -32,7 +32,7 @@ static int on_elem(void *ud, const char *elem, size_t len, int truncated, const 
     if (len > ELEM_CAP || strlen(custom_id) > BT__BATCH_CUSTOM_ID_MAX || elem[len] != '\0')
         abort();
     if (!truncated)
-        json_decref(json_loadb(elem, len, 0, NULL));   /* what the ingest does next */
+        json_decref(json_loadb(elem, len, 0, NULL)); /* what the ingest does next */
     mix(r, elem, len);
     mix(r, custom_id, strlen(custom_id) + 1);
     mix(r, &truncated, sizeof truncated);

@@ -88,7 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
         return 0;
-    static const bt__coding CODINGS[4] = {BT__CODING_GZIP, BT__CODING_DEFLATE, BT__CODING_BR, BT__CODING_IDENTITY};
+    static const bt__coding CODINGS[4] = {BT__CODING_GZIP, BT__CODING_DEFLATE, BT__CODING_BR,
+                                          BT__CODING_IDENTITY};
     bt__coding coding = CODINGS[data[0] & 3];
     size_t cap = data[0] & 4 ? 1 + (size_t)(data[0] >> 3) * 97 : 0;
     size_t split = (size_t)data[1] << 8 | data[2];
@@ -108,11 +109,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * both runs end in EPARSE or ELIMIT and one output is a prefix of the other.
      * Otherwise the runs are identical. */
     int corrupt = whole.first_error == BT_EPARSE || parts.first_error == BT_EPARSE;
-    if (!corrupt && (whole.first_error != parts.first_error || whole.finish != parts.finish ||
-                     whole.out.len != parts.out.len))
+    if (!corrupt &&
+        (whole.first_error != parts.first_error || whole.finish != parts.finish ||
+         whole.out.len != parts.out.len))
         abort();
-    if (corrupt && ((whole.first_error != BT_EPARSE && whole.first_error != BT_ELIMIT) ||
-                    (parts.first_error != BT_EPARSE && parts.first_error != BT_ELIMIT)))
+    if (corrupt &&
+        ((whole.first_error != BT_EPARSE && whole.first_error != BT_ELIMIT) ||
+         (parts.first_error != BT_EPARSE && parts.first_error != BT_ELIMIT)))
         abort();
     size_t shorter = whole.out.len < parts.out.len ? whole.out.len : parts.out.len;
     if (shorter && memcmp(whole.out.data, parts.out.data, shorter) != 0)

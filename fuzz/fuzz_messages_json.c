@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const int statuses[] = {200, 200, 400, 404, 429, 500, 502, 529};
     static const bt_header rs[] = {{"content-type", 12, "application/json", 16}};
     bt_exchange *ex = NULL;
-    bt_exchange_begin(anthropic, "POST", (mode & 1) ? "/v1/messages/count_tokens" : "/proxy/v1/messages", NULL, 0,
-                      NULL, &ex);
+    bt_exchange_begin(anthropic, "POST", (mode & 1) ? "/v1/messages/count_tokens" : "/proxy/v1/messages",
+                      NULL, 0, NULL, &ex);
     size_t step = ((mode >> 4) & 7) * 13 + 1;
     for (size_t i = 0; i < req_len; i += step)
         bt_exchange_request_body(ex, data + i, req_len - i < step ? req_len - i : step);

@@ -16,8 +16,8 @@
 #include "span_fixture.h"
 #include "util/utf8.h"
 
-#define CHECK(cond) \
-    do {            \
+#define CHECK(cond)  \
+    do {             \
         if (!(cond)) \
             abort(); \
     } while (0)
@@ -100,7 +100,6 @@ static void add_attrs(rd *r, bt__attrs *a, size_t max)
     }
 }
 
-
 static bt_span *build_span(rd *r)
 {
     bt_span *s = calloc(1, sizeof *s);
@@ -147,21 +146,31 @@ static bt_span *build_span(rd *r)
     return s;
 }
 
-
 /* ---- a schema-aware protobuf walker ---- */
 
 typedef enum {
-    M_REQUEST, M_RESOURCE_SPANS, M_RESOURCE, M_SCOPE_SPANS, M_SCOPE, M_SPAN, M_EVENT, M_LINK,
-    M_STATUS, M_KEY_VALUE, M_ANY_VALUE, M_ARRAY_VALUE, M_NONE
+    M_REQUEST,
+    M_RESOURCE_SPANS,
+    M_RESOURCE,
+    M_SCOPE_SPANS,
+    M_SCOPE,
+    M_SPAN,
+    M_EVENT,
+    M_LINK,
+    M_STATUS,
+    M_KEY_VALUE,
+    M_ANY_VALUE,
+    M_ARRAY_VALUE,
+    M_NONE
 } msg_type;
 
 /* What a field of a message holds: a nested message, a string (UTF-8 checked), bytes
  * of a fixed length (ids), or a scalar of the expected wire type. */
 typedef struct field_kind {
-    int wire;        /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
-    msg_type sub;    /* nested message, or M_NONE */
-    int utf8;        /* a string field */
-    int fixed_len;   /* exact byte length for ids, else 0 */
+    int wire;      /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
+    msg_type sub;  /* nested message, or M_NONE */
+    int utf8;      /* a string field */
+    int fixed_len; /* exact byte length for ids, else 0 */
 } field_kind;
 
 static int lookup(msg_type m, unsigned f, field_kind *k)
@@ -171,52 +180,116 @@ static int lookup(msg_type m, unsigned f, field_kind *k)
     *k = LEN_MSG;
 #define SUB(t) (k->sub = (t), 1)
     switch (m) {
-    case M_REQUEST: return f == 1 && SUB(M_RESOURCE_SPANS);
-    case M_RESOURCE_SPANS: return (f == 1 && SUB(M_RESOURCE)) || (f == 2 && SUB(M_SCOPE_SPANS));
-    case M_RESOURCE: return f == 1 && SUB(M_KEY_VALUE);
-    case M_SCOPE_SPANS: return (f == 1 && SUB(M_SCOPE)) || (f == 2 && SUB(M_SPAN));
-    case M_SCOPE: *k = STR; return f == 1 || f == 2;
+    case M_REQUEST:
+        return f == 1 && SUB(M_RESOURCE_SPANS);
+    case M_RESOURCE_SPANS:
+        return (f == 1 && SUB(M_RESOURCE)) || (f == 2 && SUB(M_SCOPE_SPANS));
+    case M_RESOURCE:
+        return f == 1 && SUB(M_KEY_VALUE);
+    case M_SCOPE_SPANS:
+        return (f == 1 && SUB(M_SCOPE)) || (f == 2 && SUB(M_SPAN));
+    case M_SCOPE:
+        *k = STR;
+        return f == 1 || f == 2;
     case M_SPAN:
         switch (f) {
-        case 1: k->fixed_len = 16; return 1;
-        case 2: case 4: k->fixed_len = 8; return 1;
-        case 3: case 5: *k = STR; return 1;
-        case 6: *k = VAR; return 1;
-        case 7: case 8: *k = F64; return 1;
-        case 9: return SUB(M_KEY_VALUE);
-        case 11: return SUB(M_EVENT);
-        case 13: return SUB(M_LINK);
-        case 15: return SUB(M_STATUS);
-        case 16: *k = F32; return 1;
-        default: return 0;
+        case 1:
+            k->fixed_len = 16;
+            return 1;
+        case 2:
+        case 4:
+            k->fixed_len = 8;
+            return 1;
+        case 3:
+        case 5:
+            *k = STR;
+            return 1;
+        case 6:
+            *k = VAR;
+            return 1;
+        case 7:
+        case 8:
+            *k = F64;
+            return 1;
+        case 9:
+            return SUB(M_KEY_VALUE);
+        case 11:
+            return SUB(M_EVENT);
+        case 13:
+            return SUB(M_LINK);
+        case 15:
+            return SUB(M_STATUS);
+        case 16:
+            *k = F32;
+            return 1;
+        default:
+            return 0;
         }
     case M_EVENT:
-        if (f == 1) { *k = F64; return 1; }
-        if (f == 2) { *k = STR; return 1; }
+        if (f == 1) {
+            *k = F64;
+            return 1;
+        }
+        if (f == 2) {
+            *k = STR;
+            return 1;
+        }
         return f == 3 && SUB(M_KEY_VALUE);
     case M_LINK:
-        if (f == 1) { k->fixed_len = 16; return 1; }
-        if (f == 2) { k->fixed_len = 8; return 1; }
-        if (f == 3) { *k = STR; return 1; }
-        if (f == 6) { *k = F32; return 1; }
+        if (f == 1) {
+            k->fixed_len = 16;
+            return 1;
+        }
+        if (f == 2) {
+            k->fixed_len = 8;
+            return 1;
+        }
+        if (f == 3) {
+            *k = STR;
+            return 1;
+        }
+        if (f == 6) {
+            *k = F32;
+            return 1;
+        }
         return f == 4 && SUB(M_KEY_VALUE);
     case M_STATUS:
-        if (f == 2) { *k = STR; return 1; }
-        if (f == 3) { *k = VAR; return 1; }
+        if (f == 2) {
+            *k = STR;
+            return 1;
+        }
+        if (f == 3) {
+            *k = VAR;
+            return 1;
+        }
         return 0;
     case M_KEY_VALUE:
-        if (f == 1) { *k = STR; return 1; }
+        if (f == 1) {
+            *k = STR;
+            return 1;
+        }
         return f == 2 && SUB(M_ANY_VALUE);
     case M_ANY_VALUE:
         switch (f) {
-        case 1: *k = STR; return 1;
-        case 2: case 3: *k = VAR; return 1;
-        case 4: *k = F64; return 1;
-        case 5: return SUB(M_ARRAY_VALUE);
-        default: return 0;
+        case 1:
+            *k = STR;
+            return 1;
+        case 2:
+        case 3:
+            *k = VAR;
+            return 1;
+        case 4:
+            *k = F64;
+            return 1;
+        case 5:
+            return SUB(M_ARRAY_VALUE);
+        default:
+            return 0;
         }
-    case M_ARRAY_VALUE: return f == 1 && SUB(M_ANY_VALUE);
-    case M_NONE: return 0;
+    case M_ARRAY_VALUE:
+        return f == 1 && SUB(M_ANY_VALUE);
+    case M_NONE:
+        return 0;
     }
 #undef SUB
     return 0;
@@ -307,9 +380,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_error_t err;
     json_t *root = json_loadb(js.data, js.len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
     CHECK(root != NULL);
-    json_t *jspans = json_object_get(json_array_get(json_object_get(json_array_get(
-                                         json_object_get(root, "resourceSpans"), 0), "scopeSpans"), 0),
-                                     "spans");
+    json_t *jspans = json_object_get(
+        json_array_get(
+            json_object_get(json_array_get(json_object_get(root, "resourceSpans"), 0), "scopeSpans"), 0),
+        "spans");
     CHECK(json_array_size(jspans) == n);
     json_decref(root);
     for (size_t i = 0; i < n; i++) {

@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (id_len == sizeof r.batch_id || memchr(r.batch_id, '/', id_len))
         abort();
     int has_id = r.kind == BT__ROUTE_BATCH_RETRIEVE || r.kind == BT__ROUTE_BATCH_CANCEL ||
-                 r.kind == BT__ROUTE_BATCH_DELETE || r.kind == BT__ROUTE_BATCH_RESULTS;
+        r.kind == BT__ROUTE_BATCH_DELETE || r.kind == BT__ROUTE_BATCH_RESULTS;
     if ((has_id && id_len == 0) || (!has_id && id_len != 0))
         abort();
     if ((r.kind != BT__ROUTE_NONE) != (bt__route_span_name(r.kind) != NULL))

@@ -16,7 +16,8 @@ typedef struct {
     size_t cap;
 } run_log;
 
-static int on_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len, int truncated)
+static int on_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len,
+                    int truncated)
 {
     run_log *r = ud;
     if (data_len > r->cap || event_len > 256 || data[data_len] != '\0' || event[event_len] != '\0')
@@ -51,7 +52,8 @@ static int parse(const char *in, size_t len, size_t cap, const size_t *cuts, siz
 
 static void same(run_log *a, int pa, run_log *b, int pb)
 {
-    if (pa != pb || a->log.len != b->log.len || (a->log.len && memcmp(a->log.data, b->log.data, a->log.len) != 0))
+    if (pa != pb || a->log.len != b->log.len ||
+        (a->log.len && memcmp(a->log.data, b->log.data, a->log.len) != 0))
         abort();
 }
 

@@ -15,7 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_SEEDS 512
 #define REPLAY_MAX_INPUT (1u << 20)
 
-typedef struct { uint8_t *data; size_t len; } seed;
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} seed;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)

@@ -52,30 +52,30 @@ typedef enum {
 } bt_exchange_outcome;
 
 typedef struct bt_exchange_options {
-    const bt_span_context *parent;     /* e.g. from an incoming traceparent; may be NULL */
-    const char *braintrust_parent;     /* per-request braintrust.parent override; may be NULL */
+    const bt_span_context *parent; /* e.g. from an incoming traceparent; may be NULL */
+    const char *braintrust_parent; /* per-request braintrust.parent override; may be NULL */
 } bt_exchange_options;
 
 /* Starts observing one exchange. `target` is the request target (path and query, or an
  * absolute URL). Headers are borrowed for the call (secrets are never recorded).
  * *out is NULL when the endpoint is not traced; the return is then still BT_OK. */
 BT_EXTERN int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target,
-                                const bt_header *headers, size_t n_headers,
-                                const bt_exchange_options *opts, bt_exchange **out);
+                                const bt_header *headers, size_t n_headers, const bt_exchange_options *opts,
+                                bt_exchange **out);
 /* Request body bytes, in any number of pieces. */
 BT_EXTERN void bt_exchange_request_body(bt_exchange *ex, const void *data, size_t len);
 /* Response status and headers (borrowed for the call). */
-BT_EXTERN void bt_exchange_response_headers(bt_exchange *ex, int status,
-                                            const bt_header *headers, size_t n_headers);
+BT_EXTERN void bt_exchange_response_headers(bt_exchange *ex, int status, const bt_header *headers,
+                                            size_t n_headers);
 /* Response body bytes as received (still content-encoded), in any chunking. */
 BT_EXTERN void bt_exchange_response_body(bt_exchange *ex, const void *data, size_t len);
 
 /* A summary for access logs. */
 typedef struct bt_exchange_info {
-    const char *span_name;      /* static string, or NULL when untraced */
-    char model[128];            /* "" when unknown */
-    int64_t input_tokens;       /* prompt tokens (incl. cache); -1 when unknown */
-    int64_t output_tokens;      /* -1 when unknown */
+    const char *span_name; /* static string, or NULL when untraced */
+    char model[128];       /* "" when unknown */
+    int64_t input_tokens;  /* prompt tokens (incl. cache); -1 when unknown */
+    int64_t output_tokens; /* -1 when unknown */
     int is_error;
 } bt_exchange_info;
 

@@ -28,8 +28,8 @@ typedef struct bt_batch_collector bt_batch_collector;
 
 /* What a collection saw. */
 typedef struct bt_batch_import_stats {
-    uint64_t requests;        /* create requests read */
-    uint64_t results;         /* result lines traced (one llm span each) */
+    uint64_t requests; /* create requests read */
+    uint64_t results;  /* result lines traced (one llm span each) */
     uint64_t succeeded;
     uint64_t errored;
     uint64_t canceled;
@@ -67,9 +67,8 @@ BT_EXTERN void bt_batch_collector_free(bt_batch_collector *c);
  * Requests and results may be gzip files (told by their first bytes). Paths are
  * borrowed. BT_EIO when a file cannot be read; otherwise as bt_batch_collector_finish
  * (BT_EPARSE also for corrupt gzip data). `out` may be NULL. */
-BT_EXTERN int bt_batch_import_files(bt_anthropic *a, const char *batch_path,
-                                    const char *requests_path, const char *results_path,
-                                    bt_batch_import_stats *out);
+BT_EXTERN int bt_batch_import_files(bt_anthropic *a, const char *batch_path, const char *requests_path,
+                                    const char *results_path, bt_batch_import_stats *out);
 
 #ifdef __cplusplus
 }

@@ -23,29 +23,24 @@ extern "C" {
 
 enum {
     BT_OK = 0,
-    BT_EINVAL = -1,     /* invalid argument or configuration value */
-    BT_ENOMEM = -2,     /* allocation failed */
-    BT_ELIMIT = -3,     /* a hard cap was reached; data was truncated or dropped */
-    BT_EPARSE = -4,     /* malformed input (JSON, SSE, HTTP, compressed data) */
-    BT_EIO = -5,        /* file or network I/O failed */
-    BT_ETIMEDOUT = -6,  /* the operation did not finish in time */
-    BT_EDISABLED = -7,  /* tracing is disabled (by configuration or a bad config) */
-    BT_ESTATE = -8,     /* call not valid in the object's current state */
-    BT_ENOTFOUND = -9,  /* no such item */
-    BT_EEXPORT = -10,   /* spans could not be delivered to a sink */
-    BT_EDB = -11,       /* the SQLite store reported an error */
+    BT_EINVAL = -1,       /* invalid argument or configuration value */
+    BT_ENOMEM = -2,       /* allocation failed */
+    BT_ELIMIT = -3,       /* a hard cap was reached; data was truncated or dropped */
+    BT_EPARSE = -4,       /* malformed input (JSON, SSE, HTTP, compressed data) */
+    BT_EIO = -5,          /* file or network I/O failed */
+    BT_ETIMEDOUT = -6,    /* the operation did not finish in time */
+    BT_EDISABLED = -7,    /* tracing is disabled (by configuration or a bad config) */
+    BT_ESTATE = -8,       /* call not valid in the object's current state */
+    BT_ENOTFOUND = -9,    /* no such item */
+    BT_EEXPORT = -10,     /* spans could not be delivered to a sink */
+    BT_EDB = -11,         /* the SQLite store reported an error */
     BT_EUNSUPPORTED = -12 /* feature not built in (e.g. brotli) */
 };
 
 /* Returns a static, human-readable description of an error code. Never NULL. */
 BT_EXTERN const char *bt_strerror(int code);
 
-typedef enum {
-    BT_LOG_DEBUG = 0,
-    BT_LOG_INFO = 1,
-    BT_LOG_WARN = 2,
-    BT_LOG_ERROR = 3
-} bt_log_level;
+typedef enum { BT_LOG_DEBUG = 0, BT_LOG_INFO = 1, BT_LOG_WARN = 2, BT_LOG_ERROR = 3 } bt_log_level;
 
 /* Logger callback. `msg` is borrowed for the duration of the call. It may be called
  * from the exporter's background thread; it must be thread-safe. Messages never

@@ -27,15 +27,15 @@ extern "C" {
 typedef size_t (*bt_curl_data_fn)(char *data, size_t size, size_t nmemb, void *userdata);
 
 typedef struct bt_curl_request {
-    const char *method;           /* "POST", "GET", ... */
-    const char *url;              /* absolute URL, e.g. "https://api.anthropic.com/v1/messages" */
-    const bt_header *headers;     /* request headers (borrowed for the call) */
+    const char *method;       /* "POST", "GET", ... */
+    const char *url;          /* absolute URL, e.g. "https://api.anthropic.com/v1/messages" */
+    const bt_header *headers; /* request headers (borrowed for the call) */
     size_t n_headers;
-    const void *body;             /* request body (borrowed), or NULL */
+    const void *body; /* request body (borrowed), or NULL */
     size_t body_len;
-    bt_curl_data_fn write_fn;     /* response body; NULL discards it */
+    bt_curl_data_fn write_fn; /* response body; NULL discards it */
     void *write_userdata;
-    bt_curl_data_fn header_fn;    /* response header lines; NULL: not forwarded */
+    bt_curl_data_fn header_fn; /* response header lines; NULL: not forwarded */
     void *header_userdata;
     /* Set when CURLOPT_ACCEPT_ENCODING is on for this handle: curl then hands over a
      * body it already decoded, and the Content-Encoding header must not be applied a

@@ -15,15 +15,15 @@ extern "C" {
 
 /* OTLP/HTTP exporter options. Strings are copied by bt_sink_otlp_new(). */
 typedef struct bt_otlp_options {
-    const char *traces_url;      /* full URL, e.g. https://api.braintrust.dev/otel/v1/traces */
-    const char *headers;         /* W3C list "k=v,k2=v2" (values URL-decoded), may be NULL */
-    const char *bearer_token;    /* sent as Authorization: Bearer ..., may be NULL */
+    const char *traces_url;        /* full URL, e.g. https://api.braintrust.dev/otel/v1/traces */
+    const char *headers;           /* W3C list "k=v,k2=v2" (values URL-decoded), may be NULL */
+    const char *bearer_token;      /* sent as Authorization: Bearer ..., may be NULL */
     const char *braintrust_parent; /* sent as x-bt-parent, may be NULL */
     bt_otlp_protocol protocol;
     int gzip;
-    int timeout_ms;              /* per export, all retries included; 0: 10000 */
-    int max_retries;             /* 0: the default 5; negative: never retry */
-    size_t max_request_bytes;    /* a batch encoding to more is sent in several requests;
+    int timeout_ms;           /* per export, all retries included; 0: 10000 */
+    int max_retries;          /* 0: the default 5; negative: never retry */
+    size_t max_request_bytes; /* a batch encoding to more is sent in several requests;
                                     0: 8 MiB (Braintrust rejects requests over 10 MB) */
 } bt_otlp_options;
 

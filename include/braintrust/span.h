@@ -25,8 +25,8 @@ typedef struct bt_span bt_span;
 typedef struct bt_span_context {
     uint8_t trace_id[16];
     uint8_t span_id[8];
-    uint8_t trace_flags;                 /* bit 0: sampled */
-    char tracestate[BT_TRACESTATE_MAX];  /* "" when absent */
+    uint8_t trace_flags;                /* bit 0: sampled */
+    char tracestate[BT_TRACESTATE_MAX]; /* "" when absent */
 } bt_span_context;
 
 /* OTLP span kinds (values are the OTLP enum numbers). */
@@ -40,11 +40,7 @@ typedef enum {
 } bt_span_kind;
 
 /* OTLP status codes. */
-typedef enum {
-    BT_STATUS_UNSET = 0,
-    BT_STATUS_OK = 1,
-    BT_STATUS_ERROR = 2
-} bt_status_code;
+typedef enum { BT_STATUS_UNSET = 0, BT_STATUS_OK = 1, BT_STATUS_ERROR = 2 } bt_status_code;
 
 /* Options for bt_span_start(). Zero-initialise and set what you need. */
 typedef struct bt_span_options {
@@ -76,12 +72,12 @@ BT_EXTERN int bt_span_set_string_array(bt_span *span, const char *key, const cha
 BT_EXTERN int bt_span_set_status(bt_span *span, bt_status_code code, const char *message);
 
 /* Adds an event at `time_unix_nano` (0: now) with string attributes (copied). */
-BT_EXTERN int bt_span_add_event(bt_span *span, const char *name, uint64_t time_unix_nano,
-                                const bt_kv *attrs, size_t n_attrs);
+BT_EXTERN int bt_span_add_event(bt_span *span, const char *name, uint64_t time_unix_nano, const bt_kv *attrs,
+                                size_t n_attrs);
 
 /* Adds a link to another span context, with string attributes (all copied). */
-BT_EXTERN int bt_span_add_link(bt_span *span, const bt_span_context *linked,
-                               const bt_kv *attrs, size_t n_attrs);
+BT_EXTERN int bt_span_add_link(bt_span *span, const bt_span_context *linked, const bt_kv *attrs,
+                               size_t n_attrs);
 
 /* The span's own context (ids and flags), for children and outgoing traceparent. */
 BT_EXTERN int bt_span_get_context(const bt_span *span, bt_span_context *out);
@@ -103,8 +99,8 @@ BT_EXTERN int bt_traceparent_format(const bt_span_context *ctx, char out[56]);
 /* Derives an id deterministically: the first `out_len` bytes (<= 32) of
  * SHA-256(namespace || 0x00 || key). Never all zero. Used for batch traces so that
  * reading the same results twice produces the same ids. */
-BT_EXTERN void bt_derive_id(const char *namespace_, const void *key, size_t key_len,
-                            uint8_t *out, size_t out_len);
+BT_EXTERN void bt_derive_id(const char *namespace_, const void *key, size_t key_len, uint8_t *out,
+                            size_t out_len);
 
 #ifdef __cplusplus
 }

@@ -65,7 +65,8 @@ BT_EXTERN int bt_tracer_set_service_name(bt_tracer *t, const char *name);
 BT_EXTERN int bt_tracer_set_resource_attributes(bt_tracer *t, const char *w3c_kv_list);
 BT_EXTERN int bt_tracer_set_batch_options(bt_tracer *t, int max_queue_size, int schedule_delay_ms,
                                           int max_export_batch_size, int export_timeout_ms);
-BT_EXTERN int bt_tracer_set_max_request_bytes(bt_tracer *t, size_t bytes);   /* default 8 MiB (< Braintrust's 10 MB) */
+BT_EXTERN int bt_tracer_set_max_request_bytes(bt_tracer *t,
+                                              size_t bytes); /* default 8 MiB (< Braintrust's 10 MB) */
 BT_EXTERN int bt_tracer_set_max_attribute_bytes(bt_tracer *t, size_t bytes); /* default 4 MiB */
 BT_EXTERN int bt_tracer_set_store_path(bt_tracer *t, const char *sqlite_path);
 BT_EXTERN int bt_tracer_set_disabled(bt_tracer *t, int disabled);
@@ -89,8 +90,8 @@ BT_EXTERN int bt_tracer_flush(bt_tracer *t, int timeout_ms);
 typedef struct bt_tracer_stats {
     uint64_t spans_started;
     uint64_t spans_ended;
-    uint64_t spans_exported;   /* delivered by every sink */
-    uint64_t spans_dropped;    /* queue full, or given up after retries */
+    uint64_t spans_exported; /* delivered by every sink */
+    uint64_t spans_dropped;  /* queue full, or given up after retries */
     uint64_t export_requests;
     uint64_t export_failures;
     uint64_t queue_length;

@@ -18,8 +18,8 @@
 typedef struct tee {
     bt_exchange *ex;
     const bt_curl_request *req;
-    bt__buf block;          /* header lines of the current block */
-    bt__buf redirect;       /* a 3xx block held back: curl may be following it */
+    bt__buf block;    /* header lines of the current block */
+    bt__buf redirect; /* a 3xx block held back: curl may be following it */
     int headers_done;
 } tee;
 
@@ -72,7 +72,7 @@ static void deliver_headers(tee *t, int final)
                 }
                 size_t name_len = (size_t)(colon - p);
                 int skip = t->req->curl_decodes_body && name_len == 16 &&
-                           strncasecmp(p, "content-encoding", 16) == 0;
+                    strncasecmp(p, "content-encoding", 16) == 0;
                 if (!skip)
                     hs[n++] = (bt_header){p, name_len, v, vlen};
             }

@@ -96,11 +96,26 @@ int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path)
     return BT_OK;
 }
 
-int bt__anthropic_genai_enabled(const bt_anthropic *a) { return a && a->genai; }
-int bt__anthropic_lifecycle_enabled(const bt_anthropic *a) { return a && a->lifecycle; }
-size_t bt__anthropic_body_limit(const bt_anthropic *a) { return a ? a->body_limit : BT__DEFAULT_BODY_LIMIT; }
-bt_tracer *bt__anthropic_tracer(const bt_anthropic *a) { return a ? a->tracer : NULL; }
-struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a) { return a ? a->corr : NULL; }
+int bt__anthropic_genai_enabled(const bt_anthropic *a)
+{
+    return a && a->genai;
+}
+int bt__anthropic_lifecycle_enabled(const bt_anthropic *a)
+{
+    return a && a->lifecycle;
+}
+size_t bt__anthropic_body_limit(const bt_anthropic *a)
+{
+    return a ? a->body_limit : BT__DEFAULT_BODY_LIMIT;
+}
+bt_tracer *bt__anthropic_tracer(const bt_anthropic *a)
+{
+    return a ? a->tracer : NULL;
+}
+struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a)
+{
+    return a ? a->corr : NULL;
+}
 
 char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len)
 {

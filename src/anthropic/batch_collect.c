@@ -157,7 +157,7 @@ void bt_batch_collector_free(bt_batch_collector *c)
 static int requests_sink(void *ud, const char *data, size_t len)
 {
     int rc = bt_batch_collector_feed_requests(ud, data, len);
-    return rc == BT_EPARSE ? BT_OK : rc;  /* keep going: the error is reported at finish */
+    return rc == BT_EPARSE ? BT_OK : rc; /* keep going: the error is reported at finish */
 }
 
 static int results_sink(void *ud, const char *data, size_t len)

@@ -16,7 +16,8 @@ void bt__batch_llm_metrics_add(json_t *into, json_t *from)
 {
     const char *key;
     json_t *value;
-    json_object_foreach(from, key, value) {
+    json_object_foreach(from, key, value)
+    {
         if (!json_is_integer(value))
             continue;
         json_t *cur = json_object_get(into, key);

@@ -16,8 +16,8 @@ struct bt__batch_requests {
     char *key;
     bt__batch_split *split;
     bt__batch_requests_stats stats;
-    json_t *ids;        /* first BT__BATCH_SUMMARY_IDS custom_ids */
-    json_t *models;     /* sorted unique */
+    json_t *ids;    /* first BT__BATCH_SUMMARY_IDS custom_ids */
+    json_t *models; /* sorted unique */
     int models_truncated;
 };
 
@@ -55,9 +55,9 @@ char *bt__batch_request_entry(json_t *params, size_t *len_out, int *truncated)
         char *input_text = dump(input);
         size_t room = BT__CORR_ENTRY_MAX - (meta_text ? strlen(meta_text) : 0) - ENTRY_SLACK;
         /* JSON escaping can grow the prefix up to 6x (\u00XX); leave room for it. */
-        size_t keep = input_text ? bt__utf8_cut(input_text, strlen(input_text) < room / 6 ? strlen(input_text)
-                                                                                          : room / 6)
-                                 : 0;
+        size_t keep = input_text
+            ? bt__utf8_cut(input_text, strlen(input_text) < room / 6 ? strlen(input_text) : room / 6)
+            : 0;
         json_object_set_new(entry, "input", input_text ? json_stringn(input_text, keep) : json_null());
         json_object_set_new(entry, "truncated", json_true());
         free(meta_text);
@@ -126,7 +126,8 @@ static int on_element(void *ud, const char *elem, size_t len, int truncated, con
         free(entry);
     } else {
         /* Too large to parse, or no params: remember that the request existed. */
-        static const char marker[] = "{\"input\":null,\"metadata\":{\"provider\":\"anthropic\"},\"truncated\":true}";
+        static const char marker[] =
+            "{\"input\":null,\"metadata\":{\"provider\":\"anthropic\"},\"truncated\":true}";
         store(r, cid, marker, sizeof marker - 1);
         r->stats.truncated++;
     }

@@ -19,15 +19,15 @@
 struct bt__correlation;
 typedef struct bt__batch_requests bt__batch_requests;
 
-#define BT__BATCH_REQUEST_ELEM_MAX ((size_t)8 << 20)   /* one request element parsed */
-#define BT__BATCH_SUMMARY_IDS 100                       /* custom_ids listed in the create span */
+#define BT__BATCH_REQUEST_ELEM_MAX ((size_t)8 << 20) /* one request element parsed */
+#define BT__BATCH_SUMMARY_IDS 100                    /* custom_ids listed in the create span */
 #define BT__BATCH_SUMMARY_MODELS 64
 
 typedef struct bt__batch_requests_stats {
-    uint64_t requests;       /* elements with a custom_id */
-    uint64_t invalid;        /* not JSON / no custom_id */
-    uint64_t truncated;      /* stored shortened (or without input) */
-    uint64_t not_stored;     /* the store refused them (full) */
+    uint64_t requests;   /* elements with a custom_id */
+    uint64_t invalid;    /* not JSON / no custom_id */
+    uint64_t truncated;  /* stored shortened (or without input) */
+    uint64_t not_stored; /* the store refused them (full) */
 } bt__batch_requests_stats;
 
 /* `c` borrowed; `key` copied. */

@@ -18,7 +18,7 @@
 
 typedef struct results_handler {
     bt__handler base;
-    bt__batch_trace *trace;       /* set once a 2xx response starts */
+    bt__batch_trace *trace; /* set once a 2xx response starts */
     bt__buf error_body;
 } results_handler;
 

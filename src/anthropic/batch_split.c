@@ -33,8 +33,8 @@ struct bt__batch_split {
     char key[KEY_MAX + 1];
     size_t key_len;
     int key_overflow;
-    int pending;          /* what the value after the last key of interest is */
-    int elem_base;        /* element values start at this depth */
+    int pending;   /* what the value after the last key of interest is */
+    int elem_base; /* element values start at this depth */
     int capturing;
     bt__buf elem;
     char custom_id[BT__BATCH_CUSTOM_ID_MAX + 1];
@@ -102,7 +102,8 @@ static void end_string(bt__batch_split *s)
         if (!s->key_overflow) {
             if (s->capturing && s->string_depth == s->elem_base + 1 && strcmp(s->key, "custom_id") == 0)
                 s->pending = PENDING_CUSTOM_ID;
-            else if (s->capturing && s->elem_base == 0 && s->string_depth == 1 && strcmp(s->key, "requests") == 0)
+            else if (s->capturing && s->elem_base == 0 && s->string_depth == 1 &&
+                     strcmp(s->key, "requests") == 0)
                 s->pending = PENDING_REQUESTS;
         }
     } else if (s->string_is_custom_id) {
@@ -121,7 +122,7 @@ static void value_start(bt__batch_split *s, char c)
         s->string_is_custom_id = 1;
         s->custom_id_len = 0;
     } else if (pending == PENDING_CUSTOM_ID) {
-        s->custom_id_bad = 1;      /* a non-string custom_id */
+        s->custom_id_bad = 1; /* a non-string custom_id */
     } else if (pending == PENDING_REQUESTS && c == '[') {
         /* A create body: the record being captured is the envelope, not a request. */
         s->capturing = 0;
@@ -134,7 +135,7 @@ int bt__batch_split_feed(bt__batch_split *s, const char *data, size_t len)
 {
     if (s->failed)
         return BT_EPARSE;
-    size_t run = 0;   /* start of the not-yet-copied part of the current element */
+    size_t run = 0; /* start of the not-yet-copied part of the current element */
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
         if (s->in_string) {
@@ -155,7 +156,11 @@ int bt__batch_split_feed(bt__batch_split *s, const char *data, size_t len)
             continue;
         }
         switch (c) {
-        case ' ': case '\t': case '\r': case '\n': case ':':
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+        case ':':
             break;
         case ',':
             if (s->depth == 0)
@@ -189,7 +194,7 @@ int bt__batch_split_feed(bt__batch_split *s, const char *data, size_t len)
                 run = i;
             }
             if (c == '[' && s->depth == 0)
-                s->elem_base = 1;          /* a bare array of requests */
+                s->elem_base = 1; /* a bare array of requests */
             s->depth++;
             s->is_object[s->depth] = (c == '{');
             s->expect_key = (c == '{');
@@ -238,6 +243,6 @@ int bt__batch_split_finish(bt__batch_split *s)
         return BT_OK;
     s->failed = 1;
     if (s->capturing && s->custom_id_len > 0 && !s->custom_id_bad)
-        emit_element(s, 1);   /* keep the id of a request cut short */
+        emit_element(s, 1); /* keep the id of a request cut short */
     return BT_EPARSE;
 }

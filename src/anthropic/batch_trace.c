@@ -25,17 +25,17 @@ struct bt__batch_trace {
     bt_tracer *tracer;
     char batch_id[BT__BATCH_ID_MAX];
     char *braintrust_parent;
-    bt_span_context ctx;          /* the batch span's */
-    uint64_t start_ns, end_ns;    /* end 0: ended_at unknown */
-    json_t *batch;                /* latest batch object seen, or NULL */
+    bt_span_context ctx;       /* the batch span's */
+    uint64_t start_ns, end_ns; /* end 0: ended_at unknown */
+    json_t *batch;             /* latest batch object seen, or NULL */
     bt__ndjson *lines;
     bt__batch_counts counts;
     json_t *metrics;
-    uint64_t *seen;               /* open addressing set of child span ids (0 = empty) */
+    uint64_t *seen; /* open addressing set of child span ids (0 = empty) */
     size_t seen_slots, seen_used;
-    bt_exchange genai_ex;         /* what gen_ai attributes read of an exchange */
-    char incomplete[192];         /* why the stream did not reach its end; "" if it did */
-    char last_byte;               /* of the stream so far, to tell a cut last line */
+    bt_exchange genai_ex; /* what gen_ai attributes read of an exchange */
+    char incomplete[192]; /* why the stream did not reach its end; "" if it did */
+    char last_byte;       /* of the stream so far, to tell a cut last line */
     int finished;
 };
 
@@ -93,7 +93,7 @@ static int seen_before(bt__batch_trace *t, const uint8_t id[8])
     }
     if (t->seen_used * 2 >= t->seen_slots) {
         if (t->seen_slots * 2 > BT__BATCH_SEEN_MAX * 2)
-            return 0;    /* full: stop tracking rather than grow without bound */
+            return 0; /* full: stop tracking rather than grow without bound */
         size_t n = t->seen_slots * 2;
         uint64_t *grown = calloc(n, sizeof *grown);
         if (!grown)
@@ -189,7 +189,8 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
     /* The request side, re-joined from the create by custom_id. */
     json_t *entry = NULL;
     char *entry_text = NULL;
-    if (bt__correlation_get(bt__anthropic_correlation(t->a), t->batch_id, custom_id, &entry_text, NULL) == BT_OK)
+    if (bt__correlation_get(bt__anthropic_correlation(t->a), t->batch_id, custom_id, &entry_text, NULL) ==
+        BT_OK)
         entry = json_loads(entry_text, 0, NULL);
     free(entry_text);
     if (!entry)
@@ -312,7 +313,7 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
 static int is_result_type(const char *type)
 {
     return strcmp(type, "succeeded") == 0 || strcmp(type, "errored") == 0 || strcmp(type, "canceled") == 0 ||
-           strcmp(type, "expired") == 0;
+        strcmp(type, "expired") == 0;
 }
 
 static int on_line(void *ud, const char *line, size_t len, size_t full_len, int truncated)
@@ -328,12 +329,13 @@ static int on_line(void *ud, const char *line, size_t len, size_t full_len, int 
             t->counts.invalid++;
         return 0;
     }
-    json_t *root = bt__json_parse_lenient(line, len);   /* a stray invalid byte loses no span */
+    json_t *root = bt__json_parse_lenient(line, len); /* a stray invalid byte loses no span */
     json_t *id = json_object_get(root, "custom_id");
     json_t *result = json_object_get(root, "result");
     json_t *type = json_object_get(result, "type");
-    if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > BT__BATCH_CUSTOM_ID_MAX ||
-        !json_is_string(type) || !is_result_type(json_string_value(type)))
+    if (!json_is_string(id) || json_string_length(id) == 0 ||
+        json_string_length(id) > BT__BATCH_CUSTOM_ID_MAX || !json_is_string(type) ||
+        !is_result_type(json_string_value(type)))
         t->counts.invalid++;
     else
         emit_child(t, json_string_value(id), json_string_value(type), result, 0);
@@ -417,7 +419,8 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
     json_t *meta = json_pack("{s:s,s:s}", "provider", "anthropic", "batch_id", t->batch_id);
     json_t *status = json_object_get(t->batch, "processing_status");
     json_object_set_new(meta, "processing_status",
-                        json_is_string(status) ? json_incref(status) : json_string(incomplete ? "unknown" : "ended"));
+                        json_is_string(status) ? json_incref(status)
+                                               : json_string(incomplete ? "unknown" : "ended"));
     json_t *rc = json_object_get(t->batch, "request_counts");
     json_object_set_new(meta, "request_counts", json_is_object(rc) ? json_incref(rc) : counts_json(c));
     json_object_set_new(meta, "results", counts_json(c));

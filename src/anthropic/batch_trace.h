@@ -34,12 +34,12 @@
 typedef struct bt__batch_trace bt__batch_trace;
 
 typedef struct bt__batch_counts {
-    uint64_t results;      /* lines traced */
+    uint64_t results; /* lines traced */
     uint64_t succeeded, errored, canceled, expired;
-    uint64_t invalid;      /* not JSON, no custom_id, no known result type */
-    uint64_t duplicate;    /* custom_id already traced in this read */
-    uint64_t unknown;      /* no create request on record for the custom_id */
-    uint64_t oversized;    /* longer than BT__BATCH_LINE_MAX */
+    uint64_t invalid;   /* not JSON, no custom_id, no known result type */
+    uint64_t duplicate; /* custom_id already traced in this read */
+    uint64_t unknown;   /* no create request on record for the custom_id */
+    uint64_t oversized; /* longer than BT__BATCH_LINE_MAX */
 } bt__batch_counts;
 
 /* The batch span's context (for links from lifecycle spans and for children). */

@@ -30,10 +30,10 @@
 
 typedef struct batches_handler {
     bt__handler base;
-    bt__batch_requests *reqs;     /* create only */
+    bt__batch_requests *reqs; /* create only */
     char staging_key[64];
-    int request_error;            /* the create body could not be split */
-    json_t *list_params;          /* list only: limit / before_id / after_id from the query */
+    int request_error;   /* the create body could not be split */
+    json_t *list_params; /* list only: limit / before_id / after_id from the query */
     bt__buf response;
 } batches_handler;
 
@@ -74,8 +74,8 @@ static void finish_create(batches_handler *b, bt_exchange *ex, json_t *resp, jso
 {
     struct bt__correlation *store = bt__anthropic_correlation(ex->a);
     json_t *id = json_object_get(resp, "id");
-    int ok = ex->status >= 200 && ex->status < 300 && json_is_string(id) &&
-             ex->outcome == BT_EXCHANGE_COMPLETED;
+    int ok =
+        ex->status >= 200 && ex->status < 300 && json_is_string(id) && ex->outcome == BT_EXCHANGE_COMPLETED;
     if (b->reqs && !b->request_error && bt__batch_requests_finish(b->reqs) != BT_OK)
         b->request_error = 1;
     if (ok) {
@@ -115,7 +115,8 @@ static json_t *finish_list(bt_exchange *ex, bt_span *span, json_t *resp, json_t 
     json_t *shown = json_array(), *ids = json_array();
     size_t i;
     json_t *batch;
-    json_array_foreach(data, i, batch) {
+    json_array_foreach(data, i, batch)
+    {
         bt__batch_object_remember(bt__anthropic_correlation(ex->a), batch);
         json_t *id = json_object_get(batch, "id");
         if (i >= LIST_SHOWN || !json_is_string(id))
@@ -243,7 +244,8 @@ bt__handler *bt__batches_handler_new(bt_exchange *ex)
         static const char *const PARAMS[] = {"limit", "before_id", "after_id"};
         for (size_t i = 0; i < 3; i++) {
             char v[BT__BATCH_ID_MAX];
-            if (!ex->route.query || !bt__query_get(ex->route.query, ex->route.query_len, PARAMS[i], v, sizeof v))
+            if (!ex->route.query ||
+                !bt__query_get(ex->route.query, ex->route.query_len, PARAMS[i], v, sizeof v))
                 continue;
             char *end;
             long n = strtol(v, &end, 10);
@@ -257,8 +259,8 @@ bt__handler *bt__batches_handler_new(bt_exchange *ex)
         uint8_t r[8];
         uint64_t seed[3] = {ex->start_unix_nano, (uint64_t)atomic_fetch_add(&counter, 1), (uint64_t)getpid()};
         bt_derive_id("anthropic:batch:staging", seed, sizeof seed, r, sizeof r);
-        snprintf(b->staging_key, sizeof b->staging_key, "staging:%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1],
-                 r[2], r[3], r[4], r[5], r[6], r[7]);
+        snprintf(b->staging_key, sizeof b->staging_key, "staging:%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
+                 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
         b->reqs = bt__batch_requests_new(bt__anthropic_correlation(ex->a), b->staging_key);
         if (!b->reqs) {
             on_free(&b->base);

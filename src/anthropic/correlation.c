@@ -18,8 +18,8 @@
 #include "util/timefmt.h"
 
 typedef struct mem_entry {
-    struct mem_entry *chain;            /* hash bucket */
-    struct mem_entry *older, *newer;    /* FIFO list */
+    struct mem_entry *chain;         /* hash bucket */
+    struct mem_entry *older, *newer; /* FIFO list */
     char *key;
     char *custom_id;
     char *entry;
@@ -37,7 +37,7 @@ typedef struct mem_batch {
 struct bt__correlation {
     pthread_mutex_t mu;
     bt_tracer *tracer;
-    struct bt__corr_db *db;             /* NULL: the in-memory map */
+    struct bt__corr_db *db; /* NULL: the in-memory map */
     mem_entry **buckets;
     size_t n_buckets, n_entries;
     mem_entry *oldest, *newest;
@@ -186,8 +186,9 @@ static int mem_put(struct bt__correlation *c, const char *key, const char *custo
         mem_free_entry(old);
     }
     /* Make room: drop expired entries and other batches' oldest entries. */
-    while (c->oldest && (expired(c, c->oldest->created) ||
-                         (c->total_bytes + len > BT__CORR_MEM_TOTAL_MAX && strcmp(c->oldest->key, key) != 0))) {
+    while (c->oldest &&
+           (expired(c, c->oldest->created) ||
+            (c->total_bytes + len > BT__CORR_MEM_TOTAL_MAX && strcmp(c->oldest->key, key) != 0))) {
         mem_entry *e = c->oldest;
         mem_unlink(c, e);
         mem_free_entry(e);

@@ -22,11 +22,11 @@
 
 #include "braintrust/tracer.h"
 
-#define BT__CORR_ENTRY_MAX ((size_t)1 << 20)           /* 1 MiB per request */
-#define BT__CORR_MEM_TOTAL_MAX ((size_t)64 << 20)      /* 64 MiB in memory */
-#define BT__CORR_DB_TOTAL_MAX ((uint64_t)4 << 30)      /* 4 GiB on disk */
-#define BT__CORR_BATCHES_MAX 1024                      /* batch objects kept */
-#define BT__CORR_BATCH_OBJECT_MAX 4096                 /* bytes per batch object */
+#define BT__CORR_ENTRY_MAX ((size_t)1 << 20)      /* 1 MiB per request */
+#define BT__CORR_MEM_TOTAL_MAX ((size_t)64 << 20) /* 64 MiB in memory */
+#define BT__CORR_DB_TOTAL_MAX ((uint64_t)4 << 30) /* 4 GiB on disk */
+#define BT__CORR_BATCHES_MAX 1024                 /* batch objects kept */
+#define BT__CORR_BATCH_OBJECT_MAX 4096            /* bytes per batch object */
 #define BT__CORR_TTL_NANO ((uint64_t)29 * 24 * 3600 * 1000000000ull)
 
 struct bt__correlation;
@@ -42,8 +42,8 @@ void bt__correlation_free(struct bt__correlation *c);
 /* Stores (replaces) the entry of `custom_id` under `key` (a batch id, or a staging key
  * while the batch id is not yet known). `entry` is JSON text (copied). BT_OK, BT_ELIMIT
  * (entry too large or store full: not stored), BT_EDB, BT_ENOMEM. */
-int bt__correlation_put(struct bt__correlation *c, const char *key, const char *custom_id,
-                        const char *entry, size_t len);
+int bt__correlation_put(struct bt__correlation *c, const char *key, const char *custom_id, const char *entry,
+                        size_t len);
 /* Moves every entry staged under `from_key` to `to_key` (the batch id from the create
  * response). */
 int bt__correlation_rekey(struct bt__correlation *c, const char *from_key, const char *to_key);
@@ -51,13 +51,12 @@ int bt__correlation_rekey(struct bt__correlation *c, const char *from_key, const
 int bt__correlation_drop(struct bt__correlation *c, const char *key);
 /* Looks up an entry: *entry_out is malloc'd, NUL-terminated (free() it). BT_OK or
  * BT_ENOTFOUND (also when expired). */
-int bt__correlation_get(struct bt__correlation *c, const char *key, const char *custom_id,
-                        char **entry_out, size_t *len_out);
+int bt__correlation_get(struct bt__correlation *c, const char *key, const char *custom_id, char **entry_out,
+                        size_t *len_out);
 
 /* Remembers the latest batch object seen for `batch_id` (JSON text, copied; longer
  * than BT__CORR_BATCH_OBJECT_MAX is refused with BT_ELIMIT). */
-int bt__correlation_put_batch(struct bt__correlation *c, const char *batch_id,
-                              const char *json, size_t len);
+int bt__correlation_put_batch(struct bt__correlation *c, const char *batch_id, const char *json, size_t len);
 /* The latest batch object seen (malloc'd) or BT_ENOTFOUND. */
 int bt__correlation_get_batch(struct bt__correlation *c, const char *batch_id, char **json_out);
 
@@ -65,15 +64,13 @@ int bt__correlation_get_batch(struct bt__correlation *c, const char *batch_id, c
  * time on writes). Returns the number of rows removed, or a BT_E* code. */
 int bt__correlation_purge(struct bt__correlation *c);
 
-
-
 /* The SQLite backend (correlation_sqlite.c). The front (correlation.c) holds the store
  * mutex around every call. `now` is the tracer clock in ns. */
 struct bt__corr_db;
 int bt__corr_db_open(const char *path, uint64_t now, struct bt__corr_db **out, char *err, size_t err_size);
 void bt__corr_db_close(struct bt__corr_db *db);
-int bt__corr_db_put(struct bt__corr_db *db, const char *key, const char *custom_id,
-                    const char *entry, size_t len, uint64_t now);
+int bt__corr_db_put(struct bt__corr_db *db, const char *key, const char *custom_id, const char *entry,
+                    size_t len, uint64_t now);
 int bt__corr_db_rekey(struct bt__corr_db *db, const char *from_key, const char *to_key);
 int bt__corr_db_drop(struct bt__corr_db *db, const char *key);
 int bt__corr_db_get(struct bt__corr_db *db, const char *key, const char *custom_id, uint64_t now,

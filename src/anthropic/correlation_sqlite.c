@@ -22,12 +22,21 @@
 #define BUSY_TIMEOUT_MS 5000
 
 enum {
-    ST_PUT, ST_GET, ST_REKEY, ST_DROP, ST_PUT_BATCH, ST_GET_BATCH, ST_TRIM_BATCHES,
-    ST_PURGE_REQ, ST_PURGE_BATCH, ST_COUNT
+    ST_PUT,
+    ST_GET,
+    ST_REKEY,
+    ST_DROP,
+    ST_PUT_BATCH,
+    ST_GET_BATCH,
+    ST_TRIM_BATCHES,
+    ST_PURGE_REQ,
+    ST_PURGE_BATCH,
+    ST_COUNT
 };
 
 static const char *const SQL[ST_COUNT] = {
-    [ST_PUT] = "INSERT OR REPLACE INTO batch_requests(batch_key, custom_id, entry, created_ns) VALUES(?,?,?,?)",
+    [ST_PUT] =
+        "INSERT OR REPLACE INTO batch_requests(batch_key, custom_id, entry, created_ns) VALUES(?,?,?,?)",
     [ST_GET] = "SELECT entry FROM batch_requests WHERE batch_key=? AND custom_id=? AND created_ns>=?",
     [ST_REKEY] = "UPDATE OR REPLACE batch_requests SET batch_key=? WHERE batch_key=?",
     [ST_DROP] = "DELETE FROM batch_requests WHERE batch_key=?",
@@ -53,10 +62,10 @@ struct bt__corr_db {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     int in_txn;
-    uint64_t txn_started;   /* monotonic ns */
+    uint64_t txn_started; /* monotonic ns */
     unsigned puts_in_txn;
     unsigned puts_since_purge;
-    uint64_t total_bytes;   /* entry bytes stored (kept from a SUM at open and purge) */
+    uint64_t total_bytes; /* entry bytes stored (kept from a SUM at open and purge) */
 };
 
 static int64_t cutoff(uint64_t now)
@@ -86,8 +95,8 @@ static void sum_bytes(struct bt__corr_db *d)
 {
     sqlite3_stmt *st = NULL;
     d->total_bytes = 0;
-    if (sqlite3_prepare_v2(d->db, "SELECT COALESCE(SUM(length(entry)),0) FROM batch_requests", -1, &st, NULL) ==
-            SQLITE_OK &&
+    if (sqlite3_prepare_v2(d->db, "SELECT COALESCE(SUM(length(entry)),0) FROM batch_requests", -1, &st,
+                           NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         d->total_bytes = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);

@@ -132,9 +132,8 @@ static bt__handler *handler_for(bt_exchange *ex)
     return NULL;
 }
 
-int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target,
-                      const bt_header *headers, size_t n_headers,
-                      const bt_exchange_options *opts, bt_exchange **out)
+int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target, const bt_header *headers,
+                      size_t n_headers, const bt_exchange_options *opts, bt_exchange **out)
 {
     if (!out)
         return BT_EINVAL;
@@ -244,8 +243,10 @@ void bt_exchange_response_headers(bt_exchange *ex, int status, const bt_header *
             /* Results are consumed line by line and never held, so their decoded size
              * needs no cap; every other handler keeps at most the body limit. */
             size_t limit = bt__anthropic_body_limit(ex->a);
-            size_t max_out = ex->route.kind == BT__ROUTE_BATCH_RESULTS || limit > SIZE_MAX / BT__INFLATE_FACTOR
-                                 ? 0 : limit * BT__INFLATE_FACTOR;
+            size_t max_out =
+                ex->route.kind == BT__ROUTE_BATCH_RESULTS || limit > SIZE_MAX / BT__INFLATE_FACTOR
+                ? 0
+                : limit * BT__INFLATE_FACTOR;
             ex->inflater = bt__inflate_new(coding, max_out, inflated_bytes, ex);
             if (!ex->inflater) {
                 snprintf(ex->decode_error, sizeof ex->decode_error, "out of memory for the inflater");

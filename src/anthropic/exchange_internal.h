@@ -40,23 +40,23 @@ struct bt_exchange {
     uint64_t response_start_unix_nano; /* when response headers arrived; 0 before */
     uint64_t end_unix_nano;
     /* request headers worth keeping (never secrets) */
-    char anthropic_beta[512];          /* repeated headers joined with "," */
+    char anthropic_beta[512]; /* repeated headers joined with "," */
     char anthropic_version[64];
-    char server_address[256];          /* host of the upstream (Host header or URL), "" if unknown */
-    int server_port;                   /* 0 when not stated */
+    char server_address[256]; /* host of the upstream (Host header or URL), "" if unknown */
+    int server_port;          /* 0 when not stated */
     /* response */
-    int status;                        /* 0 until response_headers */
+    int status; /* 0 until response_headers */
     char request_id[128];
     char content_type[128];
-    int is_event_stream;               /* content-type text/event-stream */
-    int is_truncated;                  /* some cap was hit: metadata.truncated */
-    char decode_error[128];            /* "" or why the response body could not be decoded */
+    int is_event_stream;    /* content-type text/event-stream */
+    int is_truncated;       /* some cap was hit: metadata.truncated */
+    char decode_error[128]; /* "" or why the response body could not be decoded */
     bt_exchange_outcome outcome;
     bt_span_context parent;
     int has_parent;
-    char *braintrust_parent;           /* per-request override or NULL */
+    char *braintrust_parent; /* per-request override or NULL */
     bt__handler *handler;
-    struct bt__inflate *inflater;      /* NULL for identity */
+    struct bt__inflate *inflater; /* NULL for identity */
 };
 
 /* Accessors to instrumentation settings (anthropic.c). */

@@ -4,10 +4,25 @@
 
 /* The request parameters recorded in metadata (braintrust-conventions §2). */
 static const char *const request_params[] = {
-    "model", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream",
-    "tools", "tool_choice", "metadata", "thinking", "service_tier", "container",
-    "mcp_servers", "output_config", "output_format", "context_management",
-    "inference_geo", "cache_control",
+    "model",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "stream",
+    "tools",
+    "tool_choice",
+    "metadata",
+    "thinking",
+    "service_tier",
+    "container",
+    "mcp_servers",
+    "output_config",
+    "output_format",
+    "context_management",
+    "inference_geo",
+    "cache_control",
 };
 
 json_t *bt__llm_input(const json_t *params)
@@ -17,8 +32,7 @@ json_t *bt__llm_input(const json_t *params)
     if (json_is_array(msgs))
         json_array_extend(in, msgs);
     json_t *system = json_object_get(params, "system");
-    if (system && !json_is_null(system) &&
-        !(json_is_string(system) && json_string_length(system) == 0))
+    if (system && !json_is_null(system) && !(json_is_string(system) && json_string_length(system) == 0))
         json_array_append_new(in, json_pack("{s:s,s:O}", "role", "system", "content", system));
     return in;
 }
@@ -28,7 +42,8 @@ static json_t *mcp_servers_without_tokens(json_t *servers)
     json_t *copy = json_deep_copy(servers);
     size_t i;
     json_t *srv;
-    json_array_foreach(copy, i, srv) {
+    json_array_foreach(copy, i, srv)
+    {
         if (json_object_get(srv, "authorization_token"))
             json_object_set_new(srv, "authorization_token", json_string("[redacted]"));
     }

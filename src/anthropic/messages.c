@@ -22,8 +22,8 @@ typedef struct msg_handler {
     bt__handler base;
     int count_tokens;
     bt__buf request;
-    bt__buf response;        /* non-streaming body */
-    bt__sse *sse;            /* streaming body */
+    bt__buf response; /* non-streaming body */
+    bt__sse *sse;     /* streaming body */
     bt__msg_stream *stream;
     uint64_t first_content_nano; /* 0 until the first content delta arrived */
 } msg_handler;
@@ -35,8 +35,8 @@ static void on_request_body(bt__handler *h, bt_exchange *ex, const char *data, s
         ex->is_truncated = 1;
 }
 
-static int on_sse_event(void *ud, const char *event, size_t event_len, const char *data,
-                        size_t data_len, int truncated)
+static int on_sse_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len,
+                        int truncated)
 {
     bt_exchange *ex = ud;
     msg_handler *m = (msg_handler *)ex->handler;
@@ -186,7 +186,7 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     }
     int stream = !m->count_tokens && json_is_true(json_object_get(req, "stream"));
     const char *name = m->count_tokens ? "anthropic.messages.count_tokens"
-                       : stream        ? "anthropic.messages.stream"
+        : stream                       ? "anthropic.messages.stream"
                                        : "anthropic.messages.create";
     info->span_name = name;
 
@@ -249,7 +249,8 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     }
     double ttft = -1;
     if (stream && m->first_content_nano) {
-        uint64_t d = m->first_content_nano > ex->start_unix_nano ? m->first_content_nano - ex->start_unix_nano : 0;
+        uint64_t d =
+            m->first_content_nano > ex->start_unix_nano ? m->first_content_nano - ex->start_unix_nano : 0;
         ttft = (double)d / 1e9;
         json_object_set_new(metrics, "time_to_first_token", json_real(ttft));
     }

@@ -16,7 +16,7 @@
 
 typedef struct stream_block {
     json_int_t index;
-    json_t *block;      /* the block object; text fields are folded in at close */
+    json_t *block; /* the block object; text fields are folded in at close */
     bt__buf text, thinking, signature, partial_json;
     uint64_t start_ns, stop_ns; /* arrival of content_block_start / _stop; 0 if unseen */
     unsigned has_text : 1, has_thinking : 1, has_signature : 1, has_json : 1, closed : 1;
@@ -24,13 +24,13 @@ typedef struct stream_block {
 
 struct bt__msg_stream {
     size_t budget, used;
-    json_t *message;      /* message_start.message, then message_delta fields */
-    json_t *usage;        /* merged usage */
+    json_t *message; /* message_start.message, then message_delta fields */
+    json_t *usage;   /* merged usage */
     stream_block *blocks;
     size_t n_blocks, cap_blocks;
     int saw_stop, saw_content, truncated;
     char *error_type, *error_message;
-    uint64_t now_ns;      /* arrival time of the event being handled */
+    uint64_t now_ns; /* arrival time of the event being handled */
 };
 
 bt__msg_stream *bt__msg_stream_new(size_t budget)
@@ -132,9 +132,15 @@ static stream_block *add_block(bt__msg_stream *s, json_int_t index, json_t *bloc
     bt__buf_init(&b->signature, 0);
     bt__buf_init(&b->partial_json, 0);
     unsigned f;
-    f = 0; seed(s, b, "text", &b->text, &f); b->has_text = f;
-    f = 0; seed(s, b, "thinking", &b->thinking, &f); b->has_thinking = f;
-    f = 0; seed(s, b, "signature", &b->signature, &f); b->has_signature = f;
+    f = 0;
+    seed(s, b, "text", &b->text, &f);
+    b->has_text = f;
+    f = 0;
+    seed(s, b, "thinking", &b->thinking, &f);
+    b->has_thinking = f;
+    f = 0;
+    seed(s, b, "signature", &b->signature, &f);
+    b->has_signature = f;
     return b;
 }
 
@@ -265,7 +271,8 @@ static void on_message_delta(bt__msg_stream *s, json_t *ev)
     const char *key;
     json_t *v;
     /* usage values are cumulative: each reported field replaces the earlier one */
-    json_object_foreach(json_object_get(ev, "usage"), key, v) {
+    json_object_foreach(json_object_get(ev, "usage"), key, v)
+    {
         if (!json_is_null(v))
             json_object_set(s->usage, key, v);
     }
@@ -384,7 +391,19 @@ size_t bt__msg_stream_block_times(const bt__msg_stream *s, bt__block_time *out, 
     return k;
 }
 
-int bt__msg_stream_saw_stop(const bt__msg_stream *s) { return s && s->saw_stop; }
-int bt__msg_stream_truncated(const bt__msg_stream *s) { return s && s->truncated; }
-const char *bt__msg_stream_error_type(const bt__msg_stream *s) { return s ? s->error_type : NULL; }
-const char *bt__msg_stream_error_message(const bt__msg_stream *s) { return s ? s->error_message : NULL; }
+int bt__msg_stream_saw_stop(const bt__msg_stream *s)
+{
+    return s && s->saw_stop;
+}
+int bt__msg_stream_truncated(const bt__msg_stream *s)
+{
+    return s && s->truncated;
+}
+const char *bt__msg_stream_error_type(const bt__msg_stream *s)
+{
+    return s ? s->error_type : NULL;
+}
+const char *bt__msg_stream_error_message(const bt__msg_stream *s)
+{
+    return s ? s->error_message : NULL;
+}

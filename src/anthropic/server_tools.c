@@ -32,8 +32,10 @@ static void redact(json_t *v, int depth)
     if (json_is_object(v)) {
         const char *key;
         json_t *child;
-        json_object_foreach(v, key, child) {
-            if (json_is_string(child) && (!strcmp(key, "encrypted_content") || !strcmp(key, "encrypted_index")))
+        json_object_foreach(v, key, child)
+        {
+            if (json_is_string(child) &&
+                (!strcmp(key, "encrypted_content") || !strcmp(key, "encrypted_index")))
                 json_string_set(child, "<redacted>");
             else
                 redact(child, depth + 1);

@@ -25,14 +25,14 @@ typedef struct bt__block_time {
 } bt__block_time;
 
 typedef struct bt__server_tools {
-    bt_anthropic *a;                 /* settings: gen_ai attributes, mask callback */
-    bt_span *llm;                    /* the parent; nothing is emitted when NULL */
-    const json_t *content;           /* the message's content array (borrowed) */
-    uint64_t start_ns, end_ns;       /* the llm span's times: children stay within them */
-    const bt__block_time *times;     /* per content position, or NULL (non-streaming) */
+    bt_anthropic *a;             /* settings: gen_ai attributes, mask callback */
+    bt_span *llm;                /* the parent; nothing is emitted when NULL */
+    const json_t *content;       /* the message's content array (borrowed) */
+    uint64_t start_ns, end_ns;   /* the llm span's times: children stay within them */
+    const bt__block_time *times; /* per content position, or NULL (non-streaming) */
     size_t n_times;
-    const char *braintrust_parent;   /* per-request override copied to the children, or NULL */
-    int derive_ids;                  /* ids derived from the llm span id and tool_use_id
+    const char *braintrust_parent; /* per-request override copied to the children, or NULL */
+    int derive_ids;                /* ids derived from the llm span id and tool_use_id
                                       * (batch traces, which are reproducible) */
 } bt__server_tools;
 

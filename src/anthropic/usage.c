@@ -16,12 +16,12 @@ void bt__usage_read(const json_t *usage, bt__usage *u)
     if (u->cache_creation < 0 && (u->cache_5m >= 0 || u->cache_1h >= 0))
         u->cache_creation = (u->cache_5m > 0 ? u->cache_5m : 0) + (u->cache_1h > 0 ? u->cache_1h : 0);
     u->output = bt__json_count(json_object_get(usage, "output_tokens"));
-    u->reasoning = bt__json_count(
-        json_object_get(json_object_get(usage, "output_tokens_details"), "thinking_tokens"));
+    u->reasoning =
+        bt__json_count(json_object_get(json_object_get(usage, "output_tokens_details"), "thinking_tokens"));
     u->prompt = -1;
     if (u->input >= 0)
         u->prompt = u->input + (u->cache_read > 0 ? u->cache_read : 0) +
-                    (u->cache_creation > 0 ? u->cache_creation : 0);
+            (u->cache_creation > 0 ? u->cache_creation : 0);
     u->total = u->prompt >= 0 && u->output >= 0 ? u->prompt + u->output : -1;
 }
 
@@ -54,7 +54,8 @@ void bt__usage_add_metrics(const json_t *usage, json_t *metrics)
 
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)json_object_get(usage, "server_tool_use"), key, v) {
+    json_object_foreach((json_t *)json_object_get(usage, "server_tool_use"), key, v)
+    {
         int64_t n = bt__json_count(v);
         char name[160];
         if (n >= 0 && snprintf(name, sizeof name, "server_tool_use_%s", key) < (int)sizeof name)

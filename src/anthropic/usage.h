@@ -11,15 +11,15 @@
 
 /* Token counts of one usage object; -1 means "not reported". */
 typedef struct bt__usage {
-    int64_t input;            /* uncached input_tokens */
-    int64_t cache_read;       /* cache_read_input_tokens */
-    int64_t cache_creation;   /* cache_creation_input_tokens, else 5m+1h */
+    int64_t input;          /* uncached input_tokens */
+    int64_t cache_read;     /* cache_read_input_tokens */
+    int64_t cache_creation; /* cache_creation_input_tokens, else 5m+1h */
     int64_t cache_5m, cache_1h;
-    int has_cache_split;      /* usage.cache_creation is an object */
+    int has_cache_split; /* usage.cache_creation is an object */
     int64_t output;
-    int64_t reasoning;        /* output_tokens_details.thinking_tokens */
-    int64_t prompt;           /* input + cache read + cache creation */
-    int64_t total;            /* prompt + output */
+    int64_t reasoning; /* output_tokens_details.thinking_tokens */
+    int64_t prompt;    /* input + cache read + cache creation */
+    int64_t total;     /* prompt + output */
 } bt__usage;
 
 void bt__usage_read(const json_t *usage, bt__usage *out);

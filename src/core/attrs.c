@@ -81,7 +81,7 @@ static size_t digits(size_t v)
  * text is kept. */
 typedef struct plan {
     size_t repaired, kept, total;
-    size_t growth;      /* JSON escape growth of the input (an upper bound for the stored form) */
+    size_t growth; /* JSON escape growth of the input (an upper bound for the stored form) */
     int valid, truncated;
 } plan;
 
@@ -311,8 +311,8 @@ static char *key_block(const char *key, size_t extra, size_t *key_len)
     return k;
 }
 
-int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_t len,
-                         size_t max_bytes, long *delta)
+int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_t len, size_t max_bytes,
+                         long *delta)
 {
     if (!a || !key || !*key || (!value && len))
         return BT_EINVAL;
@@ -337,8 +337,7 @@ int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_
     return p.truncated ? BT_ELIMIT : BT_OK;
 }
 
-int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int64_t i, double d,
-                         long *delta)
+int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int64_t i, double d, long *delta)
 {
     if (!a || !key || !*key)
         return BT_EINVAL;

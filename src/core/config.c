@@ -229,8 +229,7 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
         break;
     case S_PARENT:
         if (set && !bt__valid_parent(v))
-            return *why = "expected project_name:<name>, project_id:<id> or experiment_id:<id>",
-                   BT_EINVAL;
+            return *why = "expected project_name:<name>, project_id:<id> or experiment_id:<id>", BT_EINVAL;
         slot = &t->parent;
         break;
     case S_OTLP_ENDPOINT:
@@ -312,7 +311,8 @@ int bt_tracer_set_otlp_endpoint(bt_tracer *t, const char *v)
 
 int bt_tracer_set_otlp_traces_endpoint(bt_tracer *t, const char *v)
 {
-    return set_string(t, "OTLP traces endpoint (bt_tracer_set_otlp_traces_endpoint)", S_OTLP_TRACES_ENDPOINT, v);
+    return set_string(t, "OTLP traces endpoint (bt_tracer_set_otlp_traces_endpoint)", S_OTLP_TRACES_ENDPOINT,
+                      v);
 }
 
 int bt_tracer_set_otlp_headers(bt_tracer *t, const char *v)
@@ -534,7 +534,8 @@ int bt_tracer_configure_from_env(bt_tracer *t)
         else if (trimmed_equals(v, "http/json"))
             t->protocol = BT_OTLP_JSON;
         else if (trimmed_equals(v, "grpc"))
-            rc = config_error(t, name, "grpc is not supported by this exporter; use http/protobuf or http/json");
+            rc = config_error(t, name,
+                              "grpc is not supported by this exporter; use http/protobuf or http/json");
         else
             rc = config_error(t, name, "expected http/protobuf or http/json");
     }
@@ -584,7 +585,8 @@ int bt_tracer_configure_from_env(bt_tracer *t)
         if (trimmed_equals(v, "true"))
             t->disabled = 1;
         else if (!trimmed_equals(v, "false"))
-            bt_tracer_log(t, BT_LOG_WARN, "braintrust: OTEL_SDK_DISABLED should be true or false; treating it as false");
+            bt_tracer_log(t, BT_LOG_WARN,
+                          "braintrust: OTEL_SDK_DISABLED should be true or false; treating it as false");
     }
     if (rc == BT_OK && t->disabled)
         bt_tracer_log(t, BT_LOG_INFO, "braintrust: tracing disabled by OTEL_SDK_DISABLED");

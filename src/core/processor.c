@@ -46,7 +46,8 @@ void bt__processor_enqueue(bt_tracer *t, bt_span *s)
         bt__span_free(s);
         /* reported at 1, 2, 4, 8... so a flood of drops cannot flood the log */
         if (is_power_of_two(drops))
-            bt_tracer_log(t, BT_LOG_WARN, "braintrust: span export queue full (%d spans); %llu span(s) dropped so far",
+            bt_tracer_log(t, BT_LOG_WARN,
+                          "braintrust: span export queue full (%d spans); %llu span(s) dropped so far",
                           t->max_queue, (unsigned long long)drops);
         return;
     }
@@ -177,7 +178,8 @@ static void *export_thread(void *arg)
     }
     pthread_mutex_unlock(&p->mu);
     if (abandoned)
-        bt_tracer_log(t, BT_LOG_WARN, "braintrust: shutdown export timeout (%d ms) passed; %zu span(s) dropped",
+        bt_tracer_log(t, BT_LOG_WARN,
+                      "braintrust: shutdown export timeout (%d ms) passed; %zu span(s) dropped",
                       t->bsp_export_timeout_ms, abandoned);
     for (size_t k = 0; k < t->n_sinks; k++)
         if (t->sinks[k]->vt->shutdown)

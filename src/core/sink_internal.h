@@ -24,7 +24,7 @@ typedef struct bt__sink_vtable {
 /* Every sink struct begins with this header. */
 struct bt_sink {
     const bt__sink_vtable *vt;
-    bt_log_fn log;              /* set by the tracer when the sink is added */
+    bt_log_fn log; /* set by the tracer when the sink is added */
     void *log_ud;
     bt_log_level log_level;
 };

@@ -296,9 +296,10 @@ void bt_span_end(bt_span *s, uint64_t end_unix_nano)
         add_bytes(s, d);
     }
     if (s->dropped_attributes || s->dropped_events || s->dropped_links)
-        bt_tracer_log(t, BT_LOG_WARN,
-                      "braintrust: span \"%.80s\" exceeded its caps: %u attribute(s), %u event(s), %u link(s) dropped",
-                      s->name, s->dropped_attributes, s->dropped_events, s->dropped_links);
+        bt_tracer_log(
+            t, BT_LOG_WARN,
+            "braintrust: span \"%.80s\" exceeded its caps: %u attribute(s), %u event(s), %u link(s) dropped",
+            s->name, s->dropped_attributes, s->dropped_events, s->dropped_links);
     if (!bt__tracer_live(t)) { /* started before a fork, ended in the child */
         bt__span_free(s);
         return;

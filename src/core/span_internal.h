@@ -23,11 +23,18 @@ typedef struct bt__attr {
     char *key;
     bt__attr_type type;
     union {
-        struct { char *ptr; size_t len; } s;        /* valid UTF-8, NUL-terminated */
+        struct {
+            char *ptr;
+            size_t len;
+        } s; /* valid UTF-8, NUL-terminated */
         int64_t i;
         double d;
         int b;
-        struct { char **items; size_t *lens; size_t n; } arr;
+        struct {
+            char **items;
+            size_t *lens;
+            size_t n;
+        } arr;
     } v;
 } bt__attr;
 
@@ -47,7 +54,7 @@ typedef struct bt__link {
     uint8_t trace_id[16];
     uint8_t span_id[8];
     uint8_t trace_flags;
-    char *tracestate;   /* NULL when empty */
+    char *tracestate; /* NULL when empty */
     bt__attrs attrs;
 } bt__link;
 
@@ -58,7 +65,7 @@ struct bt_span {
     uint8_t parent_span_id[8];
     int has_parent;
     uint8_t trace_flags;
-    char *tracestate;           /* NULL when empty */
+    char *tracestate; /* NULL when empty */
     char *name;
     bt_span_kind kind;
     uint64_t start_unix_nano;
@@ -69,18 +76,18 @@ struct bt_span {
     bt__link *links;
     size_t n_links, cap_links;
     bt_status_code status_code;
-    char *status_message;       /* NULL unless ERROR with a message */
-    size_t approx_bytes;        /* running estimate of the encoded size */
+    char *status_message; /* NULL unless ERROR with a message */
+    size_t approx_bytes;  /* running estimate of the encoded size */
     /* Counts of what the per-span caps refused (OTLP dropped_*_count). */
     uint32_t dropped_attributes, dropped_events, dropped_links;
-    struct bt_span *next;       /* processor queue link */
+    struct bt_span *next; /* processor queue link */
 };
 
 /* The resource and instrumentation scope every exported span shares. */
 typedef struct bt__resource {
-    bt__attrs attrs;            /* service.name, telemetry.sdk.*, OTEL_RESOURCE_ATTRIBUTES */
-    const char *scope_name;     /* "braintrust-c" */
-    const char *scope_version;  /* BT_VERSION_STRING */
+    bt__attrs attrs;           /* service.name, telemetry.sdk.*, OTEL_RESOURCE_ATTRIBUTES */
+    const char *scope_name;    /* "braintrust-c" */
+    const char *scope_version; /* BT_VERSION_STRING */
 } bt__resource;
 
 /* Attribute list helpers (core/attrs.c). */

@@ -91,7 +91,8 @@ static int build_resource(bt_tracer *t)
     if (rc == BT_EINVAL)
         rc = BT_OK; /* validated by the setter; nothing malformed can reach here */
     if (!rc)
-        rc = bt__attrs_set_string(&t->resource.attrs, "telemetry.sdk.name", SCOPE_NAME, strlen(SCOPE_NAME), 0, &d);
+        rc = bt__attrs_set_string(&t->resource.attrs, "telemetry.sdk.name", SCOPE_NAME, strlen(SCOPE_NAME), 0,
+                                  &d);
     if (!rc)
         rc = bt__attrs_set_string(&t->resource.attrs, "telemetry.sdk.language", "c", 1, 0, &d);
     if (!rc)
@@ -171,7 +172,8 @@ int bt__tracer_run(bt_tracer *t)
 
 int bt__tracer_live(const bt_tracer *t)
 {
-    return atomic_load_explicit(&t->running, memory_order_acquire) && t->run_generation == bt__fork_generation();
+    return atomic_load_explicit(&t->running, memory_order_acquire) &&
+        t->run_generation == bt__fork_generation();
 }
 
 void bt__tracer_disable(bt_tracer *t)

@@ -25,23 +25,23 @@
  * sequence S has been handled" is simply done_seq >= S. */
 typedef struct bt__processor {
     pthread_mutex_t mu;
-    pthread_cond_t work;        /* wakes the export thread */
-    pthread_cond_t done;        /* wakes flush waiters */
+    pthread_cond_t work; /* wakes the export thread */
+    pthread_cond_t done; /* wakes flush waiters */
     pthread_t thread;
     int thread_started;
-    int stopping;               /* shutdown begun: no span is accepted any more */
+    int stopping; /* shutdown begun: no span is accepted any more */
     bt_span *head, *tail;
     size_t qlen;
     uint64_t oldest_enqueued_mono; /* when the oldest queued span arrived (schedule delay) */
-    uint64_t enq_seq;           /* spans accepted so far */
-    uint64_t done_seq;          /* spans handled (delivered or failed) so far */
-    uint64_t flush_want;        /* a flush asked for sinks to be flushed up to here */
-    uint64_t flushed_seq;       /* sinks flushed after handling this many spans */
-    uint64_t last_fail_seq;     /* highest seq whose delivery failed (0: none) */
-    uint64_t flush_base;        /* enq_seq when the last completed flush was called */
-    uint64_t flush_drop_base;   /* queue_drops when the last completed flush was called */
-    uint64_t drain_deadline_mono; /* shutdown: spans still queued after this are dropped */
-    bt_span **batch;            /* the export thread's batch buffer (max_export_batch) */
+    uint64_t enq_seq;              /* spans accepted so far */
+    uint64_t done_seq;             /* spans handled (delivered or failed) so far */
+    uint64_t flush_want;           /* a flush asked for sinks to be flushed up to here */
+    uint64_t flushed_seq;          /* sinks flushed after handling this many spans */
+    uint64_t last_fail_seq;        /* highest seq whose delivery failed (0: none) */
+    uint64_t flush_base;           /* enq_seq when the last completed flush was called */
+    uint64_t flush_drop_base;      /* queue_drops when the last completed flush was called */
+    uint64_t drain_deadline_mono;  /* shutdown: spans still queued after this are dropped */
+    bt_span **batch;               /* the export thread's batch buffer (max_export_batch) */
     /* statistics */
     uint64_t ended, exported, queue_drops, failed_spans, requests, failures;
 } bt__processor;
@@ -66,12 +66,12 @@ struct bt_tracer {
     bt_sink **sinks;
     size_t n_sinks, cap_sinks;
 
-    struct bt__tracer_config cfg;     /* view handed to the export layer */
+    struct bt__tracer_config cfg; /* view handed to the export layer */
     bt__resource resource;
     int resource_built;
 
-    atomic_int running;         /* set once by bt__tracer_run */
-    unsigned run_generation;    /* bt__fork_generation() at start: the export thread
+    atomic_int running;      /* set once by bt__tracer_run */
+    unsigned run_generation; /* bt__fork_generation() at start: the export thread
                                  * exists only in that process */
     atomic_uint_fast64_t spans_started;
     bt__processor proc;
@@ -87,10 +87,9 @@ void bt__new_span_id(uint8_t out[8]);
 /* attrs.c: set key to a string / array value; strings are made valid UTF-8 and cut to
  * max_bytes with a visible marker (then BT_ELIMIT). *delta receives the change of the
  * approximate encoded size. */
-int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_t len,
-                         size_t max_bytes, long *delta);
-int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int64_t i, double d,
+int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_t len, size_t max_bytes,
                          long *delta);
+int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int64_t i, double d, long *delta);
 int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const *values, size_t n,
                                size_t max_bytes, long *delta);
 /* A copy of s as valid UTF-8 (invalid bytes become U+FFFD), cut to max_bytes with the

@@ -15,19 +15,19 @@
  * The struct tag and the accessor share a name, so the type is spelled
  * `struct bt__tracer_config` (a typedef of the same name could not coexist). */
 struct bt__tracer_config {
-    const char *api_key;               /* BRAINTRUST_API_KEY (secret: never log it) */
-    const char *api_url;               /* default https://api.braintrust.dev */
-    const char *parent;                /* BRAINTRUST_PARENT, "project_name:x" etc. */
-    const char *otlp_endpoint;         /* base URL; /v1/traces is appended */
-    const char *otlp_traces_endpoint;  /* used as is */
-    const char *otlp_headers;          /* raw W3C list from env or setter */
+    const char *api_key;              /* BRAINTRUST_API_KEY (secret: never log it) */
+    const char *api_url;              /* default https://api.braintrust.dev */
+    const char *parent;               /* BRAINTRUST_PARENT, "project_name:x" etc. */
+    const char *otlp_endpoint;        /* base URL; /v1/traces is appended */
+    const char *otlp_traces_endpoint; /* used as is */
+    const char *otlp_headers;         /* raw W3C list from env or setter */
     bt_otlp_protocol otlp_protocol;
     int otlp_gzip;
-    int export_timeout_ms;             /* OTEL_EXPORTER_OTLP_TIMEOUT, default 10000 */
-    const char *store_path;            /* BT_STORE_PATH */
+    int export_timeout_ms;  /* OTEL_EXPORTER_OTLP_TIMEOUT, default 10000 */
+    const char *store_path; /* BT_STORE_PATH */
     size_t max_request_bytes;
     size_t max_attribute_bytes;
-    size_t n_sinks;                    /* sinks added so far */
+    size_t n_sinks; /* sinks added so far */
     int disabled;
 };
 

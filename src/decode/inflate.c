@@ -21,8 +21,8 @@
 
 typedef enum {
     RUNNING,
-    DONE,    /* the compressed stream ended properly */
-    FAILED,  /* corrupt input, limit, or callback stop: already reported, input ignored */
+    DONE,   /* the compressed stream ended properly */
+    FAILED, /* corrupt input, limit, or callback stop: already reported, input ignored */
 } run_state;
 
 struct bt__inflate {
@@ -32,8 +32,8 @@ struct bt__inflate {
     bt__bytes_fn fn;
     void *ud;
     run_state state;
-    int corrupt;       /* FAILED because of bad input (finish reports it) */
-    int fed;           /* any input seen: an empty body is a complete one */
+    int corrupt; /* FAILED because of bad input (finish reports it) */
+    int fed;     /* any input seen: an empty body is a complete one */
     /* deflate: the first two bytes decide between a zlib header and raw deflate */
     unsigned char head[2];
     size_t head_len;
@@ -207,7 +207,8 @@ static int run_brotli(bt__inflate *z, const unsigned char *in, size_t len)
     for (;;) {
         size_t avail_out = OUT_CHUNK;
         uint8_t *next_out = z->out;
-        BrotliDecoderResult r = BrotliDecoderDecompressStream(z->br, &avail_in, &next_in, &avail_out, &next_out, NULL);
+        BrotliDecoderResult r =
+            BrotliDecoderDecompressStream(z->br, &avail_in, &next_in, &avail_out, &next_out, NULL);
         int rc = deliver(z, z->out, OUT_CHUNK - avail_out);
         if (rc)
             return rc;

@@ -10,12 +10,7 @@
 
 #include <stddef.h>
 
-typedef enum {
-    BT__CODING_IDENTITY = 0,
-    BT__CODING_GZIP,
-    BT__CODING_DEFLATE,
-    BT__CODING_BR
-} bt__coding;
+typedef enum { BT__CODING_IDENTITY = 0, BT__CODING_GZIP, BT__CODING_DEFLATE, BT__CODING_BR } bt__coding;
 
 /* Parses a Content-Encoding header value (case-insensitive, surrounding spaces
  * ignored; "x-gzip" = gzip). A list of several codings or an unknown one returns

@@ -10,23 +10,23 @@
 
 typedef enum {
     BT__ROUTE_NONE = 0,
-    BT__ROUTE_MESSAGES,        /* POST /v1/messages */
-    BT__ROUTE_COUNT_TOKENS,    /* POST /v1/messages/count_tokens */
-    BT__ROUTE_BATCH_CREATE,    /* POST /v1/messages/batches */
-    BT__ROUTE_BATCH_LIST,      /* GET /v1/messages/batches */
-    BT__ROUTE_BATCH_RETRIEVE,  /* GET /v1/messages/batches/{id} */
-    BT__ROUTE_BATCH_CANCEL,    /* POST /v1/messages/batches/{id}/cancel */
-    BT__ROUTE_BATCH_DELETE,    /* DELETE /v1/messages/batches/{id} */
-    BT__ROUTE_BATCH_RESULTS    /* GET /v1/messages/batches/{id}/results */
+    BT__ROUTE_MESSAGES,       /* POST /v1/messages */
+    BT__ROUTE_COUNT_TOKENS,   /* POST /v1/messages/count_tokens */
+    BT__ROUTE_BATCH_CREATE,   /* POST /v1/messages/batches */
+    BT__ROUTE_BATCH_LIST,     /* GET /v1/messages/batches */
+    BT__ROUTE_BATCH_RETRIEVE, /* GET /v1/messages/batches/{id} */
+    BT__ROUTE_BATCH_CANCEL,   /* POST /v1/messages/batches/{id}/cancel */
+    BT__ROUTE_BATCH_DELETE,   /* DELETE /v1/messages/batches/{id} */
+    BT__ROUTE_BATCH_RESULTS   /* GET /v1/messages/batches/{id}/results */
 } bt__route_kind;
 
 #define BT__BATCH_ID_MAX 128
 
 typedef struct bt__route {
     bt__route_kind kind;
-    int beta;                           /* query has beta=true */
-    char batch_id[BT__BATCH_ID_MAX];    /* percent-decoded; "" when not in the path */
-    const char *query;                  /* points into the target, after '?'; NULL if none */
+    int beta;                        /* query has beta=true */
+    char batch_id[BT__BATCH_ID_MAX]; /* percent-decoded; "" when not in the path */
+    const char *query;               /* points into the target, after '?'; NULL if none */
     size_t query_len;
 } bt__route;
 

@@ -49,10 +49,10 @@ struct bt__sse {
     char name[FIELD_NAME_MAX];
     size_t name_len;
     int name_overflow;
-    int after_cr;       /* the previous byte was CR: a following LF belongs to it */
-    size_t bom_seen;    /* BOM bytes matched at the start of the stream */
+    int after_cr;    /* the previous byte was CR: a following LF belongs to it */
+    size_t bom_seen; /* BOM bytes matched at the start of the stream */
     int bom_done;
-    int stopped;        /* callback's non-zero return; parsing has stopped */
+    int stopped; /* callback's non-zero return; parsing has stopped */
 };
 
 bt__sse *bt__sse_new(size_t max_event_bytes, bt__sse_event_fn fn, void *ud)

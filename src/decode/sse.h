@@ -16,8 +16,8 @@ typedef struct bt__sse bt__sse;
  * Both strings are NUL-terminated and borrowed for the call. A non-zero return stops
  * parsing: bt__sse_feed returns that value. `truncated` is 1 when the event's data
  * exceeded the cap and was cut at the cap (the rest of the event was skipped). */
-typedef int (*bt__sse_event_fn)(void *ud, const char *event, size_t event_len,
-                                const char *data, size_t data_len, int truncated);
+typedef int (*bt__sse_event_fn)(void *ud, const char *event, size_t event_len, const char *data,
+                                size_t data_len, int truncated);
 
 /* max_event_bytes caps the data of one event (0 = 8 MiB). Field values are copied
  * as they arrive, so no line is buffered whole; event types are capped at 256 bytes

@@ -55,8 +55,7 @@ static size_t percent_decode(const char *s, size_t n, char *out)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hex_val(s[i + 1])) >= 0 &&
-            (lo = hex_val(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < n && (hi = hex_val(s[i + 1])) >= 0 && (lo = hex_val(s[i + 2])) >= 0) {
             char c = (char)(hi * 16 + lo);
             if (c == '\0')
                 return (size_t)-1;

@@ -46,17 +46,17 @@
 typedef struct otlp_sink {
     bt_sink base;
     CURL *curl;
-    char *display_url;            /* scheme://host[:port]/path: no credentials, no query */
-    char *default_parent;         /* x-bt-parent for spans without their own; may be NULL */
-    char *bearer;                 /* secret */
-    struct curl_slist *fixed;     /* Content-Type, Content-Encoding, Authorization, extras */
+    char *display_url;        /* scheme://host[:port]/path: no credentials, no query */
+    char *default_parent;     /* x-bt-parent for spans without their own; may be NULL */
+    char *bearer;             /* secret */
+    struct curl_slist *fixed; /* Content-Type, Content-Encoding, Authorization, extras */
     bt_otlp_protocol protocol;
     int gzip;
     int timeout_ms;
     int max_retries;
-    size_t max_request;           /* split batches that encode to more than this */
+    size_t max_request; /* split batches that encode to more than this */
     bt__buf body, gz, resp, msg;
-    char retry_after[128];        /* of the last response; "" when absent */
+    char retry_after[128]; /* of the last response; "" when absent */
     int resp_is_json;
     char curl_err[CURL_ERROR_SIZE];
     uint64_t rng;
@@ -171,13 +171,13 @@ static void log_response_excerpt(otlp_sink *s, long status)
     excerpt[n] = '\0';
     if (s->bearer && s->resp.len && strstr(s->resp.data, s->bearer))
         strcpy(excerpt, "(withheld: the response echoes a credential)");
-    SINK_LOG(s, BT_LOG_ERROR, "OTLP export to %s failed: HTTP %ld, not retried: %s", s->display_url,
-             status, excerpt);
+    SINK_LOG(s, BT_LOG_ERROR, "OTLP export to %s failed: HTTP %ld, not retried: %s", s->display_url, status,
+             excerpt);
 }
 
 /* One POST. Returns the curl result; *status gets the HTTP status (0 if none). */
-static CURLcode post_once(otlp_sink *s, const void *data, size_t len, const char *parent,
-                          int64_t timeout_ms, long *status)
+static CURLcode post_once(otlp_sink *s, const void *data, size_t len, const char *parent, int64_t timeout_ms,
+                          long *status)
 {
     struct curl_slist *hdrs = NULL, *tmp;
     for (const struct curl_slist *h = s->fixed; h; h = h->next) {
@@ -228,7 +228,8 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
     for (int attempt = 0;; attempt++) {
         uint64_t now = bt__monotonic_nano();
         if (now >= deadline) {
-            SINK_LOG(s, BT_LOG_ERROR, "OTLP export to %s failed: export timeout (%d ms) reached after %d attempts",
+            SINK_LOG(s, BT_LOG_ERROR,
+                     "OTLP export to %s failed: export timeout (%d ms) reached after %d attempts",
                      s->display_url, s->timeout_ms, attempt);
             return BT_EEXPORT;
         }
@@ -237,14 +238,17 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
         if (cc == CURLE_OK && status >= 200 && status < 300) {
             int64_t rejected = 0;
             bt__buf_reset(&s->msg);
-            if (bt__otlp_response_parse(s->resp.data, s->resp.len, s->resp_is_json, &rejected, &s->msg) != BT_OK) {
+            if (bt__otlp_response_parse(s->resp.data, s->resp.len, s->resp_is_json, &rejected, &s->msg) !=
+                BT_OK) {
                 /* The receiver said 2xx; an unreadable body does not undo that. */
-                SINK_LOG(s, BT_LOG_DEBUG, "OTLP export to %s: unreadable response body ignored", s->display_url);
+                SINK_LOG(s, BT_LOG_DEBUG, "OTLP export to %s: unreadable response body ignored",
+                         s->display_url);
                 return BT_OK;
             }
             if (rejected > 0) {
-                SINK_LOG(s, BT_LOG_ERROR, "OTLP receiver %s rejected %lld of %zu spans: %.300s", s->display_url,
-                         (long long)rejected, n_spans, s->msg.len ? s->msg.data : "(no message)");
+                SINK_LOG(s, BT_LOG_ERROR, "OTLP receiver %s rejected %lld of %zu spans: %.300s",
+                         s->display_url, (long long)rejected, n_spans,
+                         s->msg.len ? s->msg.data : "(no message)");
                 return BT_EEXPORT;
             }
             if (s->msg.len)
@@ -279,8 +283,10 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
             delay = bt__backoff_ms(attempt, next_random(s));
         now = bt__monotonic_nano();
         if (now + (uint64_t)delay * 1000000u >= deadline) {
-            SINK_LOG(s, BT_LOG_ERROR, "OTLP export to %s failed: %s, and the next retry (in %lld ms) would pass the export timeout",
-                     s->display_url, what, (long long)delay);
+            SINK_LOG(
+                s, BT_LOG_ERROR,
+                "OTLP export to %s failed: %s, and the next retry (in %lld ms) would pass the export timeout",
+                s->display_url, what, (long long)delay);
             return BT_EEXPORT;
         }
         SINK_LOG(s, BT_LOG_WARN, "OTLP export to %s: %s, retrying in %lld ms", s->display_url, what,
@@ -326,8 +332,8 @@ static int export_group(otlp_sink *s, const bt__resource *res, bt_span *const *s
 static const char *span_parent(const bt_span *sp)
 {
     const bt__attr *a = bt__attrs_find(&sp->attrs, "braintrust.parent");
-    if (!a || a->type != BT__ATTR_STRING || !a->v.s.ptr || !*a->v.s.ptr ||
-        strlen(a->v.s.ptr) != a->v.s.len || !bt__http_value_safe(a->v.s.ptr))
+    if (!a || a->type != BT__ATTR_STRING || !a->v.s.ptr || !*a->v.s.ptr || strlen(a->v.s.ptr) != a->v.s.len ||
+        !bt__http_value_safe(a->v.s.ptr))
         return NULL;
     return a->v.s.ptr;
 }
@@ -463,7 +469,8 @@ static int check_url(const char *url, char **display)
         (!strcasecmp(scheme, "http") || !strcasecmp(scheme, "https"))) {
         curl_url_get(u, CURLUPART_PORT, &port, 0);
         curl_url_get(u, CURLUPART_PATH, &path, 0);
-        size_t len = strlen(scheme) + strlen(host) + (port ? strlen(port) : 0) + (path ? strlen(path) : 0) + 8;
+        size_t len =
+            strlen(scheme) + strlen(host) + (port ? strlen(port) : 0) + (path ? strlen(path) : 0) + 8;
         *display = malloc(len);
         if (*display) {
             snprintf(*display, len, "%s://%s%s%s%s", scheme, host, port ? ":" : "", port ? port : "",
@@ -504,7 +511,8 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     s->gzip = opts->gzip != 0;
     s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : OTLP_DEFAULT_TIMEOUT_MS;
     s->max_retries = opts->max_retries > 0 ? opts->max_retries
-                     : opts->max_retries == 0 ? OTLP_DEFAULT_MAX_RETRIES : 0;
+        : opts->max_retries == 0           ? OTLP_DEFAULT_MAX_RETRIES
+                                           : 0;
     s->max_request = opts->max_request_bytes ? opts->max_request_bytes : OTLP_DEFAULT_MAX_REQUEST;
     s->rng = bt__monotonic_nano() ^ ((uint64_t)(uintptr_t)s << 16) ^ 0x9e3779b97f4a7c15ull;
     if (!s->rng)
@@ -521,7 +529,8 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
         !(s->default_parent = strdup(opts->braintrust_parent)))
         rc = BT_ENOMEM;
     if (rc == BT_OK)
-        rc = add_fixed(s, "Content-Type", s->protocol == BT_OTLP_JSON ? "application/json" : "application/x-protobuf");
+        rc = add_fixed(s, "Content-Type",
+                       s->protocol == BT_OTLP_JSON ? "application/json" : "application/x-protobuf");
     if (rc == BT_OK && s->gzip)
         rc = add_fixed(s, "Content-Encoding", "gzip");
     if (rc == BT_OK) {

@@ -40,7 +40,7 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 #define PROTO_PRESIZE_MAX ((size_t)16 << 20)
 
 typedef struct pbw {
-    uint8_t *base;   /* the encoded bytes are base[pos, cap) */
+    uint8_t *base; /* the encoded bytes are base[pos, cap) */
     size_t cap;
     size_t pos;
     int err;         /* sticky: BT_ENOMEM or BT_ELIMIT */
@@ -177,8 +177,7 @@ static void put_string_field(pbw *w, unsigned field, const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t k = bt__utf8_valid_prefix_len(p + i, n - i);
-        int rc = k ? bt__buf_append(&w->scratch, s + i, k)
-                   : bt__buf_append(&w->scratch, "\xef\xbf\xbd", 3);
+        int rc = k ? bt__buf_append(&w->scratch, s + i, k) : bt__buf_append(&w->scratch, "\xef\xbf\xbd", 3);
         if (rc) {
             w->err = rc;
             return;
@@ -314,12 +313,12 @@ int bt__otlp_proto_encode(const bt__resource *res, bt_span *const *spans, size_t
     size_t scope_mark = pbw_len(&w);
     put_cstring_field(&w, 2, res->scope_version);
     put_cstring_field(&w, 1, res->scope_name);
-    put_len_prefix(&w, 1, scope_mark);   /* ScopeSpans.scope */
-    put_len_prefix(&w, 2, ss_mark);      /* ResourceSpans.scope_spans */
+    put_len_prefix(&w, 1, scope_mark); /* ScopeSpans.scope */
+    put_len_prefix(&w, 2, ss_mark);    /* ResourceSpans.scope_spans */
     size_t res_mark = pbw_len(&w);
     put_attrs(&w, 1, &res->attrs);
-    put_len_prefix(&w, 1, res_mark);     /* ResourceSpans.resource */
-    put_len_prefix(&w, 1, rs_mark);      /* ExportTraceServiceRequest.resource_spans */
+    put_len_prefix(&w, 1, res_mark); /* ResourceSpans.resource */
+    put_len_prefix(&w, 1, rs_mark);  /* ExportTraceServiceRequest.resource_spans */
 
     int rc = w.err;
     if (!rc)

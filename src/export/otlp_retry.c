@@ -17,8 +17,8 @@ int64_t bt__retry_after_ms(const char *value, size_t len, int64_t now_unix_sec)
     size_t a = 0, b = len;
     while (a < b && (value[a] == ' ' || value[a] == '\t'))
         a++;
-    while (b > a && (value[b - 1] == ' ' || value[b - 1] == '\t' || value[b - 1] == '\r' ||
-                     value[b - 1] == '\n'))
+    while (b > a &&
+           (value[b - 1] == ' ' || value[b - 1] == '\t' || value[b - 1] == '\r' || value[b - 1] == '\n'))
         b--;
     if (a == b)
         return -1;

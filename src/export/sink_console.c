@@ -54,7 +54,9 @@ static int console_export(bt_sink *sink, const bt__resource *res, bt_span *const
         bt__buf_append_str(b, " span=");
         append_hex(b, s->span_id, 4);
         switch (s->status_code) {
-        case BT_STATUS_OK: bt__buf_append_str(b, " OK"); break;
+        case BT_STATUS_OK:
+            bt__buf_append_str(b, " OK");
+            break;
         case BT_STATUS_ERROR:
             bt__buf_append_str(b, " ERROR");
             if (s->status_message && *s->status_message) {
@@ -62,7 +64,9 @@ static int console_export(bt_sink *sink, const bt__resource *res, bt_span *const
                 append_printable(b, s->status_message, 200);
             }
             break;
-        default: bt__buf_append_str(b, " UNSET"); break;
+        default:
+            bt__buf_append_str(b, " UNSET");
+            break;
         }
         bt__buf_append_char(b, '\n');
         fwrite(b->data, 1, b->len, stderr);

@@ -40,15 +40,15 @@ static int jsonl_export(bt_sink *sink, const bt__resource *res, bt_span *const *
             continue;
         }
         if (fwrite(j->line.data, 1, j->line.len, j->f) != j->line.len) {
-            bt__log(sink->log, sink->log_ud, sink->log_level, BT_LOG_ERROR,
-                    "jsonl sink: write failed: %s", strerror(errno));
+            bt__log(sink->log, sink->log_ud, sink->log_level, BT_LOG_ERROR, "jsonl sink: write failed: %s",
+                    strerror(errno));
             clearerr(j->f);
             return BT_EIO;
         }
     }
     if (fflush(j->f) != 0) {
-        bt__log(sink->log, sink->log_ud, sink->log_level, BT_LOG_ERROR,
-                "jsonl sink: flush failed: %s", strerror(errno));
+        bt__log(sink->log, sink->log_ud, sink->log_level, BT_LOG_ERROR, "jsonl sink: flush failed: %s",
+                strerror(errno));
         clearerr(j->f);
         return BT_EIO;
     }

@@ -26,21 +26,21 @@
 
 typedef struct store_sink {
     bt_sink base;
-    sqlite3 *db;             /* the export thread's connection */
+    sqlite3 *db; /* the export thread's connection */
     sqlite3_stmt *upsert;
     bt__buf line;
     /* The spool: everything below is shared with the shipper thread under `mu`. */
     bt_sink *spool;
-    sqlite3 *ship_db;        /* the shipper thread's connection */
+    sqlite3 *ship_db; /* the shipper thread's connection */
     pthread_t shipper;
     int shipper_running;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, wake, busy;
-    uint64_t attempts;       /* shipping attempts completed */
-    int last_rc;             /* result of the last attempt */
-    uint64_t pending;        /* unsent rows after the last attempt */
-    uint64_t retry_at_ms;    /* 0, or no attempt before this (monotonic ms) */
+    uint64_t attempts;    /* shipping attempts completed */
+    int last_rc;          /* result of the last attempt */
+    uint64_t pending;     /* unsent rows after the last attempt */
+    uint64_t retry_at_ms; /* 0, or no attempt before this (monotonic ms) */
     uint64_t backoff_ms;
 } store_sink;
 

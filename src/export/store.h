@@ -25,9 +25,9 @@
 #define BT__STORE_UNDELIVERABLE 2
 
 typedef enum {
-    BT__STORE_READ_ONLY,   /* existing store, queries only */
-    BT__STORE_READ_WRITE,  /* existing store, may update rows (bt-spans send) */
-    BT__STORE_CREATE       /* created with its schema when missing (the sink) */
+    BT__STORE_READ_ONLY,  /* existing store, queries only */
+    BT__STORE_READ_WRITE, /* existing store, may update rows (bt-spans send) */
+    BT__STORE_CREATE      /* created with its schema when missing (the sink) */
 } bt__store_mode;
 
 /* Opens the store at `path` in WAL mode with a busy timeout and checks (or, in CREATE

@@ -11,30 +11,29 @@
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
-static const char SCHEMA[] =
-    "CREATE TABLE spans ("
-    " trace_id TEXT NOT NULL,"
-    " span_id TEXT NOT NULL,"
-    " parent_span_id TEXT,"        /* NULL for a root span */
-    " name TEXT NOT NULL,"
-    " kind INTEGER NOT NULL,"
-    " start_ns INTEGER NOT NULL,"
-    " end_ns INTEGER NOT NULL,"
-    " status_code INTEGER NOT NULL," /* 0 unset, 1 ok, 2 error */
-    " status_message TEXT,"
-    " span_type TEXT,"             /* braintrust.span_attributes.type: llm, task, ... */
-    " model TEXT,"
-    " prompt_tokens INTEGER,"
-    " completion_tokens INTEGER,"
-    " cache_read_tokens INTEGER,"
-    " cache_creation_tokens INTEGER,"
-    " reasoning_tokens INTEGER,"
-    " line TEXT NOT NULL,"         /* the OTLP JSON span line, resource included */
-    " sent INTEGER NOT NULL DEFAULT 0,"
-    " stored_ns INTEGER NOT NULL,"
-    " PRIMARY KEY (trace_id, span_id));"
-    "CREATE INDEX spans_unsent ON spans(sent) WHERE sent = 0;"
-    "CREATE INDEX spans_start ON spans(start_ns);";
+static const char SCHEMA[] = "CREATE TABLE spans ("
+                             " trace_id TEXT NOT NULL,"
+                             " span_id TEXT NOT NULL,"
+                             " parent_span_id TEXT," /* NULL for a root span */
+                             " name TEXT NOT NULL,"
+                             " kind INTEGER NOT NULL,"
+                             " start_ns INTEGER NOT NULL,"
+                             " end_ns INTEGER NOT NULL,"
+                             " status_code INTEGER NOT NULL," /* 0 unset, 1 ok, 2 error */
+                             " status_message TEXT,"
+                             " span_type TEXT," /* braintrust.span_attributes.type: llm, task, ... */
+                             " model TEXT,"
+                             " prompt_tokens INTEGER,"
+                             " completion_tokens INTEGER,"
+                             " cache_read_tokens INTEGER,"
+                             " cache_creation_tokens INTEGER,"
+                             " reasoning_tokens INTEGER,"
+                             " line TEXT NOT NULL," /* the OTLP JSON span line, resource included */
+                             " sent INTEGER NOT NULL DEFAULT 0,"
+                             " stored_ns INTEGER NOT NULL,"
+                             " PRIMARY KEY (trace_id, span_id));"
+                             "CREATE INDEX spans_unsent ON spans(sent) WHERE sent = 0;"
+                             "CREATE INDEX spans_start ON spans(start_ns);";
 
 /* Tables that are not ours. The batch correlation store (batch_requests, batch_objects)
  * may share the file: bt-proxy --store keeps both in one database. */
@@ -73,7 +72,8 @@ static int check_schema(sqlite3 *db, int may_create, bt__buf *err)
     if (version == BT__STORE_SCHEMA_VERSION) {
         int64_t has_spans = 0;
         if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='spans'",
-                      &has_spans) != SQLITE_OK || !has_spans)
+                      &has_spans) != SQLITE_OK ||
+            !has_spans)
             return fail(NULL, err, BT_EDB, "schema version matches but the spans table is missing");
         return BT_OK;
     }

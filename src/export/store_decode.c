@@ -155,8 +155,10 @@ static int decode_value(bt__attr *at, json_t *v)
         const char *s = json_string_value(x);
         if (!s)
             return -1;
-        at->v.d = strcmp(s, "NaN") == 0 ? NAN : strcmp(s, "Infinity") == 0 ? INFINITY
-                : strcmp(s, "-Infinity") == 0 ? -INFINITY : strtod(s, NULL);
+        at->v.d = strcmp(s, "NaN") == 0   ? NAN
+            : strcmp(s, "Infinity") == 0  ? INFINITY
+            : strcmp(s, "-Infinity") == 0 ? -INFINITY
+                                          : strtod(s, NULL);
         return 0;
     }
     json_t *arr = json_object_get(json_object_get(v, "arrayValue"), "values");
@@ -164,16 +166,16 @@ static int decode_value(bt__attr *at, json_t *v)
         size_t n = json_array_size(arr), i;
         json_t *item;
         int all_strings = 1;
-        json_array_foreach(arr, i, item)
-            if (!json_is_string(json_object_get(item, "stringValue")))
-                all_strings = 0;
+        json_array_foreach(arr, i, item) if (!json_is_string(json_object_get(item, "stringValue")))
+            all_strings = 0;
         if (all_strings) {
             at->type = BT__ATTR_STRING_ARRAY;
             at->v.arr.items = calloc(n ? n : 1, sizeof(char *));
             at->v.arr.lens = calloc(n ? n : 1, sizeof(size_t));
             if (!at->v.arr.items || !at->v.arr.lens)
                 return -1;
-            json_array_foreach(arr, i, item) {
+            json_array_foreach(arr, i, item)
+            {
                 json_t *s = json_object_get(item, "stringValue");
                 at->v.arr.items[i] = dup_n(json_string_value(s), json_string_length(s));
                 at->v.arr.lens[i] = json_string_length(s);
@@ -200,7 +202,8 @@ static int decode_attrs(json_t *list, bt__attrs *out)
         return -1;
     size_t i;
     json_t *kv;
-    json_array_foreach(list, i, kv) {
+    json_array_foreach(list, i, kv)
+    {
         const char *key = json_string_value(json_object_get(kv, "key"));
         json_t *value = json_object_get(kv, "value");
         if (!key || !json_is_object(value))
@@ -222,7 +225,8 @@ static int decode_events(json_t *list, bt_span *s)
     s->cap_events = json_array_size(list);
     size_t i;
     json_t *e;
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         bt__event *ev = &s->events[i];
         s->n_events = i + 1;
         const char *name = json_string_value(json_object_get(e, "name"));
@@ -244,7 +248,8 @@ static int decode_links(json_t *list, bt_span *s)
     s->cap_links = json_array_size(list);
     size_t i;
     json_t *l;
-    json_array_foreach(list, i, l) {
+    json_array_foreach(list, i, l)
+    {
         bt__link *lk = &s->links[i];
         s->n_links = i + 1;
         int present;

@@ -42,7 +42,7 @@ int bt__store_make_parent_dirs(const char *path)
         return BT_OK;
     *slash = '\0';
     /* Create each missing component; private to the user, like the spans in it. */
-    for (char *p = dir + 1; ; p++) {
+    for (char *p = dir + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';

@@ -30,7 +30,7 @@ static int mark(sqlite3 *db, const int64_t *rowids, size_t n, int value)
         return BT_OK;
     sqlite3_stmt *st = NULL;
     int ok = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(db, "UPDATE spans SET sent = ?1 WHERE rowid = ?2", -1, &st, NULL) == SQLITE_OK;
+        sqlite3_prepare_v2(db, "UPDATE spans SET sent = ?1 WHERE rowid = ?2", -1, &st, NULL) == SQLITE_OK;
     for (size_t i = 0; ok && i < n; i++) {
         sqlite3_bind_int(st, 1, value);
         sqlite3_bind_int64(st, 2, rowids[i]);
@@ -92,8 +92,9 @@ int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max
     b.spans = calloc(batch, sizeof *b.spans);
     int64_t *bad = calloc(batch, sizeof *bad);
     sqlite3_stmt *sel = NULL;
-    const char *sql = all ? "SELECT rowid, line FROM spans WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"
-                          : "SELECT rowid, line FROM spans WHERE sent = 0 AND rowid > ?1 ORDER BY rowid LIMIT ?2";
+    const char *sql = all
+        ? "SELECT rowid, line FROM spans WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"
+        : "SELECT rowid, line FROM spans WHERE sent = 0 AND rowid > ?1 ORDER BY rowid LIMIT ?2";
     int rc = BT_OK;
     if (!b.rowids || !b.decoded || !b.spans || !bad)
         rc = BT_ENOMEM;

@@ -97,8 +97,8 @@ int bt__buf_append_json_string(bt__buf *b, const char *s, size_t len)
         unsigned char c = (unsigned char)s[i];
         size_t run = i;
         /* copy plain ASCII runs in one go */
-        while (run < len && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x80 &&
-               s[run] != '"' && s[run] != '\\')
+        while (run < len && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x80 && s[run] != '"' &&
+               s[run] != '\\')
             run++;
         if (run > i) {
             rc = bt__buf_append(b, s + i, run - i);
@@ -118,14 +118,28 @@ int bt__buf_append_json_string(bt__buf *b, const char *s, size_t len)
         }
         char esc[6];
         switch (c) {
-        case '"': rc = bt__buf_append(b, "\\\"", 2); break;
-        case '\\': rc = bt__buf_append(b, "\\\\", 2); break;
-        case '\n': rc = bt__buf_append(b, "\\n", 2); break;
-        case '\r': rc = bt__buf_append(b, "\\r", 2); break;
-        case '\t': rc = bt__buf_append(b, "\\t", 2); break;
+        case '"':
+            rc = bt__buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            rc = bt__buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            rc = bt__buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            rc = bt__buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            rc = bt__buf_append(b, "\\t", 2);
+            break;
         default:
-            esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-            esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+            esc[0] = '\\';
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
             rc = bt__buf_append(b, esc, 6);
         }
         i++;

@@ -10,11 +10,11 @@
 #include <stddef.h>
 
 typedef struct bt__buf {
-    char *data;       /* NUL-terminated when non-NULL */
+    char *data; /* NUL-terminated when non-NULL */
     size_t len;
     size_t alloc;
-    size_t max;       /* hard cap on len; 0 means SIZE_MAX/2 */
-    int truncated;    /* set once an append did not fit */
+    size_t max;    /* hard cap on len; 0 means SIZE_MAX/2 */
+    int truncated; /* set once an append did not fit */
 } bt__buf;
 
 void bt__buf_init(bt__buf *b, size_t max);
@@ -26,7 +26,7 @@ int bt__buf_vprintf(bt__buf *b, const char *fmt, va_list ap);
 /* Appends `s` as a JSON string literal (quotes and escapes; invalid UTF-8 bytes become
  * U+FFFD). */
 int bt__buf_append_json_string(bt__buf *b, const char *s, size_t len);
-void bt__buf_reset(bt__buf *b);   /* len = 0, keeps memory and cap, clears truncated */
+void bt__buf_reset(bt__buf *b); /* len = 0, keeps memory and cap, clears truncated */
 /* Hands the data to the caller (malloc'd, NUL-terminated, never NULL unless ENOMEM)
  * and leaves the buffer empty. */
 char *bt__buf_steal(bt__buf *b, size_t *len_out);

@@ -69,8 +69,8 @@ static int valid_fields(int64_t y, int mo, int d, int h, int mi, int sec)
 {
     /* Second 60 is accepted as a leap second and folded into the next one by the
      * arithmetic below, as POSIX time does. */
-    return mo >= 1 && mo <= 12 && d >= 1 && (unsigned)d <= days_in_month(y, (unsigned)mo) &&
-           h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && sec >= 0 && sec <= 60;
+    return mo >= 1 && mo <= 12 && d >= 1 && (unsigned)d <= days_in_month(y, (unsigned)mo) && h >= 0 &&
+        h <= 23 && mi >= 0 && mi <= 59 && sec >= 0 && sec <= 60;
 }
 
 int bt__rfc3339_parse(const char *s, size_t len, uint64_t *unix_nano)
@@ -133,7 +133,8 @@ int bt__rfc3339_parse(const char *s, size_t len, uint64_t *unix_nano)
     if (i != len)
         return BT_EPARSE;
 
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    int64_t secs =
+        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
     if (secs < 0 || (uint64_t)secs > UINT64_MAX / 1000000000u - 1)
         return BT_EPARSE; /* before the epoch: not representable as unsigned ns */
     *unix_nano = (uint64_t)secs * 1000000000u + frac_ns;

@@ -13,12 +13,16 @@ size_t bt__utf8_valid_prefix_len(const unsigned char *s, size_t n)
         need = 2;
     else if (c >= 0xe0 && c <= 0xef) {
         need = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
+        if (c == 0xe0)
+            lo = 0xa0;
+        if (c == 0xed)
+            hi = 0x9f;
     } else if (c >= 0xf0 && c <= 0xf4) {
         need = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
+        if (c == 0xf0)
+            lo = 0x90;
+        if (c == 0xf4)
+            hi = 0x8f;
     } else
         return 0;
     if (n < need)

@@ -141,14 +141,21 @@ static char *http_response(void)
 static const char req_body[] = "{\"model\":\"claude-x\",\"max_tokens\":8,\"stream\":true,"
                                "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
-static void perform_opt(harness *h, server *s, sink_buf *out, CURLcode *rc, bt_exchange_info *info, int follow)
+static void perform_opt(harness *h, server *s, sink_buf *out, CURLcode *rc, bt_exchange_info *info,
+                        int follow)
 {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/messages", s->port);
     const bt_header headers[] = {{"content-type", 12, "application/json", 16},
                                  {"x-api-key", 9, "sk-ant-CURL-SECRET", 18}};
-    bt_curl_request req = {.method = "POST", .url = url, .headers = headers, .n_headers = 2, .body = req_body,
-                           .body_len = strlen(req_body), .write_fn = collect, .write_userdata = out};
+    bt_curl_request req = {.method = "POST",
+                           .url = url,
+                           .headers = headers,
+                           .n_headers = 2,
+                           .body = req_body,
+                           .body_len = strlen(req_body),
+                           .write_fn = collect,
+                           .write_userdata = out};
     CURL *easy = curl_easy_init();
     assert_non_null(easy);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT, 10L);
@@ -190,7 +197,8 @@ static void test_traced_transfer(void **state)
     json_t *span = json_loads(line, 0, NULL);
     json_t *outj = span_json(span, "braintrust.output_json");
     assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(outj, "content"), 0), "text")), "over curl");
+        json_string_value(json_object_get(json_array_get(json_object_get(outj, "content"), 0), "text")),
+        "over curl");
     json_t *md = span_json(span, "braintrust.metadata");
     assert_string_equal(json_string_value(json_object_get(md, "request_id")), "req_curl");
     assert_string_equal(span_str(span, "server.address"), "127.0.0.1");

@@ -30,7 +30,7 @@ static inline uint64_t h_clock(void *ud)
 
 typedef struct harness {
     bt_tracer *t;
-    bt_sink *mem;      /* owned by the tracer */
+    bt_sink *mem; /* owned by the tracer */
     bt_anthropic *a;
 } harness;
 
@@ -105,11 +105,12 @@ static inline void feed_chunks(bt_exchange *ex, const char *body, size_t len, in
 
 /* Feeds a recorded interaction; returns 1 if the endpoint was traced. */
 static inline int feed_interaction(harness *h, const bt_test_interaction *it, int mode, unsigned seed,
-                            bt_exchange_outcome outcome)
+                                   bt_exchange_outcome outcome)
 {
     bt_header *rq = bt_test_headers_view(it->req_headers, it->n_req_headers);
     bt_exchange *ex = NULL;
-    assert_int_equal(bt_exchange_begin(h->a, it->method, it->target, rq, it->n_req_headers, NULL, &ex), BT_OK);
+    assert_int_equal(bt_exchange_begin(h->a, it->method, it->target, rq, it->n_req_headers, NULL, &ex),
+                     BT_OK);
     free(rq);
     if (!ex)
         return 0;
@@ -130,7 +131,8 @@ static inline json_t *span_attr(json_t *span, const char *key)
 {
     size_t i;
     json_t *a;
-    json_array_foreach(json_object_get(span, "attributes"), i, a) {
+    json_array_foreach(json_object_get(span, "attributes"), i, a)
+    {
         if (!strcmp(json_string_value(json_object_get(a, "key")), key))
             return json_object_get(a, "value");
     }

@@ -70,7 +70,8 @@ static void check_trace(json_t *spans)
     assert_string_equal(tb_str(json_array_get(in, 1), "content"), "sys");
     json_decref(in);
     json_t *q3 = tb_child(spans, "q3");
-    assert_string_equal(tb_str(json_object_get(q3, "status"), "message"), "invalid_request_error: max_tokens too large");
+    assert_string_equal(tb_str(json_object_get(q3, "status"), "message"),
+                        "invalid_request_error: max_tokens too large");
 }
 
 static void check_stats(const bt_batch_import_stats *st)
@@ -93,12 +94,13 @@ static void test_collector_jsonl_in_pieces(void **state)
     bt_batch_collector *c;
     assert_int_equal(bt_batch_collector_new(e.a, BATCH, strlen(BATCH), &c), BT_OK);
     for (size_t off = 0; off < strlen(REQUESTS_JSONL); off += 10)
-        assert_int_equal(bt_batch_collector_feed_requests(c, REQUESTS_JSONL + off,
-                                                          strlen(REQUESTS_JSONL) - off < 10 ? strlen(REQUESTS_JSONL) - off : 10),
+        assert_int_equal(bt_batch_collector_feed_requests(
+                             c, REQUESTS_JSONL + off,
+                             strlen(REQUESTS_JSONL) - off < 10 ? strlen(REQUESTS_JSONL) - off : 10),
                          BT_OK);
     for (size_t off = 0; off < strlen(RESULTS); off += 33)
-        assert_int_equal(bt_batch_collector_feed_results(c, RESULTS + off,
-                                                         strlen(RESULTS) - off < 33 ? strlen(RESULTS) - off : 33),
+        assert_int_equal(bt_batch_collector_feed_results(
+                             c, RESULTS + off, strlen(RESULTS) - off < 33 ? strlen(RESULTS) - off : 33),
                          BT_OK);
     assert_int_equal(bt_batch_collector_feed_requests(c, "{}", 2), BT_ESTATE);
     bt_batch_import_stats st;

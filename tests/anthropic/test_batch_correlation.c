@@ -36,7 +36,7 @@ static void exercise(struct bt__correlation *c)
     assert_int_equal(bt__correlation_put(c, "staging:1", "a", "{\"n\":1}", 7), BT_OK);
     assert_int_equal(bt__correlation_put(c, "staging:1", "b", "{\"n\":2}", 7), BT_OK);
     assert_int_equal(bt__correlation_put(c, "staging:2", "a", "{\"n\":3}", 7), BT_OK);
-    assert_int_equal(bt__correlation_put(c, "staging:1", "a", "{\"n\":4}", 7), BT_OK);   /* replaces */
+    assert_int_equal(bt__correlation_put(c, "staging:1", "a", "{\"n\":4}", 7), BT_OK); /* replaces */
     expect_entry(c, "staging:1", "a", "{\"n\":4}");
     expect_entry(c, "staging:1", "zzz", NULL);
     /* The create response names the batch: the staged entries move to it. */
@@ -58,7 +58,8 @@ static void exercise(struct bt__correlation *c)
     char *obj = NULL;
     assert_int_equal(bt__correlation_get_batch(c, "msgbatch_1", &obj), BT_ENOTFOUND);
     assert_int_equal(bt__correlation_put_batch(c, "msgbatch_1", "{\"id\":\"msgbatch_1\"}", 18), BT_OK);
-    assert_int_equal(bt__correlation_put_batch(c, "msgbatch_1", "{\"id\":\"msgbatch_1\",\"v\":2}", 25), BT_OK);
+    assert_int_equal(bt__correlation_put_batch(c, "msgbatch_1", "{\"id\":\"msgbatch_1\",\"v\":2}", 25),
+                     BT_OK);
     assert_int_equal(bt__correlation_get_batch(c, "msgbatch_1", &obj), BT_OK);
     assert_string_equal(obj, "{\"id\":\"msgbatch_1\",\"v\":2}");
     free(obj);
@@ -134,7 +135,7 @@ static void test_expiry_after_29_days(void **state)
         char *obj = NULL;
         assert_int_equal(bt__correlation_get_batch(c, "msgbatch_old", &obj), BT_ENOTFOUND);
         expect_entry(c, "msgbatch_new", "b", "{}");
-        assert_int_equal(bt__correlation_purge(c), 2);    /* the old entry and batch object */
+        assert_int_equal(bt__correlation_purge(c), 2); /* the old entry and batch object */
         expect_entry(c, "msgbatch_new", "b", "{}");
         bt__correlation_free(c);
         bt_tracer_free(t);

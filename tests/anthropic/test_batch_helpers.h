@@ -35,7 +35,7 @@ static inline uint64_t tb_clock(void *ud)
 
 typedef struct tb_env {
     bt_tracer *tracer;
-    bt_sink *sink;          /* owned by the tracer */
+    bt_sink *sink; /* owned by the tracer */
     bt_anthropic *a;
 } tb_env;
 
@@ -83,19 +83,19 @@ typedef struct tb_call {
     const bt_header *req_headers;
     size_t n_req_headers;
     const char *req_body;
-    size_t req_body_len;      /* 0: strlen */
+    size_t req_body_len; /* 0: strlen */
     int status;
     const bt_header *resp_headers;
     size_t n_resp_headers;
     const char *resp_body;
-    size_t resp_body_len;     /* 0: strlen */
-    size_t chunk;             /* 0: one piece */
+    size_t resp_body_len; /* 0: strlen */
+    size_t chunk;         /* 0: one piece */
     bt_exchange_outcome outcome;
     const char *braintrust_parent;
 } tb_call;
 
 static inline void tb_feed(void (*fn)(bt_exchange *, const void *, size_t), bt_exchange *ex, const char *data,
-                    size_t len, size_t chunk)
+                           size_t len, size_t chunk)
 {
     if (!data)
         return;
@@ -170,7 +170,8 @@ static inline json_t *tb_attr(json_t *span, const char *key)
 {
     size_t i;
     json_t *kv;
-    json_array_foreach(json_object_get(span, "attributes"), i, kv) {
+    json_array_foreach(json_object_get(span, "attributes"), i, kv)
+    {
         if (strcmp(json_string_value(json_object_get(kv, "key")), key) == 0)
             return json_object_get(kv, "value");
     }
@@ -202,7 +203,8 @@ static inline size_t tb_count(json_t *spans, const char *name)
 {
     size_t i, n = 0;
     json_t *s;
-    json_array_foreach(spans, i, s) {
+    json_array_foreach(spans, i, s)
+    {
         if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0)
             n++;
     }
@@ -215,7 +217,8 @@ static inline json_t *tb_one(json_t *spans, const char *name)
     assert_int_equal(tb_count(spans, name), 1);
     size_t i;
     json_t *s;
-    json_array_foreach(spans, i, s) {
+    json_array_foreach(spans, i, s)
+    {
         if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0)
             return s;
     }
@@ -227,7 +230,8 @@ static inline json_t *tb_child(json_t *spans, const char *custom_id)
 {
     size_t i;
     json_t *s, *found = NULL;
-    json_array_foreach(spans, i, s) {
+    json_array_foreach(spans, i, s)
+    {
         if (strcmp(json_string_value(json_object_get(s, "name")), "anthropic.messages.create") != 0)
             continue;
         json_t *md = tb_attr_json(s, "braintrust.metadata");
@@ -294,10 +298,16 @@ static inline void tb_replay(tb_env *e, const bt_test_interaction *it, bt_exchan
 {
     bt_header *rq = bt_test_headers_view(it->req_headers, it->n_req_headers);
     bt_header *rs = bt_test_headers_view(it->resp_headers, it->n_resp_headers);
-    tb_call c = {.method = it->method, .target = it->target, .req_headers = rq,
-                 .n_req_headers = it->n_req_headers, .req_body = it->req_body,
-                 .req_body_len = it->req_body_len, .status = it->status, .resp_headers = rs,
-                 .n_resp_headers = it->n_resp_headers, .resp_body = it->resp_body,
+    tb_call c = {.method = it->method,
+                 .target = it->target,
+                 .req_headers = rq,
+                 .n_req_headers = it->n_req_headers,
+                 .req_body = it->req_body,
+                 .req_body_len = it->req_body_len,
+                 .status = it->status,
+                 .resp_headers = rs,
+                 .n_resp_headers = it->n_resp_headers,
+                 .resp_body = it->resp_body,
                  .resp_body_len = it->resp_body_len};
     tb_exchange(e, &c, info);
     free(rq);

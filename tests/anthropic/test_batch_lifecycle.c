@@ -27,7 +27,8 @@ static void expect_task_linked(json_t *span, const char *batch_id)
     int found = 0;
     size_t i;
     json_t *l;
-    json_array_foreach(links, i, l) {
+    json_array_foreach(links, i, l)
+    {
         if (strcmp(tb_str(l, "traceId"), trace_hex) == 0 && strcmp(tb_str(l, "spanId"), span_hex) == 0)
             found = 1;
     }
@@ -82,7 +83,8 @@ static void check_recorded_create(const char *file, int beta)
         json_t *out = tb_attr_json(s, "braintrust.output_json");
         assert_string_equal(tb_str(out, "id"), batch_id);
         assert_string_equal(tb_str(out, "processing_status"), "in_progress");
-        assert_true(json_equal(json_object_get(out, "request_counts"), json_object_get(resp, "request_counts")));
+        assert_true(
+            json_equal(json_object_get(out, "request_counts"), json_object_get(resp, "request_counts")));
         assert_true(json_equal(json_object_get(out, "created_at"), json_object_get(resp, "created_at")));
         assert_true(json_equal(json_object_get(out, "expires_at"), json_object_get(resp, "expires_at")));
         expect_task_linked(s, batch_id);
@@ -113,7 +115,8 @@ static void test_create_recorded_multi_model(void **state)
 static void test_create_recorded_beta(void **state)
 {
     (void)state;
-    check_recorded_create(PY "TestBetaBatchesCreateSpans.test_sync_beta_batches_create_produces_span.yaml", 1);
+    check_recorded_create(PY "TestBetaBatchesCreateSpans.test_sync_beta_batches_create_produces_span.yaml",
+                          1);
 }
 
 static void test_create_recorded_error(void **state)
@@ -130,13 +133,14 @@ static void test_create_recorded_error(void **state)
     json_t *s = tb_one(spans, "anthropic.messages.batches.create");
     json_t *st = json_object_get(s, "status");
     assert_int_equal(json_integer_value(json_object_get(st, "code")), 2);
-    assert_string_equal(tb_str(st, "message"),
-                        "invalid_request_error: requests: List should have at least 1 item after validation, not 0");
+    assert_string_equal(
+        tb_str(st, "message"),
+        "invalid_request_error: requests: List should have at least 1 item after validation, not 0");
     assert_string_equal(tb_attr_str(s, "error.type"), "invalid_request_error");
     json_t *md = tb_attr_json(s, "braintrust.metadata");
     assert_int_equal(json_integer_value(json_object_get(md, "num_requests")), 0);
     assert_null(json_object_get(md, "batch_id"));
-    assert_int_equal(json_array_size(json_object_get(s, "links")), 0);   /* no batch to link to */
+    assert_int_equal(json_array_size(json_object_get(s, "links")), 0); /* no batch to link to */
     json_decref(md);
     json_decref(spans);
     tb_env_close(&e);
@@ -154,8 +158,12 @@ static void check_single(const char *method, const char *suffix, const char *nam
         snprintf(target, sizeof target, "/v1/messages/batches/msgbatch_01MeELNBVJ5KA8qmB1NjL6UX%s%s", suffix,
                  beta ? "?beta=true" : "");
         bt_header h[] = {{"anthropic-beta", 14, "message-batches-2024-09-24", 26}};
-        tb_call c = {.method = method, .target = target, .req_headers = h, .n_req_headers = beta ? 1 : 0,
-                     .status = 200, .resp_body = resp};
+        tb_call c = {.method = method,
+                     .target = target,
+                     .req_headers = h,
+                     .n_req_headers = beta ? 1 : 0,
+                     .status = 200,
+                     .resp_body = resp};
         bt_exchange_info info;
         tb_exchange(&e, &c, &info);
         assert_string_equal(info.span_name, name);
@@ -217,15 +225,19 @@ static void test_list(void **state)
         tb_env e;
         tb_env_open(&e, NULL);
         char body[4096];
-        snprintf(body, sizeof body,
-                 "{\"data\":[%s,{\"id\":\"msgbatch_two\",\"type\":\"message_batch\",\"processing_status\":"
-                 "\"in_progress\",\"request_counts\":{\"processing\":5,\"succeeded\":0,\"errored\":0,\"canceled\":0,"
-                 "\"expired\":0}}],\"has_more\":true,\"first_id\":\"msgbatch_01MeELNBVJ5KA8qmB1NjL6UX\","
-                 "\"last_id\":\"msgbatch_two\"}",
-                 BATCH_ENDED);
+        snprintf(
+            body, sizeof body,
+            "{\"data\":[%s,{\"id\":\"msgbatch_two\",\"type\":\"message_batch\",\"processing_status\":"
+            "\"in_progress\",\"request_counts\":{\"processing\":5,\"succeeded\":0,\"errored\":0,\"canceled\":0,"
+            "\"expired\":0}}],\"has_more\":true,\"first_id\":\"msgbatch_01MeELNBVJ5KA8qmB1NjL6UX\","
+            "\"last_id\":\"msgbatch_two\"}",
+            BATCH_ENDED);
         tb_call c = {.method = "GET",
-                     .target = beta ? "/v1/messages/batches?limit=2&beta=true" : "/v1/messages/batches?limit=2",
-                     .status = 200, .resp_body = body, .chunk = 7};
+                     .target =
+                         beta ? "/v1/messages/batches?limit=2&beta=true" : "/v1/messages/batches?limit=2",
+                     .status = 200,
+                     .resp_body = body,
+                     .chunk = 7};
         bt_exchange_info info;
         tb_exchange(&e, &c, &info);
         assert_string_equal(info.span_name, "anthropic.messages.batches.list");
@@ -234,17 +246,19 @@ static void test_list(void **state)
         expect_task_linked(s, "msgbatch_01MeELNBVJ5KA8qmB1NjL6UX");
         expect_task_linked(s, "msgbatch_two");
         json_t *in = tb_attr_json(s, "braintrust.input_json");
-        assert_int_equal(json_integer_value(json_object_get(in, "limit")), 2);   /* from the query */
+        assert_int_equal(json_integer_value(json_object_get(in, "limit")), 2); /* from the query */
         json_decref(in);
         json_t *md = tb_attr_json(s, "braintrust.metadata");
         assert_int_equal(json_integer_value(json_object_get(md, "num_batches")), 2);
-        assert_string_equal(json_string_value(json_array_get(json_object_get(md, "batch_ids"), 1)), "msgbatch_two");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(md, "batch_ids"), 1)),
+                            "msgbatch_two");
         assert_int_equal(json_is_true(json_object_get(md, "beta")), beta);
         json_t *out = tb_attr_json(s, "braintrust.output_json");
         assert_true(json_is_true(json_object_get(out, "has_more")));
         assert_string_equal(tb_str(out, "last_id"), "msgbatch_two");
         json_t *second = json_array_get(json_object_get(out, "data"), 1);
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(second, "request_counts"), "processing")), 5);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(second, "request_counts"), "processing")), 5);
         json_decref(out);
         json_decref(md);
         json_decref(spans);
@@ -257,13 +271,20 @@ static void test_errors_and_cut_responses(void **state)
     (void)state;
     tb_env e;
     tb_env_open(&e, NULL);
-    tb_call c = {.method = "GET", .target = "/v1/messages/batches/msgbatch_nope", .status = 404,
-                 .resp_body = "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"no batch\"}}"};
+    tb_call c = {
+        .method = "GET",
+        .target = "/v1/messages/batches/msgbatch_nope",
+        .status = 404,
+        .resp_body =
+            "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"no batch\"}}"};
     bt_exchange_info info;
     tb_exchange(&e, &c, &info);
     assert_true(info.is_error);
-    tb_call cut = {.method = "POST", .target = "/v1/messages/batches/msgbatch_x/cancel", .status = 200,
-                   .resp_body = "{\"id\":\"msgbatch_x\",\"processing_st", .outcome = BT_EXCHANGE_TRANSPORT_ERROR};
+    tb_call cut = {.method = "POST",
+                   .target = "/v1/messages/batches/msgbatch_x/cancel",
+                   .status = 200,
+                   .resp_body = "{\"id\":\"msgbatch_x\",\"processing_st",
+                   .outcome = BT_EXCHANGE_TRANSPORT_ERROR};
     tb_exchange(&e, &cut, &info);
     assert_true(info.is_error);
     json_t *spans = tb_spans(&e);
@@ -283,8 +304,10 @@ static void test_lifecycle_spans_off(void **state)
     tb_env e;
     tb_env_open(&e, NULL);
     assert_int_equal(bt_anthropic_set_lifecycle_spans(e.a, 0), BT_OK);
-    tb_call c = {.method = "GET", .target = "/v1/messages/batches/msgbatch_01MeELNBVJ5KA8qmB1NjL6UX",
-                 .status = 200, .resp_body = BATCH_ENDED};
+    tb_call c = {.method = "GET",
+                 .target = "/v1/messages/batches/msgbatch_01MeELNBVJ5KA8qmB1NjL6UX",
+                 .status = 200,
+                 .resp_body = BATCH_ENDED};
     bt_exchange_info info;
     tb_exchange(&e, &c, &info);
     assert_null(info.span_name);
@@ -302,11 +325,18 @@ static void test_secrets_never_recorded(void **state)
     bt_header h[] = {{"x-api-key", 9, "sk-ant-api03-SECRET", 19},
                      {"authorization", 13, "Bearer sk-ant-SECRET", 20},
                      {"cookie", 6, "session=SECRET", 14}};
-    static const char body[] = "{\"requests\":[{\"custom_id\":\"a\",\"params\":{\"model\":\"m\",\"max_tokens\":1,"
-                               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}]}";
-    tb_call c = {.method = "POST", .target = "/v1/messages/batches", .req_headers = h, .n_req_headers = 3,
-                 .req_body = body, .status = 200,
-                 .resp_body = "{\"id\":\"msgbatch_s\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\"}"};
+    static const char body[] =
+        "{\"requests\":[{\"custom_id\":\"a\",\"params\":{\"model\":\"m\",\"max_tokens\":1,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}]}";
+    tb_call c = {
+        .method = "POST",
+        .target = "/v1/messages/batches",
+        .req_headers = h,
+        .n_req_headers = 3,
+        .req_body = body,
+        .status = 200,
+        .resp_body =
+            "{\"id\":\"msgbatch_s\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\"}"};
     tb_exchange(&e, &c, NULL);
     char *lines = tb_span_lines(&e);
     assert_non_null(strstr(lines, "anthropic.messages.batches.create"));

@@ -12,7 +12,8 @@
 #include "util/buf.h"
 #include "util/timefmt.h"
 
-#define PY_CREATE "braintrust-sdk-python/integrations-latest/TestBatchesCreateSpans.test_sync_batches_create_produces_span.yaml"
+#define PY_CREATE \
+    "braintrust-sdk-python/integrations-latest/TestBatchesCreateSpans.test_sync_batches_create_produces_span.yaml"
 #define CREATED_AT "2026-09-28T18:58:01.180445+00:00"
 #define ENDED_AT "2026-09-28T19:03:11.5Z"
 
@@ -26,11 +27,12 @@ static uint64_t ns_of(const char *rfc3339)
 static char *batch_object(const char *id, const char *status, const char *ended_at)
 {
     char *s = malloc(1024);
-    snprintf(s, 1024,
-             "{\"id\":\"%s\",\"type\":\"message_batch\",\"processing_status\":\"%s\","
-             "\"request_counts\":{\"processing\":0,\"succeeded\":2,\"errored\":1,\"canceled\":1,\"expired\":1},"
-             "\"ended_at\":%s%s%s,\"created_at\":\"" CREATED_AT "\",\"expires_at\":\"2026-09-29T18:58:01Z\"}",
-             id, status, ended_at ? "\"" : "", ended_at ? ended_at : "null", ended_at ? "\"" : "");
+    snprintf(
+        s, 1024,
+        "{\"id\":\"%s\",\"type\":\"message_batch\",\"processing_status\":\"%s\","
+        "\"request_counts\":{\"processing\":0,\"succeeded\":2,\"errored\":1,\"canceled\":1,\"expired\":1},"
+        "\"ended_at\":%s%s%s,\"created_at\":\"" CREATED_AT "\",\"expires_at\":\"2026-09-29T18:58:01Z\"}",
+        id, status, ended_at ? "\"" : "", ended_at ? ended_at : "null", ended_at ? "\"" : "");
     return s;
 }
 
@@ -47,14 +49,15 @@ static void retrieve(tb_env *e, const char *id, const char *ended_at)
 /* A succeeded line with the given text and token counts. */
 static void succeeded(bt__buf *b, const char *id, const char *text, int in, int out)
 {
-    bt__buf_printf(b,
-                   "{\"custom_id\":\"%s\",\"result\":{\"type\":\"succeeded\",\"message\":{\"model\":"
-                   "\"claude-haiku-4-5-20251001\",\"id\":\"msg_%s\",\"type\":\"message\",\"role\":\"assistant\","
-                   "\"content\":[{\"type\":\"text\",\"text\":\"%s\"}],\"stop_reason\":\"end_turn\","
-                   "\"stop_sequence\":null,\"usage\":{\"input_tokens\":%d,\"cache_creation_input_tokens\":0,"
-                   "\"cache_read_input_tokens\":4,\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,"
-                   "\"ephemeral_1h_input_tokens\":0},\"output_tokens\":%d,\"service_tier\":\"batch\"}}}}\n",
-                   id, id, text, in, out);
+    bt__buf_printf(
+        b,
+        "{\"custom_id\":\"%s\",\"result\":{\"type\":\"succeeded\",\"message\":{\"model\":"
+        "\"claude-haiku-4-5-20251001\",\"id\":\"msg_%s\",\"type\":\"message\",\"role\":\"assistant\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"%s\"}],\"stop_reason\":\"end_turn\","
+        "\"stop_sequence\":null,\"usage\":{\"input_tokens\":%d,\"cache_creation_input_tokens\":0,"
+        "\"cache_read_input_tokens\":4,\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,"
+        "\"ephemeral_1h_input_tokens\":0},\"output_tokens\":%d,\"service_tier\":\"batch\"}}}}\n",
+        id, id, text, in, out);
 }
 
 static void results(tb_env *e, const char *id, const char *body, size_t len, size_t chunk,
@@ -62,8 +65,15 @@ static void results(tb_env *e, const char *id, const char *body, size_t len, siz
 {
     char target[256];
     snprintf(target, sizeof target, "/v1/messages/batches/%s/results", id);
-    tb_call c = {.method = "GET", .target = target, .status = 200, .resp_body = body, .resp_body_len = len,
-                 .chunk = chunk, .outcome = outcome, .resp_headers = h, .n_resp_headers = nh};
+    tb_call c = {.method = "GET",
+                 .target = target,
+                 .status = 200,
+                 .resp_body = body,
+                 .resp_body_len = len,
+                 .chunk = chunk,
+                 .outcome = outcome,
+                 .resp_headers = h,
+                 .n_resp_headers = nh};
     tb_exchange(e, &c, info);
 }
 
@@ -88,7 +98,8 @@ static char *trace_fingerprint(json_t *spans)
     json_t *picked = json_object();
     size_t i;
     json_t *s;
-    json_array_foreach(spans, i, s) {
+    json_array_foreach(spans, i, s)
+    {
         const char *name = tb_str(s, "name");
         if (strcmp(name, "anthropic.batch") == 0 || strcmp(name, "anthropic.messages.create") == 0)
             json_object_set(picked, tb_str(s, "spanId"), s);
@@ -132,7 +143,7 @@ static void test_full_flow_joins_inputs(void **state)
     retrieve(&e, id, ENDED_AT);
     bt__buf b;
     bt__buf_init(&b, 0);
-    succeeded(&b, "req-2", "6", 15, 3);          /* out of order */
+    succeeded(&b, "req-2", "6", 15, 3); /* out of order */
     succeeded(&b, "req-1", "4", 14, 2);
     bt_exchange_info info;
     results(&e, id, b.data, b.len, 11, BT_EXCHANGE_COMPLETED, NULL, 0, &info);
@@ -226,13 +237,15 @@ static void mixed_results(bt__buf *b)
 {
     bt__buf_printf(b, "{\"custom_id\":\"d\",\"result\":{\"type\":\"expired\"}}\n");
     succeeded(b, "a", "first", 10, 1);
-    bt__buf_printf(b, "{\"custom_id\":\"b\",\"result\":{\"type\":\"errored\",\"error\":{\"type\":\"error\","
-                      "\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"},\"request_id\":null}}}\n");
+    bt__buf_printf(
+        b,
+        "{\"custom_id\":\"b\",\"result\":{\"type\":\"errored\",\"error\":{\"type\":\"error\","
+        "\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"},\"request_id\":null}}}\n");
     bt__buf_printf(b, "{\"custom_id\":\"c\",\"result\":{\"type\":\"canceled\"}}\r\n");
-    succeeded(b, "a", "again", 99, 99);                        /* duplicate */
-    succeeded(b, "zzz", "who?", 1, 1);                         /* unknown id */
-    bt__buf_printf(b, "this is not json\n\n");                 /* invalid + empty */
-    bt__buf_printf(b, "{\"result\":{\"type\":\"succeeded\"}}\n");   /* no custom_id */
+    succeeded(b, "a", "again", 99, 99);                           /* duplicate */
+    succeeded(b, "zzz", "who?", 1, 1);                            /* unknown id */
+    bt__buf_printf(b, "this is not json\n\n");                    /* invalid + empty */
+    bt__buf_printf(b, "{\"result\":{\"type\":\"succeeded\"}}\n"); /* no custom_id */
     bt__buf_printf(b, "{\"custom_id\":\"e\",\"result\":{\"type\":\"weird\"}}\n");
 }
 
@@ -251,13 +264,18 @@ static void generated_create(tb_env *e, const char *id)
         "{\"custom_id\":\"e\",\"params\":{\"model\":\"claude-haiku-4-5\",\"max_tokens\":10,"
         "\"messages\":[{\"role\":\"user\",\"content\":\"E?\"}]}}]}";
     char resp[512];
-    snprintf(resp, sizeof resp,
-             "{\"id\":\"%s\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\","
-             "\"request_counts\":{\"processing\":5,\"succeeded\":0,\"errored\":0,\"canceled\":0,\"expired\":0},"
-             "\"ended_at\":null,\"created_at\":\"" CREATED_AT "\"}",
-             id);
-    tb_call c = {.method = "POST", .target = "/v1/messages/batches", .req_body = body, .status = 200,
-                 .resp_body = resp, .chunk = 9};
+    snprintf(
+        resp, sizeof resp,
+        "{\"id\":\"%s\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\","
+        "\"request_counts\":{\"processing\":5,\"succeeded\":0,\"errored\":0,\"canceled\":0,\"expired\":0},"
+        "\"ended_at\":null,\"created_at\":\"" CREATED_AT "\"}",
+        id);
+    tb_call c = {.method = "POST",
+                 .target = "/v1/messages/batches",
+                 .req_body = body,
+                 .status = 200,
+                 .resp_body = resp,
+                 .chunk = 9};
     tb_exchange(e, &c, NULL);
 }
 
@@ -275,7 +293,7 @@ static void test_result_types_and_bad_lines(void **state)
     bt_exchange_info info;
     results(&e, "msgbatch_mixed", b.data, b.len, 0, BT_EXCHANGE_COMPLETED, NULL, 0, &info);
     json_t *spans = tb_spans(&e);
-    assert_int_equal(tb_count(spans, "anthropic.messages.create"), 5);   /* a b c d zzz */
+    assert_int_equal(tb_count(spans, "anthropic.messages.create"), 5); /* a b c d zzz */
     json_t *batch = tb_one(spans, "anthropic.batch");
     json_t *md = meta_of(batch);
     json_t *counts = json_object_get(md, "results");
@@ -288,7 +306,8 @@ static void test_result_types_and_bad_lines(void **state)
     assert_int_equal(json_integer_value(json_object_get(md, "unknown_ids")), 1);
     assert_int_equal(json_integer_value(json_object_get(md, "oversized_lines")), 0);
     /* request_counts from the batch object, as the API reported them */
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(md, "request_counts"), "errored")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(md, "request_counts"), "errored")),
+                     1);
     json_decref(md);
     assert_string_equal(tb_str(json_object_get(batch, "status"), "message"),
                         "Anthropic batch completed with 1 canceled and 1 expired requests");
@@ -300,7 +319,7 @@ static void test_result_types_and_bad_lines(void **state)
     json_decref(out);
     json_t *in = tb_attr_json(a, "braintrust.input_json");
     assert_int_equal(json_array_size(in), 2);
-    assert_string_equal(tb_str(json_array_get(in, 1), "role"), "system");   /* system last */
+    assert_string_equal(tb_str(json_array_get(in, 1), "role"), "system"); /* system last */
     json_decref(in);
 
     json_t *berr = tb_child(spans, "b");
@@ -308,7 +327,7 @@ static void test_result_types_and_bad_lines(void **state)
     assert_string_equal(tb_str(json_object_get(berr, "status"), "message"), "overloaded_error: Overloaded");
     assert_string_equal(tb_attr_str(berr, "error.type"), "overloaded_error");
     in = tb_attr_json(berr, "braintrust.input_json");
-    assert_string_equal(tb_str(json_array_get(in, 0), "content"), "B?");   /* input even on error */
+    assert_string_equal(tb_str(json_array_get(in, 0), "content"), "B?"); /* input even on error */
     json_decref(in);
     json_t *cc = tb_child(spans, "c");
     assert_string_equal(tb_str(json_object_get(cc, "status"), "message"), "Anthropic batch request canceled");
@@ -380,9 +399,9 @@ static void test_idempotent_and_gzip(void **state)
     tb_clock_now = ns_of("2026-09-28T19:10:00Z");
     char *first = read_mixed(0, 0);
     char *again = read_mixed(0, 5);
-    assert_string_equal(first, again);      /* same ids and contents, any chunking */
+    assert_string_equal(first, again); /* same ids and contents, any chunking */
     char *gz = read_mixed(1, 17);
-    assert_string_equal(first, gz);         /* gzip decodes to the same trace */
+    assert_string_equal(first, gz); /* gzip decodes to the same trace */
     /* Later reads at another time still produce the same spans (times come from the batch). */
     tb_clock_now += 3 * TB_DAY_NS;
     char *later = read_mixed(0, 64);
@@ -404,7 +423,8 @@ static void test_idempotent_and_gzip(void **state)
     results(&e, "msgbatch_twice", b.data, b.len, 0, BT_EXCHANGE_COMPLETED, NULL, 0, NULL);
     json_t *s2 = tb_spans(&e);
     assert_string_equal(tb_str(tb_child(s1, "x"), "spanId"), tb_str(tb_child(s2, "x"), "spanId"));
-    assert_string_equal(tb_str(tb_one(s1, "anthropic.batch"), "traceId"), tb_str(tb_one(s2, "anthropic.batch"), "traceId"));
+    assert_string_equal(tb_str(tb_one(s1, "anthropic.batch"), "traceId"),
+                        tb_str(tb_one(s2, "anthropic.batch"), "traceId"));
     json_decref(s1);
     json_decref(s2);
     bt__buf_free(&b);
@@ -434,7 +454,7 @@ static void test_cut_streams(void **state)
     succeeded(&b, "one", "1", 1, 1);
     succeeded(&b, "two", "2", 1, 1);
     succeeded(&b, "three", "3", 1, 1);
-    size_t cut = b.len - 40;   /* inside the third line */
+    size_t cut = b.len - 40; /* inside the third line */
 
     /* The connection broke. */
     tb_env e;
@@ -607,9 +627,10 @@ static void test_observed_excerpts(void **state)
     json_t *err = tb_child(spans, "23");
     json_t *st = json_object_get(err, "status");
     assert_int_equal(json_integer_value(json_object_get(st, "code")), 2);
-    assert_string_equal(tb_str(st, "message"),
-                        "invalid_request_error: max_tokens: 100000 > 64000, which is the maximum allowed number "
-                        "of output tokens for claude-haiku-4-5-20251001");
+    assert_string_equal(
+        tb_str(st, "message"),
+        "invalid_request_error: max_tokens: 100000 > 64000, which is the maximum allowed number "
+        "of output tokens for claude-haiku-4-5-20251001");
     assert_null(tb_attr(err, "braintrust.metrics"));
 
     json_t *emoji = tb_child(spans, "my-custom-id-1");
@@ -621,7 +642,7 @@ static void test_observed_excerpts(void **state)
     json_t *batch = tb_one(spans, "anthropic.batch");
     assert_int_equal(metric(batch, "prompt_tokens"), 10 + 11 + 10);
     assert_int_equal(metric(batch, "completion_tokens"), 12 + 19 + 16);
-    assert_int_equal(meta_int(batch, "unknown_ids"), 4);   /* no create seen for any of them */
+    assert_int_equal(meta_int(batch, "unknown_ids"), 4); /* no create seen for any of them */
     json_decref(spans);
     bt__buf_free(&all);
     tb_env_close(&e);
@@ -632,8 +653,11 @@ static void test_http_error_no_trace(void **state)
     (void)state;
     tb_env e;
     tb_env_open(&e, NULL);
-    tb_call c = {.method = "GET", .target = "/v1/messages/batches/msgbatch_gone/results?beta=true", .status = 404,
-                 .resp_body = "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"gone\"}}"};
+    tb_call c = {.method = "GET",
+                 .target = "/v1/messages/batches/msgbatch_gone/results?beta=true",
+                 .status = 404,
+                 .resp_body =
+                     "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"gone\"}}"};
     bt_exchange_info info;
     tb_exchange(&e, &c, &info);
     assert_true(info.is_error);
@@ -658,15 +682,18 @@ static void test_lifecycle_off_and_parent(void **state)
     bt__buf b;
     bt__buf_init(&b, 0);
     succeeded(&b, "a", "x", 1, 1);
-    tb_call c = {.method = "GET", .target = "/v1/messages/batches/msgbatch_quiet/results", .status = 200,
-                 .resp_body = b.data, .braintrust_parent = "project_name:batches-test"};
+    tb_call c = {.method = "GET",
+                 .target = "/v1/messages/batches/msgbatch_quiet/results",
+                 .status = 200,
+                 .resp_body = b.data,
+                 .braintrust_parent = "project_name:batches-test"};
     bt_exchange_info info;
     tb_exchange(&e, &c, &info);
     assert_string_equal(info.span_name, "anthropic.batch");
     json_t *spans = tb_spans(&e);
-    assert_int_equal(json_array_size(spans), 2);   /* the batch span and its child only */
+    assert_int_equal(json_array_size(spans), 2); /* the batch span and its child only */
     json_t *a = tb_child(spans, "a");
-    assert_non_null(tb_attr(a, "braintrust.input_json"));   /* create still recorded the input */
+    assert_non_null(tb_attr(a, "braintrust.input_json")); /* create still recorded the input */
     assert_string_equal(tb_attr_str(a, "braintrust.parent"), "project_name:batches-test");
     assert_string_equal(tb_attr_str(tb_one(spans, "anthropic.batch"), "braintrust.parent"),
                         "project_name:batches-test");
@@ -687,17 +714,19 @@ static void test_large_create_streamed(void **state)
     bt_exchange_request_body(ex, "{\"requests\":[", 13);
     char piece[512];
     for (int i = 0; i < 3000; i++) {
-        int n = snprintf(piece, sizeof piece,
-                         "%s{\"custom_id\":\"r-%04d\",\"params\":{\"model\":\"claude-haiku-4-5\",\"max_tokens\":16,"
-                         "\"messages\":[{\"role\":\"user\",\"content\":\"question number %d\"}]}}",
-                         i ? "," : "", i, i);
+        int n = snprintf(
+            piece, sizeof piece,
+            "%s{\"custom_id\":\"r-%04d\",\"params\":{\"model\":\"claude-haiku-4-5\",\"max_tokens\":16,"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"question number %d\"}]}}",
+            i ? "," : "", i, i);
         /* split each request across two calls to cut elements anywhere */
         bt_exchange_request_body(ex, piece, (size_t)n / 2);
         bt_exchange_request_body(ex, piece + n / 2, (size_t)n - (size_t)n / 2);
     }
     bt_exchange_request_body(ex, "]}", 2);
     bt_exchange_response_headers(ex, 200, NULL, 0);
-    static const char resp[] = "{\"id\":\"msgbatch_large\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\"}";
+    static const char resp[] =
+        "{\"id\":\"msgbatch_large\",\"type\":\"message_batch\",\"processing_status\":\"in_progress\"}";
     bt_exchange_response_body(ex, resp, sizeof resp - 1);
     bt_exchange_end(ex, BT_EXCHANGE_COMPLETED, NULL);
 
@@ -765,9 +794,10 @@ static void test_threads_share_one_instance(void **state)
         assert_int_equal(tb_count(spans, "anthropic.messages.create"), 20);
         size_t i;
         json_t *s;
-        json_array_foreach(spans, i, s) {
+        json_array_foreach(spans, i, s)
+        {
             if (strcmp(tb_str(s, "name"), "anthropic.batch") == 0)
-                assert_int_equal(meta_int(s, "unknown_ids"), 1);   /* only "zzz": every input joined */
+                assert_int_equal(meta_int(s, "unknown_ids"), 1); /* only "zzz": every input joined */
         }
         json_decref(spans);
         tb_env_close(&e);
@@ -783,10 +813,14 @@ static void test_results_url_beta(void **state)
     bt__buf b;
     bt__buf_init(&b, 0);
     succeeded(&b, "a", "x", 2, 3);
-    bt_header h[] = {{"anthropic-beta", 14, "message-batches-2024-09-24", 26}, {"accept", 6, "application/binary", 18}};
+    bt_header h[] = {{"anthropic-beta", 14, "message-batches-2024-09-24", 26},
+                     {"accept", 6, "application/binary", 18}};
     tb_call c = {.method = "GET",
                  .target = "https://api.anthropic.com/v1/messages/batches/msgbatch_abs/results?beta=true",
-                 .req_headers = h, .n_req_headers = 2, .status = 200, .resp_body = b.data};
+                 .req_headers = h,
+                 .n_req_headers = 2,
+                 .status = 200,
+                 .resp_body = b.data};
     tb_exchange(&e, &c, NULL);
     json_t *spans = tb_spans(&e);
     char trace_hex[33], span_hex[17];

@@ -11,7 +11,7 @@ typedef struct seen {
     char ids[16][BT__BATCH_CUSTOM_ID_MAX + 1];
     int truncated[16];
     size_t len[16];
-    int parsed[16];    /* the element is complete JSON */
+    int parsed[16]; /* the element is complete JSON */
 } seen;
 
 static int collect(void *ud, const char *elem, size_t len, int truncated, const char *custom_id)
@@ -57,7 +57,7 @@ static void test_create_body_any_chunking(void **state)
     assert_int_equal(split(CREATE, strlen(CREATE), strlen(CREATE), 1 << 20, &whole), BT_OK);
     assert_int_equal(whole.n, 2);
     assert_string_equal(whole.ids[0], "req-1");
-    assert_string_equal(whole.ids[1], "req-2");   /* after params; the nested id is ignored */
+    assert_string_equal(whole.ids[1], "req-2"); /* after params; the nested id is ignored */
     assert_true(whole.parsed[0] && whole.parsed[1]);
     assert_false(whole.truncated[0] || whole.truncated[1]);
     for (size_t chunk = 1; chunk < 40; chunk += 3) {
@@ -112,14 +112,15 @@ static void test_oversized_element_keeps_its_id(void **state)
 static void test_odd_ids(void **state)
 {
     (void)state;
-    static const char body[] = "{\"requests\":[{\"custom_id\":\"e\\u0073c\"},{\"custom_id\":5},"
-                               "{\"custom_id\":\"01234567890123456789012345678901234567890123456789012345678901234\"}]}";
+    static const char body[] =
+        "{\"requests\":[{\"custom_id\":\"e\\u0073c\"},{\"custom_id\":5},"
+        "{\"custom_id\":\"01234567890123456789012345678901234567890123456789012345678901234\"}]}";
     seen s;
     assert_int_equal(split(body, strlen(body), 4, 1 << 20, &s), BT_OK);
     assert_int_equal(s.n, 3);
-    assert_string_equal(s.ids[0], "");   /* escaped: left to jansson */
-    assert_string_equal(s.ids[1], "");   /* not a string */
-    assert_string_equal(s.ids[2], "");   /* 65 bytes: longer than allowed */
+    assert_string_equal(s.ids[0], ""); /* escaped: left to jansson */
+    assert_string_equal(s.ids[1], ""); /* not a string */
+    assert_string_equal(s.ids[2], ""); /* 65 bytes: longer than allowed */
 }
 
 static void test_malformed_input(void **state)
@@ -131,7 +132,8 @@ static void test_malformed_input(void **state)
     assert_int_equal(split("nonsense", 8, 1, 1024, &s), BT_EPARSE);
     assert_int_equal(split("\"str\"", 5, 1, 1024, &s), BT_EPARSE);
     /* Cut inside a request: reported with its id and marked, then EPARSE. */
-    static const char cut[] = "{\"requests\":[{\"custom_id\":\"ok\"},{\"custom_id\":\"cut\",\"params\":{\"mess";
+    static const char cut[] =
+        "{\"requests\":[{\"custom_id\":\"ok\"},{\"custom_id\":\"cut\",\"params\":{\"mess";
     assert_int_equal(split(cut, strlen(cut), 7, 1024, &s), BT_EPARSE);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.ids[1], "cut");
@@ -159,7 +161,7 @@ static void test_entry_input_and_metadata(void **state)
     json_t *input = json_object_get(entry, "input");
     assert_int_equal(json_array_size(input), 2);
     assert_string_equal(tb_str(json_array_get(input, 0), "content"), "Hi");
-    assert_string_equal(tb_str(json_array_get(input, 1), "role"), "system");   /* system last */
+    assert_string_equal(tb_str(json_array_get(input, 1), "role"), "system"); /* system last */
     json_t *md = json_object_get(entry, "metadata");
     assert_string_equal(tb_str(md, "provider"), "anthropic");
     assert_string_equal(tb_str(md, "model"), "claude-haiku-4-5");
@@ -177,8 +179,8 @@ static void test_entry_input_and_metadata(void **state)
     memset(data, 'A', big);
     data[big] = '\0';
     json_t *img = json_pack("{s:s,s:s,s:[{s:s,s:[{s:s,s:{s:s,s:s,s:s}}]}]}", "model", "m", "system", "sys",
-                            "messages", "role", "user", "content", "type", "image", "source", "type", "base64",
-                            "media_type", "image/png", "data", data);
+                            "messages", "role", "user", "content", "type", "image", "source", "type",
+                            "base64", "media_type", "image/png", "data", data);
     free(data);
     text = bt__batch_request_entry(img, &len, &cut);
     assert_non_null(text);
@@ -207,16 +209,20 @@ static void test_ingest_summary(void **state)
     bt__buf_init(&body, 0);
     bt__buf_append_str(&body, "{\"requests\":[");
     for (int i = 0; i < 150; i++)
-        bt__buf_printf(&body, "%s{\"custom_id\":\"r%d\",\"params\":{\"model\":\"%s\",\"messages\":[]}}", i ? "," : "",
-                       i, i % 3 == 0 ? "zeta" : i % 3 == 1 ? "alpha" : "mid");
+        bt__buf_printf(&body, "%s{\"custom_id\":\"r%d\",\"params\":{\"model\":\"%s\",\"messages\":[]}}",
+                       i ? "," : "", i,
+                       i % 3 == 0       ? "zeta"
+                           : i % 3 == 1 ? "alpha"
+                                        : "mid");
     bt__buf_append_str(&body, ",{\"params\":{}},{\"custom_id\":\"noparams\"}]}");
     for (size_t off = 0; off < body.len; off += 13)
-        assert_int_equal(bt__batch_requests_feed(r, body.data + off, body.len - off < 13 ? body.len - off : 13), BT_OK);
+        assert_int_equal(
+            bt__batch_requests_feed(r, body.data + off, body.len - off < 13 ? body.len - off : 13), BT_OK);
     assert_int_equal(bt__batch_requests_finish(r), BT_OK);
     const bt__batch_requests_stats *st = bt__batch_requests_get_stats(r);
     assert_int_equal(st->requests, 151);
     assert_int_equal(st->invalid, 1);
-    assert_int_equal(st->truncated, 1);    /* the one without params: kept as a marker */
+    assert_int_equal(st->truncated, 1); /* the one without params: kept as a marker */
     json_t *models = bt__batch_requests_models(r);
     assert_int_equal(json_array_size(models), 3);
     assert_string_equal(json_string_value(json_array_get(models, 0)), "alpha");

@@ -12,13 +12,13 @@
 
 typedef struct expect_block {
     char type[64];
-    json_t *text;        /* concatenated text/thinking (string) */
-    json_t *json;        /* concatenated partial_json (string) */
-    json_t *start;       /* content_block_start block */
+    json_t *text;  /* concatenated text/thinking (string) */
+    json_t *json;  /* concatenated partial_json (string) */
+    json_t *start; /* content_block_start block */
 } expect_block;
 
 typedef struct expect {
-    json_t *message;     /* non-stream body, or NULL */
+    json_t *message; /* non-stream body, or NULL */
     char model[128];
     char stop_reason[64];
     int saw_stop, saw_error;
@@ -203,7 +203,8 @@ static void check_metrics(json_t *span, long long input, long long cr, long long
     assert_int_equal(json_integer_value(json_object_get(m, "tokens")), input + cr + cc + output);
     const char *key;
     json_t *v;
-    json_object_foreach(m, key, v) {
+    json_object_foreach(m, key, v)
+    {
         assert_true(json_number_value(v) >= 0); /* never negative */
     }
     json_decref(m);
@@ -219,8 +220,10 @@ static void check_span(const bt_test_interaction *it, const char *line, const ch
     const char *ct = header(it->resp_headers, it->n_resp_headers, "content-type");
     int sse = ct && strstr(ct, "text/event-stream");
     const char *name = json_string_value(json_object_get(span, "name"));
-    assert_string_equal(name, count ? "anthropic.messages.count_tokens"
-                              : stream ? "anthropic.messages.stream" : "anthropic.messages.create");
+    assert_string_equal(name,
+                        count        ? "anthropic.messages.count_tokens"
+                            : stream ? "anthropic.messages.stream"
+                                     : "anthropic.messages.create");
     json_t *sa = span_json(span, "braintrust.span_attributes");
     assert_string_equal(json_string_value(json_object_get(sa, "type")), "llm");
     json_decref(sa);
@@ -284,9 +287,11 @@ static void check_span(const bt_test_interaction *it, const char *line, const ch
             expect_block *b = &e.blocks[i];
             assert_string_equal(json_string_value(json_object_get(blk, "type")), b->type);
             if (!strcmp(b->type, "text"))
-                assert_string_equal(json_string_value(json_object_get(blk, "text")), json_string_value(b->text));
+                assert_string_equal(json_string_value(json_object_get(blk, "text")),
+                                    json_string_value(b->text));
             else if (!strcmp(b->type, "thinking"))
-                assert_string_equal(json_string_value(json_object_get(blk, "thinking")), json_string_value(b->text));
+                assert_string_equal(json_string_value(json_object_get(blk, "thinking")),
+                                    json_string_value(b->text));
             if (b->json) {
                 const char *pj = json_string_value(b->json);
                 json_t *want = pj[0] ? json_loads(pj, JSON_DECODE_ANY, NULL) : json_object();
@@ -325,7 +330,8 @@ static void check_span(const bt_test_interaction *it, const char *line, const ch
                       json_integer_value(json_object_get(u, "cache_creation_input_tokens")),
                       json_integer_value(json_object_get(u, "output_tokens")));
         if (span_attr(span, "gen_ai.response.id"))
-            assert_string_equal(span_str(span, "gen_ai.response.id"), json_string_value(json_object_get(resp, "id")));
+            assert_string_equal(span_str(span, "gen_ai.response.id"),
+                                json_string_value(json_object_get(resp, "id")));
         assert_int_equal(span_int(span, "gen_ai.usage.output_tokens", -1),
                          json_integer_value(json_object_get(u, "output_tokens")));
         assert_int_not_equal(span_status_code(span), 2);
@@ -354,7 +360,8 @@ static int count_tool_calls(const char *body, size_t body_len, int sse)
     json_t *resp = json_loadb(body, body_len, 0, NULL);
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(resp, "content"), i, b) {
+    json_array_foreach(json_object_get(resp, "content"), i, b)
+    {
         const char *t = json_string_value(json_object_get(b, "type"));
         n += t && (!strcmp(t, "server_tool_use") || !strcmp(t, "mcp_tool_use"));
     }
@@ -440,8 +447,8 @@ static void run_file(const char *path)
             print_message("%s #%zu %s %s -> %d\n", path, k, it->method, it->target, it->status);
         const char *ct = header(it->resp_headers, it->n_resp_headers, "content-type");
         int want_tools = it->status < 400 && !strstr(it->target, "count_tokens")
-                             ? count_tool_calls(body, body_len, ct && strstr(ct, "text/event-stream"))
-                             : 0;
+            ? count_tool_calls(body, body_len, ct && strstr(ct, "text/event-stream"))
+            : 0;
         harness h;
         harness_init(&h);
         json_t *first = NULL, *first_children = NULL;

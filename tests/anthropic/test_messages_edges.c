@@ -4,7 +4,10 @@
  */
 #include "msg_harness.h"
 
-#define H(n, v) {n, sizeof(n) - 1, v, sizeof(v) - 1}
+#define H(n, v)                            \
+    {                                      \
+        n, sizeof(n) - 1, v, sizeof(v) - 1 \
+    }
 
 static const bt_header json_ct[] = {H("content-type", "application/json"), H("request-id", "req_test_1")};
 static const bt_header sse_ct[] = {H("content-type", "text/event-stream; charset=utf-8"),
@@ -96,8 +99,9 @@ static void test_complete_stream(void **state)
     assert_string_equal(json_string_value(json_object_get(s, "name")), "anthropic.messages.stream");
     assert_int_not_equal(span_status_code(s), 2);
     json_t *out = span_json(s, "braintrust.output_json");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
-                        "Hello");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
+        "Hello");
     json_t *in = span_json(s, "braintrust.input_json");
     assert_int_equal(json_array_size(in), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(in, 1), "role")), "system");
@@ -135,8 +139,9 @@ static void test_midstream_error_event(void **state)
     assert_string_equal(span_status_message(s), "overloaded_error: Overloaded");
     assert_string_equal(span_str(s, "error.type"), "overloaded_error");
     json_t *out = span_json(s, "braintrust.output_json"); /* partial output kept */
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
-                        "Hello");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
+        "Hello");
     json_t *m = span_json(s, "braintrust.metrics"); /* and the usage seen */
     assert_int_equal(json_integer_value(json_object_get(m, "prompt_tokens")), 15);
     json_decref(m);
@@ -157,7 +162,8 @@ static void test_cut_stream(void **state)
                             i == 2 ? "client cancelled" : "stream ended before message_stop");
         json_t *out = span_json(s, "braintrust.output_json");
         assert_string_equal(
-            json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")), "Hello");
+            json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
+            "Hello");
         json_decref(out);
         json_decref(s);
     }
@@ -167,12 +173,14 @@ static void test_tool_input_cut_by_max_tokens(void **state)
 {
     harness *h = *state;
     size_t len;
-    char *body = bt_test_read_file(bt_test_fixture_path("anthropic/anthropic-sdk-python/incomplete_partial_json_response.sse.txt"), &len);
+    char *body = bt_test_read_file(
+        bt_test_fixture_path("anthropic/anthropic-sdk-python/incomplete_partial_json_response.sse.txt"),
+        &len);
     assert_non_null(body);
     const char *parts[] = {body};
     const size_t lens[] = {len};
-    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, lens, 1, 0,
-                    BT_EXCHANGE_COMPLETED, NULL);
+    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, lens,
+                    1, 0, BT_EXCHANGE_COMPLETED, NULL);
     assert_int_not_equal(span_status_code(s), 2);
     json_t *out = span_json(s, "braintrust.output_json");
     json_t *tool = json_array_get(json_object_get(out, "content"), 1);
@@ -196,11 +204,12 @@ static void test_refusal_and_pause_turn(void **state)
         "\"stop_reason\":\"refusal\",\"stop_sequence\":null,\"stop_details\":{\"type\":\"refusal\",\"category\":\"cyber\","
         "\"explanation\":\"no\"},\"usage\":{\"input_tokens\":3,\"output_tokens\":0}}";
     const char *parts[] = {refusal};
-    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
-                    BT_EXCHANGE_COMPLETED, NULL);
+    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1,
+                    0, BT_EXCHANGE_COMPLETED, NULL);
     json_t *md = span_json(s, "braintrust.metadata");
     assert_string_equal(json_string_value(json_object_get(md, "stop_reason")), "refusal");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(md, "stop_details"), "category")), "cyber");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(md, "stop_details"), "category")),
+                        "cyber");
     assert_int_not_equal(span_status_code(s), 2); /* a refusal is an answer, not a failure */
     json_t *m = span_json(s, "braintrust.metrics");
     assert_int_equal(json_integer_value(json_object_get(m, "completion_tokens")), 0); /* reported zero kept */
@@ -226,8 +235,9 @@ static void test_refusal_and_pause_turn(void **state)
     json_t *out = span_json(s, "braintrust.output_json");
     json_t *blk = json_array_get(json_object_get(out, "content"), 0);
     assert_string_equal(json_string_value(json_object_get(blk, "type")), "web_search_tool_result");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(blk, "content"), 0), "url")),
-                        "https://x");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(blk, "content"), 0), "url")),
+        "https://x");
     m = span_json(s, "braintrust.metrics");
     assert_int_equal(json_integer_value(json_object_get(m, "server_tool_use_web_search_requests")), 1);
     json_decref(m);
@@ -239,15 +249,17 @@ static void test_refusal_and_pause_turn(void **state)
 static void test_invalid_utf8_in_text_delta(void **state)
 {
     harness *h = *state;
-    const char *bad = "event: content_block_delta\n"
-                      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
-                      "\"text\":\"ok \xff\xfe end\"}}\n\n";
+    const char *bad =
+        "event: content_block_delta\n"
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+        "\"text\":\"ok \xff\xfe end\"}}\n\n";
     const char *parts[] = {sse_head, bad, sse_tail};
     char *line = NULL;
-    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, NULL, 3, 0,
-                    BT_EXCHANGE_COMPLETED, &line);
+    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, NULL,
+                    3, 0, BT_EXCHANGE_COMPLETED, &line);
     json_t *out = span_json(s, "braintrust.output_json");
-    const char *text = json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text"));
+    const char *text =
+        json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text"));
     assert_string_equal(text, "ok \xEF\xBF\xBD\xEF\xBF\xBD end"); /* each bad byte became U+FFFD */
     json_decref(out);
     json_decref(s);
@@ -268,8 +280,8 @@ static void test_ten_megabyte_sse_line(void **state)
     memcpy(big + strlen(pre) + n, post, strlen(post) + 1);
     const char *parts[] = {sse_head, big, sse_tail};
     const size_t lens[] = {strlen(sse_head), len, strlen(sse_tail)};
-    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, lens, 3, 0,
-                    BT_EXCHANGE_COMPLETED, NULL);
+    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, lens,
+                    3, 0, BT_EXCHANGE_COMPLETED, NULL);
     assert_int_not_equal(span_status_code(s), 2);
     json_t *m = span_json(s, "braintrust.metrics");
     assert_int_equal(json_integer_value(json_object_get(m, "completion_tokens")), 7);
@@ -317,12 +329,14 @@ static void test_deep_nesting(void **state)
     json_decref(s);
 
     /* deep stream events are dropped one by one; the rest of the stream still counts */
-    char *deep_ev = deep_json(100000, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"x\":", "}\n\n");
+    char *deep_ev = deep_json(
+        100000, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"x\":", "}\n\n");
     const char *sparts[] = {sse_head, deep_ev, sse_delta_hello, sse_tail};
     s = run_stream(h, sparts, 4, BT_EXCHANGE_COMPLETED);
     json_t *out = span_json(s, "braintrust.output_json");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
-                        "Hello");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
+        "Hello");
     json_decref(out);
     json_decref(s);
     free(deep_ev);
@@ -337,15 +351,16 @@ static void test_gateway_html_error(void **state)
     const char *page = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
                        "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
     const char *parts[] = {page};
-    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 502, html_ct, 1, parts, NULL, 1, 0,
-                    BT_EXCHANGE_COMPLETED, NULL);
+    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 502, html_ct, 1, parts, NULL, 1,
+                    0, BT_EXCHANGE_COMPLETED, NULL);
     assert_int_equal(span_status_code(s), 2);
     assert_string_equal(span_status_message(s), "HTTP 502: 502 Bad Gateway 502 Bad Gateway");
     assert_string_equal(span_str(s, "error.type"), "502");
     json_decref(s);
 
-    const char *api = "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"},"
-                      "\"request_id\":\"req_from_body\"}";
+    const char *api =
+        "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"},"
+        "\"request_id\":\"req_from_body\"}";
     const char *aparts[] = {api};
     static const bt_header no_id[] = {H("content-type", "application/json")};
     s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 429, no_id, 1, aparts, NULL, 1, 0,
@@ -366,8 +381,8 @@ static void test_ttft_at_first_content_arrival(void **state)
     const char *empty = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
                         "\"delta\":{\"type\":\"text_delta\",\"text\":\"\"}}\n\n";
     const char *parts[] = {sse_head, empty, sse_delta_hello, sse_tail};
-    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, NULL, 4,
-                    1000000000ull, BT_EXCHANGE_COMPLETED, NULL);
+    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, NULL,
+                    4, 1000000000ull, BT_EXCHANGE_COMPLETED, NULL);
     json_t *m = span_json(s, "braintrust.metrics");
     assert_true(json_real_value(json_object_get(m, "time_to_first_token")) == 4.0);
     json_t *v = json_object_get(span_attr(s, "gen_ai.response.time_to_first_chunk"), "doubleValue");
@@ -376,10 +391,11 @@ static void test_ttft_at_first_content_arrival(void **state)
     json_decref(s);
 
     /* a non-streaming call has no time_to_first_token */
-    const char *msg = "{\"model\":\"m\",\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}";
+    const char *msg =
+        "{\"model\":\"m\",\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}";
     const char *mparts[] = {msg};
-    s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, mparts, NULL, 1, 1000000000ull,
-            BT_EXCHANGE_COMPLETED, NULL);
+    s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, mparts, NULL, 1,
+            1000000000ull, BT_EXCHANGE_COMPLETED, NULL);
     m = span_json(s, "braintrust.metrics");
     assert_null(json_object_get(m, "time_to_first_token"));
     json_decref(m);
@@ -389,22 +405,28 @@ static void test_ttft_at_first_content_arrival(void **state)
 static void test_secrets_never_recorded(void **state)
 {
     harness *h = *state;
-    static const bt_header rq[] = {
-        H("x-api-key", "sk-ant-api03-SECRETSECRETSECRET"), H("authorization", "Bearer TOKEN-SECRET-123"),
-        H("cookie", "session=COOKIE-SECRET-456"), H("proxy-authorization", "Basic PROXY-SECRET-789"),
-        H("anthropic-beta", "a-2025"), H("anthropic-beta", "b-2025"), H("anthropic-version", "2023-06-01"),
-        H("host", "api.anthropic.com:443")};
-    static const bt_header rs[] = {H("content-type", "application/json"), H("set-cookie", "_cfuvid=SETCOOKIE-SECRET")};
-    const char *msg = "{\"model\":\"m\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}";
+    static const bt_header rq[] = {H("x-api-key", "sk-ant-api03-SECRETSECRETSECRET"),
+                                   H("authorization", "Bearer TOKEN-SECRET-123"),
+                                   H("cookie", "session=COOKIE-SECRET-456"),
+                                   H("proxy-authorization", "Basic PROXY-SECRET-789"),
+                                   H("anthropic-beta", "a-2025"),
+                                   H("anthropic-beta", "b-2025"),
+                                   H("anthropic-version", "2023-06-01"),
+                                   H("host", "api.anthropic.com:443")};
+    static const bt_header rs[] = {H("content-type", "application/json"),
+                                   H("set-cookie", "_cfuvid=SETCOOKIE-SECRET")};
+    const char *msg =
+        "{\"model\":\"m\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}";
     const char *parts[] = {msg};
-    const char *req = "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-                      "\"mcp_servers\":[{\"type\":\"url\",\"url\":\"https://mcp.example/sse\",\"name\":\"ex\","
-                      "\"authorization_token\":\"MCP-TOKEN-SECRET\"}]}";
+    const char *req =
+        "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+        "\"mcp_servers\":[{\"type\":\"url\",\"url\":\"https://mcp.example/sse\",\"name\":\"ex\","
+        "\"authorization_token\":\"MCP-TOKEN-SECRET\"}]}";
     char *line = NULL;
     json_t *s = run(h, "/v1/messages?beta=true", rq, 8, req, strlen(req), 200, rs, 2, parts, NULL, 1, 0,
                     BT_EXCHANGE_COMPLETED, &line);
-    static const char *const secrets[] = {"SECRETSECRET", "TOKEN-SECRET", "COOKIE-SECRET", "PROXY-SECRET",
-                                          "SETCOOKIE-SECRET", "MCP-TOKEN-SECRET"};
+    static const char *const secrets[] = {"SECRETSECRET", "TOKEN-SECRET",     "COOKIE-SECRET",
+                                          "PROXY-SECRET", "SETCOOKIE-SECRET", "MCP-TOKEN-SECRET"};
     for (size_t i = 0; i < 6; i++)
         assert_null(strstr(line, secrets[i]));
     json_t *md = span_json(s, "braintrust.metadata");
@@ -437,8 +459,8 @@ static void test_mask_and_genai_switch(void **state)
     assert_int_equal(bt_anthropic_set_genai_attributes(h->a, 0), BT_OK);
     const char *parts[] = {sse_head, sse_delta_hello, sse_tail};
     char *line = NULL;
-    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, NULL, 3, 0,
-                    BT_EXCHANGE_COMPLETED, &line);
+    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, NULL,
+                    3, 0, BT_EXCHANGE_COMPLETED, &line);
     assert_int_equal(calls, 2);
     assert_string_equal(span_str(s, "braintrust.input_json"), "[\"masked input\"]");
     assert_string_equal(span_str(s, "braintrust.output_json"), "{\"masked\":\"output\"}");
@@ -456,8 +478,8 @@ static void test_count_tokens(void **state)
     const char *req = "{\"model\":\"claude-haiku-4-5\",\"system\":[{\"type\":\"text\",\"text\":\"sys\"}],"
                       "\"messages\":[{\"role\":\"user\",\"content\":\"count me\"}],\"tools\":[]}";
     const char *parts[] = {"{\"input_tokens\":16}"};
-    json_t *s = run(h, "/gateway/v1/messages/count_tokens?beta=true", NULL, 0, req, strlen(req), 200, json_ct, 2,
-                    parts, NULL, 1, 0, BT_EXCHANGE_COMPLETED, NULL);
+    json_t *s = run(h, "/gateway/v1/messages/count_tokens?beta=true", NULL, 0, req, strlen(req), 200, json_ct,
+                    2, parts, NULL, 1, 0, BT_EXCHANGE_COMPLETED, NULL);
     assert_string_equal(json_string_value(json_object_get(s, "name")), "anthropic.messages.count_tokens");
     json_t *m = span_json(s, "braintrust.metrics");
     assert_int_equal(json_object_size(m), 1);
@@ -478,13 +500,14 @@ static void test_count_tokens(void **state)
 static void test_cache_split_metrics(void **state)
 {
     harness *h = *state;
-    const char *msg = "{\"model\":\"m\",\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":4,"
-                      "\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":0,\"cache_creation\":"
-                      "{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":100},\"output_tokens\":2,"
-                      "\"output_tokens_details\":{\"thinking_tokens\":1},\"service_tier\":\"standard\"}}";
+    const char *msg =
+        "{\"model\":\"m\",\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":4,"
+        "\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":0,\"cache_creation\":"
+        "{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":100},\"output_tokens\":2,"
+        "\"output_tokens_details\":{\"thinking_tokens\":1},\"service_tier\":\"standard\"}}";
     const char *parts[] = {msg};
-    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
-                    BT_EXCHANGE_COMPLETED, NULL);
+    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1,
+                    0, BT_EXCHANGE_COMPLETED, NULL);
     json_t *m = span_json(s, "braintrust.metrics");
     assert_int_equal(json_integer_value(json_object_get(m, "prompt_tokens")), 104);
     assert_int_equal(json_integer_value(json_object_get(m, "prompt_cache_creation_1h_tokens")), 100);
@@ -529,11 +552,13 @@ static void test_parent_and_untraced(void **state)
 {
     harness *h = *state;
     bt_span_context parent;
-    assert_int_equal(bt_traceparent_parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", NULL, &parent),
-                     BT_OK);
+    assert_int_equal(
+        bt_traceparent_parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", NULL, &parent),
+        BT_OK);
     bt_exchange_options o = {.parent = &parent, .braintrust_parent = "project_name:demo"};
     bt_exchange *ex = NULL;
-    assert_int_equal(bt_exchange_begin(h->a, "POST", "https://api.anthropic.com/v1/messages", NULL, 0, &o, &ex), BT_OK);
+    assert_int_equal(
+        bt_exchange_begin(h->a, "POST", "https://api.anthropic.com/v1/messages", NULL, 0, &o, &ex), BT_OK);
     assert_non_null(ex);
     bt_exchange_end(ex, BT_EXCHANGE_TRANSPORT_ERROR, NULL);
     char *line = harness_take_span(h);
@@ -570,8 +595,8 @@ static void test_body_limit_marks_truncation(void **state)
                       "\"a reply that is longer than sixty-four bytes in total\"}]}";
     const char *parts[] = {msg};
     /* the request is over the limit: kept up to it, marked, and not parsed */
-    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
-                    BT_EXCHANGE_COMPLETED, NULL);
+    json_t *s = run(h, "/v1/messages", NULL, 0, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1,
+                    0, BT_EXCHANGE_COMPLETED, NULL);
     json_t *md = span_json(s, "braintrust.metadata");
     assert_true(json_is_true(json_object_get(md, "truncated")));
     assert_string_equal(json_string_value(json_object_get(md, "parse_error")), "request");
@@ -591,8 +616,8 @@ static void test_interim_status_and_deflate(void **state)
     uLongf zlen = sizeof z;
     assert_int_equal(compress(z, &zlen, (const Bytef *)msg, strlen(msg)), Z_OK); /* zlib-wrapped deflate */
     bt_exchange *ex = NULL;
-    assert_int_equal(bt_exchange_begin(h->a, "POST", "https://user:pw@gw.example:8443/anthropic/v1/messages", NULL, 0,
-                                       NULL, &ex),
+    assert_int_equal(bt_exchange_begin(h->a, "POST", "https://user:pw@gw.example:8443/anthropic/v1/messages",
+                                       NULL, 0, NULL, &ex),
                      BT_OK);
     bt_exchange_request_body(ex, plain_req, strlen(plain_req));
     bt_exchange_response_headers(ex, 100, NULL, 0); /* interim: ignored */
@@ -613,8 +638,9 @@ static void test_interim_status_and_deflate(void **state)
     assert_string_equal(span_str(s, "server.address"), "gw.example");
     assert_int_equal(span_int(s, "server.port", 0), 8443);
     json_t *out = span_json(s, "braintrust.output_json");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
-                        "squeezed");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
+        "squeezed");
     json_decref(out);
     json_decref(s);
     free(line);

@@ -143,7 +143,8 @@ static void match(json_t *want, json_t *got, const char *path, mismatches *m)
         }
         const char *k;
         json_t *v;
-        json_object_foreach(want, k, v) {
+        json_object_foreach(want, k, v)
+        {
             snprintf(sub, sizeof sub, "%s.%s", path, k);
             match(v, json_object_get(got, k), sub, m);
         }
@@ -176,10 +177,13 @@ static json_t *response_for(json_t *req, json_t *want_output)
     const char *ttl = NULL;
     size_t i;
     json_t *blk;
-    json_array_foreach(json_object_get(req, "system"), i, blk) {
+    json_array_foreach(json_object_get(req, "system"), i, blk)
+    {
         json_t *cc = json_object_get(blk, "cache_control");
         if (cc)
-            ttl = json_string_value(json_object_get(cc, "ttl")) ? json_string_value(json_object_get(cc, "ttl")) : "5m";
+            ttl = json_string_value(json_object_get(cc, "ttl"))
+                ? json_string_value(json_object_get(cc, "ttl"))
+                : "5m";
     }
     if (ttl) {
         json_object_set_new(usage, "cache_creation_input_tokens", json_integer(1650));
@@ -187,9 +191,9 @@ static json_t *response_for(json_t *req, json_t *want_output)
                             json_pack("{s:i,s:i}", "ephemeral_5m_input_tokens", strcmp(ttl, "1h") ? 1650 : 0,
                                       "ephemeral_1h_input_tokens", strcmp(ttl, "1h") ? 0 : 1650));
     }
-    return json_pack("{s:s,s:s,s:s,s:O,s:[{s:s,s:s}],s:s,s:n,s:o}", "id", "msg_01SpecCase", "type", "message", "role",
-                     "assistant", "model", json_object_get(req, "model"), "content", "type", "text", "text", text,
-                     "stop_reason", "end_turn", "stop_sequence", "usage", usage);
+    return json_pack("{s:s,s:s,s:s,s:O,s:[{s:s,s:s}],s:s,s:n,s:o}", "id", "msg_01SpecCase", "type", "message",
+                     "role", "assistant", "model", json_object_get(req, "model"), "content", "type", "text",
+                     "text", text, "stop_reason", "end_turn", "stop_sequence", "usage", usage);
 }
 
 static char *sse_for(json_t *msg)
@@ -198,14 +202,15 @@ static char *sse_for(json_t *msg)
     json_object_set_new(start, "content", json_array());
     json_object_set_new(start, "stop_reason", json_null());
     json_object_set_new(json_object_get(start, "usage"), "output_tokens", json_integer(1));
-    const char *text = json_string_value(json_object_get(json_array_get(json_object_get(msg, "content"), 0), "text"));
+    const char *text =
+        json_string_value(json_object_get(json_array_get(json_object_get(msg, "content"), 0), "text"));
     json_t *evs[] = {
         json_pack("{s:s,s:o}", "type", "message_start", "message", start),
-        json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_start", "index", 0, "content_block", "type", "text",
-                  "text", ""),
+        json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_start", "index", 0, "content_block", "type",
+                  "text", "text", ""),
         json_pack("{s:s}", "type", "ping"),
-        json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_delta", "index", 0, "delta", "type", "text_delta",
-                  "text", text),
+        json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_delta", "index", 0, "delta", "type",
+                  "text_delta", "text", text),
         json_pack("{s:s,s:i}", "type", "content_block_stop", "index", 0),
         json_pack("{s:s,s:{s:s,s:n},s:O}", "type", "message_delta", "delta", "stop_reason", "end_turn",
                   "stop_sequence", "usage", json_object_get(msg, "usage")),
@@ -255,7 +260,8 @@ static void run_case(const char *name, int attachments_expected_gap)
     harness h;
     harness_init(&h);
     char *req_text = json_dumps(req, JSON_COMPACT);
-    bt_header rqh[3] = {{"anthropic-version", 17, "2023-06-01", 10}, {"x-api-key", 9, "sk-ant-spec-secret", 18}};
+    bt_header rqh[3] = {{"anthropic-version", 17, "2023-06-01", 10},
+                        {"x-api-key", 9, "sk-ant-spec-secret", 18}};
     size_t n_rqh = 2;
     const char *beta = json_string_value(json_object_get(json_object_get(c, "headers"), "anthropic-beta"));
     if (beta)
@@ -264,9 +270,9 @@ static void run_case(const char *name, int attachments_expected_gap)
     assert_int_equal(bt_exchange_begin(h.a, "POST", "/v1/messages", rqh, n_rqh, NULL, &ex), BT_OK);
     bt_exchange_request_body(ex, req_text, strlen(req_text));
     h_now += 300000000ull;
-    bt_header rsh[] = {{"content-type", 12, stream ? "text/event-stream" : "application/json",
-                        stream ? 17u : 16u},
-                       {"request-id", 10, "req_spec", 8}};
+    bt_header rsh[] = {
+        {"content-type", 12, stream ? "text/event-stream" : "application/json", stream ? 17u : 16u},
+        {"request-id", 10, "req_spec", 8}};
     bt_exchange_response_headers(ex, 200, rsh, 2);
     char *body = stream ? sse_for(msg) : json_dumps(msg, JSON_COMPACT);
     feed_chunks(ex, body, strlen(body), FEED_RANDOM, 7);
@@ -279,12 +285,14 @@ static void run_case(const char *name, int attachments_expected_gap)
     json_t *row = row_of(span);
 
     if (beta) /* the caller's beta header is passed through and recorded unchanged */
-        assert_string_equal(json_string_value(json_object_get(json_object_get(row, "metadata"), "anthropic_beta")), beta);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(row, "metadata"), "anthropic_beta")), beta);
 
     mismatches m = {0};
     const char *k;
     json_t *v;
-    json_object_foreach(want, k, v) {
+    json_object_foreach(want, k, v)
+    {
         if (!strcmp(k, "context"))
             continue; /* filled by Braintrust ingest: see the scope check below */
         char path[64];
@@ -319,19 +327,37 @@ static void run_case(const char *name, int attachments_expected_gap)
     json_decref(c);
 }
 
-static void test_messages(void **state) { (void)state; run_case("messages", 0); }
-static void test_streaming(void **state) { (void)state; run_case("streaming", 0); }
-static void test_prompt_caching_5m(void **state) { (void)state; run_case("prompt_caching_5m", 0); }
-static void test_prompt_caching_1h(void **state) { (void)state; run_case("prompt_caching_1h", 0); }
-static void test_attachments(void **state) { (void)state; run_case("attachments", 1); }
+static void test_messages(void **state)
+{
+    (void)state;
+    run_case("messages", 0);
+}
+static void test_streaming(void **state)
+{
+    (void)state;
+    run_case("streaming", 0);
+}
+static void test_prompt_caching_5m(void **state)
+{
+    (void)state;
+    run_case("prompt_caching_5m", 0);
+}
+static void test_prompt_caching_1h(void **state)
+{
+    (void)state;
+    run_case("prompt_caching_1h", 0);
+}
+static void test_attachments(void **state)
+{
+    (void)state;
+    run_case("attachments", 1);
+}
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_streaming),
-        cmocka_unit_test(test_prompt_caching_5m),
-        cmocka_unit_test(test_prompt_caching_1h),
+        cmocka_unit_test(test_messages),          cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_prompt_caching_5m), cmocka_unit_test(test_prompt_caching_1h),
         cmocka_unit_test(test_attachments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

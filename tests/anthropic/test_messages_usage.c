@@ -33,11 +33,12 @@ static long long get(json_t *m, const char *k)
 static void test_full_usage(void **state)
 {
     (void)state;
-    json_t *m = metrics_of("{\"input_tokens\":21,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":50,"
-                           "\"cache_creation\":{\"ephemeral_5m_input_tokens\":60,\"ephemeral_1h_input_tokens\":40},"
-                           "\"output_tokens\":214,\"output_tokens_details\":{\"thinking_tokens\":131},"
-                           "\"server_tool_use\":{\"web_search_requests\":2,\"web_fetch_requests\":0,\"note\":\"x\"},"
-                           "\"service_tier\":\"standard\"}");
+    json_t *m =
+        metrics_of("{\"input_tokens\":21,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":50,"
+                   "\"cache_creation\":{\"ephemeral_5m_input_tokens\":60,\"ephemeral_1h_input_tokens\":40},"
+                   "\"output_tokens\":214,\"output_tokens_details\":{\"thinking_tokens\":131},"
+                   "\"server_tool_use\":{\"web_search_requests\":2,\"web_fetch_requests\":0,\"note\":\"x\"},"
+                   "\"service_tier\":\"standard\"}");
     assert_int_equal(get(m, "prompt_tokens"), 171);
     assert_int_equal(get(m, "completion_tokens"), 214);
     assert_int_equal(get(m, "tokens"), 385);

@@ -11,9 +11,9 @@
 /* --- running recordings ------------------------------------------------------------ */
 
 typedef struct run_result {
-    json_t *spans;      /* every span, parsed, in end order */
-    json_t *lines;      /* the same as text (strings) */
-    json_t *events;     /* stream block arrival, see feed_events: {"start:<id>"|"stop:<id>": ns} */
+    json_t *spans;  /* every span, parsed, in end order */
+    json_t *lines;  /* the same as text (strings) */
+    json_t *events; /* stream block arrival, see feed_events: {"start:<id>"|"stop:<id>": ns} */
 } run_result;
 
 static void run_free(run_result *r)
@@ -105,8 +105,8 @@ static run_result run_recording(harness *h, const char *file, int timed)
             assert_null(bt_test_header_get(it->resp_headers, it->n_resp_headers, "content-encoding"));
             bt_header *rq = bt_test_headers_view(it->req_headers, it->n_req_headers);
             bt_exchange *ex = NULL;
-            assert_int_equal(bt_exchange_begin(h->a, it->method, it->target, rq, it->n_req_headers, NULL, &ex),
-                             BT_OK);
+            assert_int_equal(
+                bt_exchange_begin(h->a, it->method, it->target, rq, it->n_req_headers, NULL, &ex), BT_OK);
             free(rq);
             bt_exchange_request_body(ex, it->req_body, it->req_body_len);
             bt_header *rs = bt_test_headers_view(it->resp_headers, it->n_resp_headers);
@@ -130,7 +130,8 @@ static json_t *find_span(json_t *spans, const char *key, const char *value)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(spans, i, s) {
+    json_array_foreach(spans, i, s)
+    {
         if (!strcmp(key, "spanId") ? !strcmp(json_string_value(json_object_get(s, "spanId")), value)
                                    : !strcmp(json_string_value(json_object_get(s, key)), value))
             return s;
@@ -159,8 +160,10 @@ static void gather_encrypted(json_t *v, json_t *out)
     json_t *child;
     size_t i;
     if (json_is_object(v)) {
-        json_object_foreach(v, key, child) {
-            if (json_is_string(child) && (!strcmp(key, "encrypted_content") || !strcmp(key, "encrypted_index")))
+        json_object_foreach(v, key, child)
+        {
+            if (json_is_string(child) &&
+                (!strcmp(key, "encrypted_content") || !strcmp(key, "encrypted_index")))
                 json_array_append(out, child);
             else
                 gather_encrypted(child, out);
@@ -178,7 +181,8 @@ static int check_children(run_result *r, int want_genai)
     int n_tools = 0, n_calls = 0;
     size_t i;
     json_t *llm;
-    json_array_foreach(r->spans, i, llm) {
+    json_array_foreach(r->spans, i, llm)
+    {
         if (is_tool_span(llm))
             continue;
         json_t *out = span_json(llm, "braintrust.output_json");
@@ -186,7 +190,8 @@ static int check_children(run_result *r, int want_genai)
         const char *llm_id = json_string_value(json_object_get(llm, "spanId"));
         size_t k;
         json_t *call;
-        json_array_foreach(content, k, call) {
+        json_array_foreach(content, k, call)
+        {
             const char *type = json_string_value(json_object_get(call, "type"));
             int mcp = !strcmp(type, "mcp_tool_use");
             if (!mcp && strcmp(type, "server_tool_use"))
@@ -196,7 +201,8 @@ static int check_children(run_result *r, int want_genai)
             /* the result, found here independently */
             json_t *result = NULL, *b;
             size_t j;
-            json_array_foreach(content, j, b) {
+            json_array_foreach(content, j, b)
+            {
                 const char *use = json_string_value(json_object_get(b, "tool_use_id"));
                 if (use && !strcmp(use, id) && !result)
                     result = b;
@@ -204,7 +210,8 @@ static int check_children(run_result *r, int want_genai)
             /* the child with this tool id */
             json_t *child = NULL, *s;
             size_t m;
-            json_array_foreach(r->spans, m, s) {
+            json_array_foreach(r->spans, m, s)
+            {
                 if (!is_tool_span(s))
                     continue;
                 json_t *md = span_json(s, "braintrust.metadata");
@@ -231,10 +238,12 @@ static int check_children(run_result *r, int want_genai)
             assert_string_equal(json_string_value(json_object_get(md, "provider")), "anthropic");
             assert_string_equal(json_string_value(json_object_get(md, "tool_call_type")), type);
             if (mcp)
-                assert_true(json_equal(json_object_get(md, "server_name"), json_object_get(call, "server_name")));
+                assert_true(
+                    json_equal(json_object_get(md, "server_name"), json_object_get(call, "server_name")));
             json_t *got = span_json(child, "braintrust.output_json");
             if (result) {
-                assert_true(json_equal(json_object_get(md, "tool_result_type"), json_object_get(result, "type")));
+                assert_true(
+                    json_equal(json_object_get(md, "tool_result_type"), json_object_get(result, "type")));
                 assert_null(json_object_get(md, "result_missing"));
                 /* the same content, except each encrypted blob */
                 json_t *secrets = json_array(), *left = json_array();
@@ -268,12 +277,13 @@ static int check_children(run_result *r, int want_genai)
             /* no other gen_ai attribute on a tool span */
             size_t a;
             json_t *attr;
-            json_array_foreach(json_object_get(child, "attributes"), a, attr) {
+            json_array_foreach(json_object_get(child, "attributes"), a, attr)
+            {
                 const char *key = json_string_value(json_object_get(attr, "key"));
                 if (!strncmp(key, "gen_ai.", 7))
-                    assert_true(want_genai && (!strcmp(key, "gen_ai.operation.name") ||
-                                               !strcmp(key, "gen_ai.tool.name") ||
-                                               !strcmp(key, "gen_ai.tool.call.id")));
+                    assert_true(want_genai &&
+                                (!strcmp(key, "gen_ai.operation.name") || !strcmp(key, "gen_ai.tool.name") ||
+                                 !strcmp(key, "gen_ai.tool.call.id")));
             }
         }
         json_decref(out);
@@ -292,18 +302,21 @@ static void check_no_encrypted_in_tools(run_result *r)
     json_t *secrets = json_array();
     size_t i, j;
     json_t *s, *v;
-    json_array_foreach(r->spans, i, s) {
+    json_array_foreach(r->spans, i, s)
+    {
         if (is_tool_span(s))
             continue;
         json_t *out = span_json(s, "braintrust.output_json");
         gather_encrypted(out, secrets);
         json_decref(out);
     }
-    json_array_foreach(r->spans, i, s) {
+    json_array_foreach(r->spans, i, s)
+    {
         if (!is_tool_span(s))
             continue;
         const char *line = json_string_value(json_array_get(r->lines, i));
-        json_array_foreach(secrets, j, v) {
+        json_array_foreach(secrets, j, v)
+        {
             if (json_string_length(v) >= 16)
                 assert_null(strstr(line, json_string_value(v)));
         }
@@ -315,7 +328,8 @@ static json_t *only_tool(run_result *r)
 {
     json_t *found = NULL, *s;
     size_t i;
-    json_array_foreach(r->spans, i, s) {
+    json_array_foreach(r->spans, i, s)
+    {
         if (is_tool_span(s)) {
             assert_null(found);
             found = s;
@@ -340,7 +354,8 @@ static void test_web_search(void **state)
     json_t *md = span_json(tool, "braintrust.metadata");
     assert_string_equal(json_string_value(json_object_get(md, "tool_call_type")), "server_tool_use");
     assert_string_equal(json_string_value(json_object_get(md, "tool_result_type")), "web_search_tool_result");
-    assert_string_equal(json_string_value(json_object_get(md, "tool_use_id")), "srvtoolu_01EoSNE7k4dUJyGatASCV5qs");
+    assert_string_equal(json_string_value(json_object_get(md, "tool_use_id")),
+                        "srvtoolu_01EoSNE7k4dUJyGatASCV5qs");
     json_decref(md);
     json_t *in = span_json(tool, "braintrust.input_json");
     assert_string_equal(json_string_value(json_object_get(in, "query")), "San Francisco weather today");
@@ -369,7 +384,8 @@ static void test_web_search_stream_times(void **state)
     size_t i;
     json_t *s;
     int timed = 0;
-    json_array_foreach(r.spans, i, s) {
+    json_array_foreach(r.spans, i, s)
+    {
         if (!is_tool_span(s))
             continue;
         json_t *md = span_json(s, "braintrust.metadata");
@@ -425,7 +441,8 @@ static void test_code_execution(void **state)
     json_t *tool = only_tool(&r);
     assert_string_equal(json_string_value(json_object_get(tool, "name")), "bash_code_execution");
     json_t *md = span_json(tool, "braintrust.metadata");
-    assert_string_equal(json_string_value(json_object_get(md, "tool_result_type")), "bash_code_execution_tool_result");
+    assert_string_equal(json_string_value(json_object_get(md, "tool_result_type")),
+                        "bash_code_execution_tool_result");
     json_decref(md);
     json_t *out = span_json(tool, "braintrust.output_json"); /* an object, not a list */
     assert_string_equal(json_string_value(json_object_get(out, "type")), "bash_code_execution_result");
@@ -447,7 +464,8 @@ static void test_pause_turn_missing_result(void **state)
     int missing = 0;
     size_t i;
     json_t *s;
-    json_array_foreach(r.spans, i, s) {
+    json_array_foreach(r.spans, i, s)
+    {
         if (!is_tool_span(s))
             continue;
         json_t *md = span_json(s, "braintrust.metadata");
@@ -600,7 +618,8 @@ static void test_mask_and_no_genai(void **state)
     assert_true(calls >= 4); /* the llm span's input and output, the tool's input and output */
     size_t i;
     json_t *line;
-    json_array_foreach(r.lines, i, line) {
+    json_array_foreach(r.lines, i, line)
+    {
         assert_null(strstr(json_string_value(line), "secret"));
         assert_null(strstr(json_string_value(line), "private"));
     }
@@ -615,8 +634,9 @@ static run_result run_batch_results(const char *line)
     harness h;
     harness_init(&h);
     bt_exchange *ex = NULL;
-    assert_int_equal(bt_exchange_begin(h.a, "GET", "/v1/messages/batches/msgbatch_tools/results", NULL, 0, NULL, &ex),
-                     BT_OK);
+    assert_int_equal(
+        bt_exchange_begin(h.a, "GET", "/v1/messages/batches/msgbatch_tools/results", NULL, 0, NULL, &ex),
+        BT_OK);
     bt_header rsh[] = {{"content-type", 12, "application/binary", 18}};
     bt_exchange_response_headers(ex, 200, rsh, 1);
     bt_exchange_response_body(ex, line, strlen(line));

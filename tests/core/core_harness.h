@@ -19,19 +19,19 @@
 typedef struct sink_state {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int block;             /* exports wait while this is set */
-    int blocked_now;       /* an export is waiting */
-    int fail_exports;      /* this many next exports fail */
-    int fail_flush;        /* flush() fails while set */
-    int delay_ms;          /* each export takes this long */
+    int block;        /* exports wait while this is set */
+    int blocked_now;  /* an export is waiting */
+    int fail_exports; /* this many next exports fail */
+    int fail_flush;   /* flush() fails while set */
+    int delay_ms;     /* each export takes this long */
     size_t calls, spans, max_batch, max_batch_bytes, flushes;
-    int64_t sum_i;         /* sum of the int attribute "i" over exported spans */
+    int64_t sum_i; /* sum of the int attribute "i" over exported spans */
     char last_name[64];
     struct {
         char name[64];
-        char parent[64];   /* the braintrust.parent attribute, "" when absent */
+        char parent[64]; /* the braintrust.parent attribute, "" when absent */
         uint64_t start, end;
-    } rec[16];             /* the first 16 spans delivered */
+    } rec[16]; /* the first 16 spans delivered */
     int shutdown, freed;
 } sink_state;
 

@@ -36,8 +36,8 @@ static void test_random_ids_are_unique_and_nonzero(void **state)
     bt_tracer *t = running_tracer(&st, NULL);
     assert_non_null(t);
     enum { N = 20000 };
-    uint8_t (*tids)[16] = calloc(N, 16);
-    uint8_t (*sids)[16] = calloc(N, 16); /* span ids padded to 16 for one comparator */
+    uint8_t(*tids)[16] = calloc(N, 16);
+    uint8_t(*sids)[16] = calloc(N, 16); /* span ids padded to 16 for one comparator */
     for (int i = 0; i < N; i++) {
         bt_span *s = bt_span_start(t, "x", NULL);
         assert_non_null(s);

@@ -170,7 +170,7 @@ static void test_byte_cap_splits_batches(void **state)
     assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
     assert_int_equal(st.spans, 40);
     assert_true(st.max_batch_bytes <= 8192);
-    assert_true(st.max_batch >= 2);   /* pieces are filled, not one span each */
+    assert_true(st.max_batch >= 2); /* pieces are filled, not one span each */
     assert_true(st.calls >= 40 * 2000 / 8192);
 
     /* a span over the cap on its own still goes out, alone */

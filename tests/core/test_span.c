@@ -204,7 +204,8 @@ static void test_events_links_status(void **state)
 
     bt_span_context other;
     assert_int_equal(bt_traceparent_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                                          "vendor=value", &other), BT_OK);
+                                          "vendor=value", &other),
+                     BT_OK);
     assert_int_equal(bt_span_add_link(s, &other, kv, 1), BT_OK);
     assert_int_equal(s->n_links, 1);
     assert_memory_equal(s->links[0].trace_id, other.trace_id, 16);

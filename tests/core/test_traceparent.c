@@ -50,12 +50,12 @@ static void test_parse_invalid_table(void **state)
     static const char *const bad[] = {
         "",
         "00",
-        "00-" TID "-" SID,                          /* no flags */
-        "00-" TID "-" SID "-01-",                   /* version 00 must be exactly 55 */
+        "00-" TID "-" SID,        /* no flags */
+        "00-" TID "-" SID "-01-", /* version 00 must be exactly 55 */
         "00-" TID "-" SID "-010",
-        "ff-" TID "-" SID "-01",                    /* version ff is forbidden */
+        "ff-" TID "-" SID "-01",                          /* version ff is forbidden */
         "00-00000000000000000000000000000000-" SID "-01", /* zero trace id */
-        "00-" TID "-0000000000000000-01",           /* zero span id */
+        "00-" TID "-0000000000000000-01",                 /* zero span id */
         "00-4BF92F3577B34DA6A3CE929D0E0E4736-" SID "-01", /* uppercase hex */
         "00-" TID "-00F067AA0BA902B7-01",
         "0g-" TID "-" SID "-01",
@@ -64,7 +64,7 @@ static void test_parse_invalid_table(void **state)
         "00-" TID "_" SID "-01",
         "00-" TID "-" SID "_01",
         "00-4bf92f3577b34da6a3ce929d0e0e473-" SID "0-01", /* misplaced dash */
-        "00-" TID "-" SID "-01\n",                  /* control character */
+        "00-" TID "-" SID "-01\n",                        /* control character */
         "-00-" TID "-" SID "-01",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

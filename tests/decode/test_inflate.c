@@ -25,7 +25,7 @@ typedef struct {
     bt__buf out;
     size_t calls;
     size_t biggest;
-    int stop_rc;        /* returned once out.len passes stop_after */
+    int stop_rc; /* returned once out.len passes stop_after */
     size_t stop_after;
 } sink;
 
@@ -115,10 +115,10 @@ static void brotli_stored(const char *in, size_t len, bt__buf *out)
     put_bits(&w, 0, 1); /* WBITS = 16 */
     for (size_t at = 0; at < len; at += 65536) {
         size_t n = len - at < 65536 ? len - at : 65536;
-        put_bits(&w, 0, 1);                 /* ISLAST */
-        put_bits(&w, 0, 2);                 /* MNIBBLES = 4 */
+        put_bits(&w, 0, 1);                  /* ISLAST */
+        put_bits(&w, 0, 2);                  /* MNIBBLES = 4 */
         put_bits(&w, (uint32_t)(n - 1), 16); /* MLEN - 1 */
-        put_bits(&w, 1, 1);                 /* ISUNCOMPRESSED */
+        put_bits(&w, 1, 1);                  /* ISUNCOMPRESSED */
         align(&w);
         bt__buf_append(out, in + at, n);
     }
@@ -128,7 +128,8 @@ static void brotli_stored(const char *in, size_t len, bt__buf *out)
 }
 
 /* Decodes `in` fed in pieces of `piece` bytes (0 = one piece). Returns finish(). */
-static int decode(bt__coding coding, const char *in, size_t len, size_t piece, size_t max, sink *s, int *first_error)
+static int decode(bt__coding coding, const char *in, size_t len, size_t piece, size_t max, sink *s,
+                  int *first_error)
 {
     sink_init(s);
     bt__inflate *z = bt__inflate_new(coding, max, on_bytes, s);
@@ -429,8 +430,9 @@ static void test_brotli(void **state)
         size_t clen = BrotliEncoderMaxCompressedSize(n);
         uint8_t *compressed = malloc(clen);
         assert_non_null(compressed);
-        assert_int_equal(BrotliEncoderCompress(5, 22, BROTLI_MODE_TEXT, n, (const uint8_t *)plain, &clen,
-                                               compressed), BROTLI_TRUE);
+        assert_int_equal(
+            BrotliEncoderCompress(5, 22, BROTLI_MODE_TEXT, n, (const uint8_t *)plain, &clen, compressed),
+            BROTLI_TRUE);
         assert_true(clen < n / 2);
         bt__buf real;
         bt__buf_init(&real, 0);

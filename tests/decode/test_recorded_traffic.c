@@ -31,7 +31,8 @@ typedef struct {
     size_t bad;
 } sse_check;
 
-static int on_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len, int truncated)
+static int on_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len,
+                    int truncated)
 {
     sse_check *c = ud;
     c->events++;
@@ -60,7 +61,7 @@ static void check_route(const bt_test_interaction *it, size_t *routed)
     if (a.kind != b.kind || a.beta != b.beta || strcmp(a.batch_id, b.batch_id) != 0)
         fail_msg("%s %s: path and URL route differently", it->method, it->url);
     int expect_routed = strcmp(it->method, "POST") == 0 &&
-                        (has_path(it->target, "/v1/messages") || has_path(it->target, "/v1/messages/count_tokens"));
+        (has_path(it->target, "/v1/messages") || has_path(it->target, "/v1/messages/count_tokens"));
     if (expect_routed && a.kind == BT__ROUTE_NONE)
         fail_msg("%s %s: not routed", it->method, it->target);
     if (strstr(it->target, "/v1/messages/batches") && a.kind == BT__ROUTE_NONE &&

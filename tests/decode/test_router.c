@@ -155,8 +155,9 @@ static void test_batch_id_length_cap(void **state)
     char t[512];
     bt__route r;
     for (size_t n = BT__BATCH_ID_MAX - 2; n <= BT__BATCH_ID_MAX + 1; n++) {
-        int len = snprintf(t, sizeof t, "/v1/messages/batches/%.*s/results", (int)n,
-                           "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+        int len = snprintf(
+            t, sizeof t, "/v1/messages/batches/%.*s/results", (int)n,
+            "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
         bt__route_match("GET", t, (size_t)len, &r);
         if (n <= BT__BATCH_ID_MAX - 1) {
             assert_int_equal(r.kind, BRS);
@@ -247,12 +248,9 @@ static void test_span_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_route_table),
-        cmocka_unit_test(test_query_points_into_target),
-        cmocka_unit_test(test_batch_id_length_cap),
-        cmocka_unit_test(test_null_arguments),
-        cmocka_unit_test(test_query_get),
-        cmocka_unit_test(test_span_names),
+        cmocka_unit_test(test_route_table),         cmocka_unit_test(test_query_points_into_target),
+        cmocka_unit_test(test_batch_id_length_cap), cmocka_unit_test(test_null_arguments),
+        cmocka_unit_test(test_query_get),           cmocka_unit_test(test_span_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,10 +20,11 @@
 typedef struct {
     bt__buf log;
     size_t count;
-    int stop_at;  /* callback returns 7 on this event number (1-based); 0 = never */
+    int stop_at; /* callback returns 7 on this event number (1-based); 0 = never */
 } collector;
 
-static int on_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len, int truncated)
+static int on_event(void *ud, const char *event, size_t event_len, const char *data, size_t data_len,
+                    int truncated)
 {
     collector *c = ud;
     assert_int_equal(strlen(event), event_len);
@@ -122,9 +123,18 @@ static const sse_case CASES[] = {
     {"colon in value", "data: a: b\n\n", "message|0|a: b~", 0},
     {"comment", ": keep-alive\ndata: x\n\n", "message|0|x~", 0},
     {"comment only", ": ping\n\n", "", 0},
-    {"bom", "\xEF\xBB\xBF" "data: x\n\n", "message|0|x~", 0},
-    {"bom only at start", "data: x\n\n\xEF\xBB\xBF" "data: y\n\n", "message|0|x~", 0},
-    {"partial bom is data", "\xEF\xBB" "data: x\n\n", "", 0},
+    {"bom",
+     "\xEF\xBB\xBF"
+     "data: x\n\n",
+     "message|0|x~", 0},
+    {"bom only at start",
+     "data: x\n\n\xEF\xBB\xBF"
+     "data: y\n\n",
+     "message|0|x~", 0},
+    {"partial bom is data",
+     "\xEF\xBB"
+     "data: x\n\n",
+     "", 0},
     {"field without colon", "data\n\n", "message|0|~", 0},
     {"two bare data fields", "data\ndata\n\n", "message|0|\n~", 0},
     {"empty data", "data:\n\n", "message|0|~", 0},
@@ -411,7 +421,8 @@ static void test_recorded_go_cassettes(void **state)
             const char *ct = bt_test_header_get(it->resp_headers, it->n_resp_headers, "content-type");
             if (!ct || strncmp(ct, "text/event-stream", 17) != 0 || !it->resp_body)
                 continue;
-            check_anthropic_stream(it->resp_body, it->resp_body_len, count_event_lines(it->resp_body, it->resp_body_len));
+            check_anthropic_stream(it->resp_body, it->resp_body_len,
+                                   count_event_lines(it->resp_body, it->resp_body_len));
             streams++;
         }
         bt_test_cassette_free(&cas);

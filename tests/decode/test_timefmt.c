@@ -150,7 +150,7 @@ static void test_http_date(void **state)
         {"Sun, 06 Nov 1994 25:49:37 GMT", BT_EPARSE, 0},
         {"Sun, 06 Nov 1994 08:49 37 GMT", BT_EPARSE, 0},
         {"Sunday, 06-Nov-94 08:49:37 GMT", BT_EPARSE, 0}, /* obsolete RFC 850 form */
-        {"Sun Nov  6 08:49:37 1994", BT_EPARSE, 0},      /* obsolete asctime form */
+        {"Sun Nov  6 08:49:37 1994", BT_EPARSE, 0},       /* obsolete asctime form */
         {"120", BT_EPARSE, 0},
         {"", BT_EPARSE, 0},
         {"Xyz, 06 Nov 1994 08:49:37 GMT", BT_EPARSE, 0},
@@ -183,10 +183,8 @@ static void test_clocks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc3339_table),
-        cmocka_unit_test(test_rfc3339_bounds),
-        cmocka_unit_test(test_rfc3339_format),
-        cmocka_unit_test(test_http_date),
+        cmocka_unit_test(test_rfc3339_table),  cmocka_unit_test(test_rfc3339_bounds),
+        cmocka_unit_test(test_rfc3339_format), cmocka_unit_test(test_http_date),
         cmocka_unit_test(test_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,7 +38,8 @@ static json_t *attr_value(json_t *attrs, const char *key)
 {
     size_t i;
     json_t *kv;
-    json_array_foreach(attrs, i, kv) {
+    json_array_foreach(attrs, i, kv)
+    {
         if (strcmp(str_at(kv, "key"), key) == 0)
             return json_object_get(kv, "value");
     }
@@ -56,7 +57,8 @@ static bt_span *rich_span(void)
     s->tracestate = fx_strdup("bt=1");
     s->start_unix_nano = 1700000000123456789ull;
     s->end_unix_nano = UINT64_MAX; /* beyond 2^53: must survive as a string */
-    fx_attr_string(&s->attrs, "braintrust.input_json", "[{\"role\":\"user\",\"content\":\"hi \\\"there\\\"\"}]");
+    fx_attr_string(&s->attrs, "braintrust.input_json",
+                   "[{\"role\":\"user\",\"content\":\"hi \\\"there\\\"\"}]");
     fx_attr_bool(&s->attrs, "ok", 0);
     fx_attr_int(&s->attrs, "big", INT64_MIN);
     fx_attr_double(&s->attrs, "ratio", 0.1);
@@ -190,9 +192,9 @@ static void test_empty_span_has_all_contract_fields(void **state)
     bt__buf_init(&out, 0);
     assert_int_equal(bt__otlp_json_span_line(&res, s, &out), BT_OK);
     json_t *sp = parse(&out);
-    static const char *const fields[] = {"traceId", "spanId", "parentSpanId", "name", "kind",
-                                         "startTimeUnixNano", "endTimeUnixNano", "attributes",
-                                         "events", "links", "status", "resource"};
+    static const char *const fields[] = {
+        "traceId",         "spanId",     "parentSpanId", "name",  "kind",   "startTimeUnixNano",
+        "endTimeUnixNano", "attributes", "events",       "links", "status", "resource"};
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
         assert_non_null(json_object_get(sp, fields[i]));
     assert_string_equal(str_at(sp, "parentSpanId"), "");
@@ -235,8 +237,8 @@ static void test_hostile_strings_stay_valid_json(void **state)
 static void test_doubles_round_trip(void **state)
 {
     (void)state;
-    static const double values[] = {0.0, -0.0, 1.0, 0.1, 1e300, 5e-324, 123456.789, -2.5e-10,
-                                    9007199254740993.0};
+    static const double values[] = {
+        0.0, -0.0, 1.0, 0.1, 1e300, 5e-324, 123456.789, -2.5e-10, 9007199254740993.0};
     bt__resource res;
     fx_resource_init(&res, NULL, NULL, NULL);
     for (size_t i = 0; i < sizeof values / sizeof *values; i++) {

@@ -35,11 +35,15 @@ static void test_header_list(void **state)
 {
     (void)state;
     pairs p = {"", 0};
-    assert_int_equal(bt__otlp_header_list_parse(" Authorization = Bearer%20sk-123 ,x-bt-parent=project_name:my%3Aproj,,"
-                                                "api-key=a%zz=b%2", collect, &p), BT_OK);
+    assert_int_equal(
+        bt__otlp_header_list_parse(" Authorization = Bearer%20sk-123 ,x-bt-parent=project_name:my%3Aproj,,"
+                                   "api-key=a%zz=b%2",
+                                   collect, &p),
+        BT_OK);
     /* trimmed, percent-decoded; a '%' without two hex digits stays as it is; empty
      * members are skipped; only the first '=' separates */
-    assert_string_equal(p.text, "[Authorization|Bearer sk-123][x-bt-parent|project_name:my:proj][api-key|a%zz=b%2]");
+    assert_string_equal(p.text,
+                        "[Authorization|Bearer sk-123][x-bt-parent|project_name:my:proj][api-key|a%zz=b%2]");
     assert_int_equal(p.n, 3);
 
     pairs q = {"", 0};
@@ -135,8 +139,9 @@ static void test_partial_success_protobuf(void **state)
 
     /* unknown fields of every wire type are skipped */
     bt__buf_reset(&msg);
-    static const uint8_t with_unknown[] = {0x10, 0x05, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 0x25, 1, 2, 3, 4,
-                                           0x0a, 0x05, 0x08, 0x01, 0x1a, 0x01, 'x', 0x2a, 0x00};
+    static const uint8_t with_unknown[] = {0x10, 0x05, 0x19, 1,    2,   3,    4,   5,    6,
+                                           7,    8,    0x25, 1,    2,   3,    4,   0x0a, 0x05,
+                                           0x08, 0x01, 0x1a, 0x01, 'x', 0x2a, 0x00};
     assert_int_equal(bt__otlp_response_parse(with_unknown, sizeof with_unknown, 0, &rejected, &msg), BT_OK);
     assert_int_equal(rejected, 1);
     assert_int_equal(msg.len, 0);
@@ -155,7 +160,8 @@ static void test_partial_success_protobuf(void **state)
     assert_int_equal(bt__otlp_response_parse(cut_varint, sizeof cut_varint, 0, &rejected, &msg), BT_EPARSE);
     static const uint8_t bad_wire[] = {0x0f};
     assert_int_equal(bt__otlp_response_parse(bad_wire, 1, 0, &rejected, &msg), BT_EPARSE);
-    static const uint8_t long_varint[] = {0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t long_varint[] = {0x10, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                          0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     assert_int_equal(bt__otlp_response_parse(long_varint, sizeof long_varint, 0, &rejected, &msg), BT_EPARSE);
     bt__buf_free(&msg);
 }

@@ -52,6 +52,7 @@ static void test_minimal_span(void **state)
     s->start_unix_nano = 1;
     s->end_unix_nano = 2;
     s->trace_flags = 1;
+    /* clang-format off */
     static const uint8_t want[] = {
         0x0a, 0x5c,                         /* ExportTraceServiceRequest.resource_spans, 92 */
         0x0a, 0x15,                         /*  ResourceSpans.resource, 21 */
@@ -70,6 +71,7 @@ static void test_minimal_span(void **state)
         0x41, 2, 0, 0, 0, 0, 0, 0, 0,       /*    end_time_unix_nano (fixed64) */
         0x85, 0x01, 1, 0, 0, 0,             /*    flags (field 16, fixed32) */
     };
+    /* clang-format on */
     bt__buf out;
     encode(&res, s, &out);
     expect_bytes(&out, want, sizeof want);
@@ -92,6 +94,7 @@ static void test_every_attribute_type(void **state)
     fx_attr_double(&s->attrs, "d", 1.5);
     const char *items[] = {"x", "yz"};
     fx_attr_array(&s->attrs, "a", items, 2);
+    /* clang-format off */
     static const uint8_t want[] = {
         0x0a, 0x6d,                         /* resource_spans, 109 */
         0x0a, 0x00,                         /*  resource (no attributes) */
@@ -111,6 +114,7 @@ static void test_every_attribute_type(void **state)
         0x0a, 0x03, 0x0a, 0x01, 'x',                                         /*   values[0] */
         0x0a, 0x04, 0x0a, 0x02, 'y', 'z',                                    /*   values[1] */
     };
+    /* clang-format on */
     bt__buf out;
     encode(&res, s, &out);
     expect_bytes(&out, want, sizeof want);
@@ -128,6 +132,7 @@ static void test_zero_values_in_oneof_are_kept(void **state)
     fx_attr_bool(&s->attrs, "b", 0);
     fx_attr_int(&s->attrs, "i", 0);
     fx_attr_string(&s->attrs, "s", "");
+    /* clang-format off */
     static const uint8_t want[] = {
         0x0a, 0x3f, 0x0a, 0x00, 0x12, 0x3b, 0x0a, 0x00, 0x12, 0x37,
         0x0a, 0x10, TID,
@@ -136,6 +141,7 @@ static void test_zero_values_in_oneof_are_kept(void **state)
         0x4a, 0x07, 0x0a, 0x01, 'i', 0x12, 0x02, 0x18, 0x00,
         0x4a, 0x07, 0x0a, 0x01, 's', 0x12, 0x02, 0x0a, 0x00,
     };
+    /* clang-format on */
     bt__buf out;
     encode(&res, s, &out);
     expect_bytes(&out, want, sizeof want);
@@ -168,6 +174,7 @@ static void test_events_links_status_and_long_lengths(void **state)
     fx_attr_string(&l->attrs, "k", "v");
     s->status_code = BT_STATUS_ERROR;
     s->status_message = fx_strdup("boom");
+    /* clang-format off */
     static const uint8_t want[] = {
         0x0a, 0x8e, 0x01,                   /* resource_spans, 142 */
         0x0a, 0x00,                         /*  resource */
@@ -195,6 +202,7 @@ static void test_events_links_status_and_long_lengths(void **state)
         0x12, 0x04, 'b', 'o', 'o', 'm',     /*     message */
         0x18, 0x02,                         /*     code ERROR */
     };
+    /* clang-format on */
     bt__buf out;
     encode(&res, s, &out);
     expect_bytes(&out, want, sizeof want);
@@ -213,17 +221,12 @@ static void test_long_string_attribute(void **state)
     memset(big, 'x', sizeof big);
     fx_attr_string_len(&s->attrs, "k", big, sizeof big);
     static const uint8_t head[] = {
-        0x0a, 0xfa, 0x01,                   /* resource_spans, 250 */
-        0x0a, 0x00,
-        0x12, 0xf5, 0x01,                   /*  scope_spans, 245 */
-        0x0a, 0x00,
-        0x12, 0xf0, 0x01,                   /*   spans, 240 */
-        0x0a, 0x10, TID,
-        0x12, 0x08, SID,
-        0x4a, 0xd1, 0x01,                   /*    attributes, 209 */
-        0x0a, 0x01, 'k',
-        0x12, 0xcb, 0x01,                   /*     value, 203 */
-        0x0a, 0xc8, 0x01,                   /*      string_value, 200 */
+        0x0a, 0xfa, 0x01,                                     /* resource_spans, 250 */
+        0x0a, 0x00, 0x12, 0xf5, 0x01,                         /*  scope_spans, 245 */
+        0x0a, 0x00, 0x12, 0xf0, 0x01,                         /*   spans, 240 */
+        0x0a, 0x10, TID,  0x12, 0x08, SID,  0x4a, 0xd1, 0x01, /*    attributes, 209 */
+        0x0a, 0x01, 'k',  0x12, 0xcb, 0x01,                   /*     value, 203 */
+        0x0a, 0xc8, 0x01,                                     /*      string_value, 200 */
     };
     uint8_t want[sizeof head + sizeof big];
     memcpy(want, head, sizeof head);
@@ -247,6 +250,7 @@ static void test_invalid_utf8_is_repaired(void **state)
     bt__buf out;
     encode(&res, s, &out);
     /* the value "\xe2\x82" is a cut 3-byte sequence: each byte becomes U+FFFD */
+    /* clang-format off */
     static const uint8_t want_exact[] = {
         0x0a, 0x3c, 0x0a, 0x00, 0x12, 0x38, 0x0a, 0x00, 0x12, 0x34,
         0x0a, 0x10, TID,
@@ -256,6 +260,7 @@ static void test_invalid_utf8_is_repaired(void **state)
         0x0a, 0x04, 'k', 0xef, 0xbf, 0xbd,
         0x12, 0x08, 0x0a, 0x06, 0xef, 0xbf, 0xbd, 0xef, 0xbf, 0xbd,
     };
+    /* clang-format on */
     expect_bytes(&out, want_exact, sizeof want_exact);
     bt__buf_free(&out);
     fx_span_free(s);
@@ -271,12 +276,14 @@ static void test_several_spans_in_order(void **state)
     bt_span *b = fx_span_new("b");
     b->span_id[7] = 0xff;
     bt_span *spans[2] = {a, b};
+    /* clang-format off */
     static const uint8_t want[] = {
         0x0a, 0x48, 0x0a, 0x00, 0x12, 0x44, 0x0a, 0x00,
         0x12, 0x1f, 0x0a, 0x10, TID, 0x12, 0x08, SID, 0x2a, 0x01, 'a',
         0x12, 0x1f, 0x0a, 0x10, TID, 0x12, 0x08, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xff,
         0x2a, 0x01, 'b',
     };
+    /* clang-format on */
     bt__buf out;
     bt__buf_init(&out, 0);
     assert_int_equal(bt__otlp_proto_encode(&res, spans, 2, &out), BT_OK);

@@ -135,7 +135,8 @@ static int start_receiver(void **state)
         close(in[1]);
         close(out[0]);
         close(out[1]);
-        execlp("node", "node", BT_SOURCE_DIR "/tests/node/otlp-receiver.mjs", "--lifetime", "300", (char *)NULL);
+        execlp("node", "node", BT_SOURCE_DIR "/tests/node/otlp-receiver.mjs", "--lifetime", "300",
+               (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -193,12 +194,23 @@ static int stop_receiver(void **state)
 static int reset_case(void **state)
 {
     (void)state;
-    static const char *const vars[] = {
-        "BRAINTRUST_API_KEY", "BRAINTRUST_API_URL", "BRAINTRUST_PARENT", "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_COMPRESSION",
-        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-        "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SDK_DISABLED", "BT_STORE_PATH"};
+    static const char *const vars[] = {"BRAINTRUST_API_KEY",
+                                       "BRAINTRUST_API_URL",
+                                       "BRAINTRUST_PARENT",
+                                       "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                                       "OTEL_EXPORTER_OTLP_HEADERS",
+                                       "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                                       "OTEL_EXPORTER_OTLP_PROTOCOL",
+                                       "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                                       "OTEL_EXPORTER_OTLP_COMPRESSION",
+                                       "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                                       "OTEL_EXPORTER_OTLP_TIMEOUT",
+                                       "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                                       "OTEL_SERVICE_NAME",
+                                       "OTEL_RESOURCE_ATTRIBUTES",
+                                       "OTEL_SDK_DISABLED",
+                                       "BT_STORE_PATH"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         unsetenv(vars[i]);
     pthread_mutex_lock(&log_lock);
@@ -311,8 +323,10 @@ static json_t *find_span(json_t *reqs, const char *name)
 {
     size_t i, k;
     json_t *req, *sp;
-    json_array_foreach(reqs, i, req) {
-        json_array_foreach(json_object_get(req, "spans"), k, sp) {
+    json_array_foreach(reqs, i, req)
+    {
+        json_array_foreach(json_object_get(req, "spans"), k, sp)
+        {
             if (strcmp(jstr(sp, "name"), name) == 0)
                 return sp;
         }
@@ -334,7 +348,8 @@ static void check_pair(json_t *reqs, const sent *ids)
 {
     size_t i;
     json_t *req;
-    json_array_foreach(reqs, i, req) {
+    json_array_foreach(reqs, i, req)
+    {
         json_t *problems = json_object_get(req, "problems");
         if (json_array_size(problems))
             fail_msg("receiver found problems: %s", json_string_value(json_array_get(problems, 0)));
@@ -527,8 +542,8 @@ static void test_no_retry_on_400(void **state)
 static void test_partial_success_is_a_failure(void **state)
 {
     (void)state;
-    bt_tracer *t = scripted_tracer("[{\"status\":200,\"rejected\":1,\"message\":\"span too large\"}]",
-                                   BT_OTLP_PROTOBUF);
+    bt_tracer *t =
+        scripted_tracer("[{\"status\":200,\"rejected\":1,\"message\":\"span too large\"}]", BT_OTLP_PROTOBUF);
     emit_one(t, "half.accepted");
     assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
     bt_tracer_free(t);
@@ -588,8 +603,10 @@ static void test_per_span_parent_grouping(void **state)
     size_t i, k;
     json_t *req, *sp;
     int seen = 0;
-    json_array_foreach(reqs, i, req) {
-        json_array_foreach(json_object_get(req, "spans"), k, sp) {
+    json_array_foreach(reqs, i, req)
+    {
+        json_array_foreach(json_object_get(req, "spans"), k, sp)
+        {
             if (strcmp(jstr(sp, "name"), "for.other") == 0) {
                 assert_string_equal(header(req, "x-bt-parent"), "experiment_id:0f0e");
                 seen |= 1;
@@ -629,7 +646,8 @@ static void test_large_batch_is_split(void **state)
     assert_true(json_array_size(reqs) >= 4);
     size_t i, total = 0;
     json_t *req;
-    json_array_foreach(reqs, i, req) {
+    json_array_foreach(reqs, i, req)
+    {
         assert_true(json_integer_value(json_object_get(req, "bodyBytes")) <= 4000);
         total += json_array_size(json_object_get(req, "spans"));
     }

@@ -251,8 +251,9 @@ static void test_console_sink_line(void **state)
     dup2(saved, 2);
     close(saved);
     char *text = read_file(path);
-    assert_string_equal(text, "[braintrust] anthropic.messages.create 812.4ms trace=01020304 span=a1a2a3a4 "
-                              "ERROR: overloaded??[31mforged\n");
+    assert_string_equal(text,
+                        "[braintrust] anthropic.messages.create 812.4ms trace=01020304 span=a1a2a3a4 "
+                        "ERROR: overloaded??[31mforged\n");
     free(text);
     unlink(path);
 }

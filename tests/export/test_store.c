@@ -66,8 +66,10 @@ static bt_span *llm_span(int t, int k)
     }
     s->start_unix_nano = 1700000000000000000ull + (uint64_t)k;
     s->end_unix_nano = s->start_unix_nano + 1500000000ull;
-    fx_attr_string(&s->attrs, "braintrust.span_attributes", k == 1 ? "{\"type\":\"task\"}" : "{\"type\":\"llm\"}");
-    fx_attr_string(&s->attrs, "braintrust.metadata", "{\"provider\":\"anthropic\",\"model\":\"claude-test-1\"}");
+    fx_attr_string(&s->attrs, "braintrust.span_attributes",
+                   k == 1 ? "{\"type\":\"task\"}" : "{\"type\":\"llm\"}");
+    fx_attr_string(&s->attrs, "braintrust.metadata",
+                   "{\"provider\":\"anthropic\",\"model\":\"claude-test-1\"}");
     fx_attr_string(&s->attrs, "braintrust.metrics",
                    "{\"prompt_tokens\":120,\"completion_tokens\":30,\"tokens\":150,"
                    "\"prompt_cached_tokens\":100,\"prompt_cache_creation_5m_tokens\":7,"
@@ -146,12 +148,13 @@ static void test_columns_extracted(void **state)
 
     sqlite3 *db = open_ro();
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                         "SELECT trace_id, span_id, parent_span_id, name, span_type, model, prompt_tokens,"
-                         " completion_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens,"
-                         " status_code, status_message, end_ns - start_ns, line, sent FROM spans",
-                         -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT trace_id, span_id, parent_span_id, name, span_type, model, prompt_tokens,"
+                           " completion_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens,"
+                           " status_code, status_message, end_ns - start_ns, line, sent FROM spans",
+                           -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "0202030405060708090a0b0c0d0e0f10");
     assert_string_equal((const char *)sqlite3_column_text(st, 1), "a1a2a3a4a5a6a702");
@@ -212,7 +215,8 @@ static void test_upsert_is_idempotent(void **state)
     fx_span_free(s);
     assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
     assert_int_equal(scalar("SELECT count(*) FROM spans"), 4);
-    assert_int_equal(scalar("SELECT status_code FROM spans WHERE span_id = 'a1a2a3a4a5a6a702'"), BT_STATUS_ERROR);
+    assert_int_equal(scalar("SELECT status_code FROM spans WHERE span_id = 'a1a2a3a4a5a6a702'"),
+                     BT_STATUS_ERROR);
     assert_int_equal(bt_sink_memory_count(mem), 5);
     bt_sink_free(sink);
 }
@@ -366,7 +370,8 @@ static void killer_free(bt_sink *sink)
     free(sink);
 }
 
-static const bt__sink_vtable killer_vt = {.name = "killer", .export_spans = killer_export, .free = killer_free};
+static const bt__sink_vtable killer_vt = {
+    .name = "killer", .export_spans = killer_export, .free = killer_free};
 
 static void test_crash_between_write_and_ship(void **state)
 {
@@ -448,7 +453,8 @@ static void test_ship_all_batches_and_undeliverable(void **state)
     assert_int_equal(r.shipped, 6);
     assert_int_equal(bt_sink_memory_count(mem), 12);
     /* A refusing target leaves the spans unsent and says so. */
-    assert_int_equal(sqlite3_exec(db, "UPDATE spans SET sent = 0 WHERE sent = 1", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE spans SET sent = 0 WHERE sent = 1", NULL, NULL, NULL),
+                     SQLITE_OK);
     bt_sink_memory_fail_next(mem, 1);
     assert_int_equal(bt__store_ship(db, mem, 0, 100, 0, NULL, NULL, &r), BT_EEXPORT);
     assert_int_equal(r.shipped, 0);
@@ -506,8 +512,9 @@ static void test_bad_files_are_refused(void **state)
 
     /* The batch correlation store may have created its tables in the file first. */
     assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE batch_requests(x); CREATE TABLE batch_objects(y)", NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "CREATE TABLE batch_requests(x); CREATE TABLE batch_objects(y)", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     db = NULL;
     assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
@@ -536,7 +543,10 @@ static void test_decode_rejects_non_spans(void **state)
     (void)state;
     bt__stored_span d;
     const char *bad[] = {
-        "", "[]", "{}", "{\"traceId\":\"zz\",\"spanId\":\"a1a2a3a4a5a6a7a8\",\"name\":\"x\"}",
+        "",
+        "[]",
+        "{}",
+        "{\"traceId\":\"zz\",\"spanId\":\"a1a2a3a4a5a6a7a8\",\"name\":\"x\"}",
         "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\",\"name\":\"x\","
         "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"x\"}",
         "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\",\"name\":\"x\","
@@ -544,8 +554,9 @@ static void test_decode_rejects_non_spans(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(bt__stored_span_decode(bad[i], strlen(bad[i]), &d), BT_EPARSE);
-    const char *ok = "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\","
-                     "\"parentSpanId\":\"\",\"name\":\"x\",\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\"}";
+    const char *ok =
+        "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"a1a2a3a4a5a6a7a8\","
+        "\"parentSpanId\":\"\",\"name\":\"x\",\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\"}";
     assert_int_equal(bt__stored_span_decode(ok, strlen(ok), &d), BT_OK);
     assert_false(d.span->has_parent);
     assert_int_equal(d.span->end_unix_nano, 2);
@@ -579,10 +590,18 @@ static void test_decode_survives_mutations(void **state)
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             size_t at = (size_t)(x % len);
             switch ((x >> 32) % 4) {
-            case 0: m[at] = (char)(x >> 40); break;             /* any byte */
-            case 1: m[at] = "{}[]\",:0\\-e"[(x >> 40) % 11]; break; /* JSON syntax */
-            case 2: len = at; break;                             /* cut */
-            default: m[at] = (char)(m[at] ^ 0x20); break;        /* case flip */
+            case 0:
+                m[at] = (char)(x >> 40);
+                break; /* any byte */
+            case 1:
+                m[at] = "{}[]\",:0\\-e"[(x >> 40) % 11];
+                break; /* JSON syntax */
+            case 2:
+                len = at;
+                break; /* cut */
+            default:
+                m[at] = (char)(m[at] ^ 0x20);
+                break; /* case flip */
             }
         }
         bt__stored_span d;

@@ -39,9 +39,14 @@ static void capture_log(void *ud, bt_log_level level, const char *msg)
 static int clear_env(void **state)
 {
     (void)state;
-    static const char *const vars[] = {"BRAINTRUST_API_KEY", "BRAINTRUST_API_URL", "BRAINTRUST_PARENT",
-                                       "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                                       "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_SDK_DISABLED", "BT_STORE_PATH",
+    static const char *const vars[] = {"BRAINTRUST_API_KEY",
+                                       "BRAINTRUST_API_URL",
+                                       "BRAINTRUST_PARENT",
+                                       "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                                       "OTEL_EXPORTER_OTLP_HEADERS",
+                                       "OTEL_SDK_DISABLED",
+                                       "BT_STORE_PATH",
                                        "XDG_STATE_HOME"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         unsetenv(vars[i]);
@@ -106,7 +111,8 @@ static void assert_span_stored(const char *path, const char *name)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM spans WHERE name = ?", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM spans WHERE name = ?", -1, &st, NULL),
+                     SQLITE_OK);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 1);

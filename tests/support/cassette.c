@@ -26,7 +26,8 @@ static int map_js(json_t *root, bt_test_cassette *c)
         return BT_EPARSE;
     size_t i;
     json_t *x;
-    json_array_foreach(list, i, x) {
+    json_array_foreach(list, i, x)
+    {
         json_t *req = json_object_get(x, "request"), *resp = json_object_get(x, "response");
         bt_test_interaction it;
         memset(&it, 0, sizeof it);
@@ -39,7 +40,8 @@ static int map_js(json_t *root, bt_test_cassette *c)
         json_t *rb = json_object_get(req, "body");
         const char *rkind = json_string_value(json_object_get(rb, "kind"));
         if (rkind && strcmp(rkind, "json") == 0) {
-            it.req_body = json_dumps(json_object_get(rb, "value"), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+            it.req_body = json_dumps(json_object_get(rb, "value"),
+                                     JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
             it.req_body_len = strlen(it.req_body);
         }
         it.status = (int)json_integer_value(json_object_get(resp, "status"));
@@ -48,7 +50,8 @@ static int map_js(json_t *root, bt_test_cassette *c)
         json_t *b = json_object_get(resp, "body");
         const char *kind = json_string_value(json_object_get(b, "kind"));
         if (kind && strcmp(kind, "json") == 0) {
-            it.resp_body = json_dumps(json_object_get(b, "value"), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+            it.resp_body =
+                json_dumps(json_object_get(b, "value"), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
             it.resp_body_len = strlen(it.resp_body);
         } else if (kind && strcmp(kind, "sse") == 0) {
             size_t total = 0, k;
@@ -56,7 +59,8 @@ static int map_js(json_t *root, bt_test_cassette *c)
             json_t *chunks = json_object_get(b, "chunks");
             json_array_foreach(chunks, k, chunk) total += json_string_length(chunk) + 2;
             it.resp_body = malloc(total + 1);
-            json_array_foreach(chunks, k, chunk) {
+            json_array_foreach(chunks, k, chunk)
+            {
                 memcpy(it.resp_body + it.resp_body_len, json_string_value(chunk), json_string_length(chunk));
                 it.resp_body_len += json_string_length(chunk);
                 memcpy(it.resp_body + it.resp_body_len, "\n\n", 2);

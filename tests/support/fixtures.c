@@ -16,7 +16,8 @@ const char *bt_test_fixture_path(const char *relative)
     struct stat st;
     if (stat(BT_SHARED_DIR "/fixtures", &st) != 0) {
         fail_msg("the recorded fixtures are missing: expected them in %s/fixtures "
-                 "(the shared/ folder beside the checkout)", BT_SHARED_DIR);
+                 "(the shared/ folder beside the checkout)",
+                 BT_SHARED_DIR);
     }
     snprintf(path, sizeof path, "%s/fixtures/%s", BT_SHARED_DIR, relative);
     return path;

@@ -42,7 +42,8 @@ static void test_every_recording_loads(void **state)
         bt_test_cassette_free(&c);
     }
     bt_test_free_list(files);
-    print_message("loaded %zu files, %zu interactions (%zu gzip, %zu SSE)\n", nfiles, ninteractions, ngzip, nsse);
+    print_message("loaded %zu files, %zu interactions (%zu gzip, %zu SSE)\n", nfiles, ninteractions, ngzip,
+                  nsse);
     assert_true(nfiles >= 80);
     assert_true(ngzip >= 10);
     assert_true(nsse >= 20);
@@ -53,8 +54,12 @@ static void test_formats_map_to_the_same_shape(void **state)
     (void)state;
     bt_test_cassette c;
     /* vcrpy with a gzip !!binary body */
-    assert_int_equal(bt_test_cassette_load(bt_test_fixture_path(
-        "anthropic/braintrust-sdk-python/wrappers-2026-02/test_anthropic_messages_sync.yaml"), &c), 0);
+    assert_int_equal(
+        bt_test_cassette_load(
+            bt_test_fixture_path(
+                "anthropic/braintrust-sdk-python/wrappers-2026-02/test_anthropic_messages_sync.yaml"),
+            &c),
+        0);
     assert_string_equal(c.items[0].method, "POST");
     assert_string_equal(c.items[0].target, "/v1/messages");
     assert_int_equal(c.items[0].status, 200);
@@ -62,8 +67,10 @@ static void test_formats_map_to_the_same_shape(void **state)
     bt_test_cassette_free(&c);
 
     /* go-vcr v2 with a raw padded SSE body */
-    assert_int_equal(bt_test_cassette_load(bt_test_fixture_path(
-        "anthropic/braintrust-sdk-go/TestMiddlewareIntegrationStreaming.yaml"), &c), 0);
+    assert_int_equal(
+        bt_test_cassette_load(
+            bt_test_fixture_path("anthropic/braintrust-sdk-go/TestMiddlewareIntegrationStreaming.yaml"), &c),
+        0);
     assert_int_equal(c.items[0].status, 200);
     assert_non_null(strstr(c.items[0].resp_body, "event: message_stop"));
     assert_non_null(strstr(c.items[0].resp_body, "}       }"));
@@ -71,19 +78,25 @@ static void test_formats_map_to_the_same_shape(void **state)
     bt_test_cassette_free(&c);
 
     /* pydantic-ai parsed_body re-serialised */
-    assert_int_equal(bt_test_cassette_load(bt_test_fixture_path(
-        "anthropic/pydantic-ai/test_anthropic_cache_count_tokens.yaml"), &c), 0);
+    assert_int_equal(
+        bt_test_cassette_load(
+            bt_test_fixture_path("anthropic/pydantic-ai/test_anthropic_cache_count_tokens.yaml"), &c),
+        0);
     assert_string_equal(c.items[0].target, "/v1/messages/count_tokens?beta=true");
     assert_string_equal(c.items[0].resp_body, "{\"input_tokens\":1114}");
     bt_test_cassette_free(&c);
 
     /* JS cassette: SSE chunks re-framed, decoded body loses content-encoding */
-    assert_int_equal(bt_test_cassette_load(bt_test_fixture_path(
-        "anthropic/braintrust-sdk-javascript/anthropic-v0-latest.cassette.json"), &c), 0);
+    assert_int_equal(
+        bt_test_cassette_load(
+            bt_test_fixture_path("anthropic/braintrust-sdk-javascript/anthropic-v0-latest.cassette.json"),
+            &c),
+        0);
     assert_int_equal(c.n, 16);
     int saw_sse = 0;
     for (size_t i = 0; i < c.n; i++) {
-        assert_null(bt_test_header_get(c.items[i].resp_headers, c.items[i].n_resp_headers, "content-encoding"));
+        assert_null(
+            bt_test_header_get(c.items[i].resp_headers, c.items[i].n_resp_headers, "content-encoding"));
         if (strncmp(c.items[i].resp_body, "event: message_start\ndata: ", 27) == 0) {
             saw_sse = 1;
             assert_non_null(strstr(c.items[i].resp_body, "\n\nevent: "));

@@ -16,26 +16,27 @@ static void test_prefix_len_table(void **state)
         size_t n, want;
     } cases[] = {
         {"A", 1, 1},
-        {"\xc2\x80", 2, 2},          /* U+0080, smallest two-byte */
-        {"\xdf\xbf", 2, 2},          /* U+07FF */
-        {"\xe0\xa0\x80", 3, 3},      /* U+0800 */
-        {"\xef\xbf\xbf", 3, 3},      /* U+FFFF */
-        {"\xf0\x90\x80\x80", 4, 4},  /* U+10000 */
-        {"\xf4\x8f\xbf\xbf", 4, 4},  /* U+10FFFF, the last code point */
-        {"\x80", 1, 0},              /* lone continuation */
-        {"\xc0\x80", 2, 0},          /* overlong NUL */
-        {"\xc1\xbf", 2, 0},          /* overlong */
-        {"\xe0\x9f\xbf", 3, 0},      /* overlong three-byte */
-        {"\xed\xa0\x80", 3, 0},      /* surrogate U+D800 */
-        {"\xf0\x8f\xbf\xbf", 4, 0},  /* overlong four-byte */
-        {"\xf4\x90\x80\x80", 4, 0},  /* above U+10FFFF */
+        {"\xc2\x80", 2, 2},         /* U+0080, smallest two-byte */
+        {"\xdf\xbf", 2, 2},         /* U+07FF */
+        {"\xe0\xa0\x80", 3, 3},     /* U+0800 */
+        {"\xef\xbf\xbf", 3, 3},     /* U+FFFF */
+        {"\xf0\x90\x80\x80", 4, 4}, /* U+10000 */
+        {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF, the last code point */
+        {"\x80", 1, 0},             /* lone continuation */
+        {"\xc0\x80", 2, 0},         /* overlong NUL */
+        {"\xc1\xbf", 2, 0},         /* overlong */
+        {"\xe0\x9f\xbf", 3, 0},     /* overlong three-byte */
+        {"\xed\xa0\x80", 3, 0},     /* surrogate U+D800 */
+        {"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong four-byte */
+        {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
         {"\xf5\x80\x80\x80", 4, 0},
         {"\xff", 1, 0},
-        {"\xe2\x82", 2, 0},          /* cut short */
-        {"\xe2\x28\xa1", 3, 0},      /* bad continuation */
+        {"\xe2\x82", 2, 0},     /* cut short */
+        {"\xe2\x28\xa1", 3, 0}, /* bad continuation */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        assert_int_equal(bt__utf8_valid_prefix_len((const unsigned char *)cases[i].s, cases[i].n), cases[i].want);
+        assert_int_equal(bt__utf8_valid_prefix_len((const unsigned char *)cases[i].s, cases[i].n),
+                         cases[i].want);
     assert_int_equal(bt__utf8_valid_prefix_len((const unsigned char *)"x", 0), 0);
 }
 

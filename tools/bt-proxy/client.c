@@ -154,8 +154,7 @@ static void reject(px_conn *c, int status, const char *message)
 {
     c->keep_alive = 0;
     c->is_local = 1;
-    px_send_error(c, status, status == 401 ? "authentication_error" : "invalid_request_error",
-                  message);
+    px_send_error(c, status, status == 401 ? "authentication_error" : "invalid_request_error", message);
     if (!c->logged)
         px_access_log(c, status, NULL, 0, message);
     c->px->m.rejected++;
@@ -237,8 +236,10 @@ static void parse(px_conn *c, const char *data, size_t len)
         }
         px_xfer_cancel(x, status, "malformed request body");
     }
-    reject(c, status, c->head_error == 431 ? "request header fields too large"
-                      : c->head_error == 414 ? "request target too long" : msg);
+    reject(c, status,
+           c->head_error == 431       ? "request header fields too large"
+               : c->head_error == 414 ? "request target too long"
+                                      : msg);
 }
 
 /* ---- llhttp callbacks ---- */
@@ -538,8 +539,8 @@ static void on_written(uv_write_t *req, int status)
         px_xfer_client_drained(c->xfer);
 }
 
-int px_conn_write(px_conn *c, const void *a, size_t alen, const void *b, size_t blen,
-                  const void *d, size_t dlen)
+int px_conn_write(px_conn *c, const void *a, size_t alen, const void *b, size_t blen, const void *d,
+                  size_t dlen)
 {
     if (c->closing == 2 || c->handles_open == 0)
         return -1;
@@ -568,26 +569,40 @@ int px_conn_write(px_conn *c, const void *a, size_t alen, const void *b, size_t 
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Status";
     }
 }
 
-void px_send_local(px_conn *c, int status, const char *content_type, const char *body,
-                   int close_after)
+void px_send_local(px_conn *c, int status, const char *content_type, const char *body, int close_after)
 {
     if (close_after)
         c->keep_alive = 0;
@@ -741,8 +756,7 @@ int px_listen(px_proxy *px)
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&px->listener, 512, on_connection);
     if (rc != 0) {
-        fprintf(stderr, "bt-proxy: cannot listen on %s:%d: %s\n", host, px->cfg.listen_port,
-                uv_strerror(rc));
+        fprintf(stderr, "bt-proxy: cannot listen on %s:%d: %s\n", host, px->cfg.listen_port, uv_strerror(rc));
         return -1;
     }
     struct sockaddr_storage bound;

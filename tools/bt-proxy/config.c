@@ -6,45 +6,44 @@
 
 static void usage(FILE *out)
 {
-    fputs(
-        "usage: bt-proxy [options]\n"
-        "\n"
-        "A tracing reverse proxy for the Anthropic API. Point a client at it with\n"
-        "  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 <your app>\n"
-        "Every request is forwarded unchanged to the upstream; Messages, token counting\n"
-        "and batch calls become spans.\n"
-        "\n"
-        "options:\n"
-        "  --listen HOST:PORT     address to serve on (default 127.0.0.1:8787; port 0 picks\n"
-        "                         a free port). The bound address is printed on stdout as\n"
-        "                         \"listening on http://HOST:PORT\".\n"
-        "  --upstream URL         the Anthropic API base (default https://api.anthropic.com).\n"
-        "                         Fixed: requests for other hosts are refused.\n"
-        "  --spans-jsonl PATH     append each finished span to PATH as one OTLP JSON line\n"
-        "  --store PATH           SQLite span store (read it with bt-spans). When an OTLP\n"
-        "                         endpoint or Braintrust key is configured the store is a\n"
-        "                         durable spool in front of it. Also keeps batch inputs\n"
-        "                         until their results are read.\n"
-        "  --token TOKEN          require clients to send this token, either as the header\n"
-        "                         x-bt-proxy-token: TOKEN or as Proxy-Authorization: Bearer\n"
-        "                         TOKEN (prefer the BT_PROXY_TOKEN environment variable,\n"
-        "                         which keeps the token out of the process list)\n"
-        "  --client-idle-timeout SECONDS   close idle keep-alive clients (default 60)\n"
-        "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
-        "                         this long (default 600; streams have no total timeout)\n"
-        "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
-        "  --help                 this text\n"
-        "\n"
-        "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
-        "OTEL_EXPORTER_OTLP_*, OTEL_BSP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
-        "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN.\n"
-        "\n"
-        "per request: an incoming traceparent header makes the request's span its child;\n"
-        "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
-        "project or experiment and is not forwarded upstream.\n"
-        "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON).\n"
-        "SIGTERM/SIGINT: stop accepting, finish in-flight requests, flush spans, exit.\n",
-        out);
+    fputs("usage: bt-proxy [options]\n"
+          "\n"
+          "A tracing reverse proxy for the Anthropic API. Point a client at it with\n"
+          "  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 <your app>\n"
+          "Every request is forwarded unchanged to the upstream; Messages, token counting\n"
+          "and batch calls become spans.\n"
+          "\n"
+          "options:\n"
+          "  --listen HOST:PORT     address to serve on (default 127.0.0.1:8787; port 0 picks\n"
+          "                         a free port). The bound address is printed on stdout as\n"
+          "                         \"listening on http://HOST:PORT\".\n"
+          "  --upstream URL         the Anthropic API base (default https://api.anthropic.com).\n"
+          "                         Fixed: requests for other hosts are refused.\n"
+          "  --spans-jsonl PATH     append each finished span to PATH as one OTLP JSON line\n"
+          "  --store PATH           SQLite span store (read it with bt-spans). When an OTLP\n"
+          "                         endpoint or Braintrust key is configured the store is a\n"
+          "                         durable spool in front of it. Also keeps batch inputs\n"
+          "                         until their results are read.\n"
+          "  --token TOKEN          require clients to send this token, either as the header\n"
+          "                         x-bt-proxy-token: TOKEN or as Proxy-Authorization: Bearer\n"
+          "                         TOKEN (prefer the BT_PROXY_TOKEN environment variable,\n"
+          "                         which keeps the token out of the process list)\n"
+          "  --client-idle-timeout SECONDS   close idle keep-alive clients (default 60)\n"
+          "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
+          "                         this long (default 600; streams have no total timeout)\n"
+          "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
+          "  --help                 this text\n"
+          "\n"
+          "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
+          "OTEL_EXPORTER_OTLP_*, OTEL_BSP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
+          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN.\n"
+          "\n"
+          "per request: an incoming traceparent header makes the request's span its child;\n"
+          "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
+          "project or experiment and is not forwarded upstream.\n"
+          "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON).\n"
+          "SIGTERM/SIGINT: stop accepting, finish in-flight requests, flush spans, exit.\n",
+          out);
 }
 
 static int parse_listen(px_config *cfg, const char *v)
@@ -135,9 +134,14 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         if (eq)
             al = (size_t)(eq - a);
-        static const char *const known[] = {"--listen", "--upstream", "--spans-jsonl", "--store",
-                                            "--token", "--client-idle-timeout",
-                                            "--upstream-idle-timeout", "--ca-bundle"};
+        static const char *const known[] = {"--listen",
+                                            "--upstream",
+                                            "--spans-jsonl",
+                                            "--store",
+                                            "--token",
+                                            "--client-idle-timeout",
+                                            "--upstream-idle-timeout",
+                                            "--ca-bundle"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);

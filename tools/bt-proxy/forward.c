@@ -23,8 +23,7 @@ static int named_in_connection(const char *name, size_t len, const char *conn, s
         size_t s = i;
         while (i < cl && conn[i] != ',' && conn[i] != ' ' && conn[i] != '\t')
             i++;
-        if (i - s == len &&
-            !strncasecmp(conn + s, name, len))
+        if (i - s == len && !strncasecmp(conn + s, name, len))
             return 1;
     }
     return 0;
@@ -32,10 +31,9 @@ static int named_in_connection(const char *name, size_t len, const char *conn, s
 
 static int is_hop_by_hop(const char *name, size_t len, const char *connection_hdr, size_t conn_len)
 {
-    if (name_is(name, len, "connection") || name_is(name, len, "keep-alive") ||
-        name_is(name, len, "te") || name_is(name, len, "trailer") ||
-        name_is(name, len, "transfer-encoding") || name_is(name, len, "upgrade") ||
-        (len >= 6 && !strncasecmp(name, "proxy-", 6)))
+    if (name_is(name, len, "connection") || name_is(name, len, "keep-alive") || name_is(name, len, "te") ||
+        name_is(name, len, "trailer") || name_is(name, len, "transfer-encoding") ||
+        name_is(name, len, "upgrade") || (len >= 6 && !strncasecmp(name, "proxy-", 6)))
         return 1;
     return connection_hdr && named_in_connection(name, len, connection_hdr, conn_len);
 }
@@ -197,23 +195,40 @@ static const char *status_reason(const char *block, size_t len, size_t *rl)
 static const char *default_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 529:
+        return "Overloaded";
+    default:
+        return "Status";
     }
 }
 
@@ -242,15 +257,13 @@ static int send_head(px_xfer *x, long long rewritten_len)
     for (size_t i = 0; i < r.n; i++) {
         const bt_header *h = &r.h[i];
         if (is_hop_by_hop(h->name, h->name_len, conn_h ? conn_h->value : NULL,
-                             conn_h ? conn_h->value_len : 0))
+                          conn_h ? conn_h->value_len : 0))
             continue;
-        if (name_is(h->name, h->name_len, "content-length") && !x->no_body &&
-            (rewritten_len >= 0 || te))
+        if (name_is(h->name, h->name_len, "content-length") && !x->no_body && (rewritten_len >= 0 || te))
             continue;
         if (name_is(h->name, h->name_len, "x-accel-buffering"))
             have_accel = 1;
-        bt__buf_printf(&out, "%.*s: %.*s\r\n", (int)h->name_len, h->name, (int)h->value_len,
-                       h->value);
+        bt__buf_printf(&out, "%.*s: %.*s\r\n", (int)h->name_len, h->name, (int)h->value_len, h->value);
     }
     if (x->is_sse && !have_accel)
         bt__buf_append_str(&out, "X-Accel-Buffering: no\r\n");
@@ -287,11 +300,11 @@ static void head_complete(px_xfer *x)
     const bt_header *ce = find_hdr(&r, "content-encoding");
     x->is_sse = ct && ct->value_len >= 17 && !strncasecmp(ct->value, "text/event-stream", 17);
     x->no_body = c->is_head || x->status == 204 || x->status == 304 || x->status < 200;
-    int plain_or_gzip = !ce || name_is(ce->value, ce->value_len, "gzip") ||
-                        name_is(ce->value, ce->value_len, "identity");
+    int plain_or_gzip =
+        !ce || name_is(ce->value, ce->value_len, "gzip") || name_is(ce->value, ce->value_len, "identity");
     x->gzip = ce && name_is(ce->value, ce->value_len, "gzip");
-    x->rewrite = !x->no_body && !x->is_sse && x->status >= 200 && x->status < 300 &&
-                 plain_or_gzip && px_rewrite_wanted(c->method, x->target);
+    x->rewrite = !x->no_body && !x->is_sse && x->status >= 200 && x->status < 300 && plain_or_gzip &&
+        px_rewrite_wanted(c->method, x->target);
     if (!x->rewrite && send_head(x, -1) != 0)
         x->failed_client = 1;
 }
@@ -338,8 +351,7 @@ static int write_body(px_xfer *x, const char *data, size_t len)
 static int give_up_rewrite(px_xfer *x)
 {
     x->rewrite = 0;
-    px_log("results_url rewrite skipped: batch response larger than %d bytes",
-           PX_REWRITE_MAX);
+    px_log("results_url rewrite skipped: batch response larger than %d bytes", PX_REWRITE_MAX);
     if (send_head(x, -1) != 0)
         return -1;
     int rc = x->rewrite_buf.len ? write_body(x, x->rewrite_buf.data, x->rewrite_buf.len) : 0;
@@ -608,9 +620,8 @@ static int send_rewritten(px_xfer *x)
     int host_ok = host && hl > 0 && hl < 256;
     for (size_t i = 0; host_ok && i < hl; i++) {
         char ch = host[i];
-        host_ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':' ||
-                  ch == '[' || ch == ']';
+        host_ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
     }
     if (host_ok)
         snprintf(base, sizeof base, "http://%.*s", (int)hl, host);
@@ -619,9 +630,8 @@ static int send_rewritten(px_xfer *x)
     char *out = NULL;
     size_t out_len = 0;
     const char *body = x->rewrite_buf.data ? x->rewrite_buf.data : "";
-    int changed = x->gzip
-                      ? px_rewrite_results_url_gzip(body, x->rewrite_buf.len, base, &out, &out_len)
-                      : px_rewrite_results_url(body, x->rewrite_buf.len, base, &out, &out_len);
+    int changed = x->gzip ? px_rewrite_results_url_gzip(body, x->rewrite_buf.len, base, &out, &out_len)
+                          : px_rewrite_results_url(body, x->rewrite_buf.len, base, &out, &out_len);
     int rc;
     if (changed == 1) {
         rc = send_head(x, (long long)out_len);

@@ -190,7 +190,6 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     px_log("stopped: %llu request(s), %llu span(s) exported, %llu dropped%s",
            (unsigned long long)px.m.requests, (unsigned long long)st.spans_exported,
-           (unsigned long long)st.spans_dropped,
-           flushed == BT_OK ? "" : " (flush incomplete)");
+           (unsigned long long)st.spans_dropped, flushed == BT_OK ? "" : " (flush incomplete)");
     return 0;
 }

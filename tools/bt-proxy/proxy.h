@@ -38,19 +38,19 @@
 #define PX_REWRITE_MAX (16 * 1024 * 1024)
 
 typedef struct px_config {
-    const char *listen_host;   /* points into listen_buf */
+    const char *listen_host; /* points into listen_buf */
     int listen_port;
     char listen_buf[256];
-    char upstream[2048];       /* base URL without trailing slash */
+    char upstream[2048];          /* base URL without trailing slash */
     char upstream_authority[512]; /* host[:port] of the upstream, for absolute-form checks */
     const char *spans_jsonl;
     const char *store;
-    const char *token;         /* NULL: no inbound token required */
-    int client_idle_ms;        /* idle client between requests / stalled client */
-    int upstream_idle_s;       /* no upstream byte for this long aborts the transfer */
+    const char *token;   /* NULL: no inbound token required */
+    int client_idle_ms;  /* idle client between requests / stalled client */
+    int upstream_idle_s; /* no upstream byte for this long aborts the transfer */
     int connect_timeout_s;
-    int shutdown_grace_ms;     /* in-flight requests get this long after SIGTERM */
-    const char *ca_bundle;     /* optional CURLOPT_CAINFO */
+    int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
+    const char *ca_bundle; /* optional CURLOPT_CAINFO */
 } px_config;
 
 typedef struct px_metrics {
@@ -58,10 +58,10 @@ typedef struct px_metrics {
     uint64_t requests_active;
     uint64_t connections_total;
     uint64_t connections_active;
-    uint64_t bytes_in;         /* request bytes read from clients (heads and bodies) */
-    uint64_t bytes_out;        /* response bytes written to clients */
+    uint64_t bytes_in;  /* request bytes read from clients (heads and bodies) */
+    uint64_t bytes_out; /* response bytes written to clients */
     uint64_t upstream_errors;
-    uint64_t rejected;         /* requests answered by the proxy itself with 4xx */
+    uint64_t rejected; /* requests answered by the proxy itself with 4xx */
 } px_metrics;
 
 typedef struct px_conn px_conn;
@@ -71,7 +71,7 @@ typedef struct px_proxy {
     uv_loop_t *loop;
     px_config cfg;
     uv_tcp_t listener;
-    char listen_addr[128];     /* "127.0.0.1:PORT" actually bound */
+    char listen_addr[128]; /* "127.0.0.1:PORT" actually bound */
     CURLM *multi;
     uv_timer_t curl_timer;
     bt_tracer *tracer;
@@ -81,8 +81,8 @@ typedef struct px_proxy {
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_start_ns;
-    uv_timer_t sweep;          /* upstream idle checks, once a second */
-    px_conn *conns;            /* intrusive list of live connections */
+    uv_timer_t sweep; /* upstream idle checks, once a second */
+    px_conn *conns;   /* intrusive list of live connections */
 } px_proxy;
 
 /* One header as offsets into a connection's header buffer. */
@@ -102,36 +102,36 @@ struct px_xfer {
     CURL *easy;
     struct curl_slist *req_headers;
     char *url;
-    char *target;              /* origin-form request target */
-    int gzip;                  /* response Content-Encoding: gzip */
+    char *target; /* origin-form request target */
+    int gzip;     /* response Content-Encoding: gzip */
     bt_exchange *ex;
     uint64_t start_ns;
     uint64_t last_activity_ns; /* last byte to or from the upstream */
     /* request body on its way upstream */
     px_chunk *q_head, *q_tail;
     size_t q_bytes;
-    int body_done;             /* client finished sending the body */
+    int body_done; /* client finished sending the body */
     int send_paused, recv_paused;
-    int client_read_paused;    /* request body queue full: not reading the client */
+    int client_read_paused; /* request body queue full: not reading the client */
     /* response */
-    bt__buf resp_head;         /* raw upstream header block of the final response */
+    bt__buf resp_head; /* raw upstream header block of the final response */
     int status;
-    int head_sent;             /* the response head reached the client socket */
-    int head_done;             /* the final upstream header block is complete */
-    int chunked_out;           /* chunked framing towards the client */
-    int no_body;               /* HEAD, 1xx, 204, 304 */
-    int rewrite;               /* buffering a batch object for results_url rewriting */
+    int head_sent;   /* the response head reached the client socket */
+    int head_done;   /* the final upstream header block is complete */
+    int chunked_out; /* chunked framing towards the client */
+    int no_body;     /* HEAD, 1xx, 204, 304 */
+    int rewrite;     /* buffering a batch object for results_url rewriting */
     int is_sse;
     bt__buf rewrite_buf;
-    int failed_client;         /* writing to the client failed inside a curl callback */
+    int failed_client; /* writing to the client failed inside a curl callback */
     uint64_t resp_bytes;
     int finished;
 };
 
 typedef enum {
-    PX_CONN_IDLE = 0,     /* waiting for (the rest of) a request head */
-    PX_CONN_BODY,         /* forwarding a request; request body still arriving */
-    PX_CONN_WAIT,         /* request complete, response in flight */
+    PX_CONN_IDLE = 0, /* waiting for (the rest of) a request head */
+    PX_CONN_BODY,     /* forwarding a request; request body still arriving */
+    PX_CONN_WAIT,     /* request complete, response in flight */
     PX_CONN_CLOSING
 } px_conn_state;
 
@@ -144,28 +144,28 @@ struct px_conn {
     char peer[64];
     px_conn_state state;
     /* request head being parsed */
-    bt__buf head;              /* url + header bytes, NUL separated */
+    bt__buf head; /* url + header bytes, NUL separated */
     size_t url_off, url_len;
     px_hdr hdrs[PX_MAX_HEADERS];
     size_t n_hdrs;
-    int in_value;              /* last callback was a header value */
-    const char *value_end;     /* end of the last header value piece (obs-fold check) */
-    const char *read_base;     /* start of the buffer being parsed */
-    int prev_read_lf;          /* the previous buffer ended with a line feed */
-    int head_error;            /* 0 or the HTTP status to reject with (431, 414) */
+    int in_value;          /* last callback was a header value */
+    const char *value_end; /* end of the last header value piece (obs-fold check) */
+    const char *read_base; /* start of the buffer being parsed */
+    int prev_read_lf;      /* the previous buffer ended with a line feed */
+    int head_error;        /* 0 or the HTTP status to reject with (431, 414) */
     int message_complete;
-    int reading;               /* uv_read_start active */
-    int parser_paused;         /* llhttp paused at a message end or rejection */
+    int reading;       /* uv_read_start active */
+    int parser_paused; /* llhttp paused at a message end or rejection */
     int read_eof;
     int keep_alive;
-    int is_local;              /* answered by the proxy itself (healthz, errors) */
-    int logged;                /* the access-log line of this request was written */
+    int is_local; /* answered by the proxy itself (healthz, errors) */
+    int logged;   /* the access-log line of this request was written */
     int http_minor;
     int is_head;
     char method[16];
     px_xfer *xfer;
-    size_t out_pending;        /* bytes written but not yet confirmed by uv */
-    bt__buf stash;             /* pipelined bytes read past the current request */
+    size_t out_pending; /* bytes written but not yet confirmed by uv */
+    bt__buf stash;      /* pipelined bytes read past the current request */
     int closing;
     int handles_open;
     uint64_t req_start_ns;
@@ -186,16 +186,15 @@ void px_upstream_kick(px_proxy *px);
 int px_listen(px_proxy *px);
 void px_conn_request_done(px_conn *c);
 void px_conn_abort(px_conn *c);
-int px_conn_write(px_conn *c, const void *a, size_t alen, const void *b, size_t blen,
-                  const void *d, size_t dlen);
+int px_conn_write(px_conn *c, const void *a, size_t alen, const void *b, size_t blen, const void *d,
+                  size_t dlen);
 void px_conn_read_resume(px_conn *c);
 void px_conn_read_pause(px_conn *c);
 size_t px_conn_write_queue(px_conn *c);
 void px_conn_backpressure_timer(px_conn *c, int on);
 void px_close_idle_connections(px_proxy *px);
 const char *px_conn_header(px_conn *c, const char *name, size_t *len);
-void px_send_local(px_conn *c, int status, const char *content_type, const char *body,
-                   int close_after);
+void px_send_local(px_conn *c, int status, const char *content_type, const char *body, int close_after);
 void px_send_error(px_conn *c, int status, const char *type, const char *message);
 
 /* forward.c: one proxied request */
@@ -211,11 +210,9 @@ void px_xfer_check_idle(px_xfer *x, uint64_t now_ns);
 int px_rewrite_wanted(const char *method, const char *target);
 /* Rewrites every "results_url" value of a JSON text to start at `base` (scheme and
  * authority). Returns 1 when something changed (*out malloc'd), 0 when not, <0 on error. */
-int px_rewrite_results_url(const char *json, size_t len, const char *base, char **out,
-                           size_t *out_len);
+int px_rewrite_results_url(const char *json, size_t len, const char *base, char **out, size_t *out_len);
 /* Same on a gzip body: inflate (bounded), rewrite, deflate. */
-int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, char **out,
-                                size_t *out_len);
+int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, char **out, size_t *out_len);
 
 /* metrics.c */
 char *px_metrics_json(px_proxy *px);

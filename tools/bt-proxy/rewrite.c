@@ -75,8 +75,7 @@ static size_t path_start(const char *s, size_t vs, size_t ve)
     return 0;
 }
 
-int px_rewrite_results_url(const char *json, size_t len, const char *base, char **out,
-                           size_t *out_len)
+int px_rewrite_results_url(const char *json, size_t len, const char *base, char **out, size_t *out_len)
 {
     static const char key[] = "\"results_url\"";
     size_t kl = sizeof key - 1, bl = strlen(base);
@@ -178,8 +177,7 @@ static int gzip_bytes(const char *data, size_t len, char **out, size_t *out_len)
     return 0;
 }
 
-int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, char **out,
-                                size_t *out_len)
+int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, char **out, size_t *out_len)
 {
     bt__buf plain;
     bt__buf_init(&plain, INFLATE_MAX);
@@ -187,8 +185,7 @@ int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, ch
     char *rewritten = NULL;
     size_t rl = 0;
     if (rc == 0)
-        rc = px_rewrite_results_url(plain.data ? plain.data : "", plain.len, base, &rewritten,
-                                    &rl);
+        rc = px_rewrite_results_url(plain.data ? plain.data : "", plain.len, base, &rewritten, &rl);
     bt__buf_free(&plain);
     if (rc != 1)
         return rc < 0 ? -1 : 0;

@@ -8,10 +8,10 @@
 #include <stdint.h>
 
 typedef struct bts_options {
-    const char *store;   /* --store, else $BT_STORE_PATH, else ./bt-spans.db */
-    int json;            /* --json */
-    int limit;           /* list: --limit (default 20) */
-    int all;             /* send: --all re-sends spans already sent */
+    const char *store;                      /* --store, else $BT_STORE_PATH, else ./bt-spans.db */
+    int json;                               /* --json */
+    int limit;                              /* list: --limit (default 20) */
+    int all;                                /* send: --all re-sends spans already sent */
     const char *batch, *requests, *results; /* import-batch */
 } bts_options;
 

@@ -31,7 +31,8 @@ const char *bts_line_attr(json_t *line, const char *key)
 {
     size_t i;
     json_t *kv;
-    json_array_foreach(json_object_get(line, "attributes"), i, kv) {
+    json_array_foreach(json_object_get(line, "attributes"), i, kv)
+    {
         const char *k = json_string_value(json_object_get(kv, "key"));
         if (k && strcmp(k, key) == 0)
             return json_string_value(json_object_get(json_object_get(kv, "value"), "stringValue"));
@@ -54,7 +55,8 @@ static void content_text(json_t *content, bt__buf *b)
     }
     size_t i;
     json_t *block;
-    json_array_foreach(content, i, block) {
+    json_array_foreach(content, i, block)
+    {
         const char *type = json_string_value(json_object_get(block, "type"));
         if (b->len)
             bt__buf_append_char(b, ' ');
@@ -147,5 +149,5 @@ int bts_print_json(json_t *v)
 json_t *bts_json_count(sqlite3_stmt *st, int col)
 {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null()
-                                                        : json_integer(sqlite3_column_int64(st, col));
+                                                       : json_integer(sqlite3_column_int64(st, col));
 }

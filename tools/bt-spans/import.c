@@ -29,7 +29,8 @@ int bts_import_batch(const bts_options *o)
     if (rc == BT_OK) {
         rc = bt_sink_store_new(o->store, otlp, &store);
         if (rc != BT_OK)
-            fprintf(stderr, "bt-spans: cannot open span store %s for writing: %s\n", o->store, bt_strerror(rc));
+            fprintf(stderr, "bt-spans: cannot open span store %s for writing: %s\n", o->store,
+                    bt_strerror(rc));
     }
     if (rc == BT_OK)
         rc = bt_tracer_add_sink(t, store);

@@ -52,7 +52,8 @@ sqlite3 *bts_open(const bts_options *o, int writable)
     if (rc == BT_ENOTFOUND)
         fprintf(stderr, "bt-spans: no span store at %s (use --store PATH or set BT_STORE_PATH)\n", o->store);
     else if (rc != BT_OK)
-        fprintf(stderr, "bt-spans: cannot read span store %s: %s\n", o->store, err.data ? err.data : bt_strerror(rc));
+        fprintf(stderr, "bt-spans: cannot read span store %s: %s\n", o->store,
+                err.data ? err.data : bt_strerror(rc));
     bt__buf_free(&err);
     return rc == BT_OK ? db : NULL;
 }
@@ -83,8 +84,8 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     o.limit = 20;
     static char default_store[4096];
-    o.store = bt_store_default_path(default_store, sizeof default_store) == BT_OK ? default_store
-                                                                                 : "./bt-spans.db";
+    o.store =
+        bt_store_default_path(default_store, sizeof default_store) == BT_OK ? default_store : "./bt-spans.db";
     const char *command = NULL, *trace_id = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -140,7 +141,8 @@ int main(int argc, char **argv)
         return bts_send(&o);
     if (strcmp(command, "import-batch") == 0) {
         if (!o.batch || !o.results)
-            return usage_error("%s", "import-batch needs --batch FILE and --results FILE (and --requests FILE)");
+            return usage_error("%s",
+                               "import-batch needs --batch FILE and --results FILE (and --requests FILE)");
         return bts_import_batch(&o);
     }
     return usage_error("unknown command %s", command);

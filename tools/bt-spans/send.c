@@ -37,8 +37,9 @@ int bts_send(const bts_options *o)
         rc = bt_sink_otlp_from_tracer(t, &otlp);
     bt_tracer_free(t);
     if (rc == BT_ENOTFOUND) {
-        fprintf(stderr, "bt-spans: nowhere to send: set OTEL_EXPORTER_OTLP_ENDPOINT (or "
-                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), or BRAINTRUST_API_KEY\n");
+        fprintf(stderr,
+                "bt-spans: nowhere to send: set OTEL_EXPORTER_OTLP_ENDPOINT (or "
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), or BRAINTRUST_API_KEY\n");
         return BTS_EXIT_FAIL;
     }
     if (rc != BT_OK) {

@@ -24,7 +24,7 @@ typedef struct node {
 typedef struct trace {
     node *nodes;
     size_t n;
-    int *by_id;  /* node indexes sorted by span_id */
+    int *by_id; /* node indexes sorted by span_id */
     int truncated;
 } trace;
 
@@ -71,7 +71,8 @@ static void trace_free(trace *t)
 {
     for (size_t i = 0; i < t->n; i++) {
         node *x = &t->nodes[i];
-        free(x->name), free(x->type), free(x->model), free(x->status_message), free(x->input), free(x->output);
+        free(x->name), free(x->type), free(x->model), free(x->status_message), free(x->input),
+            free(x->output);
     }
     free(t->nodes);
     free(t->by_id);
@@ -83,8 +84,10 @@ static int resolve(sqlite3 *db, const char *want, char out[33])
     if (strlen(want) > 32 || strspn(want, "0123456789abcdef") != strlen(want))
         return 1;
     sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(db, "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ?1 AND trace_id < ?1 || 'g'"
-                           " ORDER BY trace_id LIMIT 2", -1, &st, NULL);
+    sqlite3_prepare_v2(db,
+                       "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ?1 AND trace_id < ?1 || 'g'"
+                       " ORDER BY trace_id LIMIT 2",
+                       -1, &st, NULL);
     sqlite3_bind_text(st, 1, want, -1, SQLITE_TRANSIENT);
     int found = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -99,11 +102,12 @@ static int load(sqlite3 *db, const char *trace_id, trace *t)
 {
     memset(t, 0, sizeof *t);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT span_id, parent_span_id, name, span_type, model, start_ns, end_ns, status_code,"
-                           " status_message, prompt_tokens, completion_tokens, line FROM spans WHERE trace_id = ?1"
-                           " ORDER BY start_ns, span_id LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT span_id, parent_span_id, name, span_type, model, start_ns, end_ns, status_code,"
+            " status_message, prompt_tokens, completion_tokens, line FROM spans WHERE trace_id = ?1"
+            " ORDER BY start_ns, span_id LIMIT ?2",
+            -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 2, SHOW_MAX_SPANS + 1);
@@ -170,7 +174,8 @@ static void print_node(const trace *t, int i, char *prefix, size_t plen, int las
     char dur[32], tokens[64] = "";
     bts_format_duration(x->end - x->start, dur, sizeof dur);
     if (x->prompt >= 0 || x->completion >= 0)
-        snprintf(tokens, sizeof tokens, "  tokens %lld in / %lld out", (long long)(x->prompt > 0 ? x->prompt : 0),
+        snprintf(tokens, sizeof tokens, "  tokens %lld in / %lld out",
+                 (long long)(x->prompt > 0 ? x->prompt : 0),
                  (long long)(x->completion > 0 ? x->completion : 0));
     const char *branch = depth == 0 ? "" : last ? "\u2514\u2500 " : "\u251c\u2500 ";
     printf("%s%s%s", prefix, branch, x->name ? x->name : "?");
@@ -216,11 +221,13 @@ static json_t *node_json(const trace *t, int i, int depth)
     json_object_set_new(o, "duration_ns", json_integer(x->end - x->start));
     json_object_set_new(o, "model", x->model ? json_string(x->model) : json_null());
     json_object_set_new(o, "prompt_tokens", x->prompt >= 0 ? json_integer(x->prompt) : json_null());
-    json_object_set_new(o, "completion_tokens", x->completion >= 0 ? json_integer(x->completion) : json_null());
+    json_object_set_new(o, "completion_tokens",
+                        x->completion >= 0 ? json_integer(x->completion) : json_null());
     /* "ok" unless an error; status_code keeps the OTLP distinction (0 unset, 1 ok). */
     json_object_set_new(o, "status", json_string(x->status == 2 ? "error" : "ok"));
     json_object_set_new(o, "status_code", json_integer(x->status));
-    json_object_set_new(o, "status_message", x->status_message ? json_string(x->status_message) : json_null());
+    json_object_set_new(o, "status_message",
+                        x->status_message ? json_string(x->status_message) : json_null());
     json_object_set_new(o, "input_preview", x->input ? json_string(x->input) : json_null());
     json_object_set_new(o, "output_preview", x->output ? json_string(x->output) : json_null());
     json_t *kids = json_array();

@@ -13,14 +13,19 @@ static const char TOTALS_SQL[] =
     " GROUP BY 1 ORDER BY 1";
 
 enum { T_SPANS, T_ERRORS, T_PROMPT, T_COMPLETION, T_CACHE_READ, T_CACHE_CREATION, T_REASONING, T_N };
-static const char *const KEYS[T_N] = {"spans", "errors", "prompt_tokens", "completion_tokens",
-                                      "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens"};
+static const char *const KEYS[T_N] = {"spans",
+                                      "errors",
+                                      "prompt_tokens",
+                                      "completion_tokens",
+                                      "cache_read_tokens",
+                                      "cache_creation_tokens",
+                                      "reasoning_tokens"};
 
 static void print_row(const char *model, const int64_t *v)
 {
     printf("%-32.32s %7lld %7lld %12lld %12lld %12lld %14lld %10lld\n", model, (long long)v[T_SPANS],
-           (long long)v[T_ERRORS], (long long)v[T_PROMPT], (long long)v[T_COMPLETION], (long long)v[T_CACHE_READ],
-           (long long)v[T_CACHE_CREATION], (long long)v[T_REASONING]);
+           (long long)v[T_ERRORS], (long long)v[T_PROMPT], (long long)v[T_COMPLETION],
+           (long long)v[T_CACHE_READ], (long long)v[T_CACHE_CREATION], (long long)v[T_REASONING]);
 }
 
 static json_t *row_json(const char *model, const int64_t *v)

@@ -25,11 +25,16 @@ static char *xstrndup(const char *s, size_t n)
 
 static int b64val(int c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
     return -1;
 }
 
@@ -120,7 +125,8 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth)
             if (!k || k->type != YAML_SCALAR_NODE)
                 continue;
             char *key = xstrndup((const char *)k->data.scalar.value, k->data.scalar.length);
-            json_object_set_new(obj, key, yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1));
+            json_object_set_new(obj, key,
+                                yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1));
             free(key);
         }
         return obj;
@@ -158,7 +164,8 @@ static void lower(char *s)
         *s = (char)tolower((unsigned char)*s);
 }
 
-void bt__vcr_add_header(bt__vcr_header **arr, size_t *n, const char *name, const char *value, size_t value_len)
+void bt__vcr_add_header(bt__vcr_header **arr, size_t *n, const char *name, const char *value,
+                        size_t value_len)
 {
     *arr = realloc(*arr, (*n + 1) * sizeof **arr);
     (*arr)[*n].name = strdup(name);
@@ -172,13 +179,15 @@ void bt__vcr_read_headers(json_t *h, bt__vcr_header **arr, size_t *n, int drop_e
 {
     const char *name;
     json_t *v;
-    json_object_foreach(h, name, v) {
+    json_object_foreach(h, name, v)
+    {
         if (drop_encoding && strcasecmp(name, "content-encoding") == 0)
             continue;
         if (json_is_array(v)) {
             size_t i;
             json_t *item;
-            json_array_foreach(v, i, item) {
+            json_array_foreach(v, i, item)
+            {
                 if (json_is_string(item))
                     bt__vcr_add_header(arr, n, name, json_string_value(item), json_string_length(item));
                 else if (json_is_integer(item)) {
@@ -230,7 +239,8 @@ int bt__vcr_map(json_t *root, bt__vcr_interaction **items, size_t *n)
         return BT_EPARSE;
     size_t i;
     json_t *x;
-    json_array_foreach(list, i, x) {
+    json_array_foreach(list, i, x)
+    {
         json_t *req = json_object_get(x, "request"), *resp = json_object_get(x, "response");
         if (!req || !resp)
             continue;
@@ -244,7 +254,8 @@ int bt__vcr_map(json_t *root, bt__vcr_interaction **items, size_t *n)
         it.url = strdup(url ? url : "/");
         it.target = bt__vcr_target_of(it.url);
         bt__vcr_read_headers(json_object_get(req, "headers"), &it.req_headers, &it.n_req_headers, 0);
-        read_body(json_object_get(req, "body"), json_object_get(req, "parsed_body"), &it.req_body, &it.req_body_len);
+        read_body(json_object_get(req, "body"), json_object_get(req, "parsed_body"), &it.req_body,
+                  &it.req_body_len);
         if (it.req_body && it.req_body_len == 0) {
             free(it.req_body);
             it.req_body = NULL;
@@ -261,7 +272,7 @@ int bt__vcr_map(json_t *root, bt__vcr_interaction **items, size_t *n)
         json_t *parsed = json_object_get(resp, "parsed_body");
         /* parsed_body holds the decoded body: its content-encoding no longer applies */
         bt__vcr_read_headers(json_object_get(resp, "headers"), &it.resp_headers, &it.n_resp_headers,
-                     uncompressed || (parsed && !json_is_null(parsed)));
+                             uncompressed || (parsed && !json_is_null(parsed)));
         read_body(json_object_get(resp, "body"), parsed, &it.resp_body, &it.resp_body_len);
         if (!it.resp_body)
             it.resp_body = strdup("");

@@ -14,22 +14,22 @@
 #include <jansson.h>
 
 typedef struct bt__vcr_header {
-    char *name;   /* lower-cased */
+    char *name; /* lower-cased */
     char *value;
 } bt__vcr_header;
 
 typedef struct bt__vcr_interaction {
     char *method;
-    char *url;            /* as recorded (absolute URL) */
-    char *target;         /* path + query */
+    char *url;    /* as recorded (absolute URL) */
+    char *target; /* path + query */
     bt__vcr_header *req_headers;
     size_t n_req_headers;
-    char *req_body;       /* NULL when none */
+    char *req_body; /* NULL when none */
     size_t req_body_len;
     int status;
     bt__vcr_header *resp_headers;
     size_t n_resp_headers;
-    char *resp_body;      /* bytes as on the wire (maybe gzip); never NULL once mapped */
+    char *resp_body; /* bytes as on the wire (maybe gzip); never NULL once mapped */
     size_t resp_body_len;
     int resp_body_missing; /* the recording omitted the body (binary blob) */
 } bt__vcr_interaction;
@@ -48,7 +48,8 @@ int bt__vcr_map(json_t *root, bt__vcr_interaction **items, size_t *n);
 void bt__vcr_interaction_free(bt__vcr_interaction *it);
 
 /* Appends a header (name lower-cased, value copied) to a growable array. */
-void bt__vcr_add_header(bt__vcr_header **arr, size_t *n, const char *name, const char *value, size_t value_len);
+void bt__vcr_add_header(bt__vcr_header **arr, size_t *n, const char *name, const char *value,
+                        size_t value_len);
 
 /* Appends headers given as {Name: [v, ...]} (YAML) or {name: v} (JSON) to *arr,
  * leaving out content-encoding when drop_encoding is set. */

@@ -37,9 +37,9 @@ enum item_kind { ITEM_SUCCEEDED, ITEM_ERRORED, ITEM_CANCELED, ITEM_EXPIRED };
 typedef struct batch_item {
     char custom_id[65];
     unsigned char kind;
-    const char *error_type;   /* static string, for ITEM_ERRORED */
-    char *error_message;      /* for ITEM_ERRORED */
-    fake_reply *reply;        /* for ITEM_SUCCEEDED */
+    const char *error_type; /* static string, for ITEM_ERRORED */
+    char *error_message;    /* for ITEM_ERRORED */
+    fake_reply *reply;      /* for ITEM_SUCCEEDED */
 } batch_item;
 
 typedef struct batch {
@@ -56,15 +56,18 @@ typedef struct batch {
 
 static batch *g_batches;
 
-static uint64_t wall_clock_ns(void) {
+static uint64_t wall_clock_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 static uint64_t g_batch_seq;
 
-static void batch_unref(batch *b) {
-    if (!b || --b->refs > 0) return;
+static void batch_unref(batch *b)
+{
+    if (!b || --b->refs > 0)
+        return;
     for (size_t i = 0; i < b->n; i++) {
         free(b->items[i].error_message);
         fake_reply_free(b->items[i].reply);
@@ -73,7 +76,8 @@ static void batch_unref(batch *b) {
     free(b);
 }
 
-void fake_batches_free_all(void) {
+void fake_batches_free_all(void)
+{
     while (g_batches) {
         batch *b = g_batches;
         g_batches = b->next;
@@ -81,13 +85,16 @@ void fake_batches_free_all(void) {
     }
 }
 
-static batch *batch_find(const char *id, size_t len) {
+static batch *batch_find(const char *id, size_t len)
+{
     for (batch *b = g_batches; b; b = b->next)
-        if (strlen(b->id) == len && memcmp(b->id, id, len) == 0) return b;
+        if (strlen(b->id) == len && memcmp(b->id, id, len) == 0)
+            return b;
     return NULL;
 }
 
-static void format_time(uint64_t ns, char *out, size_t size) {
+static void format_time(uint64_t ns, char *out, size_t size)
+{
     time_t sec = (time_t)(ns / 1000000000u);
     struct tm tm;
     gmtime_r(&sec, &tm);
@@ -96,14 +103,17 @@ static void format_time(uint64_t ns, char *out, size_t size) {
     snprintf(out, size, "%s.%06u+00:00", base, (unsigned)(ns % 1000000000u / 1000u));
 }
 
-static json_t *time_or_null(uint64_t ns) {
-    if (!ns) return json_null();
+static json_t *time_or_null(uint64_t ns)
+{
+    if (!ns)
+        return json_null();
     char buf[48];
     format_time(ns, buf, sizeof buf);
     return json_string(buf);
 }
 
-static void batch_end(batch *b) {
+static void batch_end(batch *b)
+{
     if (b->status == BATCH_CANCELING)
         for (size_t i = b->processed_at_cancel; i < b->n; i++) {
             b->items[i].kind = ITEM_CANCELED;
@@ -115,23 +125,30 @@ static void batch_end(batch *b) {
 }
 
 /* Moves the batch along: polls count toward the end, and so does time. */
-static void batch_advance(batch *b, int is_poll) {
-    if (b->status == BATCH_ENDED) return;
+static void batch_advance(batch *b, int is_poll)
+{
+    if (b->status == BATCH_ENDED)
+        return;
     double age_s = (double)(uv_hrtime() - b->created_mono) / 1e9;
     if (b->status == BATCH_CANCELING) {
-        if (is_poll || age_s >= fake_cfg.batch_seconds) batch_end(b);
+        if (is_poll || age_s >= fake_cfg.batch_seconds)
+            batch_end(b);
         return;
     }
-    if (is_poll) b->polls++;
-    if (b->polls >= fake_cfg.batch_polls || age_s >= fake_cfg.batch_seconds) batch_end(b);
+    if (is_poll)
+        b->polls++;
+    if (b->polls >= fake_cfg.batch_polls || age_s >= fake_cfg.batch_seconds)
+        batch_end(b);
 }
 
-static json_t *batch_json(const batch *b, const fake_request *req) {
+static json_t *batch_json(const batch *b, const fake_request *req)
+{
     long counts[4] = {0, 0, 0, 0};
     long processing = (long)b->n;
     if (b->status == BATCH_ENDED) {
         processing = 0;
-        for (size_t i = 0; i < b->n; i++) counts[b->items[i].kind]++;
+        for (size_t i = 0; i < b->n; i++)
+            counts[b->items[i].kind]++;
     }
     json_t *results_url = json_null();
     if (b->status == BATCH_ENDED) {
@@ -139,17 +156,21 @@ static json_t *batch_json(const batch *b, const fake_request *req) {
         snprintf(url, sizeof url, "http://%s/v1/messages/batches/%s/results", fake_request_host(req), b->id);
         results_url = json_string(url);
     }
-    return json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}, s:o, s:o, s:o, s:n, s:o, s:o}", "id", b->id,
-                     "type", "message_batch", "processing_status",
-                     b->status == BATCH_ENDED ? "ended" : b->status == BATCH_CANCELING ? "canceling" : "in_progress",
-                     "request_counts", "processing", (int)processing, "succeeded", (int)counts[ITEM_SUCCEEDED],
-                     "errored", (int)counts[ITEM_ERRORED], "canceled", (int)counts[ITEM_CANCELED], "expired",
-                     (int)counts[ITEM_EXPIRED], "ended_at", time_or_null(b->ended_ns), "created_at",
-                     time_or_null(b->created_ns), "expires_at", time_or_null(b->created_ns + 86400ull * 1000000000ull),
-                     "archived_at", "cancel_initiated_at", time_or_null(b->cancel_ns), "results_url", results_url);
+    return json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}, s:o, s:o, s:o, s:n, s:o, s:o}", "id",
+                     b->id, "type", "message_batch", "processing_status",
+                     b->status == BATCH_ENDED           ? "ended"
+                         : b->status == BATCH_CANCELING ? "canceling"
+                                                        : "in_progress",
+                     "request_counts", "processing", (int)processing, "succeeded",
+                     (int)counts[ITEM_SUCCEEDED], "errored", (int)counts[ITEM_ERRORED], "canceled",
+                     (int)counts[ITEM_CANCELED], "expired", (int)counts[ITEM_EXPIRED], "ended_at",
+                     time_or_null(b->ended_ns), "created_at", time_or_null(b->created_ns), "expires_at",
+                     time_or_null(b->created_ns + 86400ull * 1000000000ull), "archived_at",
+                     "cancel_initiated_at", time_or_null(b->cancel_ns), "results_url", results_url);
 }
 
-static void respond_json(fake_conn *c, const fake_request *req, json_t *v) {
+static void respond_json(fake_conn *c, const fake_request *req, json_t *v)
+{
     char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(v);
     if (!text) {
@@ -160,11 +181,13 @@ static void respond_json(fake_conn *c, const fake_request *req, json_t *v) {
     free(text);
 }
 
-static void respond_batch(fake_conn *c, const fake_request *req, const batch *b) {
+static void respond_batch(fake_conn *c, const fake_request *req, const batch *b)
+{
     respond_json(c, req, batch_json(b, req));
 }
 
-static int custom_id_valid(const char *s) {
+static int custom_id_valid(const char *s)
+{
     size_t n = 0;
     for (; s[n]; n++) {
         char ch = s[n];
@@ -175,10 +198,14 @@ static int custom_id_valid(const char *s) {
     return n >= 1 && n <= 64;
 }
 
-static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+static int has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
 
 /* Decides one request's outcome from its custom_id and params. */
-static void item_init(batch_item *it, const char *custom_id, json_t *params, uint64_t seed) {
+static void item_init(batch_item *it, const char *custom_id, json_t *params, uint64_t seed)
+{
     snprintf(it->custom_id, sizeof it->custom_id, "%s", custom_id);
     if (has_prefix(custom_id, "canceled")) {
         it->kind = ITEM_CANCELED;
@@ -191,14 +218,16 @@ static void item_init(batch_item *it, const char *custom_id, json_t *params, uin
     it->kind = ITEM_ERRORED;
     it->error_type = "invalid_request_error";
     if (has_prefix(custom_id, "errored")) {
-        it->error_message = strdup("fake-anthropic: this request errors because its custom_id starts with \"errored\"");
+        it->error_message =
+            strdup("fake-anthropic: this request errors because its custom_id starts with \"errored\"");
         return;
     }
     const char *model = json_string_value(json_object_get(params, "model"));
     if (model && has_prefix(model, "fake-error-")) {
         int status = atoi(model + strlen("fake-error-"));
         it->error_type = fake_error_type_for_status(status ? status : 500);
-        it->error_message = strdup(status == 529 ? "Overloaded" : "fake-anthropic: error scenario from the model name");
+        it->error_message =
+            strdup(status == 529 ? "Overloaded" : "fake-anthropic: error scenario from the model name");
         return;
     }
     const char *err = NULL;
@@ -212,11 +241,14 @@ static void item_init(batch_item *it, const char *custom_id, json_t *params, uin
 }
 
 /* custom_id uniqueness with an open-addressing table of indexes. */
-static int find_duplicate(batch *b) {
+static int find_duplicate(batch *b)
+{
     size_t slots = 1;
-    while (slots < b->n * 2) slots <<= 1;
+    while (slots < b->n * 2)
+        slots <<= 1;
     size_t *table = calloc(slots, sizeof *table);
-    if (!table) return -2;
+    if (!table)
+        return -2;
     int dup = -1;
     for (size_t i = 0; i < b->n && dup < 0; i++) {
         const char *id = b->items[i].custom_id;
@@ -243,17 +275,20 @@ typedef struct batch_builder {
     char error[256]; /* the first validation error; the rest of the body is ignored */
 } batch_builder;
 
-static int builder_fail(batch_builder *bb, const char *msg) {
+static int builder_fail(batch_builder *bb, const char *msg)
+{
     snprintf(bb->error, sizeof bb->error, "%s", msg);
     return 1;
 }
 
-static int on_request_element(void *ud, const char *elem, size_t len, int truncated, const char *custom_id) {
+static int on_request_element(void *ud, const char *elem, size_t len, int truncated, const char *custom_id)
+{
     batch_builder *bb = ud;
     char msg[200];
     size_t i = bb->n;
     if (i >= BATCH_MAX_REQUESTS) {
-        snprintf(msg, sizeof msg, "requests: List should have at most %d items after validation", BATCH_MAX_REQUESTS);
+        snprintf(msg, sizeof msg, "requests: List should have at most %d items after validation",
+                 BATCH_MAX_REQUESTS);
         return builder_fail(bb, msg);
     }
     if (truncated) {
@@ -269,7 +304,8 @@ static int on_request_element(void *ud, const char *elem, size_t len, int trunca
         snprintf(msg, sizeof msg, "requests.%zu: Input should be a valid object", i);
         rc = builder_fail(bb, msg);
     } else if (!cid || !custom_id_valid(cid)) {
-        snprintf(msg, sizeof msg, "requests.%zu.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i);
+        snprintf(msg, sizeof msg,
+                 "requests.%zu.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i);
         rc = builder_fail(bb, msg);
     } else if (!json_is_object(params)) {
         snprintf(msg, sizeof msg, "requests.%zu.params: Field required", i);
@@ -293,12 +329,14 @@ static int on_request_element(void *ud, const char *elem, size_t len, int trunca
     return rc;
 }
 
-static int builder_feed(void *ud, const char *data, size_t len) {
+static int builder_feed(void *ud, const char *data, size_t len)
+{
     batch_builder *bb = ud;
     return bt__batch_split_feed(bb->split, data, len) != 0;
 }
 
-static void builder_free_items(batch_builder *bb) {
+static void builder_free_items(batch_builder *bb)
+{
     for (size_t i = 0; i < bb->n; i++) {
         free(bb->items[i].error_message);
         fake_reply_free(bb->items[i].reply);
@@ -308,16 +346,19 @@ static void builder_free_items(batch_builder *bb) {
     bb->n = bb->alloc = 0;
 }
 
-static void builder_free(void *ud) {
+static void builder_free(void *ud)
+{
     batch_builder *bb = ud;
     bt__batch_split_free(bb->split);
     builder_free_items(bb);
     free(bb);
 }
 
-void fake_batches_install_sink(fake_request *req) {
+void fake_batches_install_sink(fake_request *req)
+{
     batch_builder *bb = calloc(1, sizeof *bb);
-    if (!bb) return;
+    if (!bb)
+        return;
     bb->split = bt__batch_split_new(FAKE_MESSAGES_MAX_BODY, on_request_element, bb);
     if (!bb->split) {
         free(bb);
@@ -329,7 +370,8 @@ void fake_batches_install_sink(fake_request *req) {
     req->sink.limit = fake_cfg.max_batch_body;
 }
 
-static void handle_create(fake_conn *c, fake_request *req) {
+static void handle_create(fake_conn *c, fake_request *req)
+{
     batch_builder *bb = req->sink.ud;
     char msg[256];
     if (!bb) {
@@ -381,14 +423,16 @@ static void handle_create(fake_conn *c, fake_request *req) {
     respond_batch(c, req, b);
 }
 
-static int query_param(const char *query, const char *name, char *out, size_t size) {
+static int query_param(const char *query, const char *name, char *out, size_t size)
+{
     size_t nlen = strlen(name);
     for (const char *p = query; p && *p;) {
         const char *end = strchr(p, '&');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
             size_t vlen = len - nlen - 1;
-            if (vlen >= size) vlen = size - 1;
+            if (vlen >= size)
+                vlen = size - 1;
             memcpy(out, p + nlen + 1, vlen);
             out[vlen] = '\0';
             return 1;
@@ -398,19 +442,23 @@ static int query_param(const char *query, const char *name, char *out, size_t si
     return 0;
 }
 
-static uint64_t cursor_seq(const char *id) {
-    if (!has_prefix(id, ID_PREFIX)) return 0;
+static uint64_t cursor_seq(const char *id)
+{
+    if (!has_prefix(id, ID_PREFIX))
+        return 0;
     return strtoull(id + strlen(ID_PREFIX), NULL, 10);
 }
 
-static void handle_list(fake_conn *c, const fake_request *req) {
+static void handle_list(fake_conn *c, const fake_request *req)
+{
     char val[128];
     long limit = 20;
     if (query_param(req->query, "limit", val, sizeof val)) {
         char *end;
         limit = strtol(val, &end, 10);
         if (*end || limit < 1 || limit > 1000) {
-            fake_respond_error(c, req, 400, "invalid_request_error", "limit: Input should be between 1 and 1000");
+            fake_respond_error(c, req, 400, "invalid_request_error",
+                               "limit: Input should be between 1 and 1000");
             return;
         }
     }
@@ -426,25 +474,31 @@ static void handle_list(fake_conn *c, const fake_request *req) {
      * `limit` batches just newer than the cursor. */
     batch *start = g_batches;
     if (after_seq) {
-        while (start && start->seq >= after_seq) start = start->next;
+        while (start && start->seq >= after_seq)
+            start = start->next;
     } else if (before_seq) {
         size_t newer = 0;
-        for (batch *b = g_batches; b && b->seq > before_seq; b = b->next) newer++;
+        for (batch *b = g_batches; b && b->seq > before_seq; b = b->next)
+            newer++;
         size_t skip = newer > (size_t)limit ? newer - (size_t)limit : 0;
-        for (size_t i = 0; i < skip; i++) start = start->next;
+        for (size_t i = 0; i < skip; i++)
+            start = start->next;
     }
     json_t *data = json_array();
     long taken = 0;
     batch *b = start;
     for (; b && taken < limit; b = b->next) {
-        if (before_seq && b->seq <= before_seq) break;
+        if (before_seq && b->seq <= before_seq)
+            break;
         batch_advance(b, 0);
         json_array_append_new(data, batch_json(b, req));
         taken++;
     }
     int has_more;
-    if (before_seq) has_more = start != g_batches && taken > 0;
-    else has_more = b != NULL;
+    if (before_seq)
+        has_more = start != g_batches && taken > 0;
+    else
+        has_more = b != NULL;
     json_t *first = json_array_get(data, 0), *last = json_array_get(data, json_array_size(data) - 1);
     json_t *page = json_pack("{s:o, s:b, s:O, s:O}", "data", data, "has_more", has_more, "first_id",
                              first ? json_object_get(first, "id") : json_null(), "last_id",
@@ -457,19 +511,24 @@ typedef struct results_state {
     size_t next; /* lines written so far; results go out in reverse request order */
 } results_state;
 
-static void append_result_line(bt__buf *out, const batch_item *it) {
+static void append_result_line(bt__buf *out, const batch_item *it)
+{
     json_t *result;
     switch (it->kind) {
     case ITEM_SUCCEEDED:
         result = json_pack("{s:s, s:o}", "type", "succeeded", "message", fake_reply_message_json(it->reply));
         break;
     case ITEM_ERRORED:
-        result = json_pack("{s:s, s:{s:s, s:{s:s, s:s}, s:n}}", "type", "errored", "error", "type", "error", "error",
-                           "type", it->error_type, "message", it->error_message ? it->error_message : "error",
-                           "request_id");
+        result = json_pack("{s:s, s:{s:s, s:{s:s, s:s}, s:n}}", "type", "errored", "error", "type", "error",
+                           "error", "type", it->error_type, "message",
+                           it->error_message ? it->error_message : "error", "request_id");
         break;
-    case ITEM_CANCELED: result = json_pack("{s:s}", "type", "canceled"); break;
-    default: result = json_pack("{s:s}", "type", "expired"); break;
+    case ITEM_CANCELED:
+        result = json_pack("{s:s}", "type", "canceled");
+        break;
+    default:
+        result = json_pack("{s:s}", "type", "expired");
+        break;
     }
     json_t *line = json_pack("{s:s, s:o}", "custom_id", it->custom_id, "result", result);
     char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -481,24 +540,28 @@ static void append_result_line(bt__buf *out, const batch_item *it) {
     json_decref(line);
 }
 
-static int produce_results(void *state, bt__buf *out) {
+static int produce_results(void *state, bt__buf *out)
+{
     results_state *s = state;
     for (int i = 0; i < RESULT_LINES_PER_PIECE && s->next < s->b->n; i++, s->next++)
         append_result_line(out, &s->b->items[s->b->n - 1 - s->next]);
     return s->next < s->b->n ? FAKE_PIECE_MORE : FAKE_PIECE_DONE;
 }
 
-static void free_results_state(void *state) {
+static void free_results_state(void *state)
+{
     results_state *s = state;
     batch_unref(s->b);
     free(s);
 }
 
-static void handle_results(fake_conn *c, const fake_request *req, batch *b) {
+static void handle_results(fake_conn *c, const fake_request *req, batch *b)
+{
     batch_advance(b, 0);
     if (b->status != BATCH_ENDED) {
         char msg[160];
-        snprintf(msg, sizeof msg, "Batch %s has not finished processing; results are not available yet", b->id);
+        snprintf(msg, sizeof msg, "Batch %s has not finished processing; results are not available yet",
+                 b->id);
         fake_respond_error(c, req, 400, "invalid_request_error", msg);
         return;
     }
@@ -512,11 +575,13 @@ static void handle_results(fake_conn *c, const fake_request *req, batch *b) {
     fake_respond_stream(c, req, 200, "application/x-jsonl", NULL, produce_results, s, free_results_state, 0);
 }
 
-static void handle_delete(fake_conn *c, const fake_request *req, batch *b) {
+static void handle_delete(fake_conn *c, const fake_request *req, batch *b)
+{
     batch_advance(b, 0);
     if (b->status != BATCH_ENDED) {
         char msg[160];
-        snprintf(msg, sizeof msg, "Batch %s cannot be deleted while it is still processing; cancel it first", b->id);
+        snprintf(msg, sizeof msg, "Batch %s cannot be deleted while it is still processing; cancel it first",
+                 b->id);
         fake_respond_error(c, req, 400, "invalid_request_error", msg);
         return;
     }
@@ -529,27 +594,34 @@ static void handle_delete(fake_conn *c, const fake_request *req, batch *b) {
     batch_unref(b);
 }
 
-static void handle_cancel(fake_conn *c, const fake_request *req, batch *b) {
+static void handle_cancel(fake_conn *c, const fake_request *req, batch *b)
+{
     batch_advance(b, 0);
     if (b->status == BATCH_IN_PROGRESS) {
         /* Requests are processed in order across the polls; the ones not reached yet
          * are the ones that get canceled. */
         int polls = b->polls < fake_cfg.batch_polls ? b->polls : fake_cfg.batch_polls;
-        b->processed_at_cancel = fake_cfg.batch_polls > 0 ? b->n * (size_t)polls / (size_t)fake_cfg.batch_polls : 0;
+        b->processed_at_cancel =
+            fake_cfg.batch_polls > 0 ? b->n * (size_t)polls / (size_t)fake_cfg.batch_polls : 0;
         b->status = BATCH_CANCELING;
         b->cancel_ns = wall_clock_ns();
     }
     respond_batch(c, req, b);
 }
 
-void fake_handle_batches(fake_conn *c, fake_request *req) {
+void fake_handle_batches(fake_conn *c, fake_request *req)
+{
     const char *scenario = fake_scenario(req, NULL);
-    if (scenario && fake_respond_scenario(c, req, scenario)) return;
+    if (scenario && fake_respond_scenario(c, req, scenario))
+        return;
     const char *rest = req->path + strlen("/v1/messages/batches");
     if (*rest == '\0' || strcmp(rest, "/") == 0) {
-        if (req->method == HTTP_POST) handle_create(c, req);
-        else if (req->method == HTTP_GET) handle_list(c, req);
-        else fake_respond_error(c, req, 405, "invalid_request_error", "Method Not Allowed");
+        if (req->method == HTTP_POST)
+            handle_create(c, req);
+        else if (req->method == HTTP_GET)
+            handle_list(c, req);
+        else
+            fake_respond_error(c, req, 405, "invalid_request_error", "Method Not Allowed");
         return;
     }
     rest++; /* past '/' */
@@ -558,7 +630,8 @@ void fake_handle_batches(fake_conn *c, fake_request *req) {
     batch *b = batch_find(rest, id_len);
     if (!b) {
         char msg[200];
-        snprintf(msg, sizeof msg, "message_batch_id: batch %.*s not found", (int)(id_len > 100 ? 100 : id_len), rest);
+        snprintf(msg, sizeof msg, "message_batch_id: batch %.*s not found",
+                 (int)(id_len > 100 ? 100 : id_len), rest);
         fake_respond_error(c, req, 404, "not_found_error", msg);
         return;
     }

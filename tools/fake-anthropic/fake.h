@@ -27,19 +27,19 @@
 typedef struct fake_config {
     char host[64];
     int port;
-    int pace_ms;          /* delay between streamed SSE events */
-    int batch_polls;      /* retrieves before a batch ends */
-    int batch_seconds;    /* or seconds after creation, whichever first */
-    int gzip;             /* honour accept-encoding: gzip */
-    size_t max_body;      /* request bodies above this get 413 */
+    int pace_ms;           /* delay between streamed SSE events */
+    int batch_polls;       /* retrieves before a batch ends */
+    int batch_seconds;     /* or seconds after creation, whichever first */
+    int gzip;              /* honour accept-encoding: gzip */
+    size_t max_body;       /* request bodies above this get 413 */
     size_t max_batch_body; /* the same for batch create, whose body is never held */
-    const char *replay;   /* file or directory of recorded /v1/messages bodies */
+    const char *replay;    /* file or directory of recorded /v1/messages bodies */
 } fake_config;
 
 extern fake_config fake_cfg;
 
 typedef struct fake_header {
-    char *name;   /* lower-cased */
+    char *name; /* lower-cased */
     char *value;
 } fake_header;
 
@@ -55,18 +55,18 @@ typedef struct fake_body_sink {
 } fake_body_sink;
 
 typedef struct fake_request {
-    int method;              /* llhttp_method_t */
-    char *target;            /* path + query as received */
-    char *path;              /* target without the query string */
-    char *query;             /* after '?', or "" */
+    int method;   /* llhttp_method_t */
+    char *target; /* path + query as received */
+    char *path;   /* target without the query string */
+    char *query;  /* after '?', or "" */
     fake_header headers[FAKE_MAX_HEADERS];
     int nheaders;
-    bt__buf body;            /* the body, unless `sink` consumes it */
+    bt__buf body; /* the body, unless `sink` consumes it */
     fake_body_sink sink;
     size_t body_bytes;
-    int gzip_ok;             /* client accepts gzip and --no-gzip is off */
-    char request_id[32];     /* req_fake_<counter> */
-    char log_note[160];      /* extra access-log detail a handler adds (model, tokens) */
+    int gzip_ok;         /* client accepts gzip and --no-gzip is off */
+    char request_id[32]; /* req_fake_<counter> */
+    char log_note[160];  /* extra access-log detail a handler adds (model, tokens) */
 } fake_request;
 
 typedef struct fake_conn fake_conn;
@@ -129,14 +129,14 @@ void fake_handle_count_tokens(fake_conn *c, fake_request *req);
 typedef struct fake_reply {
     char msg_id[48];
     char model[96];
-    char *thinking;            /* NULL when thinking is off */
+    char *thinking; /* NULL when thinking is off */
     char signature[64];
-    char *text;                /* may be empty */
-    char *tool_name;           /* NULL when no tool call */
+    char *text;      /* may be empty */
+    char *tool_name; /* NULL when no tool call */
     char tool_id[48];
-    char *tool_input_json;     /* compact JSON object */
+    char *tool_input_json; /* compact JSON object */
     const char *stop_reason;
-    char *stop_sequence;       /* the matched stop sequence, or NULL */
+    char *stop_sequence; /* the matched stop sequence, or NULL */
     long input_tokens, cache_creation, cache_read, cache_1h, output_tokens, thinking_tokens;
     const char *service_tier;
 } fake_reply;
@@ -162,7 +162,7 @@ void fake_batches_free_all(void);
 void fake_batches_install_sink(fake_request *req);
 
 /* --- replay.c --- */
-int fake_replay_init(const char *path);   /* 0 or -1 with a message on stderr */
+int fake_replay_init(const char *path); /* 0 or -1 with a message on stderr */
 /* Serves the next recorded body for /v1/messages. Returns 0 if none configured. */
 int fake_replay_serve(fake_conn *c, const fake_request *req);
 void fake_replay_free(void);

@@ -73,7 +73,8 @@ static const char usage[] =
 
 static uv_signal_t g_sigterm, g_sigint;
 
-static void on_signal(uv_signal_t *s, int signum) {
+static void on_signal(uv_signal_t *s, int signum)
+{
     (void)s;
     fprintf(stderr, "fake-anthropic: signal %d, shutting down\n", signum);
     fake_server_stop();
@@ -81,7 +82,8 @@ static void on_signal(uv_signal_t *s, int signum) {
     uv_close((uv_handle_t *)&g_sigint, NULL);
 }
 
-static int parse_int(const char *flag, const char *v, long min, long max, long *out) {
+static int parse_int(const char *flag, const char *v, long min, long max, long *out)
+{
     char *end;
     long n = v ? strtol(v, &end, 10) : 0;
     if (!v || *end || n < min || n > max) {
@@ -92,7 +94,8 @@ static int parse_int(const char *flag, const char *v, long min, long max, long *
     return 0;
 }
 
-static int parse_listen(const char *v) {
+static int parse_listen(const char *v)
+{
     const char *colon = v ? strrchr(v, ':') : NULL;
     long port;
     if (!colon || colon == v || (size_t)(colon - v) >= sizeof fake_cfg.host ||
@@ -102,12 +105,14 @@ static int parse_listen(const char *v) {
     }
     memcpy(fake_cfg.host, v, (size_t)(colon - v));
     fake_cfg.host[colon - v] = '\0';
-    if (strcmp(fake_cfg.host, "localhost") == 0) snprintf(fake_cfg.host, sizeof fake_cfg.host, "127.0.0.1");
+    if (strcmp(fake_cfg.host, "localhost") == 0)
+        snprintf(fake_cfg.host, sizeof fake_cfg.host, "127.0.0.1");
     fake_cfg.port = (int)port;
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     snprintf(fake_cfg.host, sizeof fake_cfg.host, "127.0.0.1");
     fake_cfg.port = 8788;
     fake_cfg.pace_ms = 5;
@@ -124,26 +129,32 @@ int main(int argc, char **argv) {
             fputs(usage, stdout);
             return 0;
         } else if (strcmp(a, "--listen") == 0) {
-            if (parse_listen(v) != 0) return 2;
+            if (parse_listen(v) != 0)
+                return 2;
             i++;
         } else if (strcmp(a, "--pace-ms") == 0) {
-            if (parse_int(a, v, 0, 60000, &n) != 0) return 2;
+            if (parse_int(a, v, 0, 60000, &n) != 0)
+                return 2;
             fake_cfg.pace_ms = (int)n;
             i++;
         } else if (strcmp(a, "--batch-polls") == 0) {
-            if (parse_int(a, v, 0, 1000000, &n) != 0) return 2;
+            if (parse_int(a, v, 0, 1000000, &n) != 0)
+                return 2;
             fake_cfg.batch_polls = (int)n;
             i++;
         } else if (strcmp(a, "--batch-seconds") == 0) {
-            if (parse_int(a, v, 0, 86400, &n) != 0) return 2;
+            if (parse_int(a, v, 0, 86400, &n) != 0)
+                return 2;
             fake_cfg.batch_seconds = (int)n;
             i++;
         } else if (strcmp(a, "--max-body") == 0) {
-            if (parse_int(a, v, 1024, 1L << 30, &n) != 0) return 2;
+            if (parse_int(a, v, 1024, 1L << 30, &n) != 0)
+                return 2;
             fake_cfg.max_body = (size_t)n;
             i++;
         } else if (strcmp(a, "--max-batch-body") == 0) {
-            if (parse_int(a, v, 1024, 1L << 32, &n) != 0) return 2;
+            if (parse_int(a, v, 1024, 1L << 32, &n) != 0)
+                return 2;
             fake_cfg.max_batch_body = (size_t)n;
             i++;
         } else if (strcmp(a, "--no-gzip") == 0) {
@@ -160,7 +171,8 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (fake_cfg.replay && fake_replay_init(fake_cfg.replay) != 0) return 1;
+    if (fake_cfg.replay && fake_replay_init(fake_cfg.replay) != 0)
+        return 1;
     signal(SIGPIPE, SIG_IGN);
 
     uv_loop_t *loop = uv_default_loop();

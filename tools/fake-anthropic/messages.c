@@ -13,7 +13,8 @@
 #define ECHO_MAX 200
 #define CACHE_SLOTS 4096
 
-uint64_t fake_hash(const void *data, size_t len, uint64_t seed) {
+uint64_t fake_hash(const void *data, size_t len, uint64_t seed)
+{
     uint64_t h = 1469598103934665603ULL ^ (seed * 1099511628211ULL);
     const unsigned char *p = data;
     for (size_t i = 0; i < len; i++) {
@@ -23,37 +24,45 @@ uint64_t fake_hash(const void *data, size_t len, uint64_t seed) {
     return h;
 }
 
-static uint64_t hash_str(const char *s, uint64_t seed) { return fake_hash(s, strlen(s), seed); }
+static uint64_t hash_str(const char *s, uint64_t seed)
+{
+    return fake_hash(s, strlen(s), seed);
+}
 
 /* Resolves a model alias to a dated id, as the real API reports it. */
-static void model_dated(const char *model, char *out, size_t out_size) {
+static void model_dated(const char *model, char *out, size_t out_size)
+{
     static const struct {
         const char *alias, *date;
     } dated[] = {
-        {"claude-haiku-4-5", "20251001"}, {"claude-sonnet-4-5", "20250929"},
-        {"claude-opus-4-5", "20251101"},  {"claude-opus-4-1", "20250805"},
-        {"claude-sonnet-4", "20250514"},  {"claude-opus-4", "20250514"},
+        {"claude-haiku-4-5", "20251001"},  {"claude-sonnet-4-5", "20250929"},
+        {"claude-opus-4-5", "20251101"},   {"claude-opus-4-1", "20250805"},
+        {"claude-sonnet-4", "20250514"},   {"claude-opus-4", "20250514"},
         {"claude-3-7-sonnet", "20250219"}, {"claude-3-5-haiku", "20241022"},
         {"claude-3-5-sonnet", "20241022"}, {"claude-3-haiku", "20240307"},
     };
     size_t n = strlen(model);
     int has_date = n > 9 && model[n - 9] == '-';
     for (size_t i = n > 8 ? n - 8 : 0; has_date && i < n; i++)
-        if (model[i] < '0' || model[i] > '9') has_date = 0;
+        if (model[i] < '0' || model[i] > '9')
+            has_date = 0;
     if (has_date) {
         snprintf(out, out_size, "%s", model);
         return;
     }
     const char *date = "20251001";
     for (size_t i = 0; i < sizeof dated / sizeof dated[0]; i++)
-        if (strcmp(model, dated[i].alias) == 0) date = dated[i].date;
+        if (strcmp(model, dated[i].alias) == 0)
+            date = dated[i].date;
     snprintf(out, out_size, "%s-%s", model, date);
 }
 
 /* Bytes of text a request carries (all string values), the basis of token counts. */
-static size_t text_bytes(const json_t *v) {
+static size_t text_bytes(const json_t *v)
+{
     size_t n = 0;
-    if (json_is_string(v)) return json_string_length(v);
+    if (json_is_string(v))
+        return json_string_length(v);
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
@@ -66,28 +75,35 @@ static size_t text_bytes(const json_t *v) {
     return n;
 }
 
-static long tokens_for_bytes(size_t bytes) { return (long)((bytes + 3) / 4); }
+static long tokens_for_bytes(size_t bytes)
+{
+    return (long)((bytes + 3) / 4);
+}
 
-static long input_tokens_of(const json_t *params) {
+static long input_tokens_of(const json_t *params)
+{
     const json_t *msgs = json_object_get(params, "messages");
     size_t bytes = text_bytes(json_object_get(params, "system")) + text_bytes(msgs) +
-                   text_bytes(json_object_get(params, "tools"));
+        text_bytes(json_object_get(params, "tools"));
     return 3 + tokens_for_bytes(bytes) + 3 * (long)json_array_size(msgs);
 }
 
-static long count_words(const char *s) {
+static long count_words(const char *s)
+{
     long n = 0;
     int in_word = 0;
     for (; s && *s; s++) {
         int space = *s == ' ' || *s == '\n' || *s == '\t';
-        if (!space && !in_word) n++;
+        if (!space && !in_word)
+            n++;
         in_word = !space;
     }
     return n;
 }
 
 /* Finds cache_control anywhere; *ttl_1h is set when one asks for the 1 h TTL. */
-static int find_cache_control(const json_t *v, int *ttl_1h) {
+static int find_cache_control(const json_t *v, int *ttl_1h)
+{
     int found = 0;
     if (json_is_array(v)) {
         size_t i;
@@ -96,11 +112,13 @@ static int find_cache_control(const json_t *v, int *ttl_1h) {
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             if (strcmp(k, "cache_control") == 0 && json_is_object(x)) {
                 found = 1;
                 const char *ttl = json_string_value(json_object_get(x, "ttl"));
-                if (ttl && strcmp(ttl, "1h") == 0) *ttl_1h = 1;
+                if (ttl && strcmp(ttl, "1h") == 0)
+                    *ttl_1h = 1;
             } else {
                 found |= find_cache_control(x, ttl_1h);
             }
@@ -114,12 +132,15 @@ static int find_cache_control(const json_t *v, int *ttl_1h) {
 static uint64_t g_cache[CACHE_SLOTS];
 static size_t g_cache_used;
 
-static int cache_seen_before(uint64_t key) {
-    if (key == 0) key = 1;
+static int cache_seen_before(uint64_t key)
+{
+    if (key == 0)
+        key = 1;
     size_t slot = key % CACHE_SLOTS;
     for (size_t probe = 0; probe < CACHE_SLOTS; probe++) {
         size_t i = (slot + probe) % CACHE_SLOTS;
-        if (g_cache[i] == key) return 1;
+        if (g_cache[i] == key)
+            return 1;
         if (g_cache[i] == 0) {
             if (g_cache_used >= CACHE_SLOTS / 2) {
                 memset(g_cache, 0, sizeof g_cache);
@@ -134,41 +155,50 @@ static int cache_seen_before(uint64_t key) {
     return 0;
 }
 
-static uint64_t prefix_key(const json_t *params) {
+static uint64_t prefix_key(const json_t *params)
+{
     uint64_t h = hash_str(json_string_value(json_object_get(params, "model")), 7);
     const char *parts[] = {"system", "tools"};
     for (int i = 0; i < 2; i++) {
-        char *d = json_dumps(json_object_get(params, parts[i]), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        if (d) h = hash_str(d, h);
+        char *d =
+            json_dumps(json_object_get(params, parts[i]), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (d)
+            h = hash_str(d, h);
         free(d);
     }
     const json_t *msgs = json_object_get(params, "messages");
     for (size_t i = 0; i + 1 < json_array_size(msgs); i++) {
         char *d = json_dumps(json_array_get(msgs, i), JSON_COMPACT | JSON_SORT_KEYS);
-        if (d) h = hash_str(d, h);
+        if (d)
+            h = hash_str(d, h);
         free(d);
     }
     return h;
 }
 
 /* Appends the text of a content value (string or blocks) to out. */
-static void append_content_text(bt__buf *out, const json_t *content, int *has_tool_result) {
+static void append_content_text(bt__buf *out, const json_t *content, int *has_tool_result)
+{
     if (json_is_string(content)) {
         bt__buf_append(out, json_string_value(content), json_string_length(content));
         return;
     }
     size_t i;
     json_t *block;
-    json_array_foreach(content, i, block) {
+    json_array_foreach(content, i, block)
+    {
         const char *type = json_string_value(json_object_get(block, "type"));
-        if (!type) continue;
+        if (!type)
+            continue;
         if (strcmp(type, "text") == 0) {
             const json_t *t = json_object_get(block, "text");
-            if (out->len) bt__buf_append_char(out, ' ');
+            if (out->len)
+                bt__buf_append_char(out, ' ');
             bt__buf_append(out, json_string_value(t), json_string_length(t));
         } else if (strcmp(type, "tool_result") == 0) {
             *has_tool_result = 1;
-            if (out->len) bt__buf_append_char(out, ' ');
+            if (out->len)
+                bt__buf_append_char(out, ' ');
             bt__buf_append_str(out, "tool result:");
             bt__buf_append_char(out, ' ');
             append_content_text(out, json_object_get(block, "content"), has_tool_result);
@@ -177,7 +207,8 @@ static void append_content_text(bt__buf *out, const json_t *content, int *has_to
 }
 
 /* The reply text: an echo of the last user turn, cut at a UTF-8 boundary. */
-static char *echo_text(const json_t *params, int *has_tool_result) {
+static char *echo_text(const json_t *params, int *has_tool_result)
+{
     const json_t *msgs = json_object_get(params, "messages");
     bt__buf said;
     bt__buf_init(&said, ECHO_MAX * 4);
@@ -192,10 +223,12 @@ static char *echo_text(const json_t *params, int *has_tool_result) {
     size_t n = said.len;
     if (n > ECHO_MAX) {
         n = ECHO_MAX;
-        while (n > 0 && ((unsigned char)said.data[n] & 0xC0) == 0x80) n--;
+        while (n > 0 && ((unsigned char)said.data[n] & 0xC0) == 0x80)
+            n--;
     }
     for (size_t i = 0; i < n; i++)
-        if (said.data[i] == '\n' || said.data[i] == '\r' || said.data[i] == '\t') said.data[i] = ' ';
+        if (said.data[i] == '\n' || said.data[i] == '\r' || said.data[i] == '\t')
+            said.data[i] = ' ';
     bt__buf text;
     bt__buf_init(&text, 0);
     bt__buf_append_str(&text, "fake-anthropic echo: ");
@@ -205,26 +238,35 @@ static char *echo_text(const json_t *params, int *has_tool_result) {
 }
 
 /* A plausible tool input from the tool's input_schema. */
-static json_t *tool_input_for(const json_t *tool) {
+static json_t *tool_input_for(const json_t *tool)
+{
     json_t *input = json_object();
     const json_t *props = json_object_get(json_object_get(tool, "input_schema"), "properties");
     const char *name;
     json_t *schema;
-    json_object_foreach((json_t *)props, name, schema) {
+    json_object_foreach((json_t *)props, name, schema)
+    {
         const json_t *en = json_object_get(schema, "enum");
         const char *type = json_string_value(json_object_get(schema, "type"));
         json_t *v;
-        if (json_array_size(en) > 0) v = json_deep_copy(json_array_get(en, 0));
-        else if (!type) v = json_null();
+        if (json_array_size(en) > 0)
+            v = json_deep_copy(json_array_get(en, 0));
+        else if (!type)
+            v = json_null();
         else if (strcmp(type, "string") == 0) {
             char sample[96];
             snprintf(sample, sizeof sample, "fake %s", name);
             v = json_string(sample);
-        } else if (strcmp(type, "integer") == 0 || strcmp(type, "number") == 0) v = json_integer(42);
-        else if (strcmp(type, "boolean") == 0) v = json_true();
-        else if (strcmp(type, "array") == 0) v = json_array();
-        else if (strcmp(type, "object") == 0) v = json_object();
-        else v = json_null();
+        } else if (strcmp(type, "integer") == 0 || strcmp(type, "number") == 0)
+            v = json_integer(42);
+        else if (strcmp(type, "boolean") == 0)
+            v = json_true();
+        else if (strcmp(type, "array") == 0)
+            v = json_array();
+        else if (strcmp(type, "object") == 0)
+            v = json_object();
+        else
+            v = json_null();
         json_object_set_new(input, name, v);
     }
     return input;
@@ -232,39 +274,50 @@ static json_t *tool_input_for(const json_t *tool) {
 
 /* The tool to call, or NULL: tools offered, tool_choice not "none", and the last user
  * turn is not already a tool result (unless the choice forces a call). */
-static const json_t *pick_tool(const json_t *params, int has_tool_result) {
+static const json_t *pick_tool(const json_t *params, int has_tool_result)
+{
     const json_t *tools = json_object_get(params, "tools");
-    if (json_array_size(tools) == 0) return NULL;
+    if (json_array_size(tools) == 0)
+        return NULL;
     const json_t *choice = json_object_get(params, "tool_choice");
     const char *ctype = json_string_value(json_object_get(choice, "type"));
-    if (ctype && strcmp(ctype, "none") == 0) return NULL;
+    if (ctype && strcmp(ctype, "none") == 0)
+        return NULL;
     int forced = ctype && (strcmp(ctype, "any") == 0 || strcmp(ctype, "tool") == 0);
-    if (has_tool_result && !forced) return NULL;
-    const char *wanted = ctype && strcmp(ctype, "tool") == 0 ? json_string_value(json_object_get(choice, "name")) : NULL;
+    if (has_tool_result && !forced)
+        return NULL;
+    const char *wanted =
+        ctype && strcmp(ctype, "tool") == 0 ? json_string_value(json_object_get(choice, "name")) : NULL;
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         const char *name = json_string_value(json_object_get(t, "name"));
         const char *type = json_string_value(json_object_get(t, "type"));
-        if (!name) continue;
-        if (wanted ? strcmp(name, wanted) == 0 : (!type || strcmp(type, "custom") == 0)) return t;
+        if (!name)
+            continue;
+        if (wanted ? strcmp(name, wanted) == 0 : (!type || strcmp(type, "custom") == 0))
+            return t;
     }
     return NULL;
 }
 
-static int thinking_enabled(const json_t *params) {
+static int thinking_enabled(const json_t *params)
+{
     const char *t = json_string_value(json_object_get(json_object_get(params, "thinking"), "type"));
     return t && (strcmp(t, "enabled") == 0 || strcmp(t, "adaptive") == 0);
 }
 
 /* Keeps the first `words` words of s (in place). */
-static void cut_words(char *s, long words) {
+static void cut_words(char *s, long words)
+{
     long n = 0;
     int in_word = 0;
     for (char *p = s; *p; p++) {
         int space = *p == ' ';
         if (!space && !in_word && n++ == words) {
-            while (p > s && p[-1] == ' ') p--;
+            while (p > s && p[-1] == ' ')
+                p--;
             *p = '\0';
             return;
         }
@@ -272,18 +325,26 @@ static void cut_words(char *s, long words) {
     }
 }
 
-static const char *validate(const json_t *params) {
-    if (!json_is_object(params)) return "Request body must be a JSON object";
-    if (!json_is_string(json_object_get(params, "model"))) return "model: Field required";
+static const char *validate(const json_t *params)
+{
+    if (!json_is_object(params))
+        return "Request body must be a JSON object";
+    if (!json_is_string(json_object_get(params, "model")))
+        return "model: Field required";
     const json_t *mt = json_object_get(params, "max_tokens");
-    if (!mt) return "max_tokens: Field required";
-    if (!json_is_integer(mt) || json_integer_value(mt) < 0) return "max_tokens: Input should be a valid non-negative integer";
+    if (!mt)
+        return "max_tokens: Field required";
+    if (!json_is_integer(mt) || json_integer_value(mt) < 0)
+        return "max_tokens: Input should be a valid non-negative integer";
     const json_t *msgs = json_object_get(params, "messages");
-    if (!msgs) return "messages: Field required";
-    if (!json_is_array(msgs)) return "messages: Input should be a valid list";
+    if (!msgs)
+        return "messages: Field required";
+    if (!json_is_array(msgs))
+        return "messages: Input should be a valid list";
     size_t i;
     json_t *m;
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         const char *role = json_string_value(json_object_get(m, "role"));
         if (!role || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
             return "messages: each message needs role \"user\" or \"assistant\"";
@@ -294,9 +355,11 @@ static const char *validate(const json_t *params) {
     return NULL;
 }
 
-fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err) {
+fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err)
+{
     *err = validate(params);
-    if (*err) return NULL;
+    if (*err)
+        return NULL;
     fake_reply *r = calloc(1, sizeof *r);
     if (!r) {
         *err = "out of memory";
@@ -315,10 +378,13 @@ fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err) {
     if (thinking_enabled(params)) {
         bt__buf t;
         bt__buf_init(&t, 0);
-        bt__buf_printf(&t, "The user asked for a reply; fake-anthropic answers deterministically with an echo of %ld words.",
-                       count_words(r->text) - 2);
+        bt__buf_printf(
+            &t,
+            "The user asked for a reply; fake-anthropic answers deterministically with an echo of %ld words.",
+            count_words(r->text) - 2);
         r->thinking = bt__buf_steal(&t, NULL);
-        snprintf(r->signature, sizeof r->signature, "ZmFrZS1zaWduYXR1cmU%016llx", (unsigned long long)(h ^ 0x5157));
+        snprintf(r->signature, sizeof r->signature, "ZmFrZS1zaWduYXR1cmU%016llx",
+                 (unsigned long long)(h ^ 0x5157));
     }
     const json_t *tool = pick_tool(params, has_tool_result);
     if (tool) {
@@ -341,7 +407,8 @@ fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err) {
     const json_t *stops = json_object_get(params, "stop_sequences");
     size_t i;
     json_t *s;
-    json_array_foreach(stops, i, s) {
+    json_array_foreach(stops, i, s)
+    {
         const char *seq = json_string_value(s);
         char *at = seq && *seq ? strstr(r->text, seq) : NULL;
         if (at && !r->tool_name) {
@@ -382,21 +449,26 @@ fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err) {
     if (find_cache_control(params, &ttl_1h)) {
         long cacheable = input * 3 / 4;
         input -= cacheable;
-        if (cache_seen_before(prefix_key(params))) r->cache_read = cacheable;
+        if (cache_seen_before(prefix_key(params)))
+            r->cache_read = cacheable;
         else {
             r->cache_creation = cacheable;
-            if (ttl_1h) r->cache_1h = cacheable;
+            if (ttl_1h)
+                r->cache_1h = cacheable;
         }
     }
     r->input_tokens = input;
     /* display "omitted": the thinking is billed but its text is not returned. */
     const char *display = json_string_value(json_object_get(json_object_get(params, "thinking"), "display"));
-    if (r->thinking && display && strcmp(display, "omitted") == 0) r->thinking[0] = '\0';
+    if (r->thinking && display && strcmp(display, "omitted") == 0)
+        r->thinking[0] = '\0';
     return r;
 }
 
-void fake_reply_free(fake_reply *r) {
-    if (!r) return;
+void fake_reply_free(fake_reply *r)
+{
+    if (!r)
+        return;
     free(r->thinking);
     free(r->text);
     free(r->tool_name);
@@ -405,44 +477,47 @@ void fake_reply_free(fake_reply *r) {
     free(r);
 }
 
-json_t *fake_reply_message_json(const fake_reply *r) {
+json_t *fake_reply_message_json(const fake_reply *r)
+{
     json_t *content = json_array();
     if (r->thinking)
-        json_array_append_new(content, json_pack("{s:s, s:s, s:s}", "type", "thinking", "thinking", r->thinking,
-                                                 "signature", r->signature));
+        json_array_append_new(content,
+                              json_pack("{s:s, s:s, s:s}", "type", "thinking", "thinking", r->thinking,
+                                        "signature", r->signature));
     if (r->text && *r->text)
         json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text", r->text));
     if (r->tool_name) {
         json_t *input = json_loads(r->tool_input_json, 0, NULL);
-        json_array_append_new(content, json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "type", "tool_use", "id",
-                                                 r->tool_id, "name", r->tool_name, "input",
-                                                 input ? input : json_object(), "caller", "type", "direct"));
+        json_array_append_new(content,
+                              json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "type", "tool_use", "id", r->tool_id,
+                                        "name", r->tool_name, "input", input ? input : json_object(),
+                                        "caller", "type", "direct"));
     }
-    json_t *usage = json_pack("{s:I, s:I, s:I, s:{s:I, s:I}, s:I}", "input_tokens", (json_int_t)r->input_tokens,
-                              "cache_creation_input_tokens", (json_int_t)r->cache_creation,
-                              "cache_read_input_tokens", (json_int_t)r->cache_read, "cache_creation",
-                              "ephemeral_5m_input_tokens", (json_int_t)(r->cache_creation - r->cache_1h),
-                              "ephemeral_1h_input_tokens", (json_int_t)r->cache_1h, "output_tokens",
-                              (json_int_t)r->output_tokens);
+    json_t *usage =
+        json_pack("{s:I, s:I, s:I, s:{s:I, s:I}, s:I}", "input_tokens", (json_int_t)r->input_tokens,
+                  "cache_creation_input_tokens", (json_int_t)r->cache_creation, "cache_read_input_tokens",
+                  (json_int_t)r->cache_read, "cache_creation", "ephemeral_5m_input_tokens",
+                  (json_int_t)(r->cache_creation - r->cache_1h), "ephemeral_1h_input_tokens",
+                  (json_int_t)r->cache_1h, "output_tokens", (json_int_t)r->output_tokens);
     if (r->thinking)
         json_object_set_new(usage, "output_tokens_details",
                             json_pack("{s:I}", "thinking_tokens", (json_int_t)r->thinking_tokens));
     json_object_set_new(usage, "service_tier", json_string(r->service_tier));
     json_object_set_new(usage, "inference_geo", json_string("not_available"));
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:n, s:o}", "model", r->model, "id", r->msg_id, "type",
-                     "message", "role", "assistant", "content", content, "stop_reason", r->stop_reason,
-                     "stop_sequence", r->stop_sequence ? json_string(r->stop_sequence) : json_null(),
-                     "stop_details", "usage", usage);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:n, s:o}", "model", r->model, "id", r->msg_id, "type",
+        "message", "role", "assistant", "content", content, "stop_reason", r->stop_reason, "stop_sequence",
+        r->stop_sequence ? json_string(r->stop_sequence) : json_null(), "stop_details", "usage", usage);
 }
 
-static const char k_rate_headers[] =
-    "anthropic-ratelimit-requests-limit: 4000\r\n"
-    "anthropic-ratelimit-requests-remaining: 3999\r\n"
-    "anthropic-ratelimit-tokens-limit: 2000000\r\n"
-    "anthropic-ratelimit-tokens-remaining: 2000000\r\n";
+static const char k_rate_headers[] = "anthropic-ratelimit-requests-limit: 4000\r\n"
+                                     "anthropic-ratelimit-requests-remaining: 3999\r\n"
+                                     "anthropic-ratelimit-tokens-limit: 2000000\r\n"
+                                     "anthropic-ratelimit-tokens-remaining: 2000000\r\n";
 
 /* Parses the JSON body, answering 400 itself on failure. */
-static json_t *parse_body(fake_conn *c, const fake_request *req) {
+static json_t *parse_body(fake_conn *c, const fake_request *req)
+{
     json_error_t jerr;
     json_t *params = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);
     if (!params) {
@@ -455,19 +530,25 @@ static json_t *parse_body(fake_conn *c, const fake_request *req) {
 
 static uint64_t g_message_counter;
 
-void fake_handle_messages(fake_conn *c, fake_request *req) {
+void fake_handle_messages(fake_conn *c, fake_request *req)
+{
     if (req->body.len > FAKE_MESSAGES_MAX_BODY) {
-        fake_respond_error(c, req, 413, "request_too_large", "Request exceeds the maximum allowed number of bytes.");
+        fake_respond_error(c, req, 413, "request_too_large",
+                           "Request exceeds the maximum allowed number of bytes.");
         return;
     }
     json_t *params = parse_body(c, req);
-    if (!params) return;
+    if (!params)
+        return;
     const char *scenario = fake_scenario(req, json_string_value(json_object_get(params, "model")));
     int streaming = json_is_true(json_object_get(params, "stream"));
-    if (scenario && fake_respond_scenario(c, req, scenario)) goto done;
+    if (scenario && fake_respond_scenario(c, req, scenario))
+        goto done;
     int mode = 0;
-    if (scenario && strcmp(scenario, "stream-error") == 0) mode = 1;
-    else if (scenario && strcmp(scenario, "stream-close") == 0) mode = 2;
+    if (scenario && strcmp(scenario, "stream-error") == 0)
+        mode = 1;
+    else if (scenario && strcmp(scenario, "stream-close") == 0)
+        mode = 2;
     if (mode == 2 && !streaming) {
         fake_respond_abort(c);
         goto done;
@@ -476,7 +557,8 @@ void fake_handle_messages(fake_conn *c, fake_request *req) {
         fake_respond_error(c, req, 529, "overloaded_error", "Overloaded");
         goto done;
     }
-    if (fake_replay_serve(c, req)) goto done;
+    if (fake_replay_serve(c, req))
+        goto done;
 
     const char *err = NULL;
     fake_reply *r = fake_reply_build(params, ++g_message_counter, &err);
@@ -485,7 +567,8 @@ void fake_handle_messages(fake_conn *c, fake_request *req) {
         goto done;
     }
     snprintf(req->log_note, sizeof req->log_note, "model=%s in=%ld out=%ld%s", r->model,
-             r->input_tokens + r->cache_creation + r->cache_read, r->output_tokens, streaming ? " stream" : "");
+             r->input_tokens + r->cache_creation + r->cache_read, r->output_tokens,
+             streaming ? " stream" : "");
     if (streaming) {
         fake_stream_reply(c, req, r, mode); /* takes r */
     } else {
@@ -500,15 +583,19 @@ done:
     json_decref(params);
 }
 
-void fake_handle_count_tokens(fake_conn *c, fake_request *req) {
+void fake_handle_count_tokens(fake_conn *c, fake_request *req)
+{
     if (req->body.len > FAKE_MESSAGES_MAX_BODY) {
-        fake_respond_error(c, req, 413, "request_too_large", "Request exceeds the maximum allowed number of bytes.");
+        fake_respond_error(c, req, 413, "request_too_large",
+                           "Request exceeds the maximum allowed number of bytes.");
         return;
     }
     json_t *params = parse_body(c, req);
-    if (!params) return;
+    if (!params)
+        return;
     const char *scenario = fake_scenario(req, json_string_value(json_object_get(params, "model")));
-    if (scenario && fake_respond_scenario(c, req, scenario)) goto done;
+    if (scenario && fake_respond_scenario(c, req, scenario))
+        goto done;
     if (!json_is_string(json_object_get(params, "model"))) {
         fake_respond_error(c, req, 400, "invalid_request_error", "model: Field required");
     } else if (!json_is_array(json_object_get(params, "messages"))) {

@@ -37,14 +37,14 @@
 /* A response decoded from a YAML cassette: identity body, NUL-terminated. */
 typedef struct recorded_body {
     int status;
-    char *content_type;  /* NULL when none was recorded */
+    char *content_type; /* NULL when none was recorded */
     char *data;
     size_t len;
 } recorded_body;
 
 typedef struct replay_item {
-    char *path;          /* a raw body file, or NULL */
-    json_t *response;    /* a JS cassette entry's response, or NULL */
+    char *path;              /* a raw body file, or NULL */
+    json_t *response;        /* a JS cassette entry's response, or NULL */
     recorded_body *recorded; /* a YAML cassette's response, or NULL */
 } replay_item;
 
@@ -53,28 +53,35 @@ static size_t g_nitems, g_next;
 static char **g_files;
 static size_t g_nfiles;
 
-static int cmp_names(const void *a, const void *b) {
+static int cmp_names(const void *a, const void *b)
+{
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int add_file(const char *path) {
+static int add_file(const char *path)
+{
     char **grown = realloc(g_files, (g_nfiles + 1) * sizeof *grown);
-    if (!grown) return -1;
+    if (!grown)
+        return -1;
     g_files = grown;
     g_files[g_nfiles] = strdup(path);
-    if (!g_files[g_nfiles]) return -1;
+    if (!g_files[g_nfiles])
+        return -1;
     g_nfiles++;
     return 0;
 }
 
-static void free_recorded(recorded_body *r) {
-    if (!r) return;
+static void free_recorded(recorded_body *r)
+{
+    if (!r)
+        return;
     free(r->content_type);
     free(r->data);
     free(r);
 }
 
-static int add_item(char *path, json_t *response, recorded_body *recorded) {
+static int add_item(char *path, json_t *response, recorded_body *recorded)
+{
     replay_item *grown = realloc(g_items, (g_nitems + 1) * sizeof *grown);
     if (!grown) {
         free(path);
@@ -90,19 +97,22 @@ static int add_item(char *path, json_t *response, recorded_body *recorded) {
     return 0;
 }
 
-static int is_messages_url(const char *url) {
+static int is_messages_url(const char *url)
+{
     const char *p = url ? strstr(url, "://") : NULL;
     p = p ? strchr(p + 3, '/') : url;
     return p && strncmp(p, "/v1/messages", 12) == 0 && (p[12] == '\0' || p[12] == '?');
 }
 
-static int append_decoded(void *ud, const char *data, size_t len) {
+static int append_decoded(void *ud, const char *data, size_t len)
+{
     return bt__buf_append(ud, data, len);
 }
 
 /* The interaction's response body as identity bytes, decoding a recorded
  * content-encoding; NULL with a message on stderr when it cannot be decoded. */
-static recorded_body *decode_recorded(const char *path, const bt__vcr_interaction *it) {
+static recorded_body *decode_recorded(const char *path, const bt__vcr_interaction *it)
+{
     const char *enc = bt__vcr_header_get(it->resp_headers, it->n_resp_headers, "content-encoding");
     bt__coding coding = BT__CODING_IDENTITY;
     if (enc && bt__coding_parse(enc, strlen(enc), &coding) != 0) {
@@ -117,13 +127,15 @@ static recorded_body *decode_recorded(const char *path, const bt__vcr_interactio
     } else {
         bt__inflate *z = bt__inflate_new(coding, fake_cfg.max_body, append_decoded, &out);
         rc = z ? bt__inflate_feed(z, it->resp_body, it->resp_body_len) : -1;
-        if (rc == 0) rc = bt__inflate_finish(z);
+        if (rc == 0)
+            rc = bt__inflate_finish(z);
         bt__inflate_free(z);
     }
     recorded_body *r = calloc(1, sizeof *r);
     const char *ctype = bt__vcr_header_get(it->resp_headers, it->n_resp_headers, "content-type");
     if (rc != 0 || out.truncated || !r || (ctype && !(r->content_type = strdup(ctype)))) {
-        fprintf(stderr, "fake-anthropic: --replay %s: a recorded %s body cannot be decoded or exceeds --max-body\n",
+        fprintf(stderr,
+                "fake-anthropic: --replay %s: a recorded %s body cannot be decoded or exceeds --max-body\n",
                 path, enc ? enc : "identity");
         bt__buf_free(&out);
         free_recorded(r);
@@ -140,7 +152,8 @@ static recorded_body *decode_recorded(const char *path, const bt__vcr_interactio
 }
 
 /* Adds a YAML cassette's POST /v1/messages responses, in recorded order. */
-static int add_yaml_source(const char *path) {
+static int add_yaml_source(const char *path)
+{
     FILE *f = fopen(path, "rb");
     bt__buf text;
     bt__buf_init(&text, REPLAY_MAX_CASSETTE);
@@ -148,11 +161,13 @@ static int add_yaml_source(const char *path) {
         char tmp[65536];
         size_t n;
         while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-            if (bt__buf_append(&text, tmp, n) != 0) break;
+            if (bt__buf_append(&text, tmp, n) != 0)
+                break;
         fclose(f);
     }
     if (!f || text.truncated) {
-        fprintf(stderr, "fake-anthropic: --replay %s: unreadable or larger than %u bytes\n", path, REPLAY_MAX_CASSETTE);
+        fprintf(stderr, "fake-anthropic: --replay %s: unreadable or larger than %u bytes\n", path,
+                REPLAY_MAX_CASSETTE);
         bt__buf_free(&text);
         return -1;
     }
@@ -173,7 +188,8 @@ static int add_yaml_source(const char *path) {
     for (size_t i = 0; i < n; i++) {
         if (rc == 0 && strcmp(items[i].method, "POST") == 0 && is_messages_url(items[i].url)) {
             recorded_body *r = decode_recorded(path, &items[i]);
-            if (!r || add_item(NULL, NULL, r) != 0) rc = -1;
+            if (!r || add_item(NULL, NULL, r) != 0)
+                rc = -1;
         }
         bt__vcr_interaction_free(&items[i]);
     }
@@ -182,9 +198,11 @@ static int add_yaml_source(const char *path) {
 }
 
 /* Adds a file: a cassette's POST /v1/messages responses, or the file as one body. */
-static int add_replay_source(const char *path) {
+static int add_replay_source(const char *path)
+{
     size_t n = strlen(path);
-    if (n > 5 && strcmp(path + n - 5, ".yaml") == 0) return add_yaml_source(path);
+    if (n > 5 && strcmp(path + n - 5, ".yaml") == 0)
+        return add_yaml_source(path);
     json_t *doc = n > 5 && strcmp(path + n - 5, ".json") == 0 ? json_load_file(path, 0, NULL) : NULL;
     json_t *entries = json_object_get(doc, "entries");
     if (!json_is_array(entries)) {
@@ -194,12 +212,14 @@ static int add_replay_source(const char *path) {
     }
     size_t i;
     json_t *e;
-    json_array_foreach(entries, i, e) {
+    json_array_foreach(entries, i, e)
+    {
         json_t *req = json_object_get(e, "request");
         const char *method = json_string_value(json_object_get(req, "method"));
         json_t *resp = json_object_get(e, "response");
-        if (method && strcmp(method, "POST") == 0 && is_messages_url(json_string_value(json_object_get(req, "url"))) &&
-            json_is_object(resp) && add_item(NULL, json_incref(resp), NULL) != 0) {
+        if (method && strcmp(method, "POST") == 0 &&
+            is_messages_url(json_string_value(json_object_get(req, "url"))) && json_is_object(resp) &&
+            add_item(NULL, json_incref(resp), NULL) != 0) {
             json_decref(doc);
             return -1;
         }
@@ -208,14 +228,16 @@ static int add_replay_source(const char *path) {
     return 0;
 }
 
-int fake_replay_init(const char *path) {
+int fake_replay_init(const char *path)
+{
     struct stat st;
     if (stat(path, &st) != 0) {
         fprintf(stderr, "fake-anthropic: --replay %s: no such file or directory\n", path);
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        if (add_replay_source(path) != 0) return -1;
+        if (add_replay_source(path) != 0)
+            return -1;
         goto check;
     }
     DIR *d = opendir(path);
@@ -225,15 +247,18 @@ int fake_replay_init(const char *path) {
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
+        if (e->d_name[0] == '.')
+            continue;
         char full[4096];
         snprintf(full, sizeof full, "%s/%s", path, e->d_name);
-        if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && add_file(full) != 0) break;
+        if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && add_file(full) != 0)
+            break;
     }
     closedir(d);
     qsort(g_files, g_nfiles, sizeof *g_files, cmp_names);
     for (size_t i = 0; i < g_nfiles; i++)
-        if (add_replay_source(g_files[i]) != 0) return -1;
+        if (add_replay_source(g_files[i]) != 0)
+            return -1;
 check:
     if (g_nitems == 0) {
         fprintf(stderr, "fake-anthropic: --replay %s: nothing to replay\n", path);
@@ -242,8 +267,10 @@ check:
     return 0;
 }
 
-void fake_replay_free(void) {
-    for (size_t i = 0; i < g_nfiles; i++) free(g_files[i]);
+void fake_replay_free(void)
+{
+    for (size_t i = 0; i < g_nfiles; i++)
+        free(g_files[i]);
     free(g_files);
     g_files = NULL;
     g_nfiles = 0;
@@ -263,12 +290,14 @@ typedef struct replay_stream {
 } replay_stream;
 
 /* One SSE event per piece: up to and including the next blank line. */
-static int produce_replayed_event(void *state, bt__buf *out) {
+static int produce_replayed_event(void *state, bt__buf *out)
+{
     replay_stream *s = state;
     size_t end = s->at;
     while (end < s->len) {
         if (s->data[end] == '\n' && end + 1 < s->len &&
-            (s->data[end + 1] == '\n' || (s->data[end + 1] == '\r' && end + 2 < s->len && s->data[end + 2] == '\n'))) {
+            (s->data[end + 1] == '\n' ||
+             (s->data[end + 1] == '\r' && end + 2 < s->len && s->data[end + 2] == '\n'))) {
             end += s->data[end + 1] == '\n' ? 2 : 3;
             break;
         }
@@ -279,7 +308,8 @@ static int produce_replayed_event(void *state, bt__buf *out) {
     return s->at < s->len ? FAKE_PIECE_MORE : FAKE_PIECE_DONE;
 }
 
-static void free_replay_stream(void *state) {
+static void free_replay_stream(void *state)
+{
     replay_stream *s = state;
     free(s->data);
     free(s);
@@ -289,7 +319,8 @@ static void free_replay_stream(void *state) {
 
 /* Takes ownership of data (malloc'd) and streams data[at, len) one event per piece. */
 static void start_sse(fake_conn *c, const fake_request *req, int status, const char *content_type, char *data,
-                      size_t at, size_t len) {
+                      size_t at, size_t len)
+{
     replay_stream *s = calloc(1, sizeof *s);
     if (!s) {
         free(data);
@@ -299,22 +330,23 @@ static void start_sse(fake_conn *c, const fake_request *req, int status, const c
     s->data = data;
     s->at = at;
     s->len = len;
-    fake_respond_stream(c, req, status, content_type,
-                        "cache-control: no-cache\r\nx-accel-buffering: no\r\n", produce_replayed_event, s,
-                        free_replay_stream, fake_cfg.pace_ms);
+    fake_respond_stream(c, req, status, content_type, "cache-control: no-cache\r\nx-accel-buffering: no\r\n",
+                        produce_replayed_event, s, free_replay_stream, fake_cfg.pace_ms);
 }
 
-static const char *header_of(json_t *headers, const char *name) {
+static const char *header_of(json_t *headers, const char *name)
+{
     const char *k;
     json_t *v;
-    json_object_foreach(headers, k, v)
-        if (strcasecmp(k, name) == 0) return json_string_value(v);
+    json_object_foreach(headers, k, v) if (strcasecmp(k, name) == 0) return json_string_value(v);
     return NULL;
 }
 
-static void serve_cassette_response(fake_conn *c, const fake_request *req, json_t *resp) {
+static void serve_cassette_response(fake_conn *c, const fake_request *req, json_t *resp)
+{
     int status = (int)json_integer_value(json_object_get(resp, "status"));
-    if (status < 100 || status > 599) status = 200;
+    if (status < 100 || status > 599)
+        status = 200;
     json_t *body = json_object_get(resp, "body");
     const char *kind = json_string_value(json_object_get(body, "kind"));
     const char *ctype = header_of(json_object_get(resp, "headers"), "content-type");
@@ -323,7 +355,8 @@ static void serve_cassette_response(fake_conn *c, const fake_request *req, json_
         bt__buf_init(&text, fake_cfg.max_body);
         size_t i;
         json_t *chunk;
-        json_array_foreach(json_object_get(body, "chunks"), i, chunk) {
+        json_array_foreach(json_object_get(body, "chunks"), i, chunk)
+        {
             bt__buf_append(&text, json_string_value(chunk), json_string_length(chunk));
             bt__buf_append_str(&text, "\n\n");
         }
@@ -332,25 +365,30 @@ static void serve_cassette_response(fake_conn *c, const fake_request *req, json_
         return;
     }
     char *json = kind && strcmp(kind, "json") == 0
-                     ? json_dumps(json_object_get(body, "value"), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
-                     : NULL;
-    fake_respond(c, req, status, ctype ? ctype : "application/json", NULL, json ? json : "", json ? strlen(json) : 0);
+        ? json_dumps(json_object_get(body, "value"), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
+        : NULL;
+    fake_respond(c, req, status, ctype ? ctype : "application/json", NULL, json ? json : "",
+                 json ? strlen(json) : 0);
     free(json);
 }
 
 /* Offset of the first byte after leading blank space. */
-static size_t skip_blank(const char *data, size_t len) {
+static size_t skip_blank(const char *data, size_t len)
+{
     size_t skip = 0;
-    while (skip < len && (data[skip] == ' ' || data[skip] == '\n' || data[skip] == '\r')) skip++;
+    while (skip < len && (data[skip] == ' ' || data[skip] == '\n' || data[skip] == '\r'))
+        skip++;
     return skip;
 }
 
 /* Whether a NUL-terminated body starts with an SSE field. */
-static int starts_like_sse(const char *start) {
+static int starts_like_sse(const char *start)
+{
     return strncmp(start, "event:", 6) == 0 || strncmp(start, "data:", 5) == 0 || start[0] == ':';
 }
 
-static void serve_recorded(fake_conn *c, const fake_request *req, const recorded_body *r) {
+static void serve_recorded(fake_conn *c, const fake_request *req, const recorded_body *r)
+{
     const char *ctype = r->content_type;
     size_t skip = skip_blank(r->data, r->len);
     if ((ctype && strstr(ctype, "text/event-stream")) || (!ctype && starts_like_sse(r->data + skip))) {
@@ -366,8 +404,10 @@ static void serve_recorded(fake_conn *c, const fake_request *req, const recorded
     fake_respond(c, req, r->status, ctype ? ctype : "application/json", NULL, r->data, r->len);
 }
 
-int fake_replay_serve(fake_conn *c, const fake_request *req) {
-    if (g_nitems == 0) return 0;
+int fake_replay_serve(fake_conn *c, const fake_request *req)
+{
+    if (g_nitems == 0)
+        return 0;
     replay_item *item = &g_items[g_next];
     g_next = (g_next + 1) % g_nitems;
     if (item->response) {
@@ -386,7 +426,8 @@ int fake_replay_serve(fake_conn *c, const fake_request *req) {
         char tmp[65536];
         size_t n;
         while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-            if (bt__buf_append(&body, tmp, n) != 0) break;
+            if (bt__buf_append(&body, tmp, n) != 0)
+                break;
         fclose(f);
     }
     if (!f || body.truncated) {

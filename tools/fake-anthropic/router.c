@@ -9,12 +9,14 @@
 
 #include "fake.h"
 
-static int starts_with(const char *s, const char *prefix) {
+static int starts_with(const char *s, const char *prefix)
+{
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
 /* Answers 401/400 when the credentials or version header are missing or bad. */
-static int check_auth(fake_conn *c, const fake_request *req) {
+static int check_auth(fake_conn *c, const fake_request *req)
+{
     const char *key = fake_header_get(req, "x-api-key");
     const char *auth = fake_header_get(req, "authorization");
     if ((!key || !*key) && !(auth && starts_with(auth, "Bearer ") && auth[7])) {
@@ -33,13 +35,15 @@ static int check_auth(fake_conn *c, const fake_request *req) {
     return 1;
 }
 
-void fake_route_body(fake_request *req) {
+void fake_route_body(fake_request *req)
+{
     if (req->method == HTTP_POST && req->path &&
         (strcmp(req->path, "/v1/messages/batches") == 0 || strcmp(req->path, "/v1/messages/batches/") == 0))
         fake_batches_install_sink(req);
 }
 
-void fake_dispatch(fake_conn *c, fake_request *req) {
+void fake_dispatch(fake_conn *c, fake_request *req)
+{
     const char *path = req->path ? req->path : "";
     if (strcmp(path, "/healthz") == 0) {
         static const char ok[] = "{\"status\":\"ok\"}";
@@ -48,16 +52,21 @@ void fake_dispatch(fake_conn *c, fake_request *req) {
     }
     if (!starts_with(path, "/v1/")) {
         /* HEAD / is a connectivity probe that real clients send; it gets an empty 404. */
-        if (req->method == HTTP_HEAD) fake_respond(c, req, 404, NULL, NULL, "", 0);
-        else fake_respond_error(c, req, 404, "not_found_error", "Not Found");
+        if (req->method == HTTP_HEAD)
+            fake_respond(c, req, 404, NULL, NULL, "", 0);
+        else
+            fake_respond_error(c, req, 404, "not_found_error", "Not Found");
         return;
     }
-    if (!check_auth(c, req)) return;
+    if (!check_auth(c, req))
+        return;
     if (strcmp(path, "/v1/messages") == 0) {
-        if (req->method != HTTP_POST) goto method;
+        if (req->method != HTTP_POST)
+            goto method;
         fake_handle_messages(c, req);
     } else if (strcmp(path, "/v1/messages/count_tokens") == 0) {
-        if (req->method != HTTP_POST) goto method;
+        if (req->method != HTTP_POST)
+            goto method;
         fake_handle_count_tokens(c, req);
     } else if (strcmp(path, "/v1/messages/batches") == 0 || starts_with(path, "/v1/messages/batches/")) {
         fake_handle_batches(c, req);
