@@ -23,7 +23,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "braintrust/braintrust.h"
+#include "braintrust/sink.h"
+#include "braintrust/version.h"
 #include "core/sink_internal.h"
 #include "export/gzip.h"
 #include "export/otlp_json.h"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 #include "util/buf.h"
 #include "util/text.h"

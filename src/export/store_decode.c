@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "braintrust/braintrust.h"
+#include "braintrust/version.h"
 #include "export/store.h"
 #include "util/text.h"
 

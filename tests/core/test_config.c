@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "braintrust/version.h"
 #include "core/tracer_impl.h"
 #include "core_harness.h"
 
@@ -96,7 +97,7 @@ static void test_defaults(void **state)
     assert_string_equal(res_attr(f->t, "service.name"), "unknown_service");
     assert_string_equal(res_attr(f->t, "telemetry.sdk.name"), "braintrust-c");
     assert_string_equal(res_attr(f->t, "telemetry.sdk.language"), "c");
-    assert_string_equal(res_attr(f->t, "telemetry.sdk.version"), "0.1.0");
+    assert_string_equal(res_attr(f->t, "telemetry.sdk.version"), BT_VERSION_STRING);
     assert_string_equal(bt__tracer_resource(f->t)->scope_name, "braintrust-c");
     assert_int_equal(f->log.n_errors, 0);
 }
