@@ -8,8 +8,10 @@ json_t *bt__batch_llm_output(json_t *message)
 {
     json_t *role = json_object_get(message, "role");
     json_t *content = json_object_get(message, "content");
+    if (!json_is_array(content))
+        return NULL; /* as for a Messages span: no blocks, no output */
     return json_pack("{s:s,s:O}", "role", json_is_string(role) ? json_string_value(role) : "assistant",
-                     "content", content ? content : json_null());
+                     "content", content);
 }
 
 void bt__batch_llm_metrics_add(json_t *into, json_t *from)

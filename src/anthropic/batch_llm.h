@@ -12,7 +12,8 @@
 
 #include "braintrust/anthropic.h"
 
-/* {"role": message.role or "assistant", "content": message.content (blocks)}. */
+/* {"role": message.role or "assistant", "content": message.content (blocks)}, or NULL
+ * when the message has no list of blocks. */
 json_t *bt__batch_llm_output(json_t *message);
 /* Adds every integer metric of `from` into `into` (summing). */
 void bt__batch_llm_metrics_add(json_t *into, json_t *from);

@@ -227,7 +227,7 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
             json_t *v;
             if (json_is_string(v = json_object_get(message, "model")))
                 json_object_set(meta, "model", v);
-            if ((v = json_object_get(message, "stop_reason")))
+            if ((v = json_object_get(message, "stop_reason")) && !json_is_null(v))
                 json_object_set(meta, "stop_reason", v);
             if ((v = json_object_get(message, "stop_sequence")) && !json_is_null(v))
                 json_object_set(meta, "stop_sequence", v);
@@ -241,7 +241,8 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
             bt__usage_add_metrics(json_object_get(message, "usage"), metrics);
             bt__batch_llm_metrics_add(t->metrics, metrics);
             json_t *output = bt__batch_llm_output(message);
-            bt__span_set_json(t->a, span, "braintrust.output_json", "output", output);
+            if (output)
+                bt__span_set_json(t->a, span, "braintrust.output_json", "output", output);
             json_decref(output);
             bt__server_tools tools = {
                 .a = t->a,
