@@ -1,8 +1,8 @@
 /*
  * What an endpoint handler sees of an exchange. exchange.c owns the common work:
  * routing, timing, secret-free header capture, Content-Encoding inflation of the
- * response, and the outcome. Each traced endpoint (messages.c, count_tokens.c,
- * batches.c, batch_results.c) is a handler fed the raw request bytes and the decoded
+ * response, and the outcome. Each traced endpoint (messages.c for Messages and
+ * count_tokens, batches.c, batch_results.c) is a handler fed the raw request bytes and the decoded
  * response bytes; at finish it builds and ends its span(s).
  */
 #ifndef BT_ANTHROPIC_EXCHANGE_INTERNAL_H
