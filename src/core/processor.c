@@ -3,10 +3,15 @@
  *
  * bt_span_end() only links the span into the queue under a mutex (or drops it when the
  * queue is full), so instrumented code never waits for the network. The thread exports
- * when max_export_batch spans are waiting or when the oldest has waited schedule_delay,
+ * when max_export_batch spans are waiting or when the oldest has waited schedule_delay
+ * (at once when every sink is local: the delay only batches network requests),
  * splitting every batch so that no request exceeds max_request_bytes (by each span's
  * approx_bytes), and hands each piece to every sink. Flush waits for the spans ended
  * before it and reports whether all of them were delivered.
+ *
+ * Time here is the processor's clock (proc_now): CLOCK_MONOTONIC, or a manual clock a
+ * test moves, in which case the thread waits for the clock to move instead of sleeping
+ * on a timer.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +40,19 @@ static int is_power_of_two(uint64_t v)
     return v && !(v & (v - 1));
 }
 
+/* The processor's clock; with a manual clock, call with mu held once running. */
+static uint64_t proc_now(const bt_tracer *t)
+{
+    return t->manual_clock ? t->manual_now_ns : bt__mono_ns();
+}
+
+/* Wakes the export thread to look again (mu held). */
+static void poke(bt__processor *p)
+{
+    p->idle = 0;
+    pthread_cond_signal(&p->work);
+}
+
 void bt__processor_enqueue(bt_tracer *t, bt_span *s)
 {
     bt__processor *p = &t->proc;
@@ -60,12 +78,12 @@ void bt__processor_enqueue(bt_tracer *t, bt_span *s)
     p->qlen++;
     p->enq_seq++;
     if (p->qlen == 1)
-        p->oldest_enqueued_mono = bt__mono_ns();
-    /* The thread needs waking only to start the schedule-delay timer or for a full batch. */
-    int wake = p->qlen == 1 || p->qlen == (size_t)t->max_export_batch;
+        p->oldest_enqueued_mono = proc_now(t);
+    /* The thread needs waking only to start the schedule-delay timer (or, with local
+     * sinks, to export) or for a full batch. */
+    if (p->qlen == 1 || p->qlen == (size_t)t->max_export_batch)
+        poke(p);
     pthread_mutex_unlock(&p->mu);
-    if (wake)
-        pthread_cond_signal(&p->work);
 }
 
 /* Hands spans[0..n) to every sink in pieces under the byte cap. Returns how many of the
@@ -110,6 +128,16 @@ static int flush_sinks(bt_tracer *t)
     return ok;
 }
 
+/* 1 when the thread has something to do at time `now` (mu held). */
+static int has_work(const bt_tracer *t, const bt__processor *p, uint64_t now, uint64_t delay)
+{
+    if (p->stopping || p->flush_want > p->flushed_seq || p->qlen >= (size_t)t->max_export_batch)
+        return 1;
+    if (p->qlen == 0)
+        return 0;
+    return p->all_sinks_local || now >= p->oldest_enqueued_mono + delay;
+}
+
 static void *export_thread(void *arg)
 {
     bt_tracer *t = arg;
@@ -119,18 +147,18 @@ static void *export_thread(void *arg)
     pthread_mutex_lock(&p->mu);
     for (;;) {
         /* Wait for a full batch, the schedule delay, a flush or shutdown. */
-        while (p->qlen < (size_t)t->max_export_batch && !p->stopping && p->flush_want <= p->flushed_seq) {
-            if (p->qlen == 0) {
+        while (!has_work(t, p, proc_now(t), delay)) {
+            p->idle = 1;
+            pthread_cond_broadcast(&p->done); /* for bt__tracer_wait_idle */
+            if (p->qlen == 0 || t->manual_clock) {
                 pthread_cond_wait(&p->work, &p->mu);
-                continue;
+            } else {
+                struct timespec ts;
+                mono_deadline(p->oldest_enqueued_mono + delay, &ts);
+                pthread_cond_timedwait(&p->work, &p->mu, &ts);
             }
-            uint64_t deadline = p->oldest_enqueued_mono + delay;
-            if (bt__mono_ns() >= deadline)
-                break;
-            struct timespec ts;
-            mono_deadline(deadline, &ts);
-            pthread_cond_timedwait(&p->work, &p->mu, &ts);
         }
+        p->idle = 0;
 
         size_t n = 0;
         while (n < (size_t)t->max_export_batch && p->head) {
@@ -142,8 +170,8 @@ static void *export_thread(void *arg)
             p->tail = NULL;
         p->qlen -= n;
         if (p->qlen)
-            p->oldest_enqueued_mono = bt__mono_ns();
-        int give_up = p->stopping && bt__mono_ns() > p->drain_deadline_mono;
+            p->oldest_enqueued_mono = proc_now(t);
+        int give_up = p->stopping && proc_now(t) > p->drain_deadline_mono;
 
         if (n) {
             pthread_mutex_unlock(&p->mu);
@@ -194,6 +222,9 @@ int bt__processor_start(bt_tracer *t)
     p->batch = malloc((size_t)t->max_export_batch * sizeof *p->batch);
     if (!p->batch)
         return BT_ENOMEM;
+    p->all_sinks_local = 1;
+    for (size_t k = 0; k < t->n_sinks; k++)
+        p->all_sinks_local &= t->sinks[k]->vt->local != 0;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -228,7 +259,7 @@ int bt__processor_flush(bt_tracer *t, int timeout_ms)
     uint64_t drops = drops_now - p->flush_drop_base;
     if (p->flush_want < target)
         p->flush_want = target;
-    pthread_cond_signal(&p->work);
+    poke(p);
     int timed_out = 0;
     while (p->flushed_seq < target && !timed_out) {
         struct timespec ts;
@@ -256,8 +287,8 @@ void bt__processor_stop(bt_tracer *t)
         return;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
-    p->drain_deadline_mono = bt__mono_ns() + ms_to_ns(t->bsp_export_timeout_ms);
-    pthread_cond_signal(&p->work);
+    p->drain_deadline_mono = proc_now(t) + ms_to_ns(t->bsp_export_timeout_ms);
+    poke(p);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->thread, NULL);
     p->thread_started = 0;
@@ -294,4 +325,29 @@ void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out)
     out->export_failures = p->failures;
     out->queue_length = p->qlen;
     pthread_mutex_unlock(&p->mu);
+}
+
+void bt__processor_clock_moved(bt_tracer *t, uint64_t ns)
+{
+    bt__processor *p = &t->proc;
+    pthread_mutex_lock(&p->mu);
+    t->manual_now_ns += ns;
+    poke(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int bt__processor_wait_idle(bt_tracer *t, int timeout_ms)
+{
+    bt__processor *p = &t->proc;
+    uint64_t deadline = bt__mono_ns() + ms_to_ns(timeout_ms);
+    pthread_mutex_lock(&p->mu);
+    while (!p->idle) {
+        struct timespec ts;
+        mono_deadline(deadline, &ts);
+        if (pthread_cond_timedwait(&p->done, &p->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    int idle = p->idle;
+    pthread_mutex_unlock(&p->mu);
+    return idle ? BT_OK : BT_ETIMEDOUT;
 }

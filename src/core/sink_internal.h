@@ -19,6 +19,11 @@ typedef struct bt__sink_vtable {
     /* Optional: called once before free, on the export thread, at tracer shutdown. */
     void (*shutdown)(bt_sink *sink);
     void (*free)(bt_sink *sink);
+    /* 1 when delivery is local and cheap (a file, a database, memory): when every sink
+     * is local the processor hands spans over as soon as it is idle instead of waiting
+     * out the schedule delay, so a span is visible right after it ends. The delay
+     * exists to batch network requests, which a local write does not need. */
+    int local;
 } bt__sink_vtable;
 
 /* Every sink struct begins with this header. */

@@ -220,6 +220,36 @@ void bt_tracer_get_stats(bt_tracer *t, bt_tracer_stats *out)
         bt__processor_stats(t, out);
 }
 
+int bt__tracer_use_manual_clock(bt_tracer *t, uint64_t start_ns)
+{
+    if (!t)
+        return BT_EINVAL;
+    if (atomic_load(&t->running))
+        return BT_ESTATE;
+    t->manual_clock = 1;
+    t->manual_now_ns = start_ns;
+    return BT_OK;
+}
+
+void bt__tracer_advance_clock(bt_tracer *t, uint64_t ns)
+{
+    if (!t || !t->manual_clock)
+        return;
+    if (bt__tracer_live(t))
+        bt__processor_clock_moved(t, ns);
+    else
+        t->manual_now_ns += ns;
+}
+
+int bt__tracer_wait_idle(bt_tracer *t, int timeout_ms)
+{
+    if (!t)
+        return BT_EINVAL;
+    if (!bt__tracer_live(t))
+        return BT_ESTATE;
+    return bt__processor_wait_idle(t, timeout_ms);
+}
+
 uint64_t bt__mono_ns(void)
 {
     struct timespec ts;

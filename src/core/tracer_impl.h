@@ -42,6 +42,8 @@ typedef struct bt__processor {
     uint64_t flush_drop_base;      /* queue_drops when the last completed flush was called */
     uint64_t drain_deadline_mono;  /* shutdown: spans still queued after this are dropped */
     bt_span **batch;               /* the export thread's batch buffer (max_export_batch) */
+    int all_sinks_local;           /* export as soon as idle (see bt__sink_vtable.local) */
+    int idle;                      /* the thread waits with nothing it can do at this time */
     /* statistics */
     uint64_t ended, exported, queue_drops, failed_spans, requests, failures;
 } bt__processor;
@@ -74,6 +76,10 @@ struct bt_tracer {
     unsigned run_generation; /* bt__fork_generation() at start: the export thread
                                  * exists only in that process */
     atomic_uint_fast64_t spans_started;
+    /* The processor's clock: CLOCK_MONOTONIC, or a manual one that tests move
+     * (bt__tracer_use_manual_clock); manual_now_ns is guarded by proc.mu once running. */
+    int manual_clock;
+    uint64_t manual_now_ns;
     bt__processor proc;
 };
 
@@ -111,6 +117,9 @@ void bt__processor_stop(bt_tracer *t);
 /* In a forked child: frees the inherited queue and buffers without locking or joining. */
 void bt__processor_abandon(bt_tracer *t);
 void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out);
+/* The manual clock moved: the thread re-reads it. */
+void bt__processor_clock_moved(bt_tracer *t, uint64_t ns);
+int bt__processor_wait_idle(bt_tracer *t, int timeout_ms);
 
 /* tracer.c */
 /* 1 when the processor runs in this process: started, and not a forked child (which

@@ -86,6 +86,7 @@ static const bt__sink_vtable console_vt = {
     .name = "console",
     .export_spans = console_export,
     .free = console_free,
+    .local = 1,
 };
 
 int bt_sink_console_new(bt_sink **out)

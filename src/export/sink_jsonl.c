@@ -68,6 +68,7 @@ static const bt__sink_vtable jsonl_vt = {
     .name = "jsonl",
     .export_spans = jsonl_export,
     .free = jsonl_free,
+    .local = 1,
 };
 
 int bt_sink_jsonl_new(const char *path, bt_sink **out)

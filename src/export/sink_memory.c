@@ -99,6 +99,7 @@ static const bt__sink_vtable memory_vt = {
     .name = "memory",
     .export_spans = memory_export,
     .free = memory_free,
+    .local = 1,
 };
 
 int bt_sink_memory_new(bt_sink **out)

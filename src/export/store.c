@@ -399,6 +399,7 @@ static const bt__sink_vtable store_vt = {
     .flush = store_flush,
     .shutdown = store_shutdown,
     .free = store_free,
+    .local = 1, /* the commit; shipping to a spool target is the shipper thread's */
 };
 
 /* The shipper's connection and thread; it starts by shipping what a previous run left

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "core/sink_internal.h"
+#include "core/tracer_internal.h"
 #include "export/otlp_json.h"
 #include "export/store.h"
 #include "span_fixture.h"
@@ -219,6 +220,26 @@ static void test_upsert_is_idempotent(void **state)
                      BT_STATUS_ERROR);
     assert_int_equal(bt_sink_memory_count(mem), 5);
     bt_sink_free(sink);
+}
+
+/* A span is in the store as soon as the export thread is idle, not a schedule delay
+ * (OTEL_BSP_SCHEDULE_DELAY, 5 s by default) later: someone looking right after a call
+ * sees it. The tracer's clock stands still here, so only promptness can pass. */
+static void test_span_committed_when_idle(void **state)
+{
+    (void)state;
+    bt_tracer *t = NULL;
+    assert_int_equal(bt_tracer_new(&t), BT_OK);
+    assert_int_equal(bt__tracer_use_manual_clock(t, 0), BT_OK);
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, sink), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    bt_span *s = bt_span_start(t, "seen.at.once", NULL);
+    bt_span_end(s, 0);
+    assert_int_equal(bt__tracer_wait_idle(t, 60000), BT_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE name = 'seen.at.once'"), 1);
+    bt_tracer_free(t);
 }
 
 static void test_spool_ships_exact_lines(void **state)
@@ -628,6 +649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_columns_extracted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_has_null_parent_and_no_metrics_are_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsert_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_span_committed_when_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_ships_exact_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_failure_keeps_spans_until_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_target_does_not_block_exports, setup, teardown),
