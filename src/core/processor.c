@@ -88,9 +88,12 @@ void bt__processor_enqueue(bt_tracer *t, bt_span *s)
 
 /* Hands spans[0..n) to every sink in pieces under the byte cap. Returns how many of the
  * spans were delivered by every sink; adds the requests and failures made to *req and
- * *fail. */
+ * *fail. A failing sink logs its own reason; this says what it cost, once when a run of
+ * failures starts and then at 2, 4, 8... failed exports, so a dead receiver cannot
+ * flood the log. */
 static size_t export_batch(bt_tracer *t, bt_span **spans, size_t n, uint64_t *req, uint64_t *fail)
 {
+    bt__processor *p = &t->proc;
     size_t delivered = 0, i = 0;
     while (i < n) {
         size_t j = i, bytes = REQUEST_OVERHEAD_BYTES;
@@ -105,12 +108,20 @@ static size_t export_batch(bt_tracer *t, bt_span **spans, size_t n, uint64_t *re
             if (rc != BT_OK) {
                 (*fail)++;
                 ok = 0;
-                bt_tracer_log(t, BT_LOG_WARN, "braintrust: sink %s failed to export %zu span(s): %s",
-                              sink->vt->name ? sink->vt->name : "?", j - i, bt_strerror(rc));
+                uint64_t streak = ++p->fail_streak; /* the export thread's own */
+                if (streak == 1 || is_power_of_two(streak))
+                    bt_tracer_log(
+                        t, BT_LOG_WARN,
+                        "braintrust: sink %s could not take %zu span(s) (%s); %llu failed export(s) "
+                        "in a row, those spans are dropped",
+                        sink->vt->name ? sink->vt->name : "?", j - i, bt_strerror(rc),
+                        (unsigned long long)streak);
             }
         }
-        if (ok)
+        if (ok) {
             delivered += j - i;
+            p->fail_streak = 0;
+        }
         i = j;
     }
     return delivered;
@@ -131,7 +142,7 @@ static int flush_sinks(bt_tracer *t)
 /* 1 when the thread has something to do at time `now` (mu held). */
 static int has_work(const bt_tracer *t, const bt__processor *p, uint64_t now, uint64_t delay)
 {
-    if (p->stopping || p->flush_want > p->flushed_seq || p->qlen >= (size_t)t->max_export_batch)
+    if (p->stopping || p->flush_req > p->flush_served || p->qlen >= (size_t)t->max_export_batch)
         return 1;
     if (p->qlen == 0)
         return 0;
@@ -191,14 +202,16 @@ static void *export_thread(void *arg)
                 p->last_fail_seq = p->done_seq;
         }
 
-        if (p->flush_want > p->flushed_seq && p->done_seq >= p->flush_want) {
-            uint64_t upto = p->done_seq;
+        /* Every flush call gets a round of sink flushes that starts after it was made
+         * (a spool's unsent spans get another attempt each time), once the spans
+         * before it are handled. */
+        if (p->flush_req > p->flush_served && p->done_seq >= p->flush_want) {
+            uint64_t req = p->flush_req;
             pthread_mutex_unlock(&p->mu);
             int ok = flush_sinks(t);
             pthread_mutex_lock(&p->mu);
-            if (!ok && upto)
-                p->last_fail_seq = upto;
-            p->flushed_seq = upto;
+            p->flush_served = req;
+            p->flush_round_ok = ok;
         }
         pthread_cond_broadcast(&p->done);
         if (p->stopping && p->qlen == 0)
@@ -257,17 +270,19 @@ int bt__processor_flush(bt_tracer *t, int timeout_ms)
     uint64_t base = p->flush_base;
     uint64_t drops_now = p->queue_drops;
     uint64_t drops = drops_now - p->flush_drop_base;
+    uint64_t req = ++p->flush_req;
     if (p->flush_want < target)
         p->flush_want = target;
     poke(p);
     int timed_out = 0;
-    while (p->flushed_seq < target && !timed_out) {
+    while (p->flush_served < req && !timed_out) {
         struct timespec ts;
         mono_deadline(deadline, &ts);
         if (pthread_cond_timedwait(&p->done, &p->mu, &ts) == ETIMEDOUT)
-            timed_out = p->flushed_seq < target;
+            timed_out = p->flush_served < req;
     }
-    int failed = drops > 0 || p->last_fail_seq > base;
+    /* the round that served this call began after it: its sinks' answer is current */
+    int failed = drops > 0 || p->last_fail_seq > base || !p->flush_round_ok;
     if (!timed_out) {
         if (p->flush_base < target)
             p->flush_base = target;

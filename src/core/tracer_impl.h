@@ -35,8 +35,10 @@ typedef struct bt__processor {
     uint64_t oldest_enqueued_mono; /* when the oldest queued span arrived (schedule delay) */
     uint64_t enq_seq;              /* spans accepted so far */
     uint64_t done_seq;             /* spans handled (delivered or failed) so far */
-    uint64_t flush_want;           /* a flush asked for sinks to be flushed up to here */
-    uint64_t flushed_seq;          /* sinks flushed after handling this many spans */
+    uint64_t flush_want;           /* sinks are flushed once this many spans are handled */
+    uint64_t flush_req;            /* flush calls so far */
+    uint64_t flush_served;         /* flush calls answered by a completed round of sink flushes */
+    int flush_round_ok;            /* every sink flushed in the last round */
     uint64_t last_fail_seq;        /* highest seq whose delivery failed (0: none) */
     uint64_t flush_base;           /* enq_seq when the last completed flush was called */
     uint64_t flush_drop_base;      /* queue_drops when the last completed flush was called */
@@ -44,6 +46,7 @@ typedef struct bt__processor {
     bt_span **batch;               /* the export thread's batch buffer (max_export_batch) */
     int all_sinks_local;           /* export as soon as idle (see bt__sink_vtable.local) */
     int idle;                      /* the thread waits with nothing it can do at this time */
+    uint64_t fail_streak;          /* failed sink exports in a row (export thread only) */
     /* statistics */
     uint64_t ended, exported, queue_drops, failed_spans, requests, failures;
 } bt__processor;

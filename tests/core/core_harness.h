@@ -160,9 +160,14 @@ static inline void ts_free(bt_sink *sink)
     free(sink);
 }
 
-static const bt__sink_vtable test_sink_vt = {"test", ts_export, ts_flush, ts_shutdown, ts_free, 0};
-static const bt__sink_vtable test_local_sink_vt = {"test-local", ts_export, ts_flush,
-                                                   ts_shutdown,  ts_free,   1};
+static const bt__sink_vtable test_sink_vt = {
+    .name = "test", .export_spans = ts_export, .flush = ts_flush, .shutdown = ts_shutdown, .free = ts_free};
+static const bt__sink_vtable test_local_sink_vt = {.name = "test-local",
+                                                   .export_spans = ts_export,
+                                                   .flush = ts_flush,
+                                                   .shutdown = ts_shutdown,
+                                                   .free = ts_free,
+                                                   .local = 1};
 
 static inline bt_sink *test_sink_new(sink_state *st)
 {

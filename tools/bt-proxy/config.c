@@ -32,6 +32,11 @@ static void usage(FILE *out)
           "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
           "                         this long (default 600; streams have no total timeout)\n"
           "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
+          "  --allow-untraced       start even when the tracing configuration is invalid (a bad\n"
+          "                         OTEL_* or BRAINTRUST_* value, an OTLP endpoint that is not a\n"
+          "                         URL) and forward requests untraced; without it such a\n"
+          "                         configuration stops the proxy at startup with the variable,\n"
+          "                         its value and the reason\n"
           "  --help                 this text\n"
           "\n"
           "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
@@ -41,8 +46,20 @@ static void usage(FILE *out)
           "per request: an incoming traceparent header makes the request's span its child;\n"
           "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
           "project or experiment and is not forwarded upstream.\n"
-          "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON).\n"
-          "SIGTERM/SIGINT: stop accepting, finish in-flight requests, flush spans, exit.\n",
+          "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON: requests, and spans\n"
+          "ended, sent, waiting in the store, dropped, with the last export error).\n"
+          "\n"
+          "where spans go (logged at startup): --store and --spans-jsonl as given, else the\n"
+          "library's choice: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT or BRAINTRUST_API_KEY is\n"
+          "set, else the local span store (bt-spans reads it). With --store and OTLP, spans are\n"
+          "committed to the store first and sent on from there, so none is lost while the\n"
+          "receiver is down or the proxy restarts.\n"
+          "\n"
+          "shutdown: the first SIGTERM or SIGINT (Ctrl-C) stops accepting connections and lets\n"
+          "in-flight requests finish for up to 9 s; streams still running then are cut (their\n"
+          "spans say \"cut by the proxy at shutdown\"). A second signal cuts them at once.\n"
+          "Spans are then flushed; the proxy exits within 15 s of the first signal, and its\n"
+          "last log line says what became of the spans.\n",
           out);
 }
 
@@ -129,6 +146,10 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 1;
+        }
+        if (!strcmp(a, "--allow-untraced")) {
+            cfg->allow_untraced = 1;
+            continue;
         }
         size_t al = strlen(a);
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
