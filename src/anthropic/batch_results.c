@@ -48,6 +48,9 @@ static const char *incomplete_reason(const bt_exchange *ex)
         return "the connection broke before the end of the results";
     if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED)
         return "the client stopped reading before the end of the results";
+    if (ex->outcome == BT_EXCHANGE_ABORTED)
+        return ex->abort_reason[0] ? ex->abort_reason
+                                   : "the caller cut the exchange before the end of the results";
     return NULL;
 }
 

@@ -311,6 +311,29 @@ void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_exchange_i
     free(ex);
 }
 
+void bt_exchange_abort(bt_exchange *ex, const char *reason, bt_exchange_info *info)
+{
+    if (ex && reason)
+        snprintf(ex->abort_reason, sizeof ex->abort_reason, "%s", reason);
+    bt_exchange_end(ex, BT_EXCHANGE_ABORTED, info);
+}
+
+const char *bt__exchange_cut_status(const bt_exchange *ex, bt_span *span)
+{
+    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
+        bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled");
+        return "client_cancelled";
+    }
+    if (ex->outcome == BT_EXCHANGE_ABORTED) {
+        char text[160];
+        snprintf(text, sizeof text, "aborted: %s",
+                 ex->abort_reason[0] ? ex->abort_reason : "cut by the caller");
+        bt_span_set_status(span, BT_STATUS_ERROR, text);
+        return "aborted";
+    }
+    return NULL;
+}
+
 bt_span *bt__exchange_start_span(bt_exchange *ex, const char *name, const char *type)
 {
     if (!ex || !name)

@@ -52,6 +52,7 @@ struct bt_exchange {
     int is_truncated;       /* some cap was hit: metadata.truncated */
     char decode_error[128]; /* "" or why the response body could not be decoded */
     bt_exchange_outcome outcome;
+    char abort_reason[128]; /* BT_EXCHANGE_ABORTED: why the caller cut it; "" if unsaid */
     bt_span_context parent;
     int has_parent;
     char *braintrust_parent; /* per-request override or NULL */
@@ -78,6 +79,10 @@ bt_span *bt__exchange_start_span(bt_exchange *ex, const char *name, const char *
  * "error":{"type","message"},"request_id"}) or falls back to the status line; sets the
  * span's error status "<type>: <message>" and error.type; returns 1 if it did. */
 int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body, size_t len);
+
+/* For an exchange cut before its end by the client or by the caller itself: sets the
+ * span's error status and returns the error type; NULL for other outcomes. */
+const char *bt__exchange_cut_status(const bt_exchange *ex, bt_span *span);
 
 /* Handler constructors (one file each). */
 bt__handler *bt__messages_handler_new(bt_exchange *ex);      /* messages + count_tokens */

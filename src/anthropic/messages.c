@@ -123,10 +123,9 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, bt_span *span)
         }
         return type;
     }
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled");
-        return "client_cancelled";
-    }
+    const char *cut = bt__exchange_cut_status(ex, span);
+    if (cut)
+        return cut;
     /* an undecodable body says nothing about how the stream ended */
     if (!bt__msg_stream_saw_stop(m->stream) && !ex->decode_error[0]) {
         bt_span_set_status(span, BT_STATUS_ERROR, "stream ended before message_stop");
@@ -137,10 +136,9 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, bt_span *span)
 
 static const char *transport_error(bt_exchange *ex, bt_span *span)
 {
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled");
-        return "client_cancelled";
-    }
+    const char *cut = bt__exchange_cut_status(ex, span);
+    if (cut)
+        return cut;
     if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
         bt_span_set_status(span, BT_STATUS_ERROR,
                            ex->status ? "transport error: response incomplete"

@@ -48,6 +48,7 @@ typedef struct store_sink {
     uint64_t attempts;    /* shipping attempts completed */
     int last_rc;          /* result of the last attempt */
     uint64_t pending;     /* unsent rows, as of the last commit or attempt */
+    uint64_t refused;     /* spans the receiver refused alone, set aside */
     uint64_t retry_at_ms; /* 0, or no attempt before this (monotonic ms) */
     uint64_t backoff_ms;
     /* the current run of failed attempts, for the log (shipper thread only) */
@@ -296,6 +297,7 @@ static void ship_once(store_sink *st)
     st->attempts++;
     st->last_rc = rc;
     st->pending = r.pending;
+    st->refused += r.refused;
     if (rc == BT_OK) {
         st->backoff_ms = 0;
         st->retry_at_ms = 0;
@@ -482,6 +484,7 @@ static void store_delivery(bt_sink *sink, bt__delivery *out)
         st->spool->vt->delivery(st->spool, out);
     pthread_mutex_lock(&st->mu);
     out->spooled += st->pending;
+    out->rejected += st->refused;
     pthread_mutex_unlock(&st->mu);
 }
 

@@ -628,6 +628,11 @@ static void test_spool_sets_aside_only_the_refused_span(void **state)
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 2 AND span_id LIKE '%02'"), 1);
     assert_int_equal(log_count("set aside as undeliverable"), 1);
     assert_int_equal(log_count("(HTTP 400: scripted)"), 1);
+    bt__delivery d;
+    memset(&d, 0, sizeof d);
+    sink->vt->delivery(sink, &d);
+    assert_int_equal(d.rejected, 1);
+    assert_int_equal(d.spooled, 0);
     /* nothing is left to send, and nothing is sent again */
     assert_int_equal(sink->vt->flush(sink, 60000), BT_OK);
     assert_int_equal(g_scripted.calls, 4);

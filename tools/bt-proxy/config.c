@@ -32,6 +32,9 @@ static void usage(FILE *out)
           "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
           "                         this long (default 600; streams have no total timeout)\n"
           "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
+          "  --shutdown-grace SECONDS  how long in-flight requests may finish after the first\n"
+          "                         SIGTERM/SIGINT (default 9, 0 to 13: the proxy exits within\n"
+          "                         15 s of the signal, spans flushed)\n"
           "  --allow-untraced       start even when the tracing configuration is invalid (a bad\n"
           "                         OTEL_* or BRAINTRUST_* value, an OTLP endpoint that is not a\n"
           "                         URL) and forward requests untraced; without it such a\n"
@@ -56,8 +59,9 @@ static void usage(FILE *out)
           "receiver is down or the proxy restarts.\n"
           "\n"
           "shutdown: the first SIGTERM or SIGINT (Ctrl-C) stops accepting connections and lets\n"
-          "in-flight requests finish for up to 9 s; streams still running then are cut (their\n"
-          "spans say \"cut by the proxy at shutdown\"). A second signal cuts them at once.\n"
+          "in-flight requests finish for up to 9 s (--shutdown-grace); requests and streams\n"
+          "still running then are cut, and their spans and access-log lines say \"cut by the\n"
+          "proxy at shutdown\" (not that the client left). A second signal cuts them at once.\n"
           "Spans are then flushed; the proxy exits within 15 s of the first signal, and its\n"
           "last log line says what became of the spans.\n",
           out);
@@ -162,7 +166,8 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--token",
                                             "--client-idle-timeout",
                                             "--upstream-idle-timeout",
-                                            "--ca-bundle"};
+                                            "--ca-bundle",
+                                            "--shutdown-grace"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
@@ -193,6 +198,12 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                 cfg->client_idle_ms = s * 1000;
         } else if (FLAG("--upstream-idle-timeout")) {
             bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
+        } else if (FLAG("--shutdown-grace")) {
+            char *end = NULL;
+            long sec = strtol(val, &end, 10);
+            bad = !*val || *end || sec < 0 || sec > 13;
+            if (!bad)
+                cfg->shutdown_grace_ms = (int)sec * 1000;
         } else {
             cfg->ca_bundle = val;
         }

@@ -164,28 +164,42 @@ static void close_loop_handles(px_proxy *px)
         uv_close((uv_handle_t *)&px->listener, NULL);
 }
 
-static void on_grace_over(uv_timer_t *t)
+/* Cuts what is still in flight, saying why in each span and access-log line. */
+static void cut_connections(px_proxy *px, const char *why)
 {
-    px_proxy *px = t->data;
-    px_log("shutdown: grace period over, cutting %llu connection(s)",
-           (unsigned long long)px->m.connections_active);
+    px_log("shutdown: %s, cutting %llu connection(s)", why, (unsigned long long)px->m.connections_active);
+    char reason[160];
+    snprintf(reason, sizeof reason, "cut by the proxy at shutdown (%s)", why);
     for (px_conn *c = px->conns, *next; c; c = next) {
         next = c->next;
+        if (c->xfer)
+            px_xfer_cut(c->xfer, reason);
         px_conn_abort(c);
     }
 }
 
+static void on_grace_over(uv_timer_t *t)
+{
+    px_proxy *px = t->data;
+    char why[64];
+    snprintf(why, sizeof why, "the %d s grace period ended", px->cfg.shutdown_grace_ms / 1000);
+    cut_connections(px, why);
+}
+
+/* The first signal stops accepting and lets in-flight requests finish for the grace
+ * period; a second one cuts them at once. */
 static void on_signal(uv_signal_t *s, int signum)
 {
     px_proxy *px = s->data;
     if (px->shutting_down) {
-        on_grace_over(&px->shutdown_timer); /* a second signal: stop waiting */
+        uv_timer_stop(&px->shutdown_timer);
+        cut_connections(px, "a second signal");
         return;
     }
     px->shutting_down = 1;
     px->shutdown_start_ns = px_now_ns();
-    px_log("shutdown: signal %d, finishing %llu request(s)", signum,
-           (unsigned long long)px->m.requests_active);
+    px_log("shutdown: signal %d, finishing %llu request(s) for up to %d s (a second signal cuts them now)",
+           signum, (unsigned long long)px->m.requests_active, px->cfg.shutdown_grace_ms / 1000);
     uv_close((uv_handle_t *)&px->listener, NULL);
     px_close_idle_connections(px);
     if (!px->conns) {
