@@ -335,6 +335,10 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
                          s->display_url);
                 rejected = 0;
             }
+            /* The receiver's words go to the log: no control character may forge a line. */
+            for (size_t i = 0; i < s->msg.len; i++)
+                if ((unsigned char)s->msg.data[i] < 0x20 || s->msg.data[i] == 0x7f)
+                    s->msg.data[i] = ' ';
             if (rejected > 0) {
                 uint64_t r = (uint64_t)rejected < n_spans ? (uint64_t)rejected : n_spans;
                 count_spans(s, n_spans - r, r);

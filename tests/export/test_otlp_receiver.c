@@ -569,6 +569,15 @@ static void test_partial_success_is_a_failure(void **state)
     assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
     bt_tracer_free(t);
     assert_true(log_contains("rejected 2 of 1 spans: nope"));
+
+    /* the receiver's message reaches the log on one line: no forged log lines */
+    control_ok("POST", "/reset", NULL);
+    t = scripted_tracer("[{\"status\":200,\"rejected\":1,\"message\":\"a\\nforged: line\\r\"}]",
+                        BT_OTLP_JSON);
+    emit_one(t, "forged");
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
+    bt_tracer_free(t);
+    assert_true(log_contains("rejected 1 of 1 spans: a forged: line \n"));
 }
 
 /* A receiver that stays down: flush reports the failure (not a timeout) once the
