@@ -718,6 +718,9 @@ static void test_spool_to_receiver(void **state)
     snprintf(want, sizeof want, "the span store %s, sent on from there to OTLP http://127.0.0.1:%d/v1/traces",
              path, otlp_port);
     assert_string_equal(where, want);
+    char logged[600];
+    snprintf(logged, sizeof logged, "braintrust: spans go to %s\n", want);
+    assert_true(log_contains(logged)); /* said once at start, for the application's log */
     emit_one(t, "spooled");
     int rc = BT_EEXPORT;
     for (int i = 0; i < 3 && rc != BT_OK; i++) /* each flush makes an attempt */

@@ -94,9 +94,7 @@ static int setup_tracer(px_proxy *px)
                problem ? problem : "disabled by OTEL_SDK_DISABLED");
         return 0;
     }
-    char where[1024];
-    bt_tracer_describe_export(t, where, sizeof where);
-    px_log("spans go to %s", where);
+    /* the library has logged where spans go ("spans go to ...") */
     if (bt_anthropic_new(t, &px->anthropic) != BT_OK)
         return -1;
     if (px->cfg.store && bt_anthropic_set_correlation_store(px->anthropic, px->cfg.store) != BT_OK)
