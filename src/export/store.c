@@ -29,6 +29,8 @@
 #define SHIP_BATCH 512
 #define SHIP_BACKOFF_MIN_MS 1000
 #define SHIP_BACKOFF_MAX_MS 60000
+/* Unsent rows are counted exactly after a commit while fewer than this. */
+#define STORE_EXACT_COUNT_BELOW 10000
 /* A receiver's Retry-After is honoured up to this. */
 #define SHIP_RETRY_AFTER_MAX_MS (15 * 60 * 1000)
 
@@ -389,17 +391,24 @@ static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *
     /* Committed: the spans are safe whatever the spool target does now. A failing
      * target is left alone until its backoff ends. */
     if (st->spool) {
-        int64_t unsent = -1;
-        sqlite3_stmt *q = NULL;
-        /* cheap: the partial index holds only unsent rows */
-        if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM spans WHERE sent = 0", -1, &q, NULL) ==
-                SQLITE_OK &&
-            sqlite3_step(q) == SQLITE_ROW)
-            unsent = sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
+        /* The unsent count for the metrics: exact while the backlog is small (the
+         * partial index holds only unsent rows, but counting a million of them takes
+         * a fifth of a second); beyond that the rows just written are added, and the
+         * shipper's next attempt makes it exact again. */
         pthread_mutex_lock(&st->mu);
-        if (unsent >= 0)
-            st->pending = (uint64_t)unsent;
+        uint64_t known = st->pending;
+        pthread_mutex_unlock(&st->mu);
+        int64_t unsent = -1;
+        if (known < STORE_EXACT_COUNT_BELOW) {
+            sqlite3_stmt *q = NULL;
+            if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM spans WHERE sent = 0", -1, &q, NULL) ==
+                    SQLITE_OK &&
+                sqlite3_step(q) == SQLITE_ROW)
+                unsent = sqlite3_column_int64(q, 0);
+            sqlite3_finalize(q);
+        }
+        pthread_mutex_lock(&st->mu);
+        st->pending = unsent >= 0 ? (uint64_t)unsent : st->pending + (n - (size_t)lost);
         if (!st->retry_at_ms) {
             st->wake = 1;
             pthread_cond_broadcast(&st->cv);
