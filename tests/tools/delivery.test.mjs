@@ -180,6 +180,21 @@ await test('--store, 429 with Retry-After then 503s: the shipper waits as asked,
   await stop(proxy);
 });
 
+await test('--store, 401 (a bad key): the spans wait in the store, the reason is logged once with its status', async () => {
+  await control('POST', '/reset');
+  await control('POST', '/script', [{ status: 401, body: 'invalid API key' }, { status: 401, body: 'invalid API key' }]);
+  const proxy = await proxyWith(['--store', storePath('refused')]);
+  await traffic(proxy, 4, 1);
+  await until('4 spans sent', () => metrics(proxy), (v) => v.spans.sent === 4 && v.spans.spooled === 0);
+  const m = await metrics(proxy);
+  assert.equal(m.export.last_error.status, 401);
+  assert.equal(m.export.last_error.message, 'HTTP 401: invalid API key');
+  assert.equal(count(proxy.stderrText, 'failed \\(HTTP 401: invalid API key\\)'), 1, proxy.stderrText);
+  const s = await summary();
+  assert.equal(s.spans, 4, `sent twice: ${s.duplicates}`);
+  await stop(proxy);
+});
+
 await test('--store, 413: batches halve until they fit; a span too large alone is set aside, counted and logged', async () => {
   await control('POST', '/reset');
   await control('POST', '/down');
