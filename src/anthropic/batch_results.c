@@ -8,7 +8,6 @@
 
 #include <jansson.h>
 
-#include "anthropic/batch_llm.h"
 #include "anthropic/json_util.h"
 #include "anthropic/batch_trace.h"
 #include "anthropic/exchange_internal.h"
@@ -26,7 +25,8 @@ static void on_response_start(bt__handler *h, bt_exchange *ex)
 {
     results_handler *r = (results_handler *)h;
     if (ex->status >= 200 && ex->status < 300 && ex->route.batch_id[0])
-        r->trace = bt__batch_trace_new(ex->a, ex->route.batch_id, ex->braintrust_parent, ex);
+        r->trace = bt__batch_trace_new(ex->a, ex->route.batch_id, ex->braintrust_parent, ex->server_address,
+                                       ex->server_port);
 }
 
 static void on_response_data(bt__handler *h, bt_exchange *ex, const char *data, size_t len)
@@ -49,8 +49,7 @@ static const char *incomplete_reason(const bt_exchange *ex)
     if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED)
         return "the client stopped reading before the end of the results";
     if (ex->outcome == BT_EXCHANGE_ABORTED)
-        return ex->abort_reason[0] ? ex->abort_reason
-                                   : "the caller cut the exchange before the end of the results";
+        return ex->abort_status;
     return NULL;
 }
 

@@ -14,7 +14,6 @@
 
 #include <jansson.h>
 
-#include "anthropic/batch_llm.h"
 #include "anthropic/json_util.h"
 #include "anthropic/batch_object.h"
 #include "anthropic/batch_requests.h"
@@ -199,7 +198,9 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
                 bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled the request");
                 bt_span_set_string(span, "error.type", "client_cancelled");
             } else if (ex->outcome == BT_EXCHANGE_ABORTED) {
-                bt_span_set_string(span, "error.type", bt__exchange_cut_status(ex, span));
+                const char *message = NULL;
+                bt_span_set_string(span, "error.type", bt__exchange_cut(ex, &message));
+                bt_span_set_status(span, BT_STATUS_ERROR, message);
             }
         }
         if (input)
