@@ -1,0 +1,683 @@
+/*
+ * The read queries of bt-spans and its viewer. Each uses one of the store's covering
+ * read indexes (store_db.c): the list walks span starts backwards (spans_by_start) and
+ * keeps the spans that are their trace's earliest, summarising each such trace from
+ * spans_by_trace; one trace reads spans_by_trace alone; totals read spans_llm_totals.
+ * None of them reads the wide `line` column except the span detail, by primary key.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "query.h"
+
+#define DEFAULT_BUDGET 200000
+#define MAX_MODELS_PER_TRACE 16
+#define STATUS_MESSAGE_MAX 2000
+#define FIRST_CACHE 64
+
+/* The predicate of an llm span, written exactly as in the spans_llm_totals index so
+ * that the planner can use it. */
+#define LLM_SPAN "(span_type = 'llm' OR (span_type IS NULL AND model IS NOT NULL))"
+#define COUNT_TOKENS_NAME "'anthropic.messages.count_tokens'"
+
+int64_t bts_sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
+/* bts_sat_sum(x): sum() that saturates at the int64 range instead of failing the whole
+ * query with "integer overflow" (token counts come from untrusted responses). Once it
+ * saturates it stays there. */
+typedef struct sat_acc {
+    int64_t sum;
+    int any, saturated;
+} sat_acc;
+
+static void sat_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    int type = sqlite3_value_type(argv[0]);
+    if (type == SQLITE_NULL)
+        return;
+    sat_acc *a = sqlite3_aggregate_context(ctx, sizeof *a);
+    if (!a) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    int64_t x;
+    if (type == SQLITE_FLOAT) {
+        double d = sqlite3_value_double(argv[0]);
+        x = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
+    } else {
+        x = sqlite3_value_int64(argv[0]);
+    }
+    a->any = 1;
+    if (a->saturated)
+        return;
+    a->sum = bts_sat_add(a->sum, x);
+    if (a->sum == INT64_MAX || a->sum == INT64_MIN)
+        a->saturated = 1;
+}
+
+static void sat_final(sqlite3_context *ctx)
+{
+    sat_acc *a = sqlite3_aggregate_context(ctx, 0);
+    if (!a || !a->any)
+        sqlite3_result_null(ctx);
+    else
+        sqlite3_result_int64(ctx, a->sum);
+}
+
+int bts_query_register(sqlite3 *db)
+{
+    return sqlite3_create_function(db, "bts_sat_sum", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
+                                   sat_step, sat_final) == SQLITE_OK
+        ? BTS_Q_OK
+        : BTS_Q_EDB;
+}
+
+static json_t *col_json_int(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null()
+                                                       : json_integer(sqlite3_column_int64(st, col));
+}
+
+static json_t *col_json_str(sqlite3_stmt *st, int col)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    return s ? json_string(s) : json_null();
+}
+
+/* A string that jansson accepts: stored text is normally UTF-8, but a foreign writer
+ * could have put anything there; invalid bytes become U+FFFD rather than a NULL. */
+static json_t *json_text(const char *s, size_t max)
+{
+    if (!s)
+        return json_null();
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    json_t *v = json_stringn(s, n);
+    if (v)
+        return v;
+    char *fixed = malloc(n * 3 + 1);
+    if (!fixed)
+        return json_null();
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80 && c != 0) {
+            fixed[o++] = (char)c;
+        } else {
+            fixed[o++] = (char)0xef, fixed[o++] = (char)0xbf, fixed[o++] = (char)0xbd;
+        }
+    }
+    v = json_stringn(fixed, o);
+    free(fixed);
+    return v ? v : json_null();
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? BTS_Q_OK : BTS_Q_EDB;
+}
+
+/* ---- the trace list ---------------------------------------------------------------- */
+
+static const char SCAN_SQL[] = "SELECT start_ns, trace_id FROM spans"
+                               " WHERE start_ns >= ?1 AND start_ns < ?2 AND (start_ns, trace_id) < (?3, ?4)"
+                               " ORDER BY start_ns DESC, trace_id DESC, span_id DESC";
+
+static const char FIRST_SQL[] = "SELECT min(start_ns) FROM spans WHERE trace_id = ?1";
+
+/* The root: the earliest span without a parent; a trace continued from elsewhere (an
+ * incoming traceparent) has none here, and then its earliest span stands for it. */
+static const char ROOT_SQL[] =
+    "SELECT name, status_code, start_ns FROM spans WHERE trace_id = ?1 ORDER BY start_ns, span_id LIMIT 1";
+static const char ROOT_NO_PARENT_SQL[] = "SELECT name, status_code, start_ns FROM spans"
+                                         " WHERE trace_id = ?1 AND parent_span_id IS NULL"
+                                         " ORDER BY start_ns, span_id LIMIT 1";
+
+static const char SUMMARY_SQL[] =
+    "SELECT count(*), max(end_ns), sum(status_code = 2),"
+    " bts_sat_sum(CASE WHEN " LLM_SPAN " AND name <> " COUNT_TOKENS_NAME " THEN prompt_tokens END),"
+    " bts_sat_sum(CASE WHEN " LLM_SPAN " AND name <> " COUNT_TOKENS_NAME " THEN completion_tokens END),"
+    " max(?2 IS NULL OR instr(lower(name), lower(?2)) > 0),"
+    " max(?3 IS NULL OR instr(lower(coalesce(model, '')), lower(?3)) > 0)"
+    " FROM spans WHERE trace_id = ?1";
+
+static const char MODELS_SQL[] =
+    "SELECT DISTINCT model FROM spans WHERE trace_id = ?1 AND model IS NOT NULL ORDER BY model LIMIT ?2";
+
+typedef struct first_start {
+    char trace_id[33];
+    int64_t start;
+} first_start;
+
+typedef struct list_ctx {
+    sqlite3_stmt *scan, *first, *summary, *models, *root, *root_np;
+    first_start cache[FIRST_CACHE];
+} list_ctx;
+
+static unsigned hash_id(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Whether `start` is the earliest start in its trace. Consecutive rows of one big trace
+ * (a batch's children) hit the cache instead of the index. */
+static int is_first(list_ctx *c, const char *trace_id, int64_t start, int *err)
+{
+    first_start *slot = &c->cache[hash_id(trace_id) % FIRST_CACHE];
+    if (strcmp(slot->trace_id, trace_id) != 0) {
+        sqlite3_reset(c->first);
+        sqlite3_bind_text(c->first, 1, trace_id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(c->first) != SQLITE_ROW) {
+            *err = 1;
+            return 0;
+        }
+        snprintf(slot->trace_id, sizeof slot->trace_id, "%s", trace_id);
+        slot->start = sqlite3_column_int64(c->first, 0);
+    }
+    return slot->start == start;
+}
+
+/* The root's name and status into `row`. */
+static void set_root(sqlite3_stmt *no_parent, sqlite3_stmt *any, const char *trace_id, json_t *row)
+{
+    sqlite3_stmt *st = no_parent;
+    for (int pass = 0; pass < 2; pass++, st = any) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            json_object_set_new(row, "root", json_text((const char *)sqlite3_column_text(st, 0), 500));
+            json_object_set_new(row, "root_status",
+                                json_string(sqlite3_column_int(st, 1) == 2 ? "error" : "ok"));
+            if (!json_object_get(row, "start_ns"))
+                json_object_set_new(row, "start_ns", json_integer(sqlite3_column_int64(st, 2)));
+            return;
+        }
+    }
+    json_object_set_new(row, "root", json_string(""));
+    json_object_set_new(row, "root_status", json_string("ok"));
+}
+
+static int parse_cursor(const char *cursor, int64_t *start, char trace_id[33])
+{
+    char *end = NULL;
+    long long v = strtoll(cursor, &end, 10);
+    if (end == cursor || *end != '-')
+        return BTS_Q_EINVAL;
+    const char *id = end + 1;
+    size_t n = strlen(id);
+    if (n == 0 || n > 32 || strspn(id, "0123456789abcdef") != n)
+        return BTS_Q_EINVAL;
+    *start = v;
+    memcpy(trace_id, id, n + 1);
+    return BTS_Q_OK;
+}
+
+static json_t *trace_models(list_ctx *c, const char *trace_id)
+{
+    json_t *arr = json_array();
+    sqlite3_reset(c->models);
+    sqlite3_bind_text(c->models, 1, trace_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(c->models, 2, MAX_MODELS_PER_TRACE);
+    while (sqlite3_step(c->models) == SQLITE_ROW)
+        json_array_append_new(arr, json_text((const char *)sqlite3_column_text(c->models, 0), 200));
+    return arr;
+}
+
+/* Summarises one trace into *row when it passes the filter; returns its span count. */
+static int64_t summarise(list_ctx *c, const bts_trace_filter *f, const char *trace_id, int64_t start,
+                         json_t **row, int *err)
+{
+    sqlite3_stmt *s = c->summary;
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, trace_id, -1, SQLITE_TRANSIENT);
+    if (f->name && *f->name)
+        sqlite3_bind_text(s, 2, f->name, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 2);
+    if (f->model && *f->model)
+        sqlite3_bind_text(s, 3, f->model, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 3);
+    *row = NULL;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        *err = 1;
+        return 0;
+    }
+    int64_t spans = sqlite3_column_int64(s, 0);
+    int64_t errors = sqlite3_column_int64(s, 2);
+    int pass = sqlite3_column_int(s, 5) && sqlite3_column_int(s, 6);
+    if (f->status == 1 && errors > 0)
+        pass = 0;
+    if (f->status == 2 && errors == 0)
+        pass = 0;
+    if (!pass)
+        return spans;
+    json_t *t = json_object();
+    json_object_set_new(t, "trace_id", json_string(trace_id));
+    set_root(c->root_np, c->root, trace_id, t);
+    json_object_set_new(t, "start_ns", json_integer(start));
+    json_object_set_new(t, "duration_ns", json_integer(sqlite3_column_int64(s, 1) - start));
+    json_object_set_new(t, "spans", json_integer(spans));
+    json_object_set_new(t, "prompt_tokens", col_json_int(s, 3));
+    json_object_set_new(t, "completion_tokens", col_json_int(s, 4));
+    json_object_set_new(t, "errors", json_integer(errors));
+    json_object_set_new(t, "models", trace_models(c, trace_id));
+    *row = t;
+    return spans;
+}
+
+int bts_query_traces(sqlite3 *db, const bts_trace_filter *f, json_t **out)
+{
+    *out = NULL;
+    int64_t cur_start = INT64_MAX;
+    char cur_trace[33] = "g"; /* above every hex id */
+    if (f->cursor && *f->cursor && parse_cursor(f->cursor, &cur_start, cur_trace) != BTS_Q_OK)
+        return BTS_Q_EINVAL;
+    int limit = f->limit < 1 ? 1 : f->limit > 1000 ? 1000 : f->limit;
+    int64_t budget = f->budget > 0 ? f->budget : DEFAULT_BUDGET;
+    list_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return BTS_Q_EDB;
+    int rc = prepare(db, SCAN_SQL, &c->scan);
+    if (rc == BTS_Q_OK)
+        rc = prepare(db, FIRST_SQL, &c->first);
+    if (rc == BTS_Q_OK)
+        rc = prepare(db, SUMMARY_SQL, &c->summary);
+    if (rc == BTS_Q_OK)
+        rc = prepare(db, MODELS_SQL, &c->models);
+    if (rc == BTS_Q_OK)
+        rc = prepare(db, ROOT_SQL, &c->root);
+    if (rc == BTS_Q_OK)
+        rc = prepare(db, ROOT_NO_PARENT_SQL, &c->root_np);
+    json_t *traces = json_array();
+    int64_t scanned = 0;
+    int complete = 0, err = 0;
+    char stop_trace[33] = "";
+    int64_t stop_start = 0;
+    int have_stop = 0, over = 0;
+    if (rc == BTS_Q_OK) {
+        sqlite3_bind_int64(c->scan, 1, f->from_ns > 0 ? f->from_ns : INT64_MIN);
+        sqlite3_bind_int64(c->scan, 2, f->to_ns > 0 ? f->to_ns : INT64_MAX);
+        sqlite3_bind_int64(c->scan, 3, cur_start);
+        sqlite3_bind_text(c->scan, 4, cur_trace, -1, SQLITE_TRANSIENT);
+        int step;
+        while ((step = sqlite3_step(c->scan)) == SQLITE_ROW) {
+            int64_t start = sqlite3_column_int64(c->scan, 0);
+            const char *tid = (const char *)sqlite3_column_text(c->scan, 1);
+            if (!tid)
+                continue;
+            /* Over budget, a page ends only between (start, trace) keys, so that the
+             * cursor skips nothing unexamined. */
+            if (over && (start != stop_start || strcmp(tid, stop_trace) != 0))
+                break;
+            scanned++;
+            /* A trace is listed at its earliest start, once: rows with the same
+             * (start, trace) key are consecutive. */
+            int same_key = have_stop && start == stop_start && strcmp(tid, stop_trace) == 0;
+            if (!same_key && is_first(c, tid, start, &err)) {
+                json_t *row = NULL;
+                scanned += summarise(c, f, tid, start, &row, &err);
+                if (row)
+                    json_array_append_new(traces, row);
+            }
+            if (err)
+                break;
+            stop_start = start;
+            snprintf(stop_trace, sizeof stop_trace, "%s", tid);
+            have_stop = 1;
+            if ((int)json_array_size(traces) >= limit)
+                break;
+            if (scanned >= budget)
+                over = 1;
+        }
+        if (step == SQLITE_DONE)
+            complete = 1;
+        else if (step != SQLITE_ROW || err)
+            rc = BTS_Q_EDB;
+    }
+    sqlite3_finalize(c->scan);
+    sqlite3_finalize(c->first);
+    sqlite3_finalize(c->summary);
+    sqlite3_finalize(c->models);
+    sqlite3_finalize(c->root);
+    sqlite3_finalize(c->root_np);
+    free(c);
+    if (rc != BTS_Q_OK) {
+        json_decref(traces);
+        return rc;
+    }
+    json_t *page = json_object();
+    json_object_set_new(page, "traces", traces);
+    if (!complete && have_stop)
+        json_object_set_new(page, "next", json_sprintf("%lld-%s", (long long)stop_start, stop_trace));
+    else
+        json_object_set_new(page, "next", json_null());
+    /* "complete": the page holds every match it could (full, or the store's end). */
+    json_object_set_new(page, "complete", json_boolean(complete || (int)json_array_size(traces) >= limit));
+    json_object_set_new(page, "scanned", json_integer(scanned));
+    *out = page;
+    return BTS_Q_OK;
+}
+
+/* ---- one trace --------------------------------------------------------------------- */
+
+static const char TRACE_SQL[] =
+    "SELECT span_id, parent_span_id, name, span_type, model, start_ns, end_ns, status_code, prompt_tokens,"
+    " completion_tokens FROM spans WHERE trace_id = ?1 ORDER BY start_ns, span_id LIMIT ?2";
+static const char ERRORS_SQL[] =
+    "SELECT span_id, status_message FROM spans WHERE trace_id = ?1 AND status_code = 2 LIMIT ?2";
+
+int bts_query_trace(sqlite3 *db, const char *trace_id, size_t max_spans, json_t **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, TRACE_SQL, &st) != BTS_Q_OK)
+        return BTS_Q_EDB;
+    sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max_spans + 1);
+    json_t *spans = json_array(), *by_id = json_object();
+    int64_t t0 = 0, end = 0;
+    int truncated = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (json_array_size(spans) == max_spans) {
+            truncated = 1;
+            break;
+        }
+        int64_t s = sqlite3_column_int64(st, 5), e = sqlite3_column_int64(st, 6);
+        if (json_array_size(spans) == 0)
+            t0 = end = s;
+        if (e > end)
+            end = e;
+        json_t *o = json_object();
+        const char *sid = (const char *)sqlite3_column_text(st, 0);
+        json_object_set_new(o, "span_id", json_string(sid ? sid : ""));
+        json_object_set_new(o, "parent_span_id", col_json_str(st, 1));
+        json_object_set_new(o, "name", json_text((const char *)sqlite3_column_text(st, 2), 500));
+        json_object_set_new(o, "type", json_text((const char *)sqlite3_column_text(st, 3), 100));
+        json_object_set_new(o, "model", json_text((const char *)sqlite3_column_text(st, 4), 200));
+        json_object_set_new(o, "start", json_integer(s - t0));
+        json_object_set_new(o, "end", json_integer(e - t0));
+        json_object_set_new(o, "status", json_integer(sqlite3_column_int(st, 7)));
+        json_object_set_new(o, "status_message", json_null());
+        json_object_set_new(o, "prompt_tokens", col_json_int(st, 8));
+        json_object_set_new(o, "completion_tokens", col_json_int(st, 9));
+        if (sid)
+            json_object_set(by_id, sid, o);
+        json_array_append_new(spans, o);
+    }
+    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? BTS_Q_OK : BTS_Q_EDB;
+    sqlite3_finalize(st);
+    if (rc == BTS_Q_OK && json_array_size(spans) == 0)
+        rc = BTS_Q_ENOTFOUND;
+    if (rc == BTS_Q_OK && prepare(db, ERRORS_SQL, &st) == BTS_Q_OK) {
+        sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max_spans + 1);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *sid = (const char *)sqlite3_column_text(st, 0);
+            json_t *o = sid ? json_object_get(by_id, sid) : NULL;
+            if (o)
+                json_object_set_new(o, "status_message",
+                                    json_text((const char *)sqlite3_column_text(st, 1), STATUS_MESSAGE_MAX));
+        }
+        sqlite3_finalize(st);
+    }
+    json_decref(by_id);
+    if (rc != BTS_Q_OK) {
+        json_decref(spans);
+        return rc;
+    }
+    json_t *t = json_object();
+    json_object_set_new(t, "trace_id", json_string(trace_id));
+    json_object_set_new(t, "start_ns", json_integer(t0));
+    json_object_set_new(t, "end_ns", json_integer(end));
+    json_object_set_new(t, "truncated", json_boolean(truncated));
+    json_object_set_new(t, "spans", spans);
+    *out = t;
+    return BTS_Q_OK;
+}
+
+/* ---- ids and single spans ---------------------------------------------------------- */
+
+int bts_query_resolve(sqlite3 *db, const char *prefix, char out[33], size_t max_candidates,
+                      json_t **candidates)
+{
+    if (candidates)
+        *candidates = NULL;
+    size_t n = strlen(prefix);
+    if (n > 32 || strspn(prefix, "0123456789abcdef") != n)
+        return BTS_Q_ENOTFOUND;
+    sqlite3_stmt *st = NULL;
+    if (prepare(db,
+                "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ?1 AND trace_id < ?1 || 'g'"
+                " ORDER BY trace_id LIMIT ?2",
+                &st) != BTS_Q_OK)
+        return BTS_Q_EDB;
+    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)(max_candidates > 1 ? max_candidates : 2));
+    json_t *ids = json_array();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(ids, col_json_str(st, 0));
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        json_decref(ids);
+        return BTS_Q_EDB;
+    }
+    size_t found = json_array_size(ids);
+    if (found == 1) {
+        snprintf(out, 33, "%s", json_string_value(json_array_get(ids, 0)));
+        json_decref(ids);
+        return BTS_Q_OK;
+    }
+    if (found == 0) {
+        json_decref(ids);
+        return BTS_Q_ENOTFOUND;
+    }
+    if (candidates) {
+        json_t *list = json_array();
+        sqlite3_stmt *root = NULL;
+        sqlite3_stmt *root_np = NULL;
+        if (prepare(db, ROOT_SQL, &root) == BTS_Q_OK &&
+            prepare(db, ROOT_NO_PARENT_SQL, &root_np) == BTS_Q_OK) {
+            size_t i;
+            json_t *id;
+            json_array_foreach(ids, i, id)
+            {
+                if (i >= max_candidates)
+                    break;
+                json_t *c = json_object();
+                json_object_set(c, "trace_id", id);
+                set_root(root_np, root, json_string_value(id), c);
+                json_array_append_new(list, c);
+            }
+        }
+        sqlite3_finalize(root);
+        sqlite3_finalize(root_np);
+        *candidates = list;
+    }
+    json_decref(ids);
+    return BTS_Q_EAMBIGUOUS;
+}
+
+int bts_query_span_line(sqlite3 *db, const char *trace_id, const char *span_id, char **line, size_t *len)
+{
+    *line = NULL;
+    *len = 0;
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, "SELECT line FROM spans WHERE trace_id = ?1 AND span_id = ?2", &st) != BTS_Q_OK)
+        return BTS_Q_EDB;
+    sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, span_id, -1, SQLITE_TRANSIENT);
+    int rc = BTS_Q_ENOTFOUND;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        *line = malloc(n + 1);
+        if (*line) {
+            memcpy(*line, s ? s : "", n);
+            (*line)[n] = '\0';
+            *len = n;
+            rc = BTS_Q_OK;
+        } else {
+            rc = BTS_Q_EDB;
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = BTS_Q_EDB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- totals ------------------------------------------------------------------------ */
+
+static const char *const TOTAL_KEYS[] = {"spans",
+                                         "errors",
+                                         "prompt_tokens",
+                                         "completion_tokens",
+                                         "cache_read_tokens",
+                                         "cache_creation_tokens",
+                                         "reasoning_tokens"};
+#define N_TOTAL_KEYS (sizeof TOTAL_KEYS / sizeof *TOTAL_KEYS)
+
+static const char TOTALS_SQL[] =
+    "SELECT model, count(*), sum(status_code = 2), bts_sat_sum(prompt_tokens), bts_sat_sum(completion_tokens),"
+    " bts_sat_sum(cache_read_tokens), bts_sat_sum(cache_creation_tokens), bts_sat_sum(reasoning_tokens)"
+    " FROM spans WHERE " LLM_SPAN " AND name <> " COUNT_TOKENS_NAME " GROUP BY model ORDER BY model";
+static const char DAYS_SQL[] =
+    "SELECT date(start_ns / 1000000000, 'unixepoch'), model, count(*), bts_sat_sum(prompt_tokens),"
+    " bts_sat_sum(completion_tokens) FROM spans WHERE " LLM_SPAN " AND name <> " COUNT_TOKENS_NAME
+    " GROUP BY 1, 2 ORDER BY 1, 2";
+static const char COUNT_TOKENS_SQL[] =
+    "SELECT count(*) FROM spans WHERE " LLM_SPAN " AND name = " COUNT_TOKENS_NAME;
+
+static int saturated(int64_t v)
+{
+    return v == INT64_MAX || v == INT64_MIN;
+}
+
+int bts_query_totals(sqlite3 *db, int with_days, json_t **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, TOTALS_SQL, &st) != BTS_Q_OK)
+        return BTS_Q_EDB;
+    json_t *models = json_array();
+    int64_t total[N_TOTAL_KEYS] = {0};
+    int total_sat[N_TOTAL_KEYS] = {0};
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = json_object(), *sat = json_array();
+        const char *model = (const char *)sqlite3_column_text(st, 0);
+        json_object_set_new(row, "model", model ? json_text(model, 200) : json_string("(unknown)"));
+        for (size_t k = 0; k < N_TOTAL_KEYS; k++) {
+            int64_t v = sqlite3_column_int64(st, (int)k + 1);
+            json_object_set_new(row, TOTAL_KEYS[k], json_integer(v));
+            if (saturated(v) || total_sat[k]) {
+                total_sat[k] = 1;
+                if (saturated(v))
+                    json_array_append_new(sat, json_string(TOTAL_KEYS[k]));
+            }
+            total[k] = bts_sat_add(total[k], v);
+            if (saturated(total[k]))
+                total_sat[k] = 1;
+        }
+        json_object_set_new(row, "saturated", sat);
+        json_array_append_new(models, row);
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        json_decref(models);
+        return BTS_Q_EDB;
+    }
+    json_t *tot = json_object(), *sat = json_array();
+    for (size_t k = 0; k < N_TOTAL_KEYS; k++) {
+        json_object_set_new(tot, TOTAL_KEYS[k], json_integer(total[k]));
+        if (total_sat[k])
+            json_array_append_new(sat, json_string(TOTAL_KEYS[k]));
+    }
+    json_object_set_new(tot, "saturated", sat);
+    json_t *o = json_object();
+    json_object_set_new(o, "models", models);
+    json_object_set_new(o, "total", tot);
+    int64_t ct = 0;
+    int rc = BTS_Q_EDB;
+    if (prepare(db, COUNT_TOKENS_SQL, &st) == BTS_Q_OK && sqlite3_step(st) == SQLITE_ROW) {
+        ct = sqlite3_column_int64(st, 0);
+        rc = BTS_Q_OK;
+    }
+    sqlite3_finalize(st);
+    json_object_set_new(o, "count_tokens_calls", json_integer(ct));
+    if (rc == BTS_Q_OK && with_days) {
+        json_t *days = json_array();
+        rc = prepare(db, DAYS_SQL, &st);
+        while (rc == BTS_Q_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *d = json_object();
+            json_object_set_new(d, "day", col_json_str(st, 0));
+            const char *model = (const char *)sqlite3_column_text(st, 1);
+            json_object_set_new(d, "model", model ? json_text(model, 200) : json_string("(unknown)"));
+            json_object_set_new(d, "spans", json_integer(sqlite3_column_int64(st, 2)));
+            json_object_set_new(d, "prompt_tokens", json_integer(sqlite3_column_int64(st, 3)));
+            json_object_set_new(d, "completion_tokens", json_integer(sqlite3_column_int64(st, 4)));
+            json_array_append_new(days, d);
+        }
+        if (rc == BTS_Q_OK && step != SQLITE_DONE)
+            rc = BTS_Q_EDB;
+        sqlite3_finalize(st);
+        json_object_set_new(o, "days", days);
+    }
+    if (rc != BTS_Q_OK) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return BTS_Q_OK;
+}
+
+/* ---- changes, for live updates ----------------------------------------------------- */
+
+int bts_query_changes(sqlite3 *db, int64_t *rowid, size_t max, json_t **traces)
+{
+    *traces = NULL;
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, "SELECT max(rowid) FROM spans", &st) != BTS_Q_OK)
+        return BTS_Q_EDB;
+    int64_t newest = *rowid;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        newest = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    json_t *ids = json_array();
+    if (newest > *rowid) {
+        if (prepare(db, "SELECT DISTINCT trace_id FROM spans WHERE rowid > ?1 AND rowid <= ?2 LIMIT ?3",
+                    &st) != BTS_Q_OK) {
+            json_decref(ids);
+            return BTS_Q_EDB;
+        }
+        sqlite3_bind_int64(st, 1, *rowid);
+        sqlite3_bind_int64(st, 2, newest);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(ids, col_json_str(st, 0));
+        sqlite3_finalize(st);
+    }
+    *rowid = newest;
+    *traces = ids;
+    return BTS_Q_OK;
+}
