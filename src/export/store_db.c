@@ -45,9 +45,10 @@ static const char READ_INDEXES[] =
     /* one trace: its spans in start order, and its summary for the list */
     "CREATE INDEX IF NOT EXISTS spans_by_trace ON spans(trace_id, start_ns, span_id, parent_span_id, end_ns,"
     " status_code, span_type, model, prompt_tokens, completion_tokens, name);"
-    /* token totals by model and day over llm spans */
-    "CREATE INDEX IF NOT EXISTS spans_llm_totals ON spans(model, start_ns, name, status_code, prompt_tokens,"
-    " completion_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens)"
+    /* token totals by model and day over llm spans (span_type too: SQLite reads the
+     * columns of a partial index's condition from the index, not from its definition) */
+    "CREATE INDEX IF NOT EXISTS spans_llm_totals ON spans(model, start_ns, name, status_code, span_type,"
+    " prompt_tokens, completion_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens)"
     " WHERE span_type = 'llm' OR (span_type IS NULL AND model IS NOT NULL);";
 
 /* Tables that are not ours. The batch correlation store (batch_requests, batch_objects)

@@ -23,14 +23,6 @@
 #define HTML_MAX_CONTENT ((size_t)64 << 20)
 #define HTML_MAX_BYTES ((size_t)512 << 20)
 
-const struct bts_asset *bts_asset_find(const char *name)
-{
-    for (const struct bts_asset *a = bts_assets; a->name; a++)
-        if (strcmp(a->name, name) == 0)
-            return a;
-    return NULL;
-}
-
 static void base64(const uint8_t *in, size_t n, char *out)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -380,7 +380,7 @@
     renderTicks() {
       const kids = [];
       for (let i = 0; i <= 4; i++) {
-        const span = el('span', { text: fmtDur(this.total * i / 4) });
+        const span = el('span', { text: i ? fmtDur(this.total * i / 4) : '0' });
         span.style.left = (i * 25) + '%';
         kids.push(span);
       }
@@ -625,7 +625,10 @@
       if (v === null) cell = el('code', { text: 'null' });
       else if (typeof v === 'number') cell = el('span', { class: 'mono', text: Number.isInteger(v) ? fmtInt(v) : String(v) });
       else if (typeof v === 'string' || typeof v === 'boolean') cell = el('span', { text: String(v) });
-      else cell = el('code', { text: JSON.stringify(v, null, 1).slice(0, 20000) });
+      else {
+        const flat = JSON.stringify(v);
+        cell = el('code', { text: flat.length <= 100 ? flat : JSON.stringify(v, null, 1).slice(0, 20000) });
+      }
       return el('tr', null, el('td', { text: k }), el('td', null, cell));
     });
     return el('table', { class: 'kv' }, el('tbody', null, rows));
