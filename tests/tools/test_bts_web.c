@@ -363,13 +363,17 @@ static void test_read_indexes_are_used(void **state)
     small_store();
     sqlite3 *db = open_ro();
     const char *queries[][2] = {
-        {"SELECT start_ns, trace_id FROM spans WHERE start_ns >= 0 AND start_ns < 9 AND (start_ns, trace_id) < (9, 'g')"
+        {"SELECT start_ns, trace_id FROM spans WHERE start_ns >= 0 AND start_ns <= 9 AND (start_ns < 9 OR trace_id < 'g')"
          " ORDER BY start_ns DESC, trace_id DESC, span_id DESC",
          "spans_by_start"},
         {"SELECT count(*), max(end_ns) FROM spans WHERE trace_id = 'x'", "spans_by_trace"},
-        {"SELECT model, count(*) FROM spans WHERE (span_type = 'llm' OR (span_type IS NULL AND model IS NOT NULL))"
-         " AND name <> 'anthropic.messages.count_tokens' GROUP BY model",
-         "spans_llm_totals"}};
+        {"SELECT model, start_ns / 86400000000000, name = 'anthropic.messages.count_tokens', count(*),"
+         " sum(status_code = 2), sum(prompt_tokens), sum(reasoning_tokens) FROM spans"
+         " WHERE (span_type = 'llm' OR (span_type IS NULL AND model IS NOT NULL)) GROUP BY 1, 2, 3 ORDER BY 1, 2",
+         "spans_llm_totals"},
+        {"SELECT span_id, parent_span_id, name, span_type, model, start_ns, end_ns, status_code, prompt_tokens,"
+         " completion_tokens FROM spans WHERE trace_id = 'x' ORDER BY start_ns, span_id",
+         "spans_by_trace"}};
     for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
         char sql[1024];
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", queries[q][0]);

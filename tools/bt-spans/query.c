@@ -9,10 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "query.h"
 
-#define DEFAULT_BUDGET 200000
+#define DEFAULT_BUDGET 50000
 #define MAX_MODELS_PER_TRACE 16
 #define STATUS_MESSAGE_MAX 2000
 #define FIRST_CACHE 64
@@ -133,8 +134,11 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 
 /* ---- the trace list ---------------------------------------------------------------- */
 
+/* ?2 is the upper bound (the cursor's start, or the end of the time filter): the scan
+ * seeks there, whatever the depth of the page; the OR only sorts out the traces that
+ * start at the cursor's very instant. */
 static const char SCAN_SQL[] = "SELECT start_ns, trace_id FROM spans"
-                               " WHERE start_ns >= ?1 AND start_ns < ?2 AND (start_ns, trace_id) < (?3, ?4)"
+                               " WHERE start_ns >= ?1 AND start_ns <= ?2 AND (start_ns < ?3 OR trace_id < ?4)"
                                " ORDER BY start_ns DESC, trace_id DESC, span_id DESC";
 
 static const char FIRST_SQL[] = "SELECT min(start_ns) FROM spans WHERE trace_id = ?1";
@@ -313,8 +317,11 @@ int bts_query_traces(sqlite3 *db, const bts_trace_filter *f, json_t **out)
     int64_t stop_start = 0;
     int have_stop = 0, over = 0;
     if (rc == BTS_Q_OK) {
+        int64_t upper = f->to_ns > 0 ? f->to_ns - 1 : INT64_MAX;
+        if (cur_start < upper)
+            upper = cur_start;
         sqlite3_bind_int64(c->scan, 1, f->from_ns > 0 ? f->from_ns : INT64_MIN);
-        sqlite3_bind_int64(c->scan, 2, f->to_ns > 0 ? f->to_ns : INT64_MAX);
+        sqlite3_bind_int64(c->scan, 2, upper);
         sqlite3_bind_int64(c->scan, 3, cur_start);
         sqlite3_bind_text(c->scan, 4, cur_trace, -1, SQLITE_TRANSIENT);
         int step;
@@ -381,8 +388,10 @@ int bts_query_traces(sqlite3 *db, const bts_trace_filter *f, json_t **out)
 static const char TRACE_SQL[] =
     "SELECT span_id, parent_span_id, name, span_type, model, start_ns, end_ns, status_code, prompt_tokens,"
     " completion_tokens FROM spans WHERE trace_id = ?1 ORDER BY start_ns, span_id LIMIT ?2";
-static const char ERRORS_SQL[] =
-    "SELECT span_id, status_message FROM spans WHERE trace_id = ?1 AND status_code = 2 LIMIT ?2";
+/* Status messages only for the error spans, by primary key: the rest of the trace comes
+ * from the covering index alone. */
+static const char STATUS_MESSAGE_SQL[] =
+    "SELECT status_message FROM spans WHERE trace_id = ?1 AND span_id = ?2";
 
 int bts_query_trace(sqlite3 *db, const char *trace_id, size_t max_spans, json_t **out)
 {
@@ -392,7 +401,7 @@ int bts_query_trace(sqlite3 *db, const char *trace_id, size_t max_spans, json_t 
         return BTS_Q_EDB;
     sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max_spans + 1);
-    json_t *spans = json_array(), *by_id = json_object();
+    json_t *spans = json_array(), *failed = json_array();
     int64_t t0 = 0, end = 0;
     int truncated = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -418,27 +427,29 @@ int bts_query_trace(sqlite3 *db, const char *trace_id, size_t max_spans, json_t 
         json_object_set_new(o, "status_message", json_null());
         json_object_set_new(o, "prompt_tokens", col_json_int(st, 8));
         json_object_set_new(o, "completion_tokens", col_json_int(st, 9));
-        if (sid)
-            json_object_set(by_id, sid, o);
+        if (sid && sqlite3_column_int(st, 7) == 2)
+            json_array_append(failed, o);
         json_array_append_new(spans, o);
     }
     int rc = step == SQLITE_ROW || step == SQLITE_DONE ? BTS_Q_OK : BTS_Q_EDB;
     sqlite3_finalize(st);
     if (rc == BTS_Q_OK && json_array_size(spans) == 0)
         rc = BTS_Q_ENOTFOUND;
-    if (rc == BTS_Q_OK && prepare(db, ERRORS_SQL, &st) == BTS_Q_OK) {
-        sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)max_spans + 1);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *sid = (const char *)sqlite3_column_text(st, 0);
-            json_t *o = sid ? json_object_get(by_id, sid) : NULL;
-            if (o)
+    if (rc == BTS_Q_OK && json_array_size(failed) && prepare(db, STATUS_MESSAGE_SQL, &st) == BTS_Q_OK) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(failed, i, o)
+        {
+            sqlite3_reset(st);
+            sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, json_string_value(json_object_get(o, "span_id")), -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(st) == SQLITE_ROW)
                 json_object_set_new(o, "status_message",
-                                    json_text((const char *)sqlite3_column_text(st, 1), STATUS_MESSAGE_MAX));
+                                    json_text((const char *)sqlite3_column_text(st, 0), STATUS_MESSAGE_MAX));
         }
         sqlite3_finalize(st);
     }
-    json_decref(by_id);
+    json_decref(failed);
     if (rc != BTS_Q_OK) {
         json_decref(spans);
         return rc;
@@ -548,6 +559,16 @@ int bts_query_span_line(sqlite3 *db, const char *trace_id, const char *span_id, 
 
 /* ---- totals ------------------------------------------------------------------------ */
 
+static int cmp_day(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int c =
+        strcmp(json_string_value(json_object_get(x, "day")), json_string_value(json_object_get(y, "day")));
+    return c ? c
+             : strcmp(json_string_value(json_object_get(x, "model")),
+                      json_string_value(json_object_get(y, "model")));
+}
+
 static const char *const TOTAL_KEYS[] = {"spans",
                                          "errors",
                                          "prompt_tokens",
@@ -557,20 +578,43 @@ static const char *const TOTAL_KEYS[] = {"spans",
                                          "reasoning_tokens"};
 #define N_TOTAL_KEYS (sizeof TOTAL_KEYS / sizeof *TOTAL_KEYS)
 
+/* One pass over the llm spans (the totals index), grouped by model, day and whether the
+ * call was a count_tokens call; the model totals are summed from the day rows. */
 static const char TOTALS_SQL[] =
-    "SELECT model, count(*), sum(status_code = 2), bts_sat_sum(prompt_tokens), bts_sat_sum(completion_tokens),"
-    " bts_sat_sum(cache_read_tokens), bts_sat_sum(cache_creation_tokens), bts_sat_sum(reasoning_tokens)"
-    " FROM spans WHERE " LLM_SPAN " AND name <> " COUNT_TOKENS_NAME " GROUP BY model ORDER BY model";
-static const char DAYS_SQL[] =
-    "SELECT date(start_ns / 1000000000, 'unixepoch'), model, count(*), bts_sat_sum(prompt_tokens),"
-    " bts_sat_sum(completion_tokens) FROM spans WHERE " LLM_SPAN " AND name <> " COUNT_TOKENS_NAME
-    " GROUP BY 1, 2 ORDER BY 1, 2";
-static const char COUNT_TOKENS_SQL[] =
-    "SELECT count(*) FROM spans WHERE " LLM_SPAN " AND name = " COUNT_TOKENS_NAME;
+    "SELECT model, start_ns / 86400000000000, name = " COUNT_TOKENS_NAME ", count(*), sum(status_code = 2),"
+    " bts_sat_sum(prompt_tokens), bts_sat_sum(completion_tokens), bts_sat_sum(cache_read_tokens),"
+    " bts_sat_sum(cache_creation_tokens), bts_sat_sum(reasoning_tokens)"
+    " FROM spans WHERE " LLM_SPAN " GROUP BY 1, 2, 3 ORDER BY 1, 2";
 
 static int saturated(int64_t v)
 {
     return v == INT64_MAX || v == INT64_MIN;
+}
+
+/* Adds v to row[key] (saturating) and notes a saturated sum in row.saturated. */
+static void add_to(json_t *row, const char *key, int64_t v)
+{
+    json_t *cur = json_object_get(row, key);
+    int64_t sum = bts_sat_add(cur ? json_integer_value(cur) : 0, v);
+    json_object_set_new(row, key, json_integer(sum));
+    json_t *sat = json_object_get(row, "saturated");
+    if (saturated(v) || saturated(sum)) {
+        size_t i;
+        json_t *k;
+        json_array_foreach(sat, i, k) if (strcmp(json_string_value(k), key) == 0) return;
+        json_array_append_new(sat, json_string(key));
+    }
+}
+
+static json_t *totals_row(const char *model)
+{
+    json_t *row = json_object();
+    if (model)
+        json_object_set_new(row, "model", json_text(model, 200));
+    for (size_t k = 0; k < N_TOTAL_KEYS; k++)
+        json_object_set_new(row, TOTAL_KEYS[k], json_integer(0));
+    json_object_set_new(row, "saturated", json_array());
+    return row;
 }
 
 int bts_query_totals(sqlite3 *db, int with_days, json_t **out)
@@ -579,73 +623,71 @@ int bts_query_totals(sqlite3 *db, int with_days, json_t **out)
     sqlite3_stmt *st = NULL;
     if (prepare(db, TOTALS_SQL, &st) != BTS_Q_OK)
         return BTS_Q_EDB;
-    json_t *models = json_array();
-    int64_t total[N_TOTAL_KEYS] = {0};
-    int total_sat[N_TOTAL_KEYS] = {0};
-    int step;
+    json_t *models = json_array(), *days = json_array(), *total = totals_row(NULL), *row = NULL;
+    char row_model[256] = "";
+    int have_row = 0, step;
+    int64_t count_tokens = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *row = json_object(), *sat = json_array();
-        const char *model = (const char *)sqlite3_column_text(st, 0);
-        json_object_set_new(row, "model", model ? json_text(model, 200) : json_string("(unknown)"));
-        for (size_t k = 0; k < N_TOTAL_KEYS; k++) {
-            int64_t v = sqlite3_column_int64(st, (int)k + 1);
-            json_object_set_new(row, TOTAL_KEYS[k], json_integer(v));
-            if (saturated(v) || total_sat[k]) {
-                total_sat[k] = 1;
-                if (saturated(v))
-                    json_array_append_new(sat, json_string(TOTAL_KEYS[k]));
-            }
-            total[k] = bts_sat_add(total[k], v);
-            if (saturated(total[k]))
-                total_sat[k] = 1;
+        const char *m = (const char *)sqlite3_column_text(st, 0);
+        const char *model = m ? m : "(unknown)";
+        if (sqlite3_column_int(st, 2)) {
+            count_tokens = bts_sat_add(count_tokens, sqlite3_column_int64(st, 3));
+            continue;
         }
-        json_object_set_new(row, "saturated", sat);
-        json_array_append_new(models, row);
+        if (!have_row || strncmp(row_model, model, sizeof row_model - 1) != 0) {
+            row = totals_row(model);
+            json_array_append_new(models, row);
+            snprintf(row_model, sizeof row_model, "%s", model);
+            have_row = 1;
+        }
+        for (size_t k = 0; k < N_TOTAL_KEYS; k++) {
+            int64_t v = sqlite3_column_int64(st, (int)k + 3);
+            add_to(row, TOTAL_KEYS[k], v);
+            add_to(total, TOTAL_KEYS[k], v);
+        }
+        if (with_days) {
+            /* The day of a start, from days since 1970 (UTC). */
+            time_t secs = (time_t)(sqlite3_column_int64(st, 1) * 86400);
+            struct tm tm;
+            char day[16] = "?";
+            if (gmtime_r(&secs, &tm))
+                strftime(day, sizeof day, "%Y-%m-%d", &tm);
+            json_t *d = json_object();
+            json_object_set_new(d, "day", json_string(day));
+            json_object_set_new(d, "model", json_text(model, 200));
+            json_object_set_new(d, "spans", json_integer(sqlite3_column_int64(st, 3)));
+            json_object_set_new(d, "prompt_tokens", json_integer(sqlite3_column_int64(st, 5)));
+            json_object_set_new(d, "completion_tokens", json_integer(sqlite3_column_int64(st, 6)));
+            json_array_append_new(days, d);
+        }
     }
     sqlite3_finalize(st);
     if (step != SQLITE_DONE) {
         json_decref(models);
+        json_decref(days);
+        json_decref(total);
         return BTS_Q_EDB;
     }
-    json_t *tot = json_object(), *sat = json_array();
-    for (size_t k = 0; k < N_TOTAL_KEYS; k++) {
-        json_object_set_new(tot, TOTAL_KEYS[k], json_integer(total[k]));
-        if (total_sat[k])
-            json_array_append_new(sat, json_string(TOTAL_KEYS[k]));
-    }
-    json_object_set_new(tot, "saturated", sat);
     json_t *o = json_object();
     json_object_set_new(o, "models", models);
-    json_object_set_new(o, "total", tot);
-    int64_t ct = 0;
-    int rc = BTS_Q_EDB;
-    if (prepare(db, COUNT_TOKENS_SQL, &st) == BTS_Q_OK && sqlite3_step(st) == SQLITE_ROW) {
-        ct = sqlite3_column_int64(st, 0);
-        rc = BTS_Q_OK;
-    }
-    sqlite3_finalize(st);
-    json_object_set_new(o, "count_tokens_calls", json_integer(ct));
-    if (rc == BTS_Q_OK && with_days) {
-        json_t *days = json_array();
-        rc = prepare(db, DAYS_SQL, &st);
-        while (rc == BTS_Q_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *d = json_object();
-            json_object_set_new(d, "day", col_json_str(st, 0));
-            const char *model = (const char *)sqlite3_column_text(st, 1);
-            json_object_set_new(d, "model", model ? json_text(model, 200) : json_string("(unknown)"));
-            json_object_set_new(d, "spans", json_integer(sqlite3_column_int64(st, 2)));
-            json_object_set_new(d, "prompt_tokens", json_integer(sqlite3_column_int64(st, 3)));
-            json_object_set_new(d, "completion_tokens", json_integer(sqlite3_column_int64(st, 4)));
-            json_array_append_new(days, d);
+    json_object_set_new(o, "total", total);
+    json_object_set_new(o, "count_tokens_calls", json_integer(count_tokens));
+    if (with_days) {
+        /* Rows came by model, then day: charts want them by day. */
+        size_t n = json_array_size(days);
+        json_t **v = malloc((n ? n : 1) * sizeof *v);
+        if (v) {
+            for (size_t i = 0; i < n; i++)
+                v[i] = json_incref(json_array_get(days, i));
+            qsort(v, n, sizeof *v, cmp_day);
+            json_array_clear(days);
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(days, v[i]);
+            free(v);
         }
-        if (rc == BTS_Q_OK && step != SQLITE_DONE)
-            rc = BTS_Q_EDB;
-        sqlite3_finalize(st);
         json_object_set_new(o, "days", days);
-    }
-    if (rc != BTS_Q_OK) {
-        json_decref(o);
-        return rc;
+    } else {
+        json_decref(days);
     }
     *out = o;
     return BTS_Q_OK;
