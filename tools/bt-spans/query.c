@@ -578,13 +578,13 @@ static const char *const TOTAL_KEYS[] = {"spans",
                                          "reasoning_tokens"};
 #define N_TOTAL_KEYS (sizeof TOTAL_KEYS / sizeof *TOTAL_KEYS)
 
-/* One pass over the llm spans (the totals index), grouped by model, day and whether the
- * call was a count_tokens call; the model totals are summed from the day rows. */
+/* One pass over the llm spans in the totals index's own order (model, then start), so
+ * that no sort is needed: the rows of one model and day are consecutive, and are summed
+ * here, count_tokens calls apart. */
 static const char TOTALS_SQL[] =
-    "SELECT model, start_ns / 86400000000000, name = " COUNT_TOKENS_NAME ", count(*), sum(status_code = 2),"
-    " bts_sat_sum(prompt_tokens), bts_sat_sum(completion_tokens), bts_sat_sum(cache_read_tokens),"
-    " bts_sat_sum(cache_creation_tokens), bts_sat_sum(reasoning_tokens)"
-    " FROM spans WHERE " LLM_SPAN " GROUP BY 1, 2, 3 ORDER BY 1, 2";
+    "SELECT model, start_ns, name = " COUNT_TOKENS_NAME ", status_code = 2, prompt_tokens, completion_tokens,"
+    " cache_read_tokens, cache_creation_tokens, reasoning_tokens FROM spans WHERE " LLM_SPAN
+    " ORDER BY model, start_ns";
 
 static int saturated(int64_t v)
 {
@@ -617,6 +617,38 @@ static json_t *totals_row(const char *model)
     return row;
 }
 
+/* The sums of one (model, day): spans, errors, then the five token counts. */
+typedef struct day_sums {
+    int64_t v[N_TOTAL_KEYS];
+    int64_t day;
+    int any;
+} day_sums;
+
+static void flush_day(day_sums *d, const char *model, json_t *row, json_t *total, json_t *days)
+{
+    if (!d->any)
+        return;
+    for (size_t k = 0; k < N_TOTAL_KEYS; k++) {
+        add_to(row, TOTAL_KEYS[k], d->v[k]);
+        add_to(total, TOTAL_KEYS[k], d->v[k]);
+    }
+    if (days) {
+        time_t secs = (time_t)(d->day * 86400);
+        struct tm tm;
+        char day[16] = "?";
+        if (gmtime_r(&secs, &tm))
+            strftime(day, sizeof day, "%Y-%m-%d", &tm);
+        json_t *o = json_object();
+        json_object_set_new(o, "day", json_string(day));
+        json_object_set_new(o, "model", json_text(model, 200));
+        json_object_set_new(o, "spans", json_integer(d->v[0]));
+        json_object_set_new(o, "prompt_tokens", json_integer(d->v[2]));
+        json_object_set_new(o, "completion_tokens", json_integer(d->v[3]));
+        json_array_append_new(days, o);
+    }
+    memset(d, 0, sizeof *d);
+}
+
 int bts_query_totals(sqlite3 *db, int with_days, json_t **out)
 {
     *out = NULL;
@@ -624,43 +656,36 @@ int bts_query_totals(sqlite3 *db, int with_days, json_t **out)
     if (prepare(db, TOTALS_SQL, &st) != BTS_Q_OK)
         return BTS_Q_EDB;
     json_t *models = json_array(), *days = json_array(), *total = totals_row(NULL), *row = NULL;
-    char row_model[256] = "";
-    int have_row = 0, step;
+    char model[256] = "";
+    int have_model = 0, step;
     int64_t count_tokens = 0;
+    day_sums d = {0};
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *m = (const char *)sqlite3_column_text(st, 0);
-        const char *model = m ? m : "(unknown)";
+        if (!m)
+            m = "(unknown)";
+        int64_t day = sqlite3_column_int64(st, 1) / 86400000000000ll;
+        if (!have_model || strncmp(model, m, sizeof model - 1) != 0) {
+            flush_day(&d, model, row, total, with_days ? days : NULL);
+            row = totals_row(m);
+            json_array_append_new(models, row);
+            snprintf(model, sizeof model, "%s", m);
+            have_model = 1;
+        } else if (d.any && day != d.day) {
+            flush_day(&d, model, row, total, with_days ? days : NULL);
+        }
         if (sqlite3_column_int(st, 2)) {
-            count_tokens = bts_sat_add(count_tokens, sqlite3_column_int64(st, 3));
+            count_tokens++;
             continue;
         }
-        if (!have_row || strncmp(row_model, model, sizeof row_model - 1) != 0) {
-            row = totals_row(model);
-            json_array_append_new(models, row);
-            snprintf(row_model, sizeof row_model, "%s", model);
-            have_row = 1;
-        }
-        for (size_t k = 0; k < N_TOTAL_KEYS; k++) {
-            int64_t v = sqlite3_column_int64(st, (int)k + 3);
-            add_to(row, TOTAL_KEYS[k], v);
-            add_to(total, TOTAL_KEYS[k], v);
-        }
-        if (with_days) {
-            /* The day of a start, from days since 1970 (UTC). */
-            time_t secs = (time_t)(sqlite3_column_int64(st, 1) * 86400);
-            struct tm tm;
-            char day[16] = "?";
-            if (gmtime_r(&secs, &tm))
-                strftime(day, sizeof day, "%Y-%m-%d", &tm);
-            json_t *d = json_object();
-            json_object_set_new(d, "day", json_string(day));
-            json_object_set_new(d, "model", json_text(model, 200));
-            json_object_set_new(d, "spans", json_integer(sqlite3_column_int64(st, 3)));
-            json_object_set_new(d, "prompt_tokens", json_integer(sqlite3_column_int64(st, 5)));
-            json_object_set_new(d, "completion_tokens", json_integer(sqlite3_column_int64(st, 6)));
-            json_array_append_new(days, d);
-        }
+        d.any = 1;
+        d.day = day;
+        d.v[0]++;
+        d.v[1] += sqlite3_column_int(st, 3);
+        for (int k = 2; k < (int)N_TOTAL_KEYS; k++)
+            d.v[k] = bts_sat_add(d.v[k], sqlite3_column_int64(st, k + 2));
     }
+    flush_day(&d, model, row, total, with_days ? days : NULL);
     sqlite3_finalize(st);
     if (step != SQLITE_DONE) {
         json_decref(models);
@@ -668,6 +693,10 @@ int bts_query_totals(sqlite3 *db, int with_days, json_t **out)
         json_decref(total);
         return BTS_Q_EDB;
     }
+    /* A model seen only in count_tokens calls has no totals row. */
+    for (size_t i = json_array_size(models); i-- > 0;)
+        if (json_integer_value(json_object_get(json_array_get(models, i), "spans")) == 0)
+            json_array_remove(models, i);
     json_t *o = json_object();
     json_object_set_new(o, "models", models);
     json_object_set_new(o, "total", total);
