@@ -214,7 +214,9 @@ int bts_html(const bts_options *o, const char *want)
     json_object_set_new(data, "trace", trace);
     json_object_set_new(data, "lines", lines);
     json_object_set_new(data, "lines_omitted", json_integer((json_int_t)omitted));
-    json_object_set_new(data, "store", json_string(o->store));
+    /* The file name only: the page goes into bug reports, the user's paths need not. */
+    const char *base = strrchr(o->store, '/');
+    json_object_set_new(data, "store", json_string(base ? base + 1 : o->store));
     json_object_set_new(data, "exported_ns", json_integer((json_int_t)now.tv_sec * 1000000000 + now.tv_nsec));
     char title[80];
     snprintf(title, sizeof title, "trace %s · bt-spans", id);
