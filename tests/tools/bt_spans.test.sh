@@ -207,14 +207,26 @@ ok "span, show --full, candidates for empty and ambiguous ids"
 
 # Models are cut at whole names with a count; totals never fail on sums past int64, and
 # columns stay apart
-cat >"$W/huge-batch.json" <<'J'
-{"id":"msgbatch_huge_01","type":"message_batch","processing_status":"ended","request_counts":{"processing":0,"succeeded":2,"errored":0,"canceled":0,"expired":0},"created_at":"2026-02-02T03:04:05Z","ended_at":"2026-02-02T03:14:05Z","expires_at":"2026-02-03T03:04:05Z","results_url":null}
+# Two batches of one request each (a batch span sums its children: one child each keeps
+# that sum in range), 5e18 prompt tokens apiece, models of two names.
+for m in alpha beta; do
+  cat >"$W/huge-$m.json" <<J
+{"id":"msgbatch_huge_$m","type":"message_batch","processing_status":"ended","request_counts":{"processing":0,"succeeded":1,"errored":0,"canceled":0,"expired":0},"created_at":"2026-02-02T03:04:05Z","ended_at":"2026-02-02T03:14:05Z","expires_at":"2026-02-03T03:04:05Z","results_url":null}
 J
-cat >"$W/huge-results.jsonl" <<'J'
-{"custom_id":"a","result":{"type":"succeeded","message":{"id":"msg_a","type":"message","role":"assistant","model":"claude-model-alpha","content":[{"type":"text","text":"A"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":5000000000000000000,"output_tokens":3}}}}
-{"custom_id":"b","result":{"type":"succeeded","message":{"id":"msg_b","type":"message","role":"assistant","model":"claude-model-beta","content":[{"type":"text","text":"B"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":5000000000000000000,"output_tokens":3}}}}
+  cat >"$W/huge-$m.jsonl" <<J
+{"custom_id":"$m","result":{"type":"succeeded","message":{"id":"msg_$m","type":"message","role":"assistant","model":"claude-model-$m","content":[{"type":"text","text":"A"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":5000000000000000000,"output_tokens":3}}}}
 J
-"${BS[@]}" import-batch --batch "$W/huge-batch.json" --results "$W/huge-results.jsonl" >/dev/null 2>&1 || fail "import huge"
+  "${BS[@]}" import-batch --batch "$W/huge-$m.json" --results "$W/huge-$m.jsonl" >/dev/null 2>&1 || fail "import huge $m"
+done
+# One trace with both models, to see the models cell.
+cat >"$W/two-models.json" <<'J'
+{"id":"msgbatch_two_models","type":"message_batch","processing_status":"ended","request_counts":{"processing":0,"succeeded":2,"errored":0,"canceled":0,"expired":0},"created_at":"2026-02-03T03:04:05Z","ended_at":"2026-02-03T03:14:05Z","expires_at":"2026-02-04T03:04:05Z","results_url":null}
+J
+cat >"$W/two-models.jsonl" <<'J'
+{"custom_id":"a","result":{"type":"succeeded","message":{"id":"msg_a","type":"message","role":"assistant","model":"claude-model-alpha","content":[{"type":"text","text":"A"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":3}}}}
+{"custom_id":"b","result":{"type":"succeeded","message":{"id":"msg_b","type":"message","role":"assistant","model":"claude-model-beta","content":[{"type":"text","text":"B"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":3}}}}
+J
+"${BS[@]}" import-batch --batch "$W/two-models.json" --results "$W/two-models.jsonl" >/dev/null 2>&1 || fail "import two models"
 "${BS[@]}" list --limit 1000 >"$W/list-huge.txt"
 grep -q ' claude-model-alpha,+1 ' "$W/list-huge.txt" || fail "models cut at whole names: $(grep -i 'model-' "$W/list-huge.txt")"
 "${BS[@]}" totals >"$W/totals-huge.txt" || fail "totals failed on sums past int64"

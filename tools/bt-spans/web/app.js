@@ -213,7 +213,7 @@
     if (f.from) q.set('from_ns', toNs(f.from));
     if (f.to) q.set('to_ns', toNs(f.to));
     if (f.cursor) q.set('cursor', f.cursor);
-    q.set('limit', '50');
+    q.set('limit', /^\d{1,3}$/.test(params.get('limit') || '') ? params.get('limit') : '50');
 
     let shown = new Set();
     async function load(first) {
@@ -261,7 +261,7 @@
     const box = el('div', { class: 'pager' });
     if (params.get('cursor')) {
       const q = new URLSearchParams(params); q.delete('cursor');
-      box.appendChild(el('a', { href: '/' + (q.toString() ? '?' + q : ''), 'data-nav': true, text: '← Newest' }));
+      box.appendChild(el('a', { href: '/' + (q.toString() ? '?' + q : ''), 'data-nav': true, class: 'newest', text: '← Newest' }));
     }
     if (res.next) {
       const q = new URLSearchParams(params); q.set('cursor', res.next);
@@ -485,7 +485,7 @@
         el('span', null, el('span', { class: 'dot ' + typeClass(s.type) }), s.type || 'span'),
         el('span', { class: 'badge ' + (s.status === 2 ? 'error' : 'ok'), text: s.status === 2 ? 'error' : 'ok' }),
         el('span', { text: fmtDur(s.end - s.start) }),
-        el('span', { text: '+' + fmtDur(s.start) + ' into the trace' }),
+        el('span', { text: s.start > 0 ? '+' + fmtDur(s.start) + ' into the trace' : 'at the trace\'s start' }),
         s.model ? el('span', { text: s.model }) : null,
         s.prompt_tokens != null || s.completion_tokens != null
           ? el('span', { text: fmtInt(s.prompt_tokens || 0) + ' in / ' + fmtInt(s.completion_tokens || 0) + ' out' }) : null,
