@@ -20,6 +20,7 @@
 
 #include "bts_assets.h"
 #include "query.h"
+#include "util/text.h"
 #include "web.h"
 
 #define TRACE_MAX_SPANS 250000
@@ -171,38 +172,12 @@ static void set_asset(bts_web_response *r, const char *name, const char *type)
 
 /* ---- request parsing --------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-        : c >= 'a' && c <= 'f'  ? c - 'a' + 10
-        : c >= 'A' && c <= 'F'  ? c - 'A' + 10
-                                : -1;
-}
-
-/* Percent-decodes [s, s+n) into out (cap bytes, NUL-terminated); '+' is a space in a
- * query. Returns -1 for a bad escape, a NUL byte or a value too long. */
+/* Percent-decodes [s, s+n) into out (cap bytes, NUL-terminated) by the project's one
+ * contract ('+' is a space in a query). -1 for a bad escape, a NUL byte or a value too
+ * long. */
 static int decode(const char *s, size_t n, int plus_is_space, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = hi * 16 + lo;
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        if (c == 0 || o + 1 >= cap)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
+    return bt__percent_decode(s, n, plus_is_space ? BT__PERCENT_PLUS_IS_SPACE : 0, out, cap) < 0 ? -1 : 0;
 }
 
 typedef struct query_params {
