@@ -96,6 +96,27 @@ int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path)
     return BT_OK;
 }
 
+int bt_anthropic_set_correlation_url(bt_anthropic *a, const char *url)
+{
+    if (!a || !url)
+        return BT_EINVAL;
+    int rc = BT_OK;
+    struct bt__correlation *c = bt__correlation_new_url(url, a->tracer, &rc);
+    if (!c)
+        return rc; /* the previous store stays in use */
+    bt__correlation_free(a->corr);
+    a->corr = c;
+    return BT_OK;
+}
+
+int bt_anthropic_get_correlation_stats(bt_anthropic *a, bt_correlation_stats *out)
+{
+    if (!a || !out)
+        return BT_EINVAL;
+    bt__correlation_get_stats(a->corr, out);
+    return BT_OK;
+}
+
 int bt__anthropic_genai_enabled(const bt_anthropic *a)
 {
     return a && a->genai;
