@@ -722,7 +722,8 @@ static void *run_thread(void *arg)
             s->first_attempt = 1;
             pthread_cond_broadcast(&s->answered);
             if (rc != BT__PG_OK) {
-                if (s->available || !s->ever_connected || !s->last_error_log) {
+                /* Once per outage, then a reminder a minute. */
+                if (!s->last_error_log || mono() - s->last_error_log >= ERROR_LOG_EVERY_NS) {
                     s->last_error_log = mono();
                     log_msg(s, BT_LOG_ERROR,
                             "unreachable (%s); batch results are traced without their inputs until it is "

@@ -104,9 +104,18 @@ static void set_err(char *err, size_t n, const char *what, const char *detail)
         return;
     snprintf(err, n, "%s%s%s", what, detail && *detail ? ": " : "", detail ? detail : "");
     /* libpq messages end with a newline; keep one line. */
-    for (char *p = err; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = *(p + 1) ? ' ' : '\0';
+    char *o = err;
+    for (const char *p = err; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            if (o > err && o[-1] != ' ')
+                *o++ = ' ';
+        } else {
+            *o++ = *p;
+        }
+    }
+    while (o > err && o[-1] == ' ')
+        o--;
+    *o = '\0';
 }
 
 static uint64_t effective_deadline(const bt__pg_link *l, uint64_t deadline)

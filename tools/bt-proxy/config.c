@@ -24,6 +24,11 @@ static void usage(FILE *out)
           "                         endpoint or Braintrust key is configured the store is a\n"
           "                         durable spool in front of it. Also keeps batch inputs\n"
           "                         until their results are read.\n"
+          "  --correlation URL      keep batch inputs in PostgreSQL, shared by every replica\n"
+          "                         behind a load balancer: postgresql://USER@HOST:PORT/DB\n"
+          "                         (also BT_CORRELATION_URL; a password is best given in\n"
+          "                         PGPASSWORD or ~/.pgpass). Unreachable: traffic flows,\n"
+          "                         batch results are traced without their inputs.\n"
           "  --token TOKEN          require clients to send this token, either as the header\n"
           "                         x-bt-proxy-token: TOKEN or as Proxy-Authorization: Bearer\n"
           "                         TOKEN (prefer the BT_PROXY_TOKEN environment variable,\n"
@@ -36,7 +41,8 @@ static void usage(FILE *out)
           "\n"
           "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
           "OTEL_EXPORTER_OTLP_*, OTEL_BSP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
-          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN.\n"
+          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN,\n"
+          "BT_CORRELATION_URL.\n"
           "\n"
           "per request: an incoming traceparent header makes the request's span its child;\n"
           "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
@@ -123,6 +129,9 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     const char *tok = getenv("BT_PROXY_TOKEN");
     if (tok && *tok)
         cfg->token = tok;
+    const char *corr = getenv("BT_CORRELATION_URL");
+    if (corr && *corr)
+        cfg->correlation = corr;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -134,14 +143,10 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         if (eq)
             al = (size_t)(eq - a);
-        static const char *const known[] = {"--listen",
-                                            "--upstream",
-                                            "--spans-jsonl",
-                                            "--store",
-                                            "--token",
-                                            "--client-idle-timeout",
-                                            "--upstream-idle-timeout",
-                                            "--ca-bundle"};
+        static const char *const known[] = {
+            "--listen",      "--upstream", "--spans-jsonl",         "--store",
+            "--correlation", "--token",    "--client-idle-timeout", "--upstream-idle-timeout",
+            "--ca-bundle"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
@@ -163,6 +168,8 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             cfg->spans_jsonl = val;
         } else if (FLAG("--store")) {
             cfg->store = val;
+        } else if (FLAG("--correlation")) {
+            cfg->correlation = *val ? val : NULL;
         } else if (FLAG("--token")) {
             cfg->token = *val ? val : NULL;
         } else if (FLAG("--client-idle-timeout")) {
