@@ -57,6 +57,12 @@ BT_EXTERN int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sq
  * use on an error. `url` is copied. */
 BT_EXTERN int bt_anthropic_set_correlation_url(bt_anthropic *a, const char *url);
 
+/* The longest a lookup in the PostgreSQL correlation store may hold the calling thread
+ * (1..60000 ms, default 200): past it the batch child is traced without its input and
+ * lookups fail at once until the database answers again. Before or after
+ * bt_anthropic_set_correlation_url. */
+BT_EXTERN int bt_anthropic_set_correlation_wait(bt_anthropic *a, int ms);
+
 /* What the batch correlation store is doing, for health checks and metrics. */
 typedef struct bt_correlation_stats {
     const char *backend;     /* "memory", "sqlite" or "postgresql" (static string) */

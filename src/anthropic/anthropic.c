@@ -19,6 +19,7 @@ struct bt_anthropic {
     void *mask_ud;
     size_t body_limit;
     struct bt__correlation *corr;
+    int corr_wait_ms; /* 0: the store's default */
 };
 
 int bt_anthropic_new(bt_tracer *tracer, bt_anthropic **out)
@@ -104,8 +105,18 @@ int bt_anthropic_set_correlation_url(bt_anthropic *a, const char *url)
     struct bt__correlation *c = bt__correlation_new_url(url, a->tracer, &rc);
     if (!c)
         return rc; /* the previous store stays in use */
+    bt__correlation_set_read_wait(c, a->corr_wait_ms);
     bt__correlation_free(a->corr);
     a->corr = c;
+    return BT_OK;
+}
+
+int bt_anthropic_set_correlation_wait(bt_anthropic *a, int ms)
+{
+    if (!a || ms <= 0 || ms > 60000)
+        return BT_EINVAL;
+    a->corr_wait_ms = ms;
+    bt__correlation_set_read_wait(a->corr, ms);
     return BT_OK;
 }
 

@@ -179,6 +179,12 @@ int bt__correlation_sync(struct bt__correlation *c, int timeout_ms)
     return c->ops->sync(c->be, timeout_ms);
 }
 
+void bt__correlation_set_read_wait(struct bt__correlation *c, int ms)
+{
+    if (c && c->ops->set_read_wait && ms > 0)
+        c->ops->set_read_wait(c->be, ms);
+}
+
 void bt__correlation_get_stats(struct bt__correlation *c, bt_correlation_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -93,6 +93,9 @@ int bt__correlation_purge(struct bt__correlation *c);
 /* Waits (at most timeout_ms) until every write accepted so far is visible to other
  * processes sharing the store. BT_OK or BT_ETIMEDOUT / BT_EDB. */
 int bt__correlation_sync(struct bt__correlation *c, int timeout_ms);
+/* The longest a read may wait for a shared database (default BT__CORR_PG_READ_WAIT_MS);
+ * no effect on the memory and SQLite backends. */
+void bt__correlation_set_read_wait(struct bt__correlation *c, int ms);
 /* Counters and state (see bt_correlation_stats). */
 void bt__correlation_get_stats(struct bt__correlation *c, bt_correlation_stats *out);
 
@@ -116,6 +119,8 @@ typedef struct bt__corr_ops {
     /* Fills what the backend knows: available, writes_queued, and its own counts of
      * failures that happened away from the caller (asynchronous writes). */
     void (*stats)(void *be, bt_correlation_stats *out);
+    /* Longest wait of a read (NULL: reads never wait on a network). */
+    void (*set_read_wait)(void *be, int ms);
     void (*close)(void *be);
 } bt__corr_ops;
 

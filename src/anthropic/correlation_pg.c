@@ -119,6 +119,7 @@ typedef struct pg_store {
 
     window win;
     int half_window;
+    int read_wait_ms;
 } pg_store;
 
 static uint64_t mono(void)
@@ -436,7 +437,7 @@ static int read_op(pg_store *s, bt__pg_kind kind, const char *a, const char *b, 
         return BT_ENOMEM;
     }
     op->now = now;
-    int rc = enqueue_and_wait(s, op, BT__CORR_PG_READ_WAIT_MS, 1);
+    int rc = enqueue_and_wait(s, op, s->read_wait_ms, 1);
     if (rc == BT_OK) {
         rc = op->rc;
         if (rc == BT_OK) {
@@ -497,6 +498,14 @@ static int pg_purge(void *be, uint64_t now)
 static int pg_sync(void *be, int timeout_ms)
 {
     return wait_op(be, BT__PG_SYNC, 0, timeout_ms > 0 ? timeout_ms : 1, NULL);
+}
+
+static void pg_set_read_wait(void *be, int ms)
+{
+    pg_store *s = be;
+    pthread_mutex_lock(&s->mu);
+    s->read_wait_ms = ms;
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void pg_stats(void *be, bt_correlation_stats *out)
@@ -839,6 +848,7 @@ int bt__corr_pg_open(const char *url, bt_tracer *t, void **be, char *err, size_t
     s->wake[0] = s->wake[1] = -1;
     s->tracer = t;
     s->half_window = START_HALF_WINDOW;
+    s->read_wait_ms = BT__CORR_PG_READ_WAIT_MS;
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -897,6 +907,7 @@ const bt__corr_ops bt__corr_pg_ops = {
     .purge = pg_purge,
     .sync = pg_sync,
     .stats = pg_stats,
+    .set_read_wait = pg_set_read_wait,
     .close = pg_close,
 };
 

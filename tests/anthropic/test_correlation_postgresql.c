@@ -110,13 +110,22 @@ static bt_tracer *clock_tracer(void)
     return t;
 }
 
-static struct bt__correlation *open_pg(const char *url, bt_tracer *t)
+/* A store whose reads may wait 10 s: the cases check answers, not speed, on a machine
+ * that may be busy (the stalled and unreachable cases keep the default wait). */
+static struct bt__correlation *open_pg_waiting(const char *url, bt_tracer *t, int read_wait_ms)
 {
     int rc = -1;
     struct bt__correlation *c = bt__correlation_new_url(url, t, &rc);
     assert_int_equal(rc, BT_OK);
     assert_non_null(c);
+    if (read_wait_ms)
+        bt__correlation_set_read_wait(c, read_wait_ms);
     return c;
+}
+
+static struct bt__correlation *open_pg(const char *url, bt_tracer *t)
+{
+    return open_pg_waiting(url, t, 10000);
 }
 
 static bt_correlation_stats stats_of(struct bt__correlation *c)
@@ -318,7 +327,7 @@ static void test_unreachable_database_never_blocks(void **state)
     bt_tracer *t = clock_tracer();
     log_text[0] = '\0';
     uint64_t t0 = mono_ns();
-    struct bt__correlation *c = open_pg(url, t);
+    struct bt__correlation *c = open_pg_waiting(url, t, 0);
     assert_true(elapsed_ms(t0) < 4000);
     bt_correlation_stats st = stats_of(c);
     assert_false(st.available);
@@ -372,7 +381,7 @@ static void test_stalled_database_costs_one_bounded_wait(void **state)
     (void)state;
     const char *url = fresh_db("bt_stall");
     bt_tracer *t = clock_tracer();
-    struct bt__correlation *c = open_pg(url, t);
+    struct bt__correlation *c = open_pg_waiting(url, t, 0);
     assert_int_equal(bt__correlation_put(c, "msgbatch_l", "a", "{}", 2), BT_OK);
     assert_int_equal(bt__correlation_sync(c, 10000), BT_OK);
     /* Another session holds the table: the store's queries wait on the lock. */
@@ -392,6 +401,7 @@ static void test_stalled_database_costs_one_bounded_wait(void **state)
     PQclear(PQexec(locker, "COMMIT"));
     PQfinish(locker);
     wait_available(c);
+    bt__correlation_set_read_wait(c, 10000);
     expect_entry(c, "msgbatch_l", "a", "{}");
     bt__correlation_free(c);
     bt_tracer_free(t);
@@ -532,6 +542,7 @@ static const char RESULTS[] =
 static void replica_open(tb_env *e, const char *url)
 {
     tb_env_open(e, NULL);
+    assert_int_equal(bt_anthropic_set_correlation_wait(e->a, 10000), BT_OK);
     assert_int_equal(bt_anthropic_set_correlation_url(e->a, url), BT_OK);
     assert_int_equal(bt_anthropic_set_lifecycle_spans(e->a, 0), BT_OK); /* the batch trace only */
 }

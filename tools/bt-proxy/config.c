@@ -29,6 +29,9 @@ static void usage(FILE *out)
           "                         (also BT_CORRELATION_URL; a password is best given in\n"
           "                         PGPASSWORD or ~/.pgpass). Unreachable: traffic flows,\n"
           "                         batch results are traced without their inputs.\n"
+          "  --correlation-wait-ms MS  longest a batch result line may wait for that database\n"
+          "                         (default 200); past it the line is traced without its\n"
+          "                         input and lookups fail at once until it answers again\n"
           "  --token TOKEN          require clients to send this token, either as the header\n"
           "                         x-bt-proxy-token: TOKEN or as Proxy-Authorization: Bearer\n"
           "                         TOKEN (prefer the BT_PROXY_TOKEN environment variable,\n"
@@ -143,10 +146,16 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         if (eq)
             al = (size_t)(eq - a);
-        static const char *const known[] = {
-            "--listen",      "--upstream", "--spans-jsonl",         "--store",
-            "--correlation", "--token",    "--client-idle-timeout", "--upstream-idle-timeout",
-            "--ca-bundle"};
+        static const char *const known[] = {"--listen",
+                                            "--upstream",
+                                            "--spans-jsonl",
+                                            "--store",
+                                            "--correlation",
+                                            "--correlation-wait-ms",
+                                            "--token",
+                                            "--client-idle-timeout",
+                                            "--upstream-idle-timeout",
+                                            "--ca-bundle"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
@@ -168,6 +177,11 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             cfg->spans_jsonl = val;
         } else if (FLAG("--store")) {
             cfg->store = val;
+        } else if (FLAG("--correlation-wait-ms")) {
+            char *end = NULL;
+            long ms = strtol(val, &end, 10);
+            bad = !*val || *end || ms < 1 || ms > 60000;
+            cfg->correlation_wait_ms = (int)ms;
         } else if (FLAG("--correlation")) {
             cfg->correlation = *val ? val : NULL;
         } else if (FLAG("--token")) {

@@ -70,6 +70,8 @@ static int setup_tracer(px_proxy *px)
     if (px->cfg.correlation) {
         /* A URL the library cannot use is a configuration error; a database that is
          * down is not: the proxy serves and the store keeps reconnecting. */
+        if (px->cfg.correlation_wait_ms)
+            bt_anthropic_set_correlation_wait(px->anthropic, px->cfg.correlation_wait_ms);
         rc = bt_anthropic_set_correlation_url(px->anthropic, px->cfg.correlation);
         if (rc != BT_OK) {
             fprintf(stderr, "bt-proxy: --correlation: %s\n",
