@@ -44,6 +44,39 @@ BT_EXTERN int bt_anthropic_set_body_limit(bt_anthropic *a, size_t bytes);
 /* SQLite file of the batch correlation store (create inputs kept until results are
  * read). NULL or never called: an in-memory bounded map. */
 BT_EXTERN int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path);
+/* A batch correlation store shared by several processes (replicas behind a load
+ * balancer) in PostgreSQL: `url` is a libpq URL, postgresql://USER@HOST:PORT/DB (a
+ * password is best given through PGPASSWORD or ~/.pgpass than in the URL). The schema
+ * is created on first use and migrated by version. Waits at most a few seconds for the
+ * first connection and succeeds even when the database is unreachable: the store then
+ * keeps reconnecting in the background (with backoff), batch results are traced without
+ * their inputs meanwhile, and bt_anthropic_get_correlation_stats() says so. Writes are
+ * queued for a thread of the store and reads wait a bounded time, so traffic never
+ * waits on the database. BT_OK, BT_EINVAL (not a postgresql:// or postgres:// URL),
+ * BT_EUNSUPPORTED (library built without libpq), BT_ENOMEM; the previous store stays in
+ * use on an error. `url` is copied. */
+BT_EXTERN int bt_anthropic_set_correlation_url(bt_anthropic *a, const char *url);
+
+/* The longest a lookup in the PostgreSQL correlation store may hold the calling thread
+ * (1..60000 ms, default 200): past it the batch child is traced without its input and
+ * lookups fail at once until the database answers again. Before or after
+ * bt_anthropic_set_correlation_url. */
+BT_EXTERN int bt_anthropic_set_correlation_wait(bt_anthropic *a, int ms);
+
+/* What the batch correlation store is doing, for health checks and metrics. */
+typedef struct bt_correlation_stats {
+    const char *backend;     /* "memory", "sqlite" or "postgresql" (static string) */
+    int available;           /* 0 while the database cannot be reached or is stalled */
+    uint64_t errors;         /* operations that failed: database errors, timeouts, unreachable */
+    uint64_t writes_queued;  /* writes accepted and not yet in the database */
+    uint64_t writes_dropped; /* writes not stored: store full, queue full, or failed for good */
+    uint64_t reads;          /* entry lookups */
+    uint64_t read_queries;   /* PostgreSQL: lookups that went to the database (the rest came
+                                from its read-ahead window); 0 for the others */
+    uint64_t connects;       /* PostgreSQL: connections established */
+} bt_correlation_stats;
+/* Fills *out (never fails on a valid `a`). */
+BT_EXTERN int bt_anthropic_get_correlation_stats(bt_anthropic *a, bt_correlation_stats *out);
 
 typedef enum {
     BT_EXCHANGE_COMPLETED = 0,        /* the response was read to its end */

@@ -24,6 +24,14 @@ static void usage(FILE *out)
           "                         endpoint or Braintrust key is configured the store is a\n"
           "                         durable spool in front of it. Also keeps batch inputs\n"
           "                         until their results are read.\n"
+          "  --correlation URL      keep batch inputs in PostgreSQL, shared by every replica\n"
+          "                         behind a load balancer: postgresql://USER@HOST:PORT/DB\n"
+          "                         (also BT_CORRELATION_URL; a password is best given in\n"
+          "                         PGPASSWORD or ~/.pgpass). Unreachable: traffic flows,\n"
+          "                         batch results are traced without their inputs.\n"
+          "  --correlation-wait-ms MS  longest a batch result line may wait for that database\n"
+          "                         (default 200); past it the line is traced without its\n"
+          "                         input and lookups fail at once until it answers again\n"
           "  --token TOKEN          require clients to send this token, either as the header\n"
           "                         x-bt-proxy-token: TOKEN or as Proxy-Authorization: Bearer\n"
           "                         TOKEN (prefer the BT_PROXY_TOKEN environment variable,\n"
@@ -44,7 +52,8 @@ static void usage(FILE *out)
           "\n"
           "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
           "OTEL_EXPORTER_OTLP_*, OTEL_BSP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
-          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN.\n"
+          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN,\n"
+          "BT_CORRELATION_URL.\n"
           "\n"
           "per request: an incoming traceparent header makes the request's span its child;\n"
           "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
@@ -144,6 +153,9 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     const char *tok = getenv("BT_PROXY_TOKEN");
     if (tok && *tok)
         cfg->token = tok;
+    const char *corr = getenv("BT_CORRELATION_URL");
+    if (corr && *corr)
+        cfg->correlation = corr;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -163,6 +175,8 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--upstream",
                                             "--spans-jsonl",
                                             "--store",
+                                            "--correlation",
+                                            "--correlation-wait-ms",
                                             "--token",
                                             "--client-idle-timeout",
                                             "--upstream-idle-timeout",
@@ -189,6 +203,13 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             cfg->spans_jsonl = val;
         } else if (FLAG("--store")) {
             cfg->store = val;
+        } else if (FLAG("--correlation-wait-ms")) {
+            char *end = NULL;
+            long ms = strtol(val, &end, 10);
+            bad = !*val || *end || ms < 1 || ms > 60000;
+            cfg->correlation_wait_ms = (int)ms;
+        } else if (FLAG("--correlation")) {
+            cfg->correlation = *val ? val : NULL;
         } else if (FLAG("--token")) {
             cfg->token = *val ? val : NULL;
         } else if (FLAG("--client-idle-timeout")) {
