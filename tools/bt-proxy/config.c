@@ -32,6 +32,8 @@ static void usage(FILE *out)
           "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
           "                         this long (default 600; streams have no total timeout)\n"
           "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
+          "  --session-idle SECONDS emit an agent session's root span once it has been idle\n"
+          "                         this long (default 300; 0: as soon as its calls ended)\n"
           "  --help                 this text\n"
           "\n"
           "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
@@ -40,7 +42,9 @@ static void usage(FILE *out)
           "\n"
           "per request: an incoming traceparent header makes the request's span its child;\n"
           "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
-          "project or experiment and is not forwarded upstream.\n"
+          "project or experiment and is not forwarded upstream; x-bt-session-id: ID (not\n"
+          "forwarded) or Claude Code's x-claude-code-session-id puts the request in its agent\n"
+          "session's trace, under one root span with the session's totals.\n"
           "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON).\n"
           "SIGTERM/SIGINT: stop accepting, finish in-flight requests, flush spans, exit.\n",
           out);
@@ -120,6 +124,7 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     cfg->upstream_idle_s = 600;
     cfg->connect_timeout_s = 30;
     cfg->shutdown_grace_ms = 9000;
+    cfg->session_idle_s = 300;
     const char *tok = getenv("BT_PROXY_TOKEN");
     if (tok && *tok)
         cfg->token = tok;
@@ -141,7 +146,8 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--token",
                                             "--client-idle-timeout",
                                             "--upstream-idle-timeout",
-                                            "--ca-bundle"};
+                                            "--ca-bundle",
+                                            "--session-idle"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
@@ -172,6 +178,12 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                 cfg->client_idle_ms = s * 1000;
         } else if (FLAG("--upstream-idle-timeout")) {
             bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
+        } else if (FLAG("--session-idle")) {
+            char *end = NULL;
+            long s = strtol(val, &end, 10);
+            bad = !*val || *end || s < 0 || s > 7 * 86400;
+            if (!bad)
+                cfg->session_idle_s = (int)s;
         } else {
             cfg->ca_bundle = val;
         }

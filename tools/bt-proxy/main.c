@@ -67,6 +67,7 @@ static int setup_tracer(px_proxy *px)
     }
     if (bt_anthropic_new(t, &px->anthropic) != BT_OK)
         return -1;
+    bt_anthropic_set_session_idle(px->anthropic, px->cfg.session_idle_s);
     if (px->cfg.store && bt_anthropic_set_correlation_store(px->anthropic, px->cfg.store) != BT_OK)
         px_log("batch correlation kept in memory only: cannot use %s", px->cfg.store);
     return 0;
@@ -81,6 +82,7 @@ static void on_sweep(uv_timer_t *t)
         if (c->xfer)
             px_xfer_check_idle(c->xfer, now);
     }
+    bt_anthropic_tick(px->anthropic); /* roots of agent sessions gone idle */
 }
 
 static void close_loop_handles(px_proxy *px)

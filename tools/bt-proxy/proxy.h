@@ -51,6 +51,7 @@ typedef struct px_config {
     int connect_timeout_s;
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
+    int session_idle_s;    /* --session-idle */
 } px_config;
 
 typedef struct px_metrics {
