@@ -54,6 +54,7 @@ typedef struct px_config {
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
     int allow_untraced;    /* forward untraced when tracing cannot be set up */
+    int session_idle_s;    /* --session-idle */
 } px_config;
 
 typedef struct px_metrics {
