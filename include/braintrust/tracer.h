@@ -2,16 +2,17 @@
  * The tracer: configuration, span processing and export.
  *
  * Lifecycle: bt_tracer_new() -> setters and/or bt_tracer_configure_from_env() ->
- * bt_tracer_start() -> spans -> bt_tracer_flush() as needed -> bt_tracer_free().
- * Setters are valid only before bt_tracer_start() (BT_ESTATE after). A started tracer
- * is safe to use from many threads at once. Export runs on the processor's own thread.
+ * bt_tracer_start() (declared in sink.h) -> spans -> bt_tracer_flush() as needed ->
+ * bt_tracer_free(). Setters are valid only before bt_tracer_start() (BT_ESTATE after).
+ * A started tracer is safe to use from many threads at once. Export runs on the
+ * processor's own thread.
  *
  * Sinks: spans go to every sink added with bt_tracer_add_sink(). When none was added,
- * bt_tracer_start() picks the default: OTLP/HTTP when an OTLP endpoint or a Braintrust
- * API key is configured, else the local SQLite store: at the store path when one is
- * set (BT_STORE_PATH / bt_tracer_set_store_path), else at its default per-user location
- * (bt_store_default_path() in sink.h); the console sink on stderr only when no store
- * can be opened.
+ * bt_tracer_start() picks the default one (see sink.h): OTLP/HTTP when an OTLP endpoint
+ * or a Braintrust API key is configured, else the local SQLite store: at the store path
+ * when one is set (BT_STORE_PATH / bt_tracer_set_store_path), else at its default
+ * per-user location (bt_store_default_path() in sink.h); the console sink on stderr
+ * only when no store can be opened.
  *
  * Bad configuration (unparseable values, a bad endpoint URL) never crashes or exits:
  * it is logged and the tracer is disabled (spans become NULL, flush returns
@@ -73,10 +74,6 @@ BT_EXTERN int bt_tracer_set_disabled(bt_tracer *t, int disabled);
 
 /* Adds a sink; the tracer takes ownership (also on failure). Before start only. */
 BT_EXTERN int bt_tracer_add_sink(bt_tracer *t, bt_sink *sink);
-
-/* Freezes configuration, builds the default sink when none was added, and starts the
- * background export thread. Returns BT_EDISABLED when disabled (still safe to use). */
-BT_EXTERN int bt_tracer_start(bt_tracer *t);
 
 BT_EXTERN int bt_tracer_is_enabled(const bt_tracer *t);
 

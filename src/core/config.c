@@ -203,23 +203,23 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
     case S_API_KEY:
         if (set && has_ctl(v))
             return *why = "contains control characters", BT_EINVAL;
-        slot = &t->api_key;
+        slot = &t->exp.api_key;
         break;
     case S_API_URL:
         if (set && !bt__valid_http_url(v))
             return *why = "not an http(s) URL with a host", BT_EINVAL;
-        slot = &t->api_url;
+        slot = &t->exp.api_url;
         break;
     case S_PARENT:
         if (set && !bt__valid_parent(v))
             return *why = "expected project_name:<name>, project_id:<id> or experiment_id:<id>", BT_EINVAL;
-        slot = &t->parent;
+        slot = &t->exp.parent;
         break;
     case S_OTLP_ENDPOINT:
     case S_OTLP_TRACES_ENDPOINT:
         if (set && !bt__valid_http_url(v))
             return *why = "not an http(s) URL with a host", BT_EINVAL;
-        slot = which == S_OTLP_ENDPOINT ? &t->otlp_endpoint : &t->otlp_traces_endpoint;
+        slot = which == S_OTLP_ENDPOINT ? &t->exp.otlp_endpoint : &t->exp.otlp_traces_endpoint;
         break;
     case S_OTLP_HEADERS:
     case S_RESOURCE_ATTRIBUTES: {
@@ -230,7 +230,7 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
             return BT_ENOMEM;
         if (rc)
             return *why = "expected a list key=value,key2=value2 (values percent-encoded)", BT_EINVAL;
-        slot = which == S_OTLP_HEADERS ? &t->otlp_headers : &t->resource_attributes;
+        slot = which == S_OTLP_HEADERS ? &t->exp.otlp_headers : &t->resource_attributes;
         if (which == S_RESOURCE_ATTRIBUTES)
             t->resource_built = 0;
         break;
@@ -242,7 +242,7 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
         t->resource_built = 0;
         break;
     case S_STORE_PATH:
-        slot = &t->store_path;
+        slot = &t->exp.store_path;
         break;
     }
     int rc = replace_str(slot, v);
@@ -353,14 +353,14 @@ int bt_tracer_set_otlp_protocol(bt_tracer *t, bt_otlp_protocol protocol)
     SETTER_GUARD(t);
     if (protocol != BT_OTLP_PROTOBUF && protocol != BT_OTLP_JSON)
         return config_error(t, "OTLP protocol (bt_tracer_set_otlp_protocol)", "unknown protocol");
-    t->protocol = protocol;
+    t->exp.protocol = protocol;
     return BT_OK;
 }
 
 int bt_tracer_set_otlp_compression(bt_tracer *t, int gzip)
 {
     SETTER_GUARD(t);
-    t->gzip = gzip != 0;
+    t->exp.gzip = gzip != 0;
     return BT_OK;
 }
 
@@ -369,7 +369,7 @@ int bt_tracer_set_export_timeout_ms(bt_tracer *t, int timeout_ms)
     SETTER_GUARD(t);
     if (timeout_ms <= 0)
         return config_error(t, "export timeout (bt_tracer_set_export_timeout_ms)", "must be > 0");
-    t->otlp_timeout_ms = timeout_ms;
+    t->exp.timeout_ms = timeout_ms;
     return BT_OK;
 }
 
@@ -509,9 +509,9 @@ int bt_tracer_configure_from_env(bt_tracer *t)
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", &name);
     if (v) {
         if (trimmed_equals(v, "http/protobuf"))
-            t->protocol = BT_OTLP_PROTOBUF;
+            t->exp.protocol = BT_OTLP_PROTOBUF;
         else if (trimmed_equals(v, "http/json"))
-            t->protocol = BT_OTLP_JSON;
+            t->exp.protocol = BT_OTLP_JSON;
         else if (trimmed_equals(v, "grpc"))
             rc = env_error(t, name, v,
                            "grpc is not supported by this exporter; use http/protobuf or http/json");
@@ -522,9 +522,9 @@ int bt_tracer_configure_from_env(bt_tracer *t)
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION", &name);
     if (v) {
         if (trimmed_equals(v, "gzip"))
-            t->gzip = 1;
+            t->exp.gzip = 1;
         else if (trimmed_equals(v, "none"))
-            t->gzip = 0;
+            t->exp.gzip = 0;
         else
             rc = env_error(t, name, v, "expected gzip or none");
     }
@@ -533,7 +533,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
     int n;
     if (v) {
         if (parse_pos_int(v, &n) == 0)
-            t->otlp_timeout_ms = n;
+            t->exp.timeout_ms = n;
         else
             rc = env_error(t, name, v, "expected a positive number of milliseconds");
     }

@@ -1,7 +1,7 @@
 /*
  * The tracer's lifecycle: creation with the OTel defaults, sinks, the resource,
  * starting the processor, flush, statistics, logging, clock and shutdown.
- * (bt_tracer_start, which picks default sinks, is in the export layer.)
+ * (bt_tracer_start, which picks the default sink, is in the export layer.)
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,8 +33,8 @@ int bt_tracer_new(bt_tracer **out)
     bt_tracer *t = calloc(1, sizeof *t);
     if (!t)
         return BT_ENOMEM;
-    t->protocol = BT_OTLP_PROTOBUF;
-    t->otlp_timeout_ms = 10000;
+    t->exp.protocol = BT_OTLP_PROTOBUF;
+    t->exp.timeout_ms = 10000;
     t->max_queue = 2048;
     t->schedule_delay_ms = 5000;
     t->max_export_batch = 512;
@@ -121,29 +121,19 @@ const bt__resource *bt__tracer_resource(const bt_tracer *t)
     return &m->resource;
 }
 
-const struct bt__tracer_config *bt__tracer_config(const bt_tracer *t)
+const bt__export_settings *bt__tracer_export_settings(const bt_tracer *t)
 {
-    if (!t)
-        return NULL;
-    bt_tracer *m = (bt_tracer *)t;
-    if (!atomic_load(&m->running)) {
-        struct bt__tracer_config *c = &m->cfg;
-        c->api_key = m->api_key;
-        c->api_url = m->api_url ? m->api_url : BT__DEFAULT_API_URL;
-        c->parent = m->parent;
-        c->otlp_endpoint = m->otlp_endpoint;
-        c->otlp_traces_endpoint = m->otlp_traces_endpoint;
-        c->otlp_headers = m->otlp_headers;
-        c->otlp_protocol = m->protocol;
-        c->otlp_gzip = m->gzip;
-        c->export_timeout_ms = m->otlp_timeout_ms;
-        c->store_path = m->store_path;
-        c->max_request_bytes = m->max_request_bytes;
-        c->max_attribute_bytes = m->max_attribute_bytes;
-        c->n_sinks = m->n_sinks;
-        c->disabled = m->disabled;
-    }
-    return &m->cfg;
+    return t ? &t->exp : NULL;
+}
+
+size_t bt__tracer_max_request_bytes(const bt_tracer *t)
+{
+    return t ? t->max_request_bytes : 0;
+}
+
+size_t bt__tracer_sink_count(const bt_tracer *t)
+{
+    return t ? t->n_sinks : 0;
 }
 
 int bt__tracer_run(bt_tracer *t)
@@ -154,7 +144,6 @@ int bt__tracer_run(bt_tracer *t)
         return BT_ESTATE;
     if (t->disabled)
         return BT_EDISABLED;
-    bt__tracer_config(t);
     int rc = build_resource(t);
     if (rc)
         return rc;
@@ -181,16 +170,6 @@ void bt__tracer_disable(bt_tracer *t)
 {
     if (t)
         t->disabled = 1;
-}
-
-void bt__tracer_logger(const bt_tracer *t, bt_log_fn *fn, void **ud, bt_log_level *min)
-{
-    if (fn)
-        *fn = t ? t->log_fn : NULL;
-    if (ud)
-        *ud = t ? t->log_ud : NULL;
-    if (min)
-        *min = t ? t->log_level : BT_LOG_ERROR;
 }
 
 int bt_tracer_is_enabled(const bt_tracer *t)
@@ -333,13 +312,13 @@ void bt_tracer_free(bt_tracer *t)
         free_sink(t->sinks[i]);
     free(t->sinks);
     bt__attrs_free(&t->resource.attrs);
-    free(t->api_key);
-    free(t->api_url);
-    free(t->parent);
-    free(t->otlp_endpoint);
-    free(t->otlp_traces_endpoint);
-    free(t->otlp_headers);
-    free(t->store_path);
+    free(t->exp.api_key);
+    free(t->exp.api_url);
+    free(t->exp.parent);
+    free(t->exp.otlp_endpoint);
+    free(t->exp.otlp_traces_endpoint);
+    free(t->exp.otlp_headers);
+    free(t->exp.store_path);
     free(t->service_name);
     free(t->resource_attributes);
     free(t);

@@ -11,7 +11,6 @@
 #include "core/sink_internal.h"
 #include "core/tracer_internal.h"
 
-#define BT__DEFAULT_API_URL "https://api.braintrust.dev"
 #define BT__DEFAULT_MAX_REQUEST_BYTES ((size_t)8 << 20)
 #define BT__DEFAULT_MAX_ATTRIBUTE_BYTES ((size_t)4 << 20)
 /* Per-span count caps (the OTel SDK defaults), so no span grows without bound. */
@@ -53,11 +52,8 @@ typedef struct bt__processor {
 
 struct bt_tracer {
     /* configuration (owned strings; NULL when unset), frozen by bt__tracer_run */
-    char *api_key, *api_url, *parent, *otlp_endpoint, *otlp_traces_endpoint, *otlp_headers;
-    char *store_path, *service_name, *resource_attributes;
-    bt_otlp_protocol protocol;
-    int gzip;
-    int otlp_timeout_ms;
+    bt__export_settings exp; /* where spans go, read by bt_tracer_start() */
+    char *service_name, *resource_attributes;
     int max_queue, schedule_delay_ms, max_export_batch, bsp_export_timeout_ms;
     size_t max_request_bytes, max_attribute_bytes;
     int disabled;
@@ -71,7 +67,6 @@ struct bt_tracer {
     bt_sink **sinks;
     size_t n_sinks, cap_sinks;
 
-    struct bt__tracer_config cfg; /* view handed to the export layer */
     bt__resource resource;
     int resource_built;
 

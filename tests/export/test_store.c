@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "failing_sink.h"
 #include "core/sink_internal.h"
 #include "core/tracer_internal.h"
 #include "export/otlp_json.h"
@@ -292,9 +293,10 @@ static void test_spool_failure_keeps_spans_until_flush(void **state)
     (void)state;
     bt_sink *mem = NULL;
     assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    bt_sink *target = bt_test_failing_sink(mem);
     bt_sink *sink = NULL;
-    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
-    bt_sink_memory_fail_next(mem, 1000000);
+    assert_int_equal(bt_sink_store_new(g_path, target, &sink), BT_OK);
+    bt_test_sink_fail_next(target, 1000000);
     /* Committed: the export succeeds although the target refuses. */
     assert_int_equal(export_n(sink, 5, 1, 3), BT_OK);
     /* A flush tries now, and reports that it could not deliver. */
@@ -304,7 +306,7 @@ static void test_spool_failure_keeps_spans_until_flush(void **state)
     assert_int_equal(export_n(sink, 5, 4, 1), BT_OK);
     assert_int_equal(sink->vt->flush(sink, 10000), BT_EEXPORT);
     /* The target recovers: the next flush does not wait for the backoff. */
-    bt_sink_memory_fail_next(mem, 0);
+    bt_test_sink_fail_next(target, 0);
     assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
     assert_int_equal(bt_sink_memory_count(mem), 4);
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 4);
@@ -359,8 +361,9 @@ static void test_restart_ships_unsent_once(void **state)
     (void)state;
     bt_sink *mem = NULL, *sink = NULL;
     assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
-    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
-    bt_sink_memory_fail_next(mem, 1000000);
+    bt_sink *target = bt_test_failing_sink(mem);
+    assert_int_equal(bt_sink_store_new(g_path, target, &sink), BT_OK);
+    bt_test_sink_fail_next(target, 1000000);
     assert_int_equal(export_n(sink, 6, 1, 5), BT_OK);
     bt_sink_free(sink); /* the process goes away with 5 unsent spans */
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 5);
@@ -730,12 +733,13 @@ static void test_ship_all_batches_and_undeliverable(void **state)
     /* A refusing target leaves the spans unsent and says so. */
     assert_int_equal(sqlite3_exec(db, "UPDATE spans SET sent = 0 WHERE sent = 1", NULL, NULL, NULL),
                      SQLITE_OK);
-    bt_sink_memory_fail_next(mem, 1);
-    assert_int_equal(bt__store_ship(db, mem, 0, 100, 0, NULL, NULL, &r), BT_EEXPORT);
+    bt_sink *target = bt_test_failing_sink(mem);
+    bt_test_sink_fail_next(target, 1);
+    assert_int_equal(bt__store_ship(db, target, 0, 100, 0, NULL, NULL, &r), BT_EEXPORT);
     assert_int_equal(r.shipped, 0);
     assert_int_equal(r.pending, 6);
     sqlite3_close(db);
-    bt_sink_free(mem);
+    bt_sink_free(target);
 }
 
 static void write_file(const char *path, const char *data, size_t len)
