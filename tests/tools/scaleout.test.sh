@@ -173,6 +173,20 @@ root = [s for s in spans if s["name"] == "anthropic.batch"][0]
 md = json.loads(attr(root, "braintrust.metadata"))
 assert md["processing_status"] == "ended" and md["unknown_ids"] == 0, md
 EOF
+# The example configuration shipped in contrib/ is one nginx accepts as it is.
+contrib_ok() {
+    local d; d=$(mktemp -d)
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/key.pem" -out "$d/cert.pem" -days 1 -subj /CN=lb \
+        >/dev/null 2>&1 || return 1
+    sed -e "s|/etc/ssl/certs/anthropic-proxy.pem|$d/cert.pem|; s|/etc/ssl/private/anthropic-proxy.key|$d/key.pem|" \
+        "$BT_SOURCE_DIR/contrib/nginx/bt-proxy.conf" >"$d/site.conf"
+    printf 'pid %s/nginx.pid;\nevents {}\nhttp { include %s/site.conf; }\n' "$d" "$d" >"$d/nginx.conf"
+    local rc=0
+    "$(command -v nginx || echo /usr/sbin/nginx)" -t -q -p "$d" -c "$d/nginx.conf" -e "$d/error.log" || rc=1
+    rm -rf "$d"
+    return $rc
+}
+check "contrib/nginx/bt-proxy.conf passes nginx -t" contrib_ok
 check "no secret in any span or log" bash -c "! grep -rq 'CANARY-scaleout' '$TMP'/*.jsonl '$TMP'/*.err"
 
 echo "$PASSES passed, $FAILS failed"
