@@ -7,6 +7,7 @@
 
 #include "anthropic/correlation.h"
 #include "anthropic/exchange_internal.h"
+#include "anthropic/session.h"
 #include "braintrust/anthropic.h"
 
 #define BT__DEFAULT_BODY_LIMIT ((size_t)32 << 20)
@@ -20,6 +21,7 @@ struct bt_anthropic {
     size_t body_limit;
     struct bt__correlation *corr;
     int corr_wait_ms; /* 0: the store's default */
+    bt__sessions *sessions;
 };
 
 int bt_anthropic_new(bt_tracer *tracer, bt_anthropic **out)
@@ -36,7 +38,10 @@ int bt_anthropic_new(bt_tracer *tracer, bt_anthropic **out)
     a->lifecycle = 1;
     a->body_limit = BT__DEFAULT_BODY_LIMIT;
     a->corr = bt__correlation_new(NULL, tracer);
-    if (!a->corr) {
+    a->sessions = bt__sessions_new(a);
+    if (!a->corr || !a->sessions) {
+        bt__correlation_free(a->corr);
+        bt__sessions_free(a->sessions);
         free(a);
         return BT_ENOMEM;
     }
@@ -48,8 +53,32 @@ void bt_anthropic_free(bt_anthropic *a)
 {
     if (!a)
         return;
+    bt_anthropic_close_sessions(a); /* every session's root, before the tracer flushes */
+    bt__sessions_free(a->sessions);
     bt__correlation_free(a->corr);
     free(a);
+}
+
+int bt_anthropic_set_session_idle(bt_anthropic *a, int seconds)
+{
+    if (!a || seconds < 0)
+        return BT_EINVAL;
+    bt__sessions_set_idle(a->sessions, (uint64_t)seconds * 1000000000ull);
+    return BT_OK;
+}
+
+size_t bt_anthropic_tick(bt_anthropic *a)
+{
+    if (!a)
+        return 0;
+    return bt__sessions_emit(a->sessions, bt_tracer_now(a->tracer), 0);
+}
+
+size_t bt_anthropic_close_sessions(bt_anthropic *a)
+{
+    if (!a)
+        return 0;
+    return bt__sessions_emit(a->sessions, bt_tracer_now(a->tracer), 1);
 }
 
 int bt_anthropic_set_genai_attributes(bt_anthropic *a, int on)
@@ -147,6 +176,10 @@ bt_tracer *bt__anthropic_tracer(const bt_anthropic *a)
 struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a)
 {
     return a ? a->corr : NULL;
+}
+struct bt__sessions *bt__anthropic_sessions(bt_anthropic *a)
+{
+    return a ? a->sessions : NULL;
 }
 
 char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len)

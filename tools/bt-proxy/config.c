@@ -52,6 +52,8 @@ static void usage(FILE *out)
           "                         URL) and forward requests untraced; without it such a\n"
           "                         configuration stops the proxy at startup with the variable,\n"
           "                         its value and the reason\n"
+          "  --session-idle SECONDS emit an agent session's root span once it has been idle\n"
+          "                         this long (default 300; 0: as soon as its calls ended)\n"
           "  --help                 this text\n"
           "\n"
           "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
@@ -61,7 +63,9 @@ static void usage(FILE *out)
           "\n"
           "per request: an incoming traceparent header makes the request's span its child;\n"
           "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
-          "project or experiment and is not forwarded upstream.\n"
+          "project or experiment and is not forwarded upstream; x-bt-session-id: ID (not\n"
+          "forwarded) or Claude Code's x-claude-code-session-id puts the request in its agent\n"
+          "session's trace, under one root span with the session's totals.\n"
           "endpoints of the proxy itself: GET /healthz (200 while the process lives), GET /readyz\n"
           "(200, then 503 from the first stop signal), GET /metrics (Prometheus text format;\n"
           "with Accept: application/json, JSON: requests, and spans ended, sent, waiting in\n"
@@ -156,6 +160,7 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     cfg->upstream_idle_s = 600;
     cfg->connect_timeout_s = 30;
     cfg->shutdown_grace_ms = 9000;
+    cfg->session_idle_s = 300;
     const char *tok = getenv("BT_PROXY_TOKEN");
     if (tok && *tok)
         cfg->token = tok;
@@ -188,7 +193,8 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--upstream-idle-timeout",
                                             "--ca-bundle",
                                             "--shutdown-grace",
-                                            "--drain-delay"};
+                                            "--drain-delay",
+                                            "--session-idle"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
@@ -238,6 +244,12 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             bad = !*val || *end || sec < 0 || sec > 13;
             if (!bad)
                 cfg->drain_delay_ms = (int)sec * 1000;
+        } else if (FLAG("--session-idle")) {
+            char *end = NULL;
+            long s = strtol(val, &end, 10);
+            bad = !*val || *end || s < 0 || s > 7 * 86400;
+            if (!bad)
+                cfg->session_idle_s = (int)s;
         } else {
             cfg->ca_bundle = val;
         }

@@ -97,6 +97,7 @@ static int setup_tracer(px_proxy *px)
     /* the library has logged where spans go ("spans go to ...") */
     if (bt_anthropic_new(t, &px->anthropic) != BT_OK)
         return -1;
+    bt_anthropic_set_session_idle(px->anthropic, px->cfg.session_idle_s);
     if (px->cfg.correlation) {
         /* A URL the library cannot use is a configuration error; a database that is
          * down is not: the proxy serves and the store keeps reconnecting. */
@@ -168,6 +169,7 @@ static void on_sweep(uv_timer_t *t)
         if (c->xfer)
             px_xfer_check_idle(c->xfer, now);
     }
+    bt_anthropic_tick(px->anthropic); /* roots of agent sessions gone idle */
 }
 
 static void close_loop_handles(px_proxy *px)

@@ -55,6 +55,7 @@ typedef struct px_config {
     int drain_delay_ms;    /* keep serving this long after SIGTERM with /readyz at 503 */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
     int allow_untraced;    /* forward untraced when tracing cannot be set up */
+    int session_idle_s;    /* --session-idle */
 } px_config;
 
 #define PX_DURATION_BUCKETS 16
