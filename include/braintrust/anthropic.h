@@ -46,9 +46,11 @@ BT_EXTERN int bt_anthropic_set_body_limit(bt_anthropic *a, size_t bytes);
 BT_EXTERN int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path);
 
 typedef enum {
-    BT_EXCHANGE_COMPLETED = 0,       /* the response was read to its end */
-    BT_EXCHANGE_TRANSPORT_ERROR = 1, /* connection failed or broke */
-    BT_EXCHANGE_CLIENT_CANCELLED = 2 /* the client went away before the end */
+    BT_EXCHANGE_COMPLETED = 0,        /* the response was read to its end */
+    BT_EXCHANGE_TRANSPORT_ERROR = 1,  /* connection failed or broke */
+    BT_EXCHANGE_CLIENT_CANCELLED = 2, /* the client went away before the end */
+    BT_EXCHANGE_ABORTED = 3           /* the caller cut it before the end, for a reason of its
+                                       * own (see bt_exchange_abort) */
 } bt_exchange_outcome;
 
 typedef struct bt_exchange_options {
@@ -82,6 +84,12 @@ typedef struct bt_exchange_info {
 /* Finishes the exchange: builds and ends its span(s), frees the exchange. `info`
  * (may be NULL) receives a summary. */
 BT_EXTERN void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_exchange_info *info);
+
+/* Finishes an exchange the caller cut itself before its end, when neither the client
+ * nor the network did anything (a proxy shutting down, say): the span's error status
+ * is "aborted: <reason>" and its error.type "aborted". `reason` is borrowed for the
+ * call and may be NULL. Otherwise as bt_exchange_end(ex, BT_EXCHANGE_ABORTED, info). */
+BT_EXTERN void bt_exchange_abort(bt_exchange *ex, const char *reason, bt_exchange_info *info);
 
 #ifdef __cplusplus
 }

@@ -197,6 +197,10 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
             } else if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
                 bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled the request");
                 bt_span_set_string(span, "error.type", "client_cancelled");
+            } else if (ex->outcome == BT_EXCHANGE_ABORTED) {
+                const char *message = NULL;
+                bt_span_set_string(span, "error.type", bt__exchange_cut(ex, &message));
+                bt_span_set_status(span, BT_STATUS_ERROR, message);
             }
         }
         if (input)

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-/* The request parameters recorded in metadata (braintrust-conventions §2). */
+/* The request parameters recorded in metadata (docs/SPANS.md, braintrust.metadata). */
 static const char *const request_params[] = {
     "model",
     "max_tokens",

@@ -32,6 +32,14 @@ static void usage(FILE *out)
           "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
           "                         this long (default 600; streams have no total timeout)\n"
           "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
+          "  --shutdown-grace SECONDS  how long in-flight requests may finish after the first\n"
+          "                         SIGTERM/SIGINT (default 9, 0 to 13: the proxy exits within\n"
+          "                         15 s of the signal, spans flushed)\n"
+          "  --allow-untraced       start even when the tracing configuration is invalid (a bad\n"
+          "                         OTEL_* or BRAINTRUST_* value, an OTLP endpoint that is not a\n"
+          "                         URL) and forward requests untraced; without it such a\n"
+          "                         configuration stops the proxy at startup with the variable,\n"
+          "                         its value and the reason\n"
           "  --help                 this text\n"
           "\n"
           "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
@@ -41,8 +49,21 @@ static void usage(FILE *out)
           "per request: an incoming traceparent header makes the request's span its child;\n"
           "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
           "project or experiment and is not forwarded upstream.\n"
-          "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON).\n"
-          "SIGTERM/SIGINT: stop accepting, finish in-flight requests, flush spans, exit.\n",
+          "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON: requests, and spans\n"
+          "ended, sent, waiting in the store, dropped, with the last export error).\n"
+          "\n"
+          "where spans go (logged at startup): --store and --spans-jsonl as given, else the\n"
+          "library's choice: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT or BRAINTRUST_API_KEY is\n"
+          "set, else the local span store (bt-spans reads it). With --store and OTLP, spans are\n"
+          "committed to the store first and sent on from there, so none is lost while the\n"
+          "receiver is down or the proxy restarts.\n"
+          "\n"
+          "shutdown: the first SIGTERM or SIGINT (Ctrl-C) stops accepting connections and lets\n"
+          "in-flight requests finish for up to 9 s (--shutdown-grace); requests and streams\n"
+          "still running then are cut, and their spans and access-log lines say \"cut by the\n"
+          "proxy at shutdown\" (not that the client left). A second signal cuts them at once.\n"
+          "Spans are then flushed; the proxy exits within 15 s of the first signal, and its\n"
+          "last log line says what became of the spans.\n",
           out);
 }
 
@@ -130,6 +151,10 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             usage(stdout);
             return 1;
         }
+        if (!strcmp(a, "--allow-untraced")) {
+            cfg->allow_untraced = 1;
+            continue;
+        }
         size_t al = strlen(a);
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         if (eq)
@@ -141,7 +166,8 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--token",
                                             "--client-idle-timeout",
                                             "--upstream-idle-timeout",
-                                            "--ca-bundle"};
+                                            "--ca-bundle",
+                                            "--shutdown-grace"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
@@ -172,6 +198,12 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                 cfg->client_idle_ms = s * 1000;
         } else if (FLAG("--upstream-idle-timeout")) {
             bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
+        } else if (FLAG("--shutdown-grace")) {
+            char *end = NULL;
+            long sec = strtol(val, &end, 10);
+            bad = !*val || *end || sec < 0 || sec > 13;
+            if (!bad)
+                cfg->shutdown_grace_ms = (int)sec * 1000;
         } else {
             cfg->ca_bundle = val;
         }

@@ -51,6 +51,7 @@ typedef struct px_config {
     int connect_timeout_s;
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
+    int allow_untraced;    /* forward untraced when tracing cannot be set up */
 } px_config;
 
 typedef struct px_metrics {
@@ -204,6 +205,9 @@ void px_xfer_request_end(px_xfer *x);
 void px_xfer_done(px_xfer *x, CURLcode result);
 void px_xfer_client_drained(px_xfer *x);
 void px_xfer_cancel(px_xfer *x, int status, const char *why);
+/* The proxy cuts the transfer itself (shutdown): the span and the access log name that
+ * reason, not a client that left. Logged with the status the client saw, 0 for none. */
+void px_xfer_cut(px_xfer *x, const char *why);
 void px_xfer_check_idle(px_xfer *x, uint64_t now_ns);
 
 /* rewrite.c */
