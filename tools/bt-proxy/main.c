@@ -97,8 +97,27 @@ static int setup_tracer(px_proxy *px)
     /* the library has logged where spans go ("spans go to ...") */
     if (bt_anthropic_new(t, &px->anthropic) != BT_OK)
         return -1;
-    if (px->cfg.store && bt_anthropic_set_correlation_store(px->anthropic, px->cfg.store) != BT_OK)
+    bt_anthropic_set_session_idle(px->anthropic, px->cfg.session_idle_s);
+    if (px->cfg.correlation) {
+        /* A URL the library cannot use is a configuration error; a database that is
+         * down is not: the proxy serves and the store keeps reconnecting. */
+        if (px->cfg.correlation_wait_ms)
+            bt_anthropic_set_correlation_wait(px->anthropic, px->cfg.correlation_wait_ms);
+        rc = bt_anthropic_set_correlation_url(px->anthropic, px->cfg.correlation);
+        if (rc != BT_OK) {
+            fprintf(stderr, "bt-proxy: --correlation: %s\n",
+                    rc == BT_EINVAL ? "not a postgresql:// URL" : bt_strerror(rc));
+            return -1;
+        }
+        bt_correlation_stats st;
+        bt_anthropic_get_correlation_stats(px->anthropic, &st);
+        px_log("batch correlation in PostgreSQL: %s",
+               st.available ? "connected"
+                            : "unreachable for now; batch results are traced without their inputs "
+                              "until it is back (reconnecting in the background)");
+    } else if (px->cfg.store && bt_anthropic_set_correlation_store(px->anthropic, px->cfg.store) != BT_OK) {
         px_log("batch correlation kept in memory only: cannot use %s", px->cfg.store);
+    }
     return 0;
 }
 
@@ -150,6 +169,7 @@ static void on_sweep(uv_timer_t *t)
         if (c->xfer)
             px_xfer_check_idle(c->xfer, now);
     }
+    bt_anthropic_tick(px->anthropic); /* roots of agent sessions gone idle */
 }
 
 static void close_loop_handles(px_proxy *px)

@@ -45,6 +45,8 @@ typedef struct px_config {
     char upstream_authority[512]; /* host[:port] of the upstream, for absolute-form checks */
     const char *spans_jsonl;
     const char *store;
+    const char *correlation; /* PostgreSQL URL of a correlation store shared by replicas */
+    int correlation_wait_ms; /* 0: the library's default */
     const char *token;   /* NULL: no inbound token required */
     int client_idle_ms;  /* idle client between requests / stalled client */
     int upstream_idle_s; /* no upstream byte for this long aborts the transfer */
@@ -52,6 +54,7 @@ typedef struct px_config {
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
     int allow_untraced;    /* forward untraced when tracing cannot be set up */
+    int session_idle_s;    /* --session-idle */
 } px_config;
 
 typedef struct px_metrics {
