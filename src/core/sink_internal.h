@@ -22,6 +22,8 @@ typedef enum {
                          * the request must not be sent again */
 } bt__send_kind;
 
+#define BT__TAKEN_UNKNOWN ((size_t)-1)
+
 /* What a sink knows about delivery to a remote receiver: counters since it was
  * created, and the last failure. */
 typedef struct bt__delivery {
@@ -69,6 +71,10 @@ struct bt_sink {
     /* How the last export_spans call went, for the thread that made it. */
     bt__send_kind last_kind;
     int64_t retry_after_ms; /* -1, or the delay a failed request's Retry-After asked */
+    /* Of the spans of a failed export, how many the receiver took all the same (a
+     * batch sent in halves, one of which got through); BT__TAKEN_UNKNOWN (the caller
+     * sets it before each call) when the sink cannot tell, meaning none. */
+    size_t last_taken;
 };
 
 #endif
