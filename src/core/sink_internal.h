@@ -45,6 +45,9 @@ typedef struct bt__sink_vtable {
     int (*flush)(bt_sink *sink, int timeout_ms);
     /* Optional: called once before free, on the export thread, at tracer shutdown. */
     void (*shutdown)(bt_sink *sink);
+    /* Optional: the tracer is starting, the sink's logger is set; a sink with a thread
+     * of its own starts it here (on the thread starting the tracer). */
+    void (*attached)(bt_sink *sink);
     void (*free)(bt_sink *sink);
     /* 1 when delivery is local and cheap (a file, a database, memory): when every sink
      * is local the processor hands spans over as soon as it is idle instead of waiting

@@ -381,6 +381,32 @@ static void test_restart_ships_unsent_once(void **state)
     bt_sink_free(sink);
 }
 
+/* A tracer started on a store that a previous run left spans in: they are shipped at
+ * start, before any span of this run, with the tracer's logger in place. */
+static void test_tracer_start_ships_leftovers(void **state)
+{
+    (void)state;
+    bt_sink *mem = NULL, *sink = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    bt_sink *target = bt_test_failing_sink(mem);
+    assert_int_equal(bt_sink_store_new(g_path, target, &sink), BT_OK);
+    bt_test_sink_fail_next(target, 1000000);
+    assert_int_equal(export_n(sink, 17, 1, 2), BT_OK);
+    bt_sink_free(sink);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 2);
+
+    bt_tracer *t = NULL;
+    assert_int_equal(bt_tracer_new(&t), BT_OK);
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, sink), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    for (int i = 0; i < 60000 && bt_sink_memory_count(mem) < 2; i++) /* bounded; no span, no flush */
+        usleep(1000);
+    assert_int_equal(bt_sink_memory_count(mem), 2);
+    bt_tracer_free(t);
+}
+
 /* A target that kills its own process when asked to export: the crash lands after
  * the store committed and before anything was shipped or marked sent. */
 static int killer_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
@@ -961,6 +987,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spool_failure_keeps_spans_until_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_target_does_not_block_exports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_ships_unsent_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tracer_start_ships_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_write_and_ship, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_accept_and_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_sets_aside_only_the_refused_span, setup, teardown),
