@@ -94,7 +94,7 @@ async function traffic(proxy, n, concurrency = 4) {
 }
 
 // Polls `probe` until `ok` holds on its value, at most `tries` times `everyMs` apart.
-async function until(what, probe, ok, { tries = 600, everyMs = 100 } = {}) {
+async function until(what, probe, ok, { tries = 1200, everyMs = 100 } = {}) {
   let v;
   for (let i = 0; i < tries; i++) {
     v = await probe();
