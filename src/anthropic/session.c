@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "anthropic/attachments.h"
 #include "anthropic/conversation.h"
 #include "anthropic/exchange_internal.h"
 #include "anthropic/json_util.h"
@@ -347,15 +348,17 @@ static char *preview(const json_t *v, int *truncated)
     return strdup("{\"truncated\":true,\"note\":\"longer than the session preview; see the turn spans\"}");
 }
 
-/* The last user turn, as the input of a root: [{"role":"user","content":...}]. */
-static char *prompt_of(const json_t *messages)
+/* The last user turn, as the input of a root: [{"role":"user","content":...}], its media
+ * as references to the attachments the turn's span carries. */
+static char *prompt_of(bt_anthropic *a, const json_t *messages)
 {
     for (size_t i = json_array_size(messages); i-- > 0;) {
         const json_t *m = json_array_get(messages, i);
         const char *role = json_string_value(json_object_get(m, "role"));
         if (!role || strcmp(role, "user") != 0)
             continue;
-        json_t *in = json_pack("[{s:s,s:O}]", "role", "user", "content", json_object_get(m, "content"));
+        json_t *content = bt__attachments_references(a, json_object_get(m, "content"));
+        json_t *in = json_pack("[{s:s,s:o}]", "role", "user", "content", content ? content : json_null());
         int truncated = 0;
         char *text = preview(in, &truncated);
         json_decref(in);
@@ -390,8 +393,8 @@ static void emit_tool_round(bt_exchange *ex, const bt__tool_round *t, uint64_t s
     if (input)
         bt__span_set_json(a, span, "braintrust.input_json", "input", input);
     json_t *output = json_object_get(t->result, "content");
-    if (output)
-        bt__span_set_json(a, span, "braintrust.output_json", "output", output);
+    if (output) /* a tool's images (a screenshot, a file read) become attachments */
+        bt__attachments_set_json(a, span, "braintrust.output_json", "output", output);
     json_t *md =
         json_pack("{s:s,s:s,s:i}", "provider", "anthropic", "tool_call_type", "tool_use", "turn", t->turn);
     if (id)
@@ -436,7 +439,7 @@ void bt__session_turn(bt_exchange *ex, const char *request, size_t len, json_t *
     if (json_is_object(metadata))
         json_object_set_new(metadata, "turn", json_integer(xs->turn));
     if (xs->turn == 1 || !xs->prompt)
-        xs->prompt = prompt_of(messages);
+        xs->prompt = prompt_of(ex->a, messages);
 
     /* Tool results this request brings back: each ran between the reply that asked for it
      * (the latest call of the session this process saw end) and this request. */

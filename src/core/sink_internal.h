@@ -27,6 +27,8 @@ struct bt_sink {
     bt_log_fn log; /* set by the tracer when the sink is added */
     void *log_ud;
     bt_log_level log_level;
+    /* Set by a sink that delivers span attachments (uploads or stores their bytes). */
+    int keeps_attachments;
 };
 
 #endif

@@ -69,6 +69,7 @@ struct bt_tracer {
     unsigned run_generation; /* bt__fork_generation() at start: the export thread
                                  * exists only in that process */
     atomic_uint_fast64_t spans_started;
+    atomic_size_t attachment_bytes; /* held by spans not yet freed (attachment.c) */
     bt__processor proc;
 };
 

@@ -59,14 +59,17 @@ static int64_t count_rows(sqlite3 *db, int all, int64_t after)
     return n;
 }
 
-/* Delivers decoded spans in runs that share a resource (one export call per run). */
-static int deliver(bt_sink *to, ship_batch *b)
+/* Delivers decoded spans in runs that share a resource (one export call per run), with
+ * their attachments when the target delivers them too. */
+static int deliver(sqlite3 *db, bt_sink *to, ship_batch *b)
 {
     size_t i = 0;
     while (i < b->n) {
         size_t j = i;
         while (j < b->n && strcmp(b->decoded[j].resource_key, b->decoded[i].resource_key) == 0) {
             b->spans[j] = b->decoded[j].span;
+            if (to->keeps_attachments && bt__store_attachments_load(db, b->spans[j]) != BT_OK)
+                return BT_ENOMEM;
             j++;
         }
         int rc = to->vt->export_spans(to, &b->decoded[i].resource, b->spans + i, j - i);
@@ -132,7 +135,7 @@ int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max
         if (rc == BT_OK && b.n == 0 && nbad == 0)
             break; /* nothing left */
         if (rc == BT_OK && b.n) {
-            rc = deliver(to, &b);
+            rc = deliver(db, to, &b);
             if (rc != BT_OK)
                 rc = BT_EEXPORT;
             else if ((rc = mark(db, b.rowids, b.n, BT__STORE_SENT)) == BT_OK)

@@ -13,6 +13,7 @@ typedef struct bts_options {
     int limit;                              /* list: --limit (default 20) */
     int all;                                /* send: --all re-sends spans already sent */
     const char *batch, *requests, *results; /* import-batch */
+    const char *output;                     /* attachment: -o FILE */
 } bts_options;
 
 /* Exit statuses. */
@@ -29,6 +30,7 @@ int bts_show(const bts_options *o, const char *trace_id);
 int bts_totals(const bts_options *o);
 int bts_send(const bts_options *o);
 int bts_import_batch(const bts_options *o);
+int bts_attachment(const bts_options *o, const char *key);
 
 /* Formatting helpers (format.c). */
 void bts_format_duration(int64_t ns, char *out, size_t cap);

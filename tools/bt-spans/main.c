@@ -32,12 +32,20 @@ static const char usage[] =
     "                       create requests as JSONL or the create body, the results JSONL\n"
     "                       or .gz) into the store: one anthropic.batch trace with one span\n"
     "                       per custom_id; importing again replaces, never duplicates\n"
+    "  attachment KEY [-o FILE]\n"
+    "                       write out an attachment: the bytes of a base64 image or\n"
+    "                       document that a span's input refers to by key\n"
+    "                       ({\"type\":\"braintrust_attachment\",...,\"key\":KEY}); with --json\n"
+    "                       its content type, file name, size and span instead\n"
     "\n"
     "options:\n"
     "  --store PATH         the store (default $BT_STORE_PATH, else\n"
     "                       $XDG_STATE_HOME/braintrust/spans.db, else\n"
     "                       ~/.local/state/braintrust/spans.db)\n"
-    "  --json               machine-readable output (list, show, totals, import-batch)\n"
+    "  --json               machine-readable output (list, show, totals, import-batch,\n"
+    "                       attachment)\n"
+    "  -o FILE              attachment: where to write the bytes (default stdout, unless\n"
+    "                       it is a terminal)\n"
     "  --help               this text\n"
     "\n"
     "exit status: 0 ok, 1 failure (missing or unreadable store, unknown trace, export\n"
@@ -96,6 +104,11 @@ int main(int argc, char **argv)
             o.json = 1;
         } else if (strcmp(a, "--all") == 0) {
             o.all = 1;
+        } else if (strcmp(a, "-o") == 0) {
+            const char *v = value_of(argc, argv, &i);
+            if (!v || !*v)
+                return usage_error("%s needs a value", a);
+            o.output = v;
         } else if (strcmp(a, "--store") == 0 || strcmp(a, "--limit") == 0 || strcmp(a, "--batch") == 0 ||
                    strcmp(a, "--requests") == 0 || strcmp(a, "--results") == 0) {
             const char *v = value_of(argc, argv, &i);
@@ -120,7 +133,7 @@ int main(int argc, char **argv)
             return usage_error("unknown option %s", a);
         } else if (!command) {
             command = a;
-        } else if (!trace_id && strcmp(command, "show") == 0) {
+        } else if (!trace_id && (strcmp(command, "show") == 0 || strcmp(command, "attachment") == 0)) {
             trace_id = a;
         } else {
             return usage_error("unexpected argument \"%s\"", a);
@@ -144,6 +157,11 @@ int main(int argc, char **argv)
             return usage_error("%s",
                                "import-batch needs --batch FILE and --results FILE (and --requests FILE)");
         return bts_import_batch(&o);
+    }
+    if (strcmp(command, "attachment") == 0) {
+        if (!trace_id)
+            return usage_error("%s", "attachment needs a KEY (from a braintrust_attachment reference)");
+        return bts_attachment(&o, trace_id);
     }
     return usage_error("unknown command %s", command);
 }
