@@ -20,6 +20,7 @@ struct bt_anthropic {
     void *mask_ud;
     size_t body_limit;
     struct bt__correlation *corr;
+    int corr_wait_ms; /* 0: the store's default */
     bt__sessions *sessions;
 };
 
@@ -122,6 +123,37 @@ int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path)
         return sqlite_path ? BT_EDB : BT_ENOMEM; /* the previous store stays in use */
     bt__correlation_free(a->corr);
     a->corr = c;
+    return BT_OK;
+}
+
+int bt_anthropic_set_correlation_url(bt_anthropic *a, const char *url)
+{
+    if (!a || !url)
+        return BT_EINVAL;
+    int rc = BT_OK;
+    struct bt__correlation *c = bt__correlation_new_url(url, a->tracer, &rc);
+    if (!c)
+        return rc; /* the previous store stays in use */
+    bt__correlation_set_read_wait(c, a->corr_wait_ms);
+    bt__correlation_free(a->corr);
+    a->corr = c;
+    return BT_OK;
+}
+
+int bt_anthropic_set_correlation_wait(bt_anthropic *a, int ms)
+{
+    if (!a || ms <= 0 || ms > 60000)
+        return BT_EINVAL;
+    a->corr_wait_ms = ms;
+    bt__correlation_set_read_wait(a->corr, ms);
+    return BT_OK;
+}
+
+int bt_anthropic_get_correlation_stats(bt_anthropic *a, bt_correlation_stats *out)
+{
+    if (!a || !out)
+        return BT_EINVAL;
+    bt__correlation_get_stats(a->corr, out);
     return BT_OK;
 }
 

@@ -316,6 +316,27 @@ void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_exchange_i
     free(ex);
 }
 
+void bt_exchange_abort(bt_exchange *ex, const char *reason, bt_exchange_info *info)
+{
+    if (ex)
+        snprintf(ex->abort_status, sizeof ex->abort_status, "aborted: %s",
+                 reason && *reason ? reason : "cut by the caller");
+    bt_exchange_end(ex, BT_EXCHANGE_ABORTED, info);
+}
+
+const char *bt__exchange_cut(const bt_exchange *ex, const char **message)
+{
+    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
+        *message = "client cancelled";
+        return "client_cancelled";
+    }
+    if (ex->outcome == BT_EXCHANGE_ABORTED) {
+        *message = ex->abort_status[0] ? ex->abort_status : "aborted: cut by the caller";
+        return "aborted";
+    }
+    return NULL;
+}
+
 bt_span_options bt__exchange_span_options(const bt_exchange *ex)
 {
     bt_span_options o = {0};

@@ -93,9 +93,11 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
         *message = text;
         return type;
     }
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client cancelled";
-        return "client_cancelled";
+    const char *cut_message;
+    const char *cut = bt__exchange_cut(ex, &cut_message);
+    if (cut) {
+        *message = (char *)cut_message; /* static or in ex: not owned */
+        return cut;
     }
     /* an undecodable body says nothing about how the stream ended */
     if (!bt__msg_stream_saw_stop(m->stream) && !ex->decode_error[0]) {
@@ -107,9 +109,11 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
 
 static const char *transport_error(bt_exchange *ex, char **message)
 {
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client cancelled";
-        return "client_cancelled";
+    const char *cut_message;
+    const char *cut = bt__exchange_cut(ex, &cut_message);
+    if (cut) {
+        *message = (char *)cut_message; /* static or in ex: not owned */
+        return cut;
     }
     if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
         *message = ex->status ? "transport error: response incomplete" : "transport error: no response";

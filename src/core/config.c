@@ -1,11 +1,12 @@
 /*
  * Configuration: the setters and bt_tracer_configure_from_env(). A bad value never
- * crashes or exits: it is logged once, naming the setting or variable (never a secret
- * value), and the tracer is disabled.
+ * crashes or exits: it is logged once, naming the setting or variable and its value
+ * (never a value that may be a secret), and the tracer is disabled.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -112,6 +113,57 @@ int bt__parse_kv_list(const char *list, bt__attrs *out)
 static int config_error(bt_tracer *t, const char *what, const char *why)
 {
     bt_tracer_log(t, BT_LOG_ERROR, "braintrust: invalid %s: %s; tracing is disabled", what, why);
+    t->disabled = 1;
+    return BT_EINVAL;
+}
+
+/* A bad environment variable: its name, its value and why, so the operator can fix it
+ * from one log line. Never a secret: the values of keys and header lists are withheld,
+ * and a URL's user information and query are shown as "***". Control characters,
+ * quotes and backslashes are escaped; long values are cut. */
+static int env_error(bt_tracer *t, const char *var, const char *value, const char *why)
+{
+    int secret = strstr(var, "KEY") || strstr(var, "HEADERS");
+    int url = strstr(var, "URL") || strstr(var, "ENDPOINT");
+    if (secret) {
+        bt_tracer_log(t, BT_LOG_ERROR, "braintrust: invalid %s (value withheld): %s; tracing is disabled",
+                      var, why);
+        t->disabled = 1;
+        return BT_EINVAL;
+    }
+    const char *scheme_end = url ? strstr(value, "://") : NULL;
+    const char *auth = scheme_end ? scheme_end + 3 : value;
+    const char *at = NULL; /* the '@' ending user information in the authority */
+    for (const char *p = auth; url && *p && *p != '/' && *p != '?' && *p != '#'; p++)
+        if (*p == '@')
+            at = p;
+    char shown[160];
+    size_t n = 0;
+    int cut = 0;
+    for (const char *p = value; *p; p++) {
+        if (n + 6 >= sizeof shown) {
+            cut = 1;
+            break;
+        }
+        if (at && p == auth) {
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "***");
+            p = at; /* the '@' itself is copied next round */
+            shown[n++] = '@';
+            continue;
+        }
+        if (url && (*p == '?' || *p == '#')) {
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "%c***", *p);
+            break;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "\\x%02x", c);
+        else
+            shown[n++] = (char)c;
+    }
+    shown[n] = '\0';
+    bt_tracer_log(t, BT_LOG_ERROR, "braintrust: invalid %s=\"%s%s\": %s; tracing is disabled", var, shown,
+                  cut ? "..." : "", why);
     t->disabled = 1;
     return BT_EINVAL;
 }
@@ -439,7 +491,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
             continue;
         int r = apply_string(t, strings[i].which, v, &why);
         if (r == BT_EINVAL)
-            r = config_error(t, strings[i].var, why);
+            r = env_error(t, strings[i].var, v, why);
         if (r && rc == BT_OK)
             rc = r;
     }
@@ -449,7 +501,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
     if (v) {
         int r = apply_string(t, S_OTLP_HEADERS, v, &why);
         if (r == BT_EINVAL)
-            r = config_error(t, name, why);
+            r = env_error(t, name, v, why);
         if (r && rc == BT_OK)
             rc = r;
     }
@@ -461,10 +513,10 @@ int bt_tracer_configure_from_env(bt_tracer *t)
         else if (trimmed_equals(v, "http/json"))
             t->exp.protocol = BT_OTLP_JSON;
         else if (trimmed_equals(v, "grpc"))
-            rc = config_error(t, name,
-                              "grpc is not supported by this exporter; use http/protobuf or http/json");
+            rc = env_error(t, name, v,
+                           "grpc is not supported by this exporter; use http/protobuf or http/json");
         else
-            rc = config_error(t, name, "expected http/protobuf or http/json");
+            rc = env_error(t, name, v, "expected http/protobuf or http/json");
     }
 
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION", &name);
@@ -474,7 +526,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
         else if (trimmed_equals(v, "none"))
             t->exp.gzip = 0;
         else
-            rc = config_error(t, name, "expected gzip or none");
+            rc = env_error(t, name, v, "expected gzip or none");
     }
 
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", &name);
@@ -483,7 +535,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
         if (parse_pos_int(v, &n) == 0)
             t->exp.timeout_ms = n;
         else
-            rc = config_error(t, name, "expected a positive number of milliseconds");
+            rc = env_error(t, name, v, "expected a positive number of milliseconds");
     }
 
     static const struct {
@@ -502,7 +554,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
         if (parse_pos_int(v, &n) == 0)
             *(int *)((char *)t + ints[i].offset) = n;
         else
-            rc = config_error(t, ints[i].var, "expected a positive integer");
+            rc = env_error(t, ints[i].var, v, "expected a positive integer");
     }
     if (t->max_export_batch > t->max_queue)
         rc = config_error(t, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "must not exceed OTEL_BSP_MAX_QUEUE_SIZE");

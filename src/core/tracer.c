@@ -11,6 +11,7 @@
 
 #include "braintrust/version.h"
 #include "core/tracer_impl.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 #define SCOPE_NAME "braintrust-c"
@@ -195,8 +196,79 @@ void bt_tracer_get_stats(bt_tracer *t, bt_tracer_stats *out)
     if (!t)
         return;
     out->spans_started = atomic_load_explicit(&t->spans_started, memory_order_relaxed);
+    if (!bt__tracer_live(t))
+        return;
+    bt__processor_stats(t, out);
+    /* Sinks live until bt_tracer_free(), and their delivery accessors lock. */
+    bt__delivery d;
+    memset(&d, 0, sizeof d);
+    for (size_t i = 0; i < t->n_sinks; i++)
+        if (t->sinks[i]->vt->delivery)
+            t->sinks[i]->vt->delivery(t->sinks[i], &d);
+    out->spans_sent = d.sent;
+    out->spans_spooled = d.spooled;
+    out->spans_rejected = d.rejected;
+    out->send_requests = d.requests;
+    out->send_failures = d.failed_requests;
+    out->last_send_status = d.last_status;
+    memcpy(out->last_send_error, d.last_error, sizeof out->last_send_error);
+}
+
+int bt_tracer_describe_export(bt_tracer *t, char *out, size_t out_size)
+{
+    if (!t || !out || !out_size)
+        return BT_EINVAL;
+    out[0] = '\0';
+    if (t->disabled)
+        return BT_EDISABLED;
+    if (!atomic_load(&t->running))
+        return BT_ESTATE;
+    bt__buf b;
+    bt__buf_init(&b, out_size - 1);
+    for (size_t i = 0; i < t->n_sinks; i++) {
+        if (i)
+            bt__buf_append_str(&b, i + 1 == t->n_sinks ? " and " : ", ");
+        if (t->sinks[i]->vt->describe)
+            t->sinks[i]->vt->describe(t->sinks[i], &b);
+        else
+            bt__buf_printf(&b, "the %s sink", t->sinks[i]->vt->name ? t->sinks[i]->vt->name : "unnamed");
+    }
+    if (!t->n_sinks)
+        bt__buf_append_str(&b, "nowhere (no sink)");
+    if (b.data)
+        memcpy(out, b.data, b.len + 1);
+    bt__buf_free(&b);
+    return BT_OK;
+}
+
+int bt__tracer_use_manual_clock(bt_tracer *t, uint64_t start_ns)
+{
+    if (!t)
+        return BT_EINVAL;
+    if (atomic_load(&t->running))
+        return BT_ESTATE;
+    t->manual_clock = 1;
+    t->manual_now_ns = start_ns;
+    return BT_OK;
+}
+
+void bt__tracer_advance_clock(bt_tracer *t, uint64_t ns)
+{
+    if (!t || !t->manual_clock)
+        return;
     if (bt__tracer_live(t))
-        bt__processor_stats(t, out);
+        bt__processor_clock_moved(t, ns);
+    else
+        t->manual_now_ns += ns;
+}
+
+int bt__tracer_wait_idle(bt_tracer *t, int timeout_ms)
+{
+    if (!t)
+        return BT_EINVAL;
+    if (!bt__tracer_live(t))
+        return BT_ESTATE;
+    return bt__processor_wait_idle(t, timeout_ms);
 }
 
 uint64_t bt__mono_ns(void)

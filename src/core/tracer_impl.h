@@ -34,13 +34,18 @@ typedef struct bt__processor {
     uint64_t oldest_enqueued_mono; /* when the oldest queued span arrived (schedule delay) */
     uint64_t enq_seq;              /* spans accepted so far */
     uint64_t done_seq;             /* spans handled (delivered or failed) so far */
-    uint64_t flush_want;           /* a flush asked for sinks to be flushed up to here */
-    uint64_t flushed_seq;          /* sinks flushed after handling this many spans */
+    uint64_t flush_want;           /* sinks are flushed once this many spans are handled */
+    uint64_t flush_req;            /* flush calls so far */
+    uint64_t flush_served;         /* flush calls answered by a completed round of sink flushes */
+    int flush_round_ok;            /* every sink flushed in the last round */
     uint64_t last_fail_seq;        /* highest seq whose delivery failed (0: none) */
     uint64_t flush_base;           /* enq_seq when the last completed flush was called */
     uint64_t flush_drop_base;      /* queue_drops when the last completed flush was called */
     uint64_t drain_deadline_mono;  /* shutdown: spans still queued after this are dropped */
     bt_span **batch;               /* the export thread's batch buffer (max_export_batch) */
+    int all_sinks_local;           /* export as soon as idle (see bt__sink_vtable.local) */
+    int idle;                      /* the thread waits with nothing it can do at this time */
+    uint64_t fail_streak;          /* failed sink exports in a row (export thread only) */
     /* statistics */
     uint64_t ended, exported, queue_drops, failed_spans, requests, failures;
 } bt__processor;
@@ -70,6 +75,10 @@ struct bt_tracer {
                                  * exists only in that process */
     atomic_uint_fast64_t spans_started;
     atomic_size_t attachment_bytes; /* held by spans not yet freed (attachment.c) */
+    /* The processor's clock: CLOCK_MONOTONIC, or a manual one that tests move
+     * (bt__tracer_use_manual_clock); manual_now_ns is guarded by proc.mu once running. */
+    int manual_clock;
+    uint64_t manual_now_ns;
     bt__processor proc;
 };
 
@@ -107,6 +116,9 @@ void bt__processor_stop(bt_tracer *t);
 /* In a forked child: frees the inherited queue and buffers without locking or joining. */
 void bt__processor_abandon(bt_tracer *t);
 void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out);
+/* The manual clock moved: the thread re-reads it. */
+void bt__processor_clock_moved(bt_tracer *t, uint64_t ns);
+int bt__processor_wait_idle(bt_tracer *t, int timeout_ms);
 
 /* tracer.c */
 /* 1 when the processor runs in this process: started, and not a forked child (which

@@ -54,4 +54,14 @@ int bt__tracer_run(bt_tracer *t);
  * (logged by the caller). */
 void bt__tracer_disable(bt_tracer *t);
 
+/* Test hooks, so that no test depends on the scheduler. With a manual clock (set before
+ * the tracer runs, starting at start_ns) the processor's schedule delay and shutdown
+ * deadline follow only bt__tracer_advance_clock(), and the export thread never sleeps on
+ * a timer. bt__tracer_wait_idle() returns BT_OK once the export thread has done all it
+ * can at the current time and waits, BT_ETIMEDOUT after timeout_ms of real time (a
+ * safety net for a broken build, not a timing), BT_ESTATE when not running. */
+int bt__tracer_use_manual_clock(bt_tracer *t, uint64_t start_ns);
+void bt__tracer_advance_clock(bt_tracer *t, uint64_t ns);
+int bt__tracer_wait_idle(bt_tracer *t, int timeout_ms);
+
 #endif

@@ -133,10 +133,18 @@ static void memory_free(bt_sink *sink)
     free(m);
 }
 
+static void memory_describe(bt_sink *sink, bt__buf *out)
+{
+    (void)sink;
+    bt__buf_append_str(out, "memory");
+}
+
 static const bt__sink_vtable memory_vt = {
+    .describe = memory_describe,
     .name = "memory",
     .export_spans = memory_export,
     .free = memory_free,
+    .local = 1,
 };
 
 int bt_sink_memory_new(bt_sink **out)

@@ -132,7 +132,13 @@ int bt_tracer_start(bt_tracer *t)
             bt__tracer_disable(t);
             return BT_EDISABLED;
         }
-        bt_tracer_log(t, BT_LOG_DEBUG, "exporting spans to %s", what);
+        bt_tracer_log(t, BT_LOG_DEBUG, "chose the default sink for %s", what);
     }
-    return bt__tracer_run(t);
+    int rc = bt__tracer_run(t);
+    if (rc == BT_OK) {
+        char where[1024];
+        if (bt_tracer_describe_export(t, where, sizeof where) == BT_OK)
+            bt_tracer_log(t, BT_LOG_INFO, "braintrust: spans go to %s", where);
+    }
+    return rc;
 }

@@ -198,7 +198,8 @@ static void test_sdk_disabled(void **state)
     bt_tracer_free(t2);
 }
 
-/* One bad variable: BT_EINVAL, disabled, exactly one error that names the variable and
+/* One bad variable: BT_EINVAL, disabled, exactly one error that names the variable,
+ * contains `also` (its value, where that is no secret, so the operator can fix it) and
  * does not contain `secret`. */
 static void expect_bad(const char *var, const char *value, const char *secret, const char *also)
 {
@@ -233,14 +234,17 @@ static void expect_bad(const char *var, const char *value, const char *secret, c
 static void test_bad_values(void **state)
 {
     (void)state;
-    expect_bad("BRAINTRUST_API_KEY", "sk-secret-77\r\nX: y", "sk-secret-77", NULL);
-    expect_bad("BRAINTRUST_API_URL", "ftp://example.com", "example.com", NULL);
-    expect_bad("BRAINTRUST_API_URL", "https://user:hunter2@", "hunter2", NULL);
-    expect_bad("BRAINTRUST_PARENT", "my-project", "my-project", "project_name:");
+    expect_bad("BRAINTRUST_API_KEY", "sk-secret-77\r\nX: y", "sk-secret-77", "(value withheld)");
+    expect_bad("BRAINTRUST_API_URL", "ftp://example.com", NULL, "BRAINTRUST_API_URL=\"ftp://example.com\"");
+    expect_bad("BRAINTRUST_API_URL", "https://user:hunter2@", "hunter2", "\"https://***@\"");
+    expect_bad("BRAINTRUST_API_URL", "ftp://h/x?token=hunter3", "hunter3", "\"ftp://h/x?***\"");
+    expect_bad("BRAINTRUST_PARENT", "my-project", NULL, "project_name:");
     expect_bad("BRAINTRUST_PARENT", "project_name:", NULL, NULL);
-    expect_bad("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318", "localhost", NULL);
+    expect_bad("OTEL_EXPORTER_OTLP_ENDPOINT", "not-a-url", NULL,
+               "OTEL_EXPORTER_OTLP_ENDPOINT=\"not-a-url\": not an http(s) URL with a host");
+    expect_bad("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318", NULL, "\"localhost:4318\"");
     expect_bad("OTEL_EXPORTER_OTLP_ENDPOINT", "http://host:99999", NULL, NULL);
-    expect_bad("OTEL_EXPORTER_OTLP_ENDPOINT", "http://host name", NULL, NULL);
+    expect_bad("OTEL_EXPORTER_OTLP_ENDPOINT", "http://host name\n", NULL, "\"http://host name\\x0a\"");
     expect_bad("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://", NULL, NULL);
     expect_bad("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%zzsecret-token", "secret-token", NULL);
     expect_bad("OTEL_EXPORTER_OTLP_HEADERS", "novalue", "novalue", NULL);
@@ -251,7 +255,7 @@ static void test_bad_values(void **state)
     expect_bad("OTEL_EXPORTER_OTLP_TIMEOUT", "10s", NULL, NULL);
     expect_bad("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-5", NULL, NULL);
     expect_bad("OTEL_RESOURCE_ATTRIBUTES", "a=%G1", NULL, NULL);
-    expect_bad("OTEL_BSP_SCHEDULE_DELAY", "soon", NULL, NULL);
+    expect_bad("OTEL_BSP_SCHEDULE_DELAY", "soon", NULL, "OTEL_BSP_SCHEDULE_DELAY=\"soon\"");
     expect_bad("OTEL_BSP_EXPORT_TIMEOUT", "0", NULL, NULL);
     expect_bad("OTEL_BSP_MAX_QUEUE_SIZE", "99999999999999", NULL, NULL);
     expect_bad("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096", NULL, "OTEL_BSP_MAX_QUEUE_SIZE");

@@ -45,12 +45,15 @@ typedef struct px_config {
     char upstream_authority[512]; /* host[:port] of the upstream, for absolute-form checks */
     const char *spans_jsonl;
     const char *store;
+    const char *correlation; /* PostgreSQL URL of a correlation store shared by replicas */
+    int correlation_wait_ms; /* 0: the library's default */
     const char *token;   /* NULL: no inbound token required */
     int client_idle_ms;  /* idle client between requests / stalled client */
     int upstream_idle_s; /* no upstream byte for this long aborts the transfer */
     int connect_timeout_s;
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
+    int allow_untraced;    /* forward untraced when tracing cannot be set up */
     int session_idle_s;    /* --session-idle */
 } px_config;
 
@@ -205,6 +208,9 @@ void px_xfer_request_end(px_xfer *x);
 void px_xfer_done(px_xfer *x, CURLcode result);
 void px_xfer_client_drained(px_xfer *x);
 void px_xfer_cancel(px_xfer *x, int status, const char *why);
+/* The proxy cuts the transfer itself (shutdown): the span and the access log name that
+ * reason, not a client that left. Logged with the status the client saw, 0 for none. */
+void px_xfer_cut(px_xfer *x, const char *why);
 void px_xfer_check_idle(px_xfer *x, uint64_t now_ns);
 
 /* rewrite.c */

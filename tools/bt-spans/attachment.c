@@ -32,22 +32,23 @@ int bts_attachment(const bts_options *o, const char *key)
             (json_int_t)sqlite3_column_int64(st, 2), "trace_id", (const char *)sqlite3_column_text(st, 3),
             "span_id", (const char *)sqlite3_column_text(st, 4));
         rc = bts_print_json(v);
-    } else if (!o->output && isatty(STDOUT_FILENO)) {
+    } else if ((!o->output || !strcmp(o->output, "-")) && isatty(STDOUT_FILENO)) {
         fprintf(stderr, "bt-spans: attachment %s is %lld bytes of %s; write it with -o FILE\n", key,
                 (long long)sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 0));
     } else {
         const void *data = sqlite3_column_blob(st, 5);
         size_t len = (size_t)sqlite3_column_bytes(st, 5);
-        FILE *out = o->output ? fopen(o->output, "wb") : stdout;
+        int to_stdout = !o->output || !strcmp(o->output, "-");
+        FILE *out = to_stdout ? stdout : fopen(o->output, "wb");
         if (!out) {
             fprintf(stderr, "bt-spans: cannot write %s\n", o->output);
         } else {
             int ok = fwrite(data, 1, len, out) == len;
-            ok = (o->output ? fclose(out) : fflush(out)) == 0 && ok;
+            ok = (to_stdout ? fflush(out) : fclose(out)) == 0 && ok;
             if (ok)
                 rc = BTS_EXIT_OK;
             else
-                fprintf(stderr, "bt-spans: cannot write %s\n", o->output ? o->output : "the output");
+                fprintf(stderr, "bt-spans: cannot write %s\n", to_stdout ? "the output" : o->output);
         }
     }
     sqlite3_finalize(st);
