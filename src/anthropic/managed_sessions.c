@@ -220,17 +220,17 @@ static void tool_called(ms_handler *m, bt_exchange *ex, const json_t *ev, const 
     const char *id = str(ev, "id");
     const char *name = str(ev, "name");
     json_t *input = json_object_get(ev, "input");
-    json_t *block = json_pack("{s:s,s:s,s:s,s:O}", "type", "tool_use", "id", id ? id : "", "name",
-                              name ? name : "", "input", input ? input : json_object());
+    json_t *block = json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id", id ? id : "", "name",
+                              name ? name : "", "input", input ? json_incref(input) : json_object());
     if (str(ev, "mcp_server_name"))
         json_object_set(block, "server_name", json_object_get(ev, "mcp_server_name"));
     add_output(m, block);
     m->tool_calls++;
     if (!id || json_object_size(m->tools) >= PENDING_TOOLS_MAX)
         return;
-    json_t *pending =
-        json_pack("{s:s,s:O,s:s,s:I}", "name", name ? name : type, "input", input ? input : json_object(),
-                  "type", type, "start", (json_int_t)event_time(ex, ev));
+    json_t *pending = json_pack("{s:s,s:o,s:s,s:I}", "name", name ? name : type, "input",
+                                input ? json_incref(input) : json_object(), "type", type, "start",
+                                (json_int_t)event_time(ex, ev));
     if (str(ev, "mcp_server_name"))
         json_object_set(pending, "server_name", json_object_get(ev, "mcp_server_name"));
     json_object_set_new(m->tools, id, pending);
@@ -242,8 +242,8 @@ static void tool_answered(ms_handler *m, bt_exchange *ex, const json_t *ev, cons
     json_t *content = json_object_get(ev, "content");
     int is_error = json_is_true(json_object_get(ev, "is_error"));
     add_turn(m, "user",
-             json_pack("[{s:s,s:s,s:O,s:b}]", "type", "tool_result", "tool_use_id", use_id ? use_id : "",
-                       "content", content ? content : json_array(), "is_error", is_error));
+             json_pack("[{s:s,s:s,s:o,s:b}]", "type", "tool_result", "tool_use_id", use_id ? use_id : "",
+                       "content", content ? json_incref(content) : json_array(), "is_error", is_error));
     json_t *pending = use_id ? json_object_get(m->tools, use_id) : NULL;
     if (!pending)
         return;
