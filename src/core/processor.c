@@ -80,10 +80,14 @@ void bt__processor_enqueue(bt_tracer *t, bt_span *s)
     if (p->qlen == 1)
         p->oldest_enqueued_mono = proc_now(t);
     /* The thread needs waking only to start the schedule-delay timer (or, with local
-     * sinks, to export) or for a full batch. */
-    if (p->qlen == 1 || p->qlen == (size_t)t->max_export_batch)
-        poke(p);
+     * sinks, to export) or for a full batch; signalled after unlocking, so that it
+     * does not wake only to wait for this lock. */
+    int wake = p->qlen == 1 || p->qlen == (size_t)t->max_export_batch;
+    if (wake)
+        p->idle = 0;
     pthread_mutex_unlock(&p->mu);
+    if (wake)
+        pthread_cond_signal(&p->work);
 }
 
 /* Hands spans[0..n) to every sink in pieces under the byte cap. Returns how many of the

@@ -79,7 +79,7 @@ function request(port, { method = 'GET', path: p = '/', headers = {}, body } = {
 let receiver;
 const control = async (method, p, body) => JSON.parse((await request(receiver.controlPort, { method, path: p, body: body === undefined ? '' : JSON.stringify(body) })).body);
 const summary = () => control('GET', '/summary');
-const metrics = async (proxy) => JSON.parse((await request(proxy.port, { path: '/metrics' })).body);
+const metrics = async (proxy) => JSON.parse((await request(proxy.port, { path: '/metrics', headers: { accept: 'application/json' } })).body);
 
 const H = { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
 let callNo = 0;
@@ -94,7 +94,7 @@ async function traffic(proxy, n, concurrency = 4) {
 }
 
 // Polls `probe` until `ok` holds on its value, at most `tries` times `everyMs` apart.
-async function until(what, probe, ok, { tries = 600, everyMs = 100 } = {}) {
+async function until(what, probe, ok, { tries = 1200, everyMs = 100 } = {}) {
   let v;
   for (let i = 0; i < tries; i++) {
     v = await probe();

@@ -43,6 +43,10 @@ static void usage(FILE *out)
           "  --shutdown-grace SECONDS  how long in-flight requests may finish after the first\n"
           "                         SIGTERM/SIGINT (default 9, 0 to 13: the proxy exits within\n"
           "                         15 s of the signal, spans flushed)\n"
+          "  --drain-delay SECONDS  after the first SIGTERM/SIGINT, keep accepting and serving\n"
+          "                         for this long with GET /readyz answering 503, so load\n"
+          "                         balancers that poll it stop sending first (default 0,\n"
+          "                         0 to 13; counted in the 15 s, the grace period shrinks)\n"
           "  --allow-untraced       start even when the tracing configuration is invalid (a bad\n"
           "                         OTEL_* or BRAINTRUST_* value, an OTLP endpoint that is not a\n"
           "                         URL) and forward requests untraced; without it such a\n"
@@ -62,8 +66,10 @@ static void usage(FILE *out)
           "project or experiment and is not forwarded upstream; x-bt-session-id: ID (not\n"
           "forwarded) or Claude Code's x-claude-code-session-id puts the request in its agent\n"
           "session's trace, under one root span with the session's totals.\n"
-          "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON: requests, and spans\n"
-          "ended, sent, waiting in the store, dropped, with the last export error).\n"
+          "endpoints of the proxy itself: GET /healthz (200 while the process lives), GET /readyz\n"
+          "(200, then 503 from the first stop signal), GET /metrics (Prometheus text format;\n"
+          "with Accept: application/json, JSON: requests, and spans ended, sent, waiting in\n"
+          "the store, dropped, with the last export error, and the batch correlation store).\n"
           "\n"
           "where spans go (logged at startup): --store and --spans-jsonl as given, else the\n"
           "library's choice: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT or BRAINTRUST_API_KEY is\n"
@@ -187,6 +193,7 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--upstream-idle-timeout",
                                             "--ca-bundle",
                                             "--shutdown-grace",
+                                            "--drain-delay",
                                             "--session-idle"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
@@ -231,6 +238,12 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             bad = !*val || *end || sec < 0 || sec > 13;
             if (!bad)
                 cfg->shutdown_grace_ms = (int)sec * 1000;
+        } else if (FLAG("--drain-delay")) {
+            char *end = NULL;
+            long sec = strtol(val, &end, 10);
+            bad = !*val || *end || sec < 0 || sec > 13;
+            if (!bad)
+                cfg->drain_delay_ms = (int)sec * 1000;
         } else if (FLAG("--session-idle")) {
             char *end = NULL;
             long s = strtol(val, &end, 10);
