@@ -230,6 +230,19 @@ int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, ch
 
 /* metrics.c */
 char *px_metrics_json(px_proxy *px);
+/* endpoints.c: /healthz, /readyz and /metrics for any front end. */
+typedef struct px_local_response {
+    int status;
+    const char *content_type; /* static */
+    char *body;               /* malloc'd (free it); NULL only when out of memory */
+    size_t len;
+} px_local_response;
+int px_is_local_endpoint(const char *target);
+int px_local_endpoint_needs_token(const char *target);
+/* `accept` (the request's Accept header, may be NULL) chooses the metrics format. */
+void px_local_answer(px_proxy *px, const char *target, const char *accept, size_t accept_len,
+                     px_local_response *out);
+
 /* metrics_prom.c: the Prometheus text format; durations for its histogram. */
 char *px_metrics_prometheus(px_proxy *px);
 void px_metrics_observe_duration(px_metrics *m, uint64_t ns);
