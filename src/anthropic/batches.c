@@ -21,6 +21,7 @@
 #include "anthropic/correlation.h"
 #include "anthropic/exchange_internal.h"
 #include "util/buf.h"
+#include "util/text.h"
 
 /* A list of 1000 batches is about 400 KB. */
 #define RESPONSE_MAX ((size_t)2 << 20)
@@ -262,8 +263,8 @@ bt__handler *bt__batches_handler_new(bt_exchange *ex)
         uint8_t r[8];
         uint64_t seed[3] = {ex->start_unix_nano, (uint64_t)atomic_fetch_add(&counter, 1), (uint64_t)getpid()};
         bt_derive_id("anthropic:batch:staging", seed, sizeof seed, r, sizeof r);
-        snprintf(b->staging_key, sizeof b->staging_key, "staging:%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
-                 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+        memcpy(b->staging_key, "staging:", 8);
+        bt__hex_encode(r, sizeof r, b->staging_key + 8);
         b->reqs = bt__batch_requests_new(bt__anthropic_correlation(ex->a), b->staging_key);
         if (!b->reqs) {
             on_free(&b->base);

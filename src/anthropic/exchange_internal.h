@@ -58,7 +58,8 @@ struct bt_exchange {
     int has_parent;
     char *braintrust_parent; /* per-request override or NULL */
     bt__handler *handler;
-    struct bt__inflate *inflater; /* NULL for identity */
+    struct bt__inflate *inflater;         /* NULL for identity */
+    struct bt__exchange_session *session; /* NULL outside an agent session (session.c) */
 };
 
 /* Accessors to instrumentation settings (anthropic.c). */
@@ -71,6 +72,8 @@ bt_tracer *bt__anthropic_tracer(const bt_anthropic *a);
 char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len);
 /* The correlation store (never NULL after bt_anthropic_new). */
 struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a);
+/* The agent sessions table (session.h); NULL only if it could not be allocated. */
+struct bt__sessions *bt__anthropic_sessions(bt_anthropic *a);
 
 /* The options of a span for this exchange: parent context, start time, kind CLIENT. */
 bt_span_options bt__exchange_span_options(const bt_exchange *ex);

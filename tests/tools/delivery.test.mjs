@@ -79,7 +79,7 @@ function request(port, { method = 'GET', path: p = '/', headers = {}, body } = {
 let receiver;
 const control = async (method, p, body) => JSON.parse((await request(receiver.controlPort, { method, path: p, body: body === undefined ? '' : JSON.stringify(body) })).body);
 const summary = () => control('GET', '/summary');
-const metrics = async (proxy) => JSON.parse((await request(proxy.port, { path: '/metrics' })).body);
+const metrics = async (proxy) => JSON.parse((await request(proxy.port, { path: '/metrics', headers: { accept: 'application/json' } })).body);
 
 const H = { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
 let callNo = 0;

@@ -441,7 +441,7 @@ static int on_headers_complete(llhttp_t *p)
     } else if (expect && !(el == 12 && !strncasecmp(expect, "100-continue", 12))) {
         reject(c, 417, "unsupported Expect value");
         rc = HPE_PAUSED;
-    } else if ((path_is(target, "/healthz") || path_is(target, "/metrics")) &&
+    } else if ((path_is(target, "/healthz") || path_is(target, "/readyz") || path_is(target, "/metrics")) &&
                (llhttp_get_method(p) == HTTP_GET || c->is_head)) {
         c->is_local = 1; /* answered at message end */
         if (path_is(target, "/metrics") && !token_ok(c)) {
@@ -482,9 +482,22 @@ static void answer_local(px_conn *c)
         static const char ok[] = "{\"status\":\"ok\"}\n";
         px_send_local(c, 200, "application/json", ok, 0);
         px_access_log(c, 200, NULL, sizeof ok - 1, NULL);
+    } else if (!strncmp(target, "/readyz", 7)) {
+        /* Not ready from the first stop signal on: load balancers move on first. */
+        static const char ready[] = "{\"status\":\"ready\"}\n", draining[] = "{\"status\":\"draining\"}\n";
+        int ok = !c->px->draining;
+        px_send_local(c, ok ? 200 : 503, "application/json", ok ? ready : draining, 0);
+        px_access_log(c, ok ? 200 : 503, NULL, ok ? sizeof ready - 1 : sizeof draining - 1, NULL);
     } else {
-        char *body = px_metrics_json(c->px);
-        px_send_local(c, body ? 200 : 503, "application/json", body ? body : "{}\n", 0);
+        /* Prometheus text unless the client asks for JSON. */
+        size_t al = 0;
+        const char *accept = px_conn_header(c, "accept", &al);
+        int json = 0;
+        for (size_t i = 0; accept && !json && i + 16 <= al; i++)
+            json = !strncasecmp(accept + i, "application/json", 16);
+        char *body = json ? px_metrics_json(c->px) : px_metrics_prometheus(c->px);
+        const char *type = json ? "application/json" : "text/plain; version=0.0.4; charset=utf-8";
+        px_send_local(c, body ? 200 : 503, type, body ? body : "\n", 0);
         px_access_log(c, body ? 200 : 503, NULL, body ? strlen(body) : 0, NULL);
         free(body);
     }

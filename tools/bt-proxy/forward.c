@@ -515,7 +515,7 @@ int px_xfer_start(px_conn *c, const char *target)
             has_body = 1;
         if (is_hop_by_hop(name, nl, conn_h, connl) || name_is(name, nl, "host") ||
             name_is(name, nl, "expect") || name_is(name, nl, "x-bt-parent") ||
-            name_is(name, nl, "x-bt-proxy-token"))
+            name_is(name, nl, "x-bt-session-id") || name_is(name, nl, "x-bt-proxy-token"))
             continue;
         if (name_is(name, nl, "accept"))
             have_accept = 1;

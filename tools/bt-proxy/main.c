@@ -97,8 +97,27 @@ static int setup_tracer(px_proxy *px)
     /* the library has logged where spans go ("spans go to ...") */
     if (bt_anthropic_new(t, &px->anthropic) != BT_OK)
         return -1;
-    if (px->cfg.store && bt_anthropic_set_correlation_store(px->anthropic, px->cfg.store) != BT_OK)
+    bt_anthropic_set_session_idle(px->anthropic, px->cfg.session_idle_s);
+    if (px->cfg.correlation) {
+        /* A URL the library cannot use is a configuration error; a database that is
+         * down is not: the proxy serves and the store keeps reconnecting. */
+        if (px->cfg.correlation_wait_ms)
+            bt_anthropic_set_correlation_wait(px->anthropic, px->cfg.correlation_wait_ms);
+        rc = bt_anthropic_set_correlation_url(px->anthropic, px->cfg.correlation);
+        if (rc != BT_OK) {
+            fprintf(stderr, "bt-proxy: --correlation: %s\n",
+                    rc == BT_EINVAL ? "not a postgresql:// URL" : bt_strerror(rc));
+            return -1;
+        }
+        bt_correlation_stats st;
+        bt_anthropic_get_correlation_stats(px->anthropic, &st);
+        px_log("batch correlation in PostgreSQL: %s",
+               st.available ? "connected"
+                            : "unreachable for now; batch results are traced without their inputs "
+                              "until it is back (reconnecting in the background)");
+    } else if (px->cfg.store && bt_anthropic_set_correlation_store(px->anthropic, px->cfg.store) != BT_OK) {
         px_log("batch correlation kept in memory only: cannot use %s", px->cfg.store);
+    }
     return 0;
 }
 
@@ -150,6 +169,7 @@ static void on_sweep(uv_timer_t *t)
         if (c->xfer)
             px_xfer_check_idle(c->xfer, now);
     }
+    bt_anthropic_tick(px->anthropic); /* roots of agent sessions gone idle */
 }
 
 static void close_loop_handles(px_proxy *px)
@@ -184,8 +204,34 @@ static void on_grace_over(uv_timer_t *t)
     cut_connections(px, why);
 }
 
-/* The first signal stops accepting and lets in-flight requests finish for the grace
- * period; a second one cuts them at once. */
+/* Stops accepting and lets in-flight requests finish for the grace period (less the
+ * drain delay already spent, so the exit stays within 15 s of the signal). */
+static void begin_shutdown(px_proxy *px, const char *why)
+{
+    px->shutting_down = 1;
+    int grace_ms = px->cfg.shutdown_grace_ms;
+    int spent_ms = (int)((px_now_ns() - px->shutdown_start_ns) / 1000000);
+    if (grace_ms > 13000 - spent_ms)
+        grace_ms = spent_ms < 13000 ? 13000 - spent_ms : 0;
+    px_log("shutdown: %s, finishing %llu request(s) for up to %d s (a second signal cuts them now)", why,
+           (unsigned long long)px->m.requests_active, grace_ms / 1000);
+    uv_close((uv_handle_t *)&px->listener, NULL);
+    px_close_idle_connections(px);
+    if (!px->conns) {
+        uv_stop(px->loop);
+        return;
+    }
+    uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)grace_ms, 0);
+}
+
+static void on_drain_delay_over(uv_timer_t *t)
+{
+    begin_shutdown(t->data, "drain delay over");
+}
+
+/* The first signal starts the drain: /readyz answers 503 at once; after --drain-delay
+ * (still serving meanwhile) the proxy stops accepting. A second signal skips the delay,
+ * a signal during the grace period cuts what is in flight. */
 static void on_signal(uv_signal_t *s, int signum)
 {
     px_proxy *px = s->data;
@@ -194,17 +240,22 @@ static void on_signal(uv_signal_t *s, int signum)
         cut_connections(px, "a second signal");
         return;
     }
-    px->shutting_down = 1;
-    px->shutdown_start_ns = px_now_ns();
-    px_log("shutdown: signal %d, finishing %llu request(s) for up to %d s (a second signal cuts them now)",
-           signum, (unsigned long long)px->m.requests_active, px->cfg.shutdown_grace_ms / 1000);
-    uv_close((uv_handle_t *)&px->listener, NULL);
-    px_close_idle_connections(px);
-    if (!px->conns) {
-        uv_stop(px->loop);
+    char why[48];
+    snprintf(why, sizeof why, "signal %d", signum);
+    if (px->draining) {
+        uv_timer_stop(&px->shutdown_timer);
+        begin_shutdown(px, why);
         return;
     }
-    uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)px->cfg.shutdown_grace_ms, 0);
+    px->draining = 1;
+    px->shutdown_start_ns = px_now_ns();
+    if (px->cfg.drain_delay_ms > 0) {
+        px_log("shutdown: signal %d, draining: /readyz answers 503, still serving for %d s", signum,
+               px->cfg.drain_delay_ms / 1000);
+        uv_timer_start(&px->shutdown_timer, on_drain_delay_over, (uint64_t)px->cfg.drain_delay_ms, 0);
+        return;
+    }
+    begin_shutdown(px, why);
 }
 
 int main(int argc, char **argv)
