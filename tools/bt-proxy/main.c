@@ -75,12 +75,7 @@ static int setup_tracer(px_proxy *px)
 static void on_sweep(uv_timer_t *t)
 {
     px_proxy *px = t->data;
-    uint64_t now = px_now_ns();
-    for (px_conn *c = px->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->xfer)
-            px_xfer_check_idle(c->xfer, now);
-    }
+    px_check_idle_transfers(px, px_now_ns());
 }
 
 static void close_loop_handles(px_proxy *px)
@@ -89,19 +84,17 @@ static void close_loop_handles(px_proxy *px)
     uv_close((uv_handle_t *)&px->sigterm, NULL);
     uv_close((uv_handle_t *)&px->sigint, NULL);
     uv_close((uv_handle_t *)&px->shutdown_timer, NULL);
-    if (!uv_is_closing((uv_handle_t *)&px->listener))
-        uv_close((uv_handle_t *)&px->listener, NULL);
+    px_server_close(px);
 }
 
 static void on_grace_over(uv_timer_t *t)
 {
     px_proxy *px = t->data;
+    hs_stats st;
+    hs_server_stats(px->server, &st);
     px_log("shutdown: grace period over, cutting %llu connection(s)",
-           (unsigned long long)px->m.connections_active);
-    for (px_conn *c = px->conns, *next; c; c = next) {
-        next = c->next;
-        px_conn_abort(c);
-    }
+           (unsigned long long)st.connections_active);
+    px_server_cut(px);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -115,12 +108,7 @@ static void on_signal(uv_signal_t *s, int signum)
     px->shutdown_start_ns = px_now_ns();
     px_log("shutdown: signal %d, finishing %llu request(s)", signum,
            (unsigned long long)px->m.requests_active);
-    uv_close((uv_handle_t *)&px->listener, NULL);
-    px_close_idle_connections(px);
-    if (!px->conns) {
-        uv_stop(px->loop);
-        return;
-    }
+    px_server_drain(px); /* uv_stop once the last connection closed */
     uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)px->cfg.shutdown_grace_ms, 0);
 }
 

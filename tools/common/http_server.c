@@ -531,9 +531,8 @@ int hs_respond(hs_request *r, int status, const char *headers, const void *body,
     return hs_response_end(r);
 }
 
-static void default_error_format(const char *type, const char *message, bt__buf *headers, bt__buf *body)
+void hs_error_json(bt__buf *body, const char *type, const char *message)
 {
-    bt__buf_append_str(headers, "Content-Type: application/json\r\n");
     bt__buf_append_str(body, "{\"type\":\"error\",\"error\":{\"type\":");
     bt__buf_append_json_string(body, type, strlen(type));
     bt__buf_append_str(body, ",\"message\":");
@@ -548,10 +547,12 @@ int hs_respond_error(hs_request *r, int status, const char *type, const char *me
     bt__buf headers, body;
     bt__buf_init(&headers, 16 * 1024);
     bt__buf_init(&body, 64 * 1024);
-    if (r->c->s->h.format_error)
+    if (r->c->s->h.format_error) {
         r->c->s->h.format_error(r, status, type, message, &headers, &body);
-    else
-        default_error_format(type, message, &headers, &body);
+    } else {
+        bt__buf_append_str(&headers, "Content-Type: application/json\r\n");
+        hs_error_json(&body, type, message);
+    }
     int rc = hs_response_start(r, status, NULL, headers.data, headers.len, (int64_t)body.len);
     if (rc == 0 && body.len)
         rc = hs_response_write(r, body.data, body.len);
@@ -584,11 +585,8 @@ static void server_answer(hs_conn *c, int status, const char *reason)
     if (status == 408)
         c->s->st.timeouts++;
     if (r->out == RS_NONE && can_respond(r)) {
-        const char *type = status == 408 ? "timeout_error"
-            : status == 413              ? "request_too_large"
-                                         : "invalid_request_error";
         r->close_after = 1;
-        hs_respond_error(r, status, type, reason);
+        hs_respond_error(r, status, anthropic_error_type(status), reason);
         if (r->out != RS_ENDED)
             r->out = RS_ABORTED;
     } else {

@@ -162,6 +162,9 @@ size_t hs_response_queued(const hs_request *r);
 int hs_response_end(hs_request *r);
 /* A whole response with a Content-Length. */
 int hs_respond(hs_request *r, int status, const char *headers, const void *body, size_t len);
+/* Appends the Anthropic API's error body {"type":"error","error":{"type":..,"message":..}}
+ * (what the default format_error sends). */
+void hs_error_json(bt__buf *body, const char *type, const char *message);
 /* An error response shaped by the handler's format_error, with a Content-Length. */
 int hs_respond_error(hs_request *r, int status, const char *type, const char *message);
 /* Ends the request without completing the response: what was queued is still sent, then

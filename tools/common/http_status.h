@@ -6,4 +6,8 @@
 /* The reason phrase for `status`; a generic one for unlisted codes (never NULL). */
 const char *http_status_text(int status);
 
+/* The error type the Anthropic API puts in an error body for `status`
+ * ({"type":"error","error":{"type":...}}). */
+const char *anthropic_error_type(int status);
+
 #endif
