@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "braintrust/braintrust.h"
+#include "braintrust/curl.h"
 
 static size_t print_body(char *data, size_t size, size_t nmemb, void *ud)
 {

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anthropic/batch_llm.h"
 #include "anthropic/llm_request.h"
 #include "anthropic/batch_split.h"
 #include "anthropic/correlation.h"

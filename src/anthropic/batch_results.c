@@ -8,7 +8,6 @@
 
 #include <jansson.h>
 
-#include "anthropic/batch_llm.h"
 #include "anthropic/json_util.h"
 #include "anthropic/batch_trace.h"
 #include "anthropic/exchange_internal.h"
@@ -26,7 +25,8 @@ static void on_response_start(bt__handler *h, bt_exchange *ex)
 {
     results_handler *r = (results_handler *)h;
     if (ex->status >= 200 && ex->status < 300 && ex->route.batch_id[0])
-        r->trace = bt__batch_trace_new(ex->a, ex->route.batch_id, ex->braintrust_parent, ex);
+        r->trace = bt__batch_trace_new(ex->a, ex->route.batch_id, ex->braintrust_parent, ex->server_address,
+                                       ex->server_port);
 }
 
 static void on_response_data(bt__handler *h, bt_exchange *ex, const char *data, size_t len)

@@ -5,14 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anthropic/batch_llm.h"
-#include "anthropic/json_util.h"
 #include "anthropic/batch_split.h"
 #include "anthropic/correlation.h"
 #include "anthropic/exchange_internal.h"
-#include "anthropic/genai.h"
-#include "anthropic/server_tools.h"
-#include "anthropic/usage.h"
+#include "anthropic/json_util.h"
+#include "anthropic/llm_span.h"
 #include "decode/ndjson.h"
 #include "util/timefmt.h"
 
@@ -33,7 +30,8 @@ struct bt__batch_trace {
     json_t *metrics;
     uint64_t *seen; /* open addressing set of child span ids (0 = empty) */
     size_t seen_slots, seen_used;
-    bt_exchange genai_ex; /* what gen_ai attributes read of an exchange */
+    char server_address[256]; /* the results call's API server, "" when not observed */
+    int server_port;
     char incomplete[192]; /* why the stream did not reach its end; "" if it did */
     char last_byte;       /* of the stream so far, to tell a cut last line */
     int finished;
@@ -127,25 +125,19 @@ static void set_parent_attr(const bt__batch_trace *t, bt_span *span)
         bt_span_set_string(span, "braintrust.parent", t->braintrust_parent);
 }
 
-/* gen_ai.* attributes through the Messages handler's helper, which reads the request
- * parameters from `request` (the stored request metadata) and the server address from
- * an exchange: the results call's when observed, else an empty one. */
-static void set_genai(const bt__batch_trace *t, bt_span *span, json_t *request, json_t *message,
-                      const char *error_type)
+/* Adds every integer metric of `from` into `into` (summing). */
+static void metrics_add(json_t *into, const json_t *from)
 {
-    bt__usage usage;
-    json_t *u = json_object_get(message, "usage");
-    if (u)
-        bt__usage_read(u, &usage);
-    bt__genai_call call = {
-        .operation = "chat",
-        .request = request,
-        .response = message,
-        .usage = u ? &usage : NULL,
-        .ttft_seconds = -1,
-        .error_type = error_type,
-    };
-    bt__genai_set((bt_exchange *)&t->genai_ex, span, &call);
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)from, key, value)
+    {
+        if (!json_is_integer(value))
+            continue;
+        json_t *cur = json_object_get(into, key);
+        json_int_t base = json_is_integer(cur) ? json_integer_value(cur) : 0;
+        json_object_set_new(into, key, json_integer(base + json_integer_value(value)));
+    }
 }
 
 /* Finds `"key"` then a string value in a cut line (oversized), without a parser. */
@@ -196,70 +188,41 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
     if (!entry)
         t->counts.unknown++;
 
-    bt_span_options o = {0};
-    o.parent = &t->ctx;
-    o.trace_id = t->ctx.trace_id;
-    o.span_id = sid;
-    o.start_unix_nano = t->start_ns;
-    o.kind = BT_SPAN_KIND_CLIENT;
-    bt_span *span = bt_span_start(t->tracer, "anthropic.messages.create", &o);
+    bt__llm_span call = {
+        .a = t->a,
+        .name = "anthropic.messages.create",
+        .options = {.parent = &t->ctx,
+                    .trace_id = t->ctx.trace_id,
+                    .span_id = sid,
+                    .start_unix_nano = t->start_ns},
+        .braintrust_parent = t->braintrust_parent,
+        .end_ns = end_time(t),
+        .derive_tool_ids = 1,
+        .server_address = t->server_address[0] ? t->server_address : NULL,
+        .server_port = t->server_port,
+    };
+    json_t *input = json_object_get(entry, "input");
+    if (input && !json_is_null(input))
+        call.input = input;
+    call.request_metadata = json_object_get(entry, "metadata");
 
-    /* The stored request metadata stays as sent (gen_ai.request.*); `meta` gets the
-     * response's model and stop fields on top, like a Messages span. */
-    json_t *request = json_object_get(entry, "metadata");
-    request = json_is_object(request) ? json_incref(request) : json_pack("{s:s}", "provider", "anthropic");
-    json_t *meta = json_copy(request);
-    json_object_set_new(meta, "custom_id", json_string(custom_id));
-    json_object_set_new(meta, "batch_id", json_string(t->batch_id));
+    /* after the request's keys: which request this is, and what was lost of it */
+    json_t *before = json_pack("{s:s,s:s}", "custom_id", custom_id, "batch_id", t->batch_id);
     if (!entry)
-        json_object_set_new(meta, "input_unavailable", json_true());
+        json_object_set_new(before, "input_unavailable", json_true());
     if (json_is_true(json_object_get(entry, "truncated")) || oversized_len)
-        json_object_set_new(meta, "truncated", json_true());
+        json_object_set_new(before, "truncated", json_true());
     if (oversized_len)
-        json_object_set_new(meta, "result_line_bytes", json_integer((json_int_t)oversized_len));
+        json_object_set_new(before, "result_line_bytes", json_integer((json_int_t)oversized_len));
+    call.metadata_before = before;
 
-    json_t *message = NULL, *metrics = json_object();
-    const char *error_type = NULL;
+    json_t *last = json_object();
+    char *status = NULL;
     if (strcmp(type, "succeeded") == 0) {
         t->counts.succeeded++;
-        message = json_object_get(result, "message");
-        if (json_is_object(message)) {
-            json_t *v;
-            if (json_is_string(v = json_object_get(message, "model")))
-                json_object_set(meta, "model", v);
-            if ((v = json_object_get(message, "stop_reason")))
-                json_object_set(meta, "stop_reason", v);
-            if ((v = json_object_get(message, "stop_sequence")) && !json_is_null(v))
-                json_object_set(meta, "stop_sequence", v);
-            if ((v = json_object_get(message, "stop_details")) && !json_is_null(v))
-                json_object_set(meta, "stop_details", v);
-            json_t *usage = json_object_get(message, "usage");
-            if (json_is_string(v = json_object_get(usage, "service_tier")))
-                json_object_set(meta, "usage_service_tier", v);
-            if (json_is_string(v = json_object_get(usage, "inference_geo")))
-                json_object_set(meta, "usage_inference_geo", v);
-            bt__usage_add_metrics(json_object_get(message, "usage"), metrics);
-            bt__batch_llm_metrics_add(t->metrics, metrics);
-            json_t *output = bt__batch_llm_output(message);
-            bt__span_set_json(t->a, span, "braintrust.output_json", "output", output);
-            json_decref(output);
-            bt__server_tools tools = {
-                .a = t->a,
-                .llm = span,
-                .content = json_object_get(message, "content"),
-                .start_ns = t->start_ns,
-                .end_ns = end_time(t),
-                .braintrust_parent = t->braintrust_parent,
-                .derive_ids = 1,
-            };
-            size_t dropped = bt__server_tool_spans(&tools);
-            if (dropped) {
-                json_object_set_new(meta, "server_tool_spans_dropped", json_integer((json_int_t)dropped));
-                json_object_set_new(meta, "truncated", json_true());
-            }
-        } else {
-            message = NULL;
-        }
+        json_t *message = json_object_get(result, "message");
+        if (json_is_object(message))
+            call.message = message;
     } else if (strcmp(type, "errored") == 0) {
         t->counts.errored++;
         /* result.error is a full ErrorResponse envelope: the detail is one level down. */
@@ -271,42 +234,34 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
         const char *etype = json_is_string(et) ? json_string_value(et) : "api_error";
         const char *emsg = json_is_string(em) ? json_string_value(em) : "batch request errored";
         size_t n = strlen(etype) + strlen(emsg) + 3;
-        char *status = malloc(n);
-        if (status) {
+        status = malloc(n);
+        if (status)
             snprintf(status, n, "%s: %s", etype, emsg);
-            bt_span_set_status(span, BT_STATUS_ERROR, status);
-            free(status);
-        }
-        error_type = etype;
-        json_object_set_new(meta, "error_type", json_string(etype));
+        call.status_message = status;
+        call.status_error_type = call.genai_error_type = etype;
+        json_object_set_new(last, "error_type", json_string(etype));
     } else {
         int canceled = strcmp(type, "canceled") == 0;
         if (canceled)
             t->counts.canceled++;
         else
             t->counts.expired++;
-        bt_span_set_status(span, BT_STATUS_ERROR,
-                           canceled ? "Anthropic batch request canceled" : "Anthropic batch request expired");
-        error_type = canceled ? "batch_request_canceled" : "batch_request_expired";
+        call.status_message =
+            canceled ? "Anthropic batch request canceled" : "Anthropic batch request expired";
+        call.status_error_type = call.genai_error_type =
+            canceled ? "batch_request_canceled" : "batch_request_expired";
     }
-    json_object_set_new(meta, "result_type", json_string(type));
+    json_object_set_new(last, "result_type", json_string(type));
+    call.metadata_last = last;
 
-    set_parent_attr(t, span);
-    bt__batch_set_span_attributes(span, "llm", "anthropic.messages.create");
-    json_t *input = json_object_get(entry, "input");
-    if (input && !json_is_null(input))
-        bt__span_set_json(t->a, span, "braintrust.input_json", "input", input);
-    bt__span_set_json(t->a, span, "braintrust.metadata", NULL, meta);
-    if (json_object_size(metrics))
-        bt__span_set_json(t->a, span, "braintrust.metrics", NULL, metrics);
-    if (error_type)
-        bt_span_set_string(span, "error.type", error_type);
-    set_genai(t, span, request, message, error_type);
-    bt_span_end(span, end_time(t));
-    json_decref(request);
-
-    json_decref(metrics);
-    json_decref(meta);
+    bt__llm_span_result r;
+    bt__llm_span_emit(&call, &r);
+    if (call.message)
+        metrics_add(t->metrics, r.metrics);
+    json_decref(r.metrics);
+    free(status);
+    json_decref(before);
+    json_decref(last);
     json_decref(entry);
 }
 
@@ -344,7 +299,7 @@ static int on_line(void *ud, const char *line, size_t len, size_t full_len, int 
 }
 
 bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, const char *braintrust_parent,
-                                     const bt_exchange *observed)
+                                     const char *server_address, int server_port)
 {
     if (strlen(batch_id) >= BT__BATCH_ID_MAX || !batch_id[0])
         return NULL;
@@ -353,10 +308,9 @@ bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, cons
         return NULL;
     t->a = a;
     t->tracer = bt__anthropic_tracer(a);
-    t->genai_ex.a = a;
-    if (observed) {
-        memcpy(t->genai_ex.server_address, observed->server_address, sizeof t->genai_ex.server_address);
-        t->genai_ex.server_port = observed->server_port;
+    if (server_address) {
+        snprintf(t->server_address, sizeof t->server_address, "%s", server_address);
+        t->server_port = server_port;
     }
     strcpy(t->batch_id, batch_id);
     bt__batch_span_context(batch_id, &t->ctx);
@@ -413,7 +367,7 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
     o.start_unix_nano = t->start_ns;
     bt_span *span = bt_span_start(t->tracer, "anthropic.batch", &o);
     set_parent_attr(t, span);
-    bt__batch_set_span_attributes(span, "task", "anthropic.batch");
+    bt__span_set_span_attributes(span, "task", "anthropic.batch");
 
     const bt__batch_counts *c = &t->counts;
     json_t *meta = json_pack("{s:s,s:s}", "provider", "anthropic", "batch_id", t->batch_id);

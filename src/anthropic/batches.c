@@ -14,7 +14,6 @@
 
 #include <jansson.h>
 
-#include "anthropic/batch_llm.h"
 #include "anthropic/json_util.h"
 #include "anthropic/batch_object.h"
 #include "anthropic/batch_requests.h"

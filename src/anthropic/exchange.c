@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "anthropic/exchange_internal.h"
+#include "anthropic/json_util.h"
 #include "decode/inflate.h"
 #include "util/buf.h"
 #include "util/utf8.h"
@@ -311,29 +312,26 @@ void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_exchange_i
     free(ex);
 }
 
-bt_span *bt__exchange_start_span(bt_exchange *ex, const char *name, const char *type)
+bt_span_options bt__exchange_span_options(const bt_exchange *ex)
 {
-    if (!ex || !name)
-        return NULL;
     bt_span_options o = {0};
     o.parent = ex->has_parent ? &ex->parent : NULL;
     o.start_unix_nano = ex->start_unix_nano;
     o.kind = BT_SPAN_KIND_CLIENT;
+    return o;
+}
+
+bt_span *bt__exchange_start_span(bt_exchange *ex, const char *name, const char *type)
+{
+    if (!ex || !name)
+        return NULL;
+    bt_span_options o = bt__exchange_span_options(ex);
     bt_span *span = bt_span_start(bt__anthropic_tracer(ex->a), name, &o);
     if (!span)
         return NULL;
     if (ex->braintrust_parent)
         bt_span_set_string(span, "braintrust.parent", ex->braintrust_parent);
-    bt__buf b;
-    bt__buf_init(&b, 4096);
-    bt__buf_append_str(&b, "{\"type\":");
-    bt__buf_append_json_string(&b, type ? type : "task", strlen(type ? type : "task"));
-    bt__buf_append_str(&b, ",\"name\":");
-    bt__buf_append_json_string(&b, name, strlen(name));
-    bt__buf_append_char(&b, '}');
-    if (b.data && !b.truncated)
-        bt_span_set_string_len(span, "braintrust.span_attributes", b.data, b.len);
-    bt__buf_free(&b);
+    bt__span_set_span_attributes(span, type ? type : "task", name);
     return span;
 }
 
@@ -389,23 +387,21 @@ static void body_excerpt(const char *body, size_t len, char *out, size_t out_siz
     out[o] = '\0';
 }
 
-int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body, size_t len)
+int bt__exchange_http_error(bt_exchange *ex, const char *body, size_t len, bt__http_error *out)
 {
     if (!ex || ex->status < 400)
         return 0;
-    char msg[1024];
-    char type[128];
-    snprintf(type, sizeof type, "%d", ex->status);
+    snprintf(out->type, sizeof out->type, "%d", ex->status);
     json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
     json_t *err = json_object_get(root, "error");
     const char *etype = json_string_value(json_object_get(err, "type"));
     if (etype && etype[0]) {
         const char *emsg = json_string_value(json_object_get(err, "message"));
-        snprintf(type, sizeof type, "%s", etype);
+        snprintf(out->type, sizeof out->type, "%s", etype);
         if (emsg && emsg[0])
-            snprintf(msg, sizeof msg, "%s: %s", etype, emsg);
+            snprintf(out->message, sizeof out->message, "%s: %s", etype, emsg);
         else
-            snprintf(msg, sizeof msg, "%s", etype);
+            snprintf(out->message, sizeof out->message, "%s", etype);
         const char *rid = json_string_value(json_object_get(root, "request_id"));
         if (rid && !ex->request_id[0])
             snprintf(ex->request_id, sizeof ex->request_id, "%s", rid);
@@ -413,14 +409,22 @@ int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body
         char excerpt[BT__ERROR_EXCERPT_MAX + 1];
         body_excerpt(body ? body : "", body ? len : 0, excerpt, sizeof excerpt);
         if (excerpt[0])
-            snprintf(msg, sizeof msg, "HTTP %d: %s", ex->status, excerpt);
+            snprintf(out->message, sizeof out->message, "HTTP %d: %s", ex->status, excerpt);
         else
-            snprintf(msg, sizeof msg, "HTTP %d", ex->status);
+            snprintf(out->message, sizeof out->message, "HTTP %d", ex->status);
     }
     json_decref(root);
     /* snprintf may have cut a UTF-8 sequence in the middle */
-    msg[bt__utf8_cut(msg, strlen(msg))] = '\0';
-    bt_span_set_status(span, BT_STATUS_ERROR, msg);
-    bt_span_set_string(span, "error.type", type);
+    out->message[bt__utf8_cut(out->message, strlen(out->message))] = '\0';
+    return 1;
+}
+
+int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body, size_t len)
+{
+    bt__http_error e;
+    if (!bt__exchange_http_error(ex, body, len, &e))
+        return 0;
+    bt_span_set_status(span, BT_STATUS_ERROR, e.message);
+    bt_span_set_string(span, "error.type", e.type);
     return 1;
 }

@@ -1,9 +1,10 @@
 /*
  * What an endpoint handler sees of an exchange. exchange.c owns the common work:
  * routing, timing, secret-free header capture, Content-Encoding inflation of the
- * response, and the outcome. Each traced endpoint (messages.c, count_tokens.c,
- * batches.c, batch_results.c) is a handler fed the raw request bytes and the decoded
- * response bytes; at finish it builds and ends its span(s).
+ * response, and the outcome. Each traced endpoint (messages.c for Messages and
+ * count_tokens, batches.c, batch_results.c) is a handler fed the raw request bytes and
+ * the decoded response bytes; at finish it builds and ends its span(s). Llm spans, of
+ * plain calls, streams and batch children alike, come from one builder (llm_span.h).
  */
 #ifndef BT_ANTHROPIC_EXCHANGE_INTERNAL_H
 #define BT_ANTHROPIC_EXCHANGE_INTERNAL_H
@@ -70,13 +71,25 @@ char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, s
 /* The correlation store (never NULL after bt_anthropic_new). */
 struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a);
 
-/* Starts a span for this exchange: parent context, start time, braintrust.parent
- * override, braintrust.span_attributes {"type":type,"name":name}. */
+/* The options of a span for this exchange: parent context, start time, kind CLIENT. */
+bt_span_options bt__exchange_span_options(const bt_exchange *ex);
+
+/* Starts a span for this exchange (bt__exchange_span_options), with the braintrust.parent
+ * override and braintrust.span_attributes {"type":type,"name":name}. */
 bt_span *bt__exchange_start_span(bt_exchange *ex, const char *name, const char *type);
 
-/* When the HTTP status is >= 400, parses an Anthropic error body ({"type":"error",
- * "error":{"type","message"},"request_id"}) or falls back to the status line; sets the
- * span's error status "<type>: <message>" and error.type; returns 1 if it did. */
+/* An HTTP error: error.type and the status message "<type>: <message>". */
+typedef struct bt__http_error {
+    char type[128];
+    char message[1024];
+} bt__http_error;
+
+/* When the HTTP status is >= 400, reads an Anthropic error body ({"type":"error",
+ * "error":{"type","message"},"request_id"}) or falls back to the status and an excerpt
+ * of the page into `out` and returns 1 (the body's request_id fills a missing one);
+ * otherwise returns 0. */
+int bt__exchange_http_error(bt_exchange *ex, const char *body, size_t len, bt__http_error *out);
+/* The same, set on `span` as its error status and error.type. */
 int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body, size_t len);
 
 /* Handler constructors (one file each). */

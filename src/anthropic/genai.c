@@ -43,9 +43,9 @@ static void set_stop_sequences(bt_span *span, const json_t *arr)
     free(items);
 }
 
-void bt__genai_set(bt_exchange *ex, bt_span *span, const bt__genai_call *c)
+void bt__genai_set(bt_span *span, const bt__genai_call *c)
 {
-    if (!span || !bt__anthropic_genai_enabled(ex->a))
+    if (!span)
         return;
     const json_t *rq = c->request, *rs = c->response;
     bt_span_set_string(span, "gen_ai.provider.name", "anthropic");
@@ -77,9 +77,9 @@ void bt__genai_set(bt_exchange *ex, bt_span *span, const bt__genai_call *c)
         bt_span_set_double(span, "gen_ai.response.time_to_first_chunk", c->ttft_seconds);
     if (c->error_type)
         bt_span_set_string(span, "error.type", c->error_type);
-    if (ex->server_address[0]) {
-        bt_span_set_string(span, "server.address", ex->server_address);
-        if (ex->server_port)
-            bt_span_set_int(span, "server.port", ex->server_port);
+    if (c->server_address && c->server_address[0]) {
+        bt_span_set_string(span, "server.address", c->server_address);
+        if (c->server_port)
+            bt_span_set_int(span, "server.port", c->server_port);
     }
 }

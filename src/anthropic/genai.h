@@ -4,19 +4,22 @@
 
 #include <jansson.h>
 
-#include "anthropic/exchange_internal.h"
 #include "anthropic/usage.h"
+#include "braintrust/span.h"
 
 typedef struct bt__genai_call {
     const char *operation;  /* gen_ai.operation.name */
-    const json_t *request;  /* parsed request body or NULL */
-    const json_t *response; /* parsed message or NULL */
+    const json_t *request;  /* the request parameters (model, max_tokens, ...) or NULL */
+    const json_t *response; /* the message or NULL */
     const bt__usage *usage; /* NULL: no gen_ai.usage.* (count_tokens counts, it does not use) */
     int stream;
-    double ttft_seconds;    /* < 0 when not measured */
-    const char *error_type; /* NULL unless the span is an error */
+    double ttft_seconds;        /* < 0 when not measured */
+    const char *error_type;     /* NULL unless the span is an error */
+    const char *server_address; /* the API server (server.address), or NULL */
+    int server_port;            /* 0 when not known */
 } bt__genai_call;
 
-void bt__genai_set(bt_exchange *ex, bt_span *span, const bt__genai_call *c);
+/* Sets the gen_ai.* attributes (and error.type, server.*) of `c` on `span`. */
+void bt__genai_set(bt_span *span, const bt__genai_call *c);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "anthropic/exchange_internal.h"
 #include "anthropic/json_util.h"
+#include "decode/json_write.h"
 #include "util/utf8.h"
 
 /* Copy of `data` with every invalid UTF-8 byte replaced by U+FFFD (EF BF BD). */
@@ -78,4 +79,24 @@ void bt__span_set_json(bt_anthropic *a, bt_span *span, const char *key, const ch
     if (use != text)
         free(use);
     free(text);
+}
+
+void bt__span_set_span_attributes(bt_span *span, const char *type, const char *name)
+{
+    if (!span)
+        return;
+    bt__buf b;
+    bt__buf_init(&b, 0);
+    int rc = bt__buf_append_str(&b, "{\"type\":");
+    if (!rc)
+        rc = bt__json_write_string(&b, type, strlen(type));
+    if (!rc)
+        rc = bt__buf_append_str(&b, ",\"name\":");
+    if (!rc)
+        rc = bt__json_write_string(&b, name, strlen(name));
+    if (!rc)
+        rc = bt__buf_append_str(&b, "}");
+    if (!rc)
+        bt_span_set_string_len(span, "braintrust.span_attributes", b.data, b.len);
+    bt__buf_free(&b);
 }

@@ -26,4 +26,8 @@ int64_t bt__json_count(const json_t *v);
 void bt__span_set_json(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
                        const json_t *value);
 
+/* Sets braintrust.span_attributes to {"type":type,"name":name}: the one place every
+ * span of this layer (llm, task, tool) gets it. */
+void bt__span_set_span_attributes(bt_span *span, const char *type, const char *name);
+
 #endif

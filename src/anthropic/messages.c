@@ -10,12 +10,10 @@
 #include <jansson.h>
 
 #include "anthropic/exchange_internal.h"
-#include "anthropic/genai.h"
 #include "anthropic/json_util.h"
 #include "anthropic/llm_request.h"
+#include "anthropic/llm_span.h"
 #include "anthropic/messages_stream.h"
-#include "anthropic/server_tools.h"
-#include "anthropic/usage.h"
 #include "decode/sse.h"
 
 typedef struct msg_handler {
@@ -73,25 +71,56 @@ static void on_response_data(bt__handler *h, bt_exchange *ex, const char *data, 
         ex->is_truncated = 1;
 }
 
-static json_t *build_metadata(bt_exchange *ex, const json_t *req, const json_t *msg, int parse_failed)
+/* What went wrong after the headers, for a stream: an error event, a client that went
+ * away, or an end before message_stop. Returns the error.type (NULL: none) and sets
+ * *message (malloc'd, or a static text when *owned is 0). */
+static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message, int *owned)
 {
-    json_t *md = bt__llm_request_metadata(req);
-    json_t *model = json_object_get(msg, "model");
-    if (json_is_string(model))
-        json_object_set(md, "model", model);
-    static const char *const stop_fields[] = {"stop_reason", "stop_sequence", "stop_details"};
-    for (size_t i = 0; i < 3; i++) {
-        json_t *v = json_object_get(msg, stop_fields[i]);
-        if (v && !json_is_null(v))
-            json_object_set(md, stop_fields[i], v);
+    *owned = 0;
+    const char *type = bt__msg_stream_error_type(m->stream);
+    if (type) {
+        const char *msg = bt__msg_stream_error_message(m->stream);
+        size_t n = strlen(type) + (msg ? strlen(msg) : 0) + 3;
+        char *text = malloc(n);
+        if (text) {
+            if (msg && msg[0])
+                snprintf(text, n, "%s: %s", type, msg);
+            else
+                snprintf(text, n, "%s", type);
+            *owned = 1;
+        }
+        *message = text;
+        return type;
     }
-    json_t *usage = json_object_get(msg, "usage");
-    json_t *tier = json_object_get(usage, "service_tier");
-    json_t *geo = json_object_get(usage, "inference_geo");
-    if (json_is_string(tier))
-        json_object_set(md, "usage_service_tier", tier);
-    if (json_is_string(geo))
-        json_object_set(md, "usage_inference_geo", geo);
+    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
+        *message = "client cancelled";
+        return "client_cancelled";
+    }
+    /* an undecodable body says nothing about how the stream ended */
+    if (!bt__msg_stream_saw_stop(m->stream) && !ex->decode_error[0]) {
+        *message = "stream ended before message_stop";
+        return "stream_incomplete";
+    }
+    return NULL;
+}
+
+static const char *transport_error(bt_exchange *ex, char **message)
+{
+    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
+        *message = "client cancelled";
+        return "client_cancelled";
+    }
+    if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
+        *message = ex->status ? "transport error: response incomplete" : "transport error: no response";
+        return "transport_error";
+    }
+    return NULL;
+}
+
+/* The metadata only an observed call has, placed after the response's keys. */
+static json_t *exchange_metadata(bt_exchange *ex, int parse_failed)
+{
+    json_t *md = json_object();
     if (ex->request_id[0])
         json_object_set_new(md, "request_id", json_string(ex->request_id));
     if (ex->anthropic_beta[0])
@@ -103,75 +132,6 @@ static json_t *build_metadata(bt_exchange *ex, const json_t *req, const json_t *
     if (ex->decode_error[0])
         json_object_set_new(md, "decode_error", json_string(ex->decode_error));
     return md;
-}
-
-/* Error status for what went wrong after the headers; returns the error.type or NULL. */
-static const char *stream_error(bt_exchange *ex, msg_handler *m, bt_span *span)
-{
-    const char *type = bt__msg_stream_error_type(m->stream);
-    if (type) {
-        const char *msg = bt__msg_stream_error_message(m->stream);
-        size_t n = strlen(type) + (msg ? strlen(msg) : 0) + 3;
-        char *text = malloc(n);
-        if (text) {
-            if (msg && msg[0])
-                snprintf(text, n, "%s: %s", type, msg);
-            else
-                snprintf(text, n, "%s", type);
-            bt_span_set_status(span, BT_STATUS_ERROR, text);
-            free(text);
-        }
-        return type;
-    }
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled");
-        return "client_cancelled";
-    }
-    /* an undecodable body says nothing about how the stream ended */
-    if (!bt__msg_stream_saw_stop(m->stream) && !ex->decode_error[0]) {
-        bt_span_set_status(span, BT_STATUS_ERROR, "stream ended before message_stop");
-        return "stream_incomplete";
-    }
-    return NULL;
-}
-
-static const char *transport_error(bt_exchange *ex, bt_span *span)
-{
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled");
-        return "client_cancelled";
-    }
-    if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
-        bt_span_set_status(span, BT_STATUS_ERROR,
-                           ex->status ? "transport error: response incomplete"
-                                      : "transport error: no response");
-        return "transport_error";
-    }
-    return NULL;
-}
-
-/* Child tool spans for the server and MCP tool calls of the message. For streams they
- * span the arrival of the call's block to the arrival of its result's block. */
-static size_t server_tool_spans(bt_exchange *ex, msg_handler *m, bt_span *span, const json_t *msg)
-{
-    const json_t *content = json_object_get(msg, "content");
-    size_t n = json_array_size(content);
-    bt__block_time *times = NULL;
-    if (m->stream && n)
-        times = calloc(n, sizeof *times);
-    bt__server_tools t = {
-        .a = ex->a,
-        .llm = span,
-        .content = content,
-        .start_ns = ex->start_unix_nano,
-        .end_ns = ex->end_unix_nano,
-        .times = times,
-        .n_times = times ? bt__msg_stream_block_times(m->stream, times, n) : 0,
-        .braintrust_parent = ex->braintrust_parent,
-    };
-    size_t dropped = bt__server_tool_spans(&t);
-    free(times);
-    return dropped;
 }
 
 static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
@@ -211,83 +171,65 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         }
     }
 
-    bt_span *span = bt__exchange_start_span(ex, name, "llm");
-    /* error.type for gen_ai; an HTTP error sets its own (the API's error type) */
-    const char *error_type = NULL;
-    int http_error = bt__exchange_set_http_error(ex, span, m->response.data, m->response.len);
-    if (!http_error)
-        error_type = m->stream ? stream_error(ex, m, span) : transport_error(ex, span);
-    info->is_error = http_error || error_type != NULL;
-
-    if (req) {
-        json_t *input = bt__llm_input(req);
-        bt__span_set_json(ex->a, span, "braintrust.input_json", "input", input);
-        json_decref(input);
-    }
-
-    json_t *usage = json_object_get(msg, "usage");
-    json_t *metrics = json_object();
-    bt__usage u;
-    if (m->count_tokens) {
-        int64_t n = bt__json_count(json_object_get(msg, "input_tokens"));
-        if (n >= 0)
-            json_object_set_new(metrics, "prompt_tokens", json_integer(n));
-        bt__usage_read(NULL, &u);
-        u.prompt = n;
-        if (msg)
-            bt__span_set_json(ex->a, span, "braintrust.output_json", "output", msg);
-    } else {
-        bt__usage_add_metrics(usage, metrics);
-        bt__usage_read(usage, &u);
-        json_t *content = json_object_get(msg, "content");
-        if (msg && json_is_array(content)) {
-            const char *role = json_string_value(json_object_get(msg, "role"));
-            json_t *out = json_pack("{s:s,s:O}", "role", role ? role : "assistant", "content", content);
-            bt__span_set_json(ex->a, span, "braintrust.output_json", "output", out);
-            json_decref(out);
-        }
-    }
-    double ttft = -1;
-    if (stream && m->first_content_nano) {
-        uint64_t d =
-            m->first_content_nano > ex->start_unix_nano ? m->first_content_nano - ex->start_unix_nano : 0;
-        ttft = (double)d / 1e9;
-        json_object_set_new(metrics, "time_to_first_token", json_real(ttft));
-    }
-    if (json_object_size(metrics))
-        bt__span_set_json(ex->a, span, "braintrust.metrics", NULL, metrics);
-    json_decref(metrics);
-
-    size_t tools_dropped = m->count_tokens ? 0 : server_tool_spans(ex, m, span, msg);
-    json_t *md = build_metadata(ex, req, msg, parse_failed);
-    if (tools_dropped)
-        json_object_set_new(md, "server_tool_spans_dropped", json_integer((json_int_t)tools_dropped));
-    if (ex->is_truncated || tools_dropped)
-        json_object_set_new(md, "truncated", json_true());
-    bt__span_set_json(ex->a, span, "braintrust.metadata", NULL, md);
-
-    const char *model = json_string_value(json_object_get(md, "model"));
-    if (model)
-        snprintf(info->model, sizeof info->model, "%s", model);
-    info->input_tokens = u.prompt;
-    info->output_tokens = m->count_tokens ? -1 : u.output;
-
-    bt__genai_call call = {
-        /* count_tokens is no generation: the GenAI conventions have no operation for
-         * it and "chat" would count it as one; a system-specific name is allowed */
-        .operation = m->count_tokens ? "count_tokens" : "chat",
-        .request = req,
-        .response = m->count_tokens ? NULL : msg,
-        .usage = m->count_tokens ? NULL : &u,
+    bt__llm_span call = {
+        .a = ex->a,
+        .name = name,
+        .options = bt__exchange_span_options(ex),
+        .braintrust_parent = ex->braintrust_parent,
+        .end_ns = ex->end_unix_nano,
+        .message = msg,
+        .count_tokens = m->count_tokens,
         .stream = stream,
-        .ttft_seconds = ttft,
-        .error_type = error_type,
+        .first_content_ns = stream ? m->first_content_nano : 0,
+        .server_address = ex->server_address,
+        .server_port = ex->server_port,
     };
-    bt__genai_set(ex, span, &call);
-    json_decref(md);
+    /* an HTTP error carries the API's error type with its status */
+    bt__http_error http;
+    char *message = NULL;
+    int owned = 0;
+    if (bt__exchange_http_error(ex, m->response.data, m->response.len, &http)) {
+        call.status_message = http.message;
+        call.status_error_type = http.type;
+    } else {
+        call.genai_error_type =
+            m->stream ? stream_error(ex, m, &message, &owned) : transport_error(ex, &message);
+        call.status_message = call.genai_error_type ? message : NULL;
+    }
+    info->is_error = call.status_error_type != NULL || call.genai_error_type != NULL;
+
+    json_t *input = req ? bt__llm_input(req) : NULL;
+    json_t *request_md = bt__llm_request_metadata(req);
+    call.input = input;
+    call.request_metadata = request_md;
+
+    size_t n_content = json_array_size(json_object_get(msg, "content"));
+    bt__block_time *times =
+        m->stream && !m->count_tokens && n_content ? calloc(n_content, sizeof *times) : NULL;
+    if (times) {
+        call.times = times;
+        call.n_times = bt__msg_stream_block_times(m->stream, times, n_content);
+    }
+    /* the truncation mark comes last, after the call's own keys */
+    json_t *after = exchange_metadata(ex, parse_failed);
+    call.metadata_after = after;
+    call.truncated = ex->is_truncated;
+
+    bt__llm_span_result r;
+    bt__llm_span_emit(&call, &r);
+    snprintf(info->model, sizeof info->model, "%s", r.model);
+    info->input_tokens = r.usage.prompt;
+    info->output_tokens = m->count_tokens ? -1 : r.usage.output;
+
+    json_decref(r.metrics);
+    json_decref(after);
+    json_decref(input);
+    json_decref(request_md);
+    free(times);
+    if (owned)
+        free(message);
     json_decref(msg);
     json_decref(req);
-    bt_span_end(span, ex->end_unix_nano);
 }
 
 static void on_free(bt__handler *h)

@@ -148,9 +148,7 @@ static void emit(const bt__server_tools *s, size_t call_pos, long result_pos, co
         return;
     if (s->braintrust_parent)
         bt_span_set_string(span, "braintrust.parent", s->braintrust_parent);
-    json_t *attrs = json_pack("{s:s,s:s}", "type", "tool", "name", name);
-    bt__span_set_json(s->a, span, "braintrust.span_attributes", NULL, attrs);
-    json_decref(attrs);
+    bt__span_set_span_attributes(span, "tool", name);
 
     json_t *input = json_object_get(call, "input");
     if (input)

@@ -6,7 +6,7 @@
 #ifndef BT_CORE_SINK_INTERNAL_H
 #define BT_CORE_SINK_INTERNAL_H
 
-#include "braintrust/sink.h"
+#include "braintrust/tracer.h"
 #include "core/span_internal.h"
 
 typedef struct bt__sink_vtable {

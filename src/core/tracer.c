@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "braintrust/braintrust.h"
+#include "braintrust/version.h"
 #include "core/tracer_impl.h"
 #include "util/log.h"
 

@@ -96,8 +96,8 @@ int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const 
  * marker. malloc'd; NULL on ENOMEM. *truncated is set when cut. */
 char *bt__string_sanitize(const char *s, size_t len, size_t max_bytes, size_t *out_len, int *truncated);
 
-/* config.c: parses a W3C list "k=v,k2=v2" with percent-decoded values into attrs.
- * BT_EINVAL when malformed. */
+/* config.c: adds the members of a W3C list "k=v,k2=v2" to attrs (NULL: only checks the
+ * list), by the rule of bt__kv_list_parse() in util/text.h. BT_EINVAL when malformed. */
 int bt__parse_kv_list(const char *list, bt__attrs *out);
 /* Checks an http(s) URL with a host. */
 int bt__valid_http_url(const char *url);

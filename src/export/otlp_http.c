@@ -23,15 +23,16 @@
 #include <strings.h>
 #include <time.h>
 
-#include "braintrust/braintrust.h"
+#include "braintrust/sink.h"
+#include "braintrust/version.h"
 #include "core/sink_internal.h"
 #include "export/gzip.h"
-#include "export/otlp_headers.h"
 #include "export/otlp_json.h"
 #include "export/otlp_proto.h"
 #include "export/otlp_response.h"
 #include "export/otlp_retry.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/timefmt.h"
 
 #define OTLP_DEFAULT_TIMEOUT_MS 10000
@@ -333,7 +334,7 @@ static const char *span_parent(const bt_span *sp)
 {
     const bt__attr *a = bt__attrs_find(&sp->attrs, "braintrust.parent");
     if (!a || a->type != BT__ATTR_STRING || !a->v.s.ptr || !*a->v.s.ptr || strlen(a->v.s.ptr) != a->v.s.len ||
-        !bt__http_value_safe(a->v.s.ptr))
+        !bt__http_value_safe(a->v.s.ptr, a->v.s.len))
         return NULL;
     return a->v.s.ptr;
 }
@@ -436,7 +437,7 @@ typedef struct extra_ctx {
 /* One entry of the user's header list. The sink owns the headers that describe the
  * body; x-bt-parent becomes the default parent (unless one was given explicitly);
  * Authorization gives way to an explicit bearer token. */
-static int add_extra(void *ud, const char *key, const char *value)
+static int add_extra(void *ud, const char *key, const char *value, size_t value_len)
 {
     extra_ctx *c = ud;
     if (!strcasecmp(key, "content-type") || !strcasecmp(key, "content-encoding") ||
@@ -495,8 +496,9 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     *out = NULL;
     if (!opts || !opts->traces_url)
         return BT_EINVAL;
-    if ((opts->bearer_token && !bt__http_value_safe(opts->bearer_token)) ||
-        (opts->braintrust_parent && !bt__http_value_safe(opts->braintrust_parent)) ||
+    if ((opts->bearer_token && !bt__http_value_safe(opts->bearer_token, strlen(opts->bearer_token))) ||
+        (opts->braintrust_parent &&
+         !bt__http_value_safe(opts->braintrust_parent, strlen(opts->braintrust_parent))) ||
         (opts->protocol != BT_OTLP_PROTOBUF && opts->protocol != BT_OTLP_JSON) || opts->timeout_ms < 0)
         return BT_EINVAL;
     pthread_once(&curl_once, curl_init_once);
@@ -553,7 +555,7 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     }
     if (rc == BT_OK && opts->headers) {
         extra_ctx c = {s, s->default_parent != NULL};
-        rc = bt__otlp_header_list_parse(opts->headers, add_extra, &c);
+        rc = bt__kv_list_parse(opts->headers, add_extra, &c);
     }
     if (rc == BT_OK && !(s->curl = curl_easy_init()))
         rc = BT_ENOMEM;

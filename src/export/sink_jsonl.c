@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 #include "export/otlp_json.h"
 #include "util/log.h"

@@ -16,6 +16,7 @@
 #include "export/otlp_json.h"
 #include "export/store.h"
 #include "util/log.h"
+#include "util/text.h"
 
 /* A span line is bounded by the tracer's attribute caps; this is the backstop. */
 #define STORE_MAX_LINE ((size_t)256 << 20)
@@ -67,16 +68,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 /* The query columns taken from the Braintrust attributes (JSON strings). */
@@ -163,9 +154,9 @@ static int write_span(store_sink *st, const bt__resource *res, const bt_span *s,
     if (rc != BT_OK)
         return rc;
     char trace_id[33], span_id[17], parent[17];
-    hex(s->trace_id, 16, trace_id);
-    hex(s->span_id, 8, span_id);
-    hex(s->parent_span_id, 8, parent);
+    bt__hex_encode(s->trace_id, 16, trace_id);
+    bt__hex_encode(s->span_id, 8, span_id);
+    bt__hex_encode(s->parent_span_id, 8, parent);
     span_facts f;
     facts_extract(s, &f);
     sqlite3_stmt *u = st->upsert;

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 #include "util/buf.h"
 

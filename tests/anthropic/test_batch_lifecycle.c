@@ -3,6 +3,7 @@
  * their ?beta=true variants): the recorded creates from the Braintrust Python SDK's
  * cassettes, and the other calls with response bodies shaped as documented.
  */
+#include "conformance.h"
 #include "test_batch_helpers.h"
 
 #define PY "braintrust-sdk-python/integrations-latest/"
@@ -345,13 +346,9 @@ static void test_secrets_never_recorded(void **state)
     tb_env_close(&e);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_recorded),
-        cmocka_unit_test(test_create_recorded_multi_model),
-        cmocka_unit_test(test_create_recorded_beta),
-        cmocka_unit_test(test_create_recorded_error),
         cmocka_unit_test(test_retrieve),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_delete),
@@ -360,5 +357,12 @@ int main(void)
         cmocka_unit_test(test_lifecycle_spans_off),
         cmocka_unit_test(test_secrets_never_recorded),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* replaying the recordings in ../shared/fixtures (see conformance.h) */
+    const struct CMUnitTest conformance[] = {
+        cmocka_unit_test(test_create_recorded),
+        cmocka_unit_test(test_create_recorded_multi_model),
+        cmocka_unit_test(test_create_recorded_beta),
+        cmocka_unit_test(test_create_recorded_error),
+    };
+    return BT_TEST_RUN_WITH_CONFORMANCE(argc, argv, tests, conformance);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "braintrust/version.h"
 #include "core/tracer_impl.h"
 #include "core_harness.h"
 
@@ -96,7 +97,7 @@ static void test_defaults(void **state)
     assert_string_equal(res_attr(f->t, "service.name"), "unknown_service");
     assert_string_equal(res_attr(f->t, "telemetry.sdk.name"), "braintrust-c");
     assert_string_equal(res_attr(f->t, "telemetry.sdk.language"), "c");
-    assert_string_equal(res_attr(f->t, "telemetry.sdk.version"), "0.1.0");
+    assert_string_equal(res_attr(f->t, "telemetry.sdk.version"), BT_VERSION_STRING);
     assert_string_equal(bt__tracer_resource(f->t)->scope_name, "braintrust-c");
     assert_int_equal(f->log.n_errors, 0);
 }
@@ -261,17 +262,22 @@ static void test_kv_list_parsing(void **state)
 {
     (void)state;
     bt__attrs a = {0};
+    /* keys are tokens taken as written; values are percent-decoded */
     assert_int_equal(bt__parse_kv_list(" k1 = v%201 ,,k2=a=b, k%33=%e2%82%ac ", &a), BT_OK);
     assert_int_equal(a.n, 3);
     assert_string_equal(bt__attrs_find(&a, "k1")->v.s.ptr, "v 1");
     assert_string_equal(bt__attrs_find(&a, "k2")->v.s.ptr, "a=b");
-    assert_string_equal(bt__attrs_find(&a, "k3")->v.s.ptr, "\xe2\x82\xac");
+    assert_string_equal(bt__attrs_find(&a, "k%33")->v.s.ptr, "\xe2\x82\xac");
     bt__attrs_free(&a);
     assert_int_equal(bt__parse_kv_list("=v", &a), BT_EINVAL);
     bt__attrs_free(&a);
     assert_int_equal(bt__parse_kv_list("k=%4", &a), BT_EINVAL);
     bt__attrs_free(&a);
     assert_int_equal(bt__parse_kv_list("k=a%00b", &a), BT_EINVAL); /* no NUL smuggling */
+    bt__attrs_free(&a);
+    assert_int_equal(bt__parse_kv_list("k=50%", &a), BT_EINVAL); /* written 50%25 */
+    bt__attrs_free(&a);
+    assert_int_equal(bt__parse_kv_list("bad key=v", &a), BT_EINVAL);
     bt__attrs_free(&a);
     assert_int_equal(bt__parse_kv_list("", &a), BT_OK);
     assert_int_equal(a.n, 0);
@@ -337,7 +343,7 @@ static void test_bad_setter_values(void **state)
     assert_int_equal(bt_tracer_set_batch_options(f->t, 10, 5, 20, 100), BT_EINVAL);
     assert_int_equal(bt_tracer_set_batch_options(f->t, 0, 5, 0, 100), BT_EINVAL);
     assert_int_equal(bt_tracer_set_parent(f->t, "foo:bar"), BT_EINVAL);
-    assert_int_equal(bt_tracer_set_otlp_headers(f->t, "Authorization=Bearer\ttok"), BT_EINVAL);
+    assert_int_equal(bt_tracer_set_otlp_headers(f->t, "Authorization=Bearer%0Atok"), BT_EINVAL);
     assert_null(strstr(f->log.text, "tok"));
     assert_int_equal(bt_tracer_set_otlp_protocol(f->t, (bt_otlp_protocol)5), BT_EINVAL);
     assert_int_equal(bt_tracer_set_export_timeout_ms(f->t, 0), BT_EINVAL);

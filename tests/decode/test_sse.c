@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conformance.h"
 #include "braintrust/common.h"
 #include "cassette.h"
 #include "decode/sse.h"
@@ -430,19 +431,18 @@ static void test_recorded_go_cassettes(void **state)
     assert_true(streams >= 2);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_framing_table),
-        cmocka_unit_test(test_crlf_split_across_feeds),
-        cmocka_unit_test(test_nul_byte_is_data),
-        cmocka_unit_test(test_cap_truncates_and_resyncs),
-        cmocka_unit_test(test_long_event_type_is_cut),
-        cmocka_unit_test(test_callback_stop),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_huge_line),
+        cmocka_unit_test(test_framing_table),          cmocka_unit_test(test_crlf_split_across_feeds),
+        cmocka_unit_test(test_nul_byte_is_data),       cmocka_unit_test(test_cap_truncates_and_resyncs),
+        cmocka_unit_test(test_long_event_type_is_cut), cmocka_unit_test(test_callback_stop),
+        cmocka_unit_test(test_bad_arguments),          cmocka_unit_test(test_huge_line),
+    };
+    /* replaying the recordings in ../shared/fixtures (see conformance.h) */
+    const struct CMUnitTest conformance[] = {
         cmocka_unit_test(test_recorded_python_sdk_streams),
         cmocka_unit_test(test_recorded_go_cassettes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return BT_TEST_RUN_WITH_CONFORMANCE(argc, argv, tests, conformance);
 }

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 #include "span_fixture.h"
 
