@@ -21,6 +21,8 @@
 #define READ_BUF_SIZE (64 * 1024)
 /* A connection accepted over the limit gets this long to send its request. */
 #define OVER_LIMIT_IDLE_MS 5000
+/* Lingering ends after this long without a byte from the client (or at linger_ms). */
+#define LINGER_QUIET_MS 2000
 #define NO_DEADLINE UINT64_MAX
 
 typedef enum { RQ_HEAD, RQ_BODY, RQ_DONE } rq_in;
@@ -75,7 +77,8 @@ struct hs_conn {
     size_t out_pending;     /* bytes handed to uv_write, not completed yet */
     uint64_t write_wait_ms; /* last progress of the output queue */
     uint64_t last_read_ms;  /* last byte from the client */
-    uint64_t linger_until;  /* CS_LINGER: close at (0 until the output is flushed) */
+    uint64_t linger_start_ms; /* CS_LINGER: when the output was flushed */
+    uint64_t linger_until;    /* ... and the latest close (0 until then) */
     const char *close_reason;
     char peer[64];
     char local[80];
@@ -122,7 +125,7 @@ void hs_limits_default(hs_limits *l)
     l->head_ms = 60000;
     l->body_window_ms = 10000;
     l->body_min_rate = 1024;
-    l->linger_ms = 2000;
+    l->linger_ms = 30000;
     l->max_pipelined_bytes = 64 * 1024;
     l->write_high = 1024 * 1024;
     l->write_low = 256 * 1024;
@@ -316,7 +319,8 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     }
     /* Everything was written: read and drop for a while, so that a client still
      * sending gets our answer and a FIN rather than a reset. */
-    c->linger_until = now_ms(c) + c->s->lim.linger_ms;
+    c->linger_start_ms = now_ms(c);
+    c->linger_until = c->linger_start_ms + c->s->lim.linger_ms;
     idle_add(c, 1);
     conn_run(c);
 }
@@ -799,6 +803,14 @@ static int body_clock_running(const hs_request *r)
         !r->server_answered;
 }
 
+/* A lingering connection closes once the client went quiet, or at the latest at
+ * linger_until. */
+static uint64_t linger_deadline(const hs_conn *c)
+{
+    uint64_t quiet = (c->last_read_ms > c->linger_start_ms ? c->last_read_ms : c->linger_start_ms) + LINGER_QUIET_MS;
+    return min_u64(quiet, c->linger_until);
+}
+
 static uint64_t conn_deadline(hs_conn *c)
 {
     const hs_limits *l = &c->s->lim;
@@ -806,7 +818,7 @@ static uint64_t conn_deadline(hs_conn *c)
     if (c->out_pending)
         d = c->write_wait_ms + l->idle_ms;
     if (c->cs == CS_LINGER)
-        return c->linger_until ? min_u64(d, c->linger_until) : d;
+        return c->linger_until ? min_u64(d, linger_deadline(c)) : d;
     hs_request *r = c->req;
     if (conn_between_requests(c)) {
         d = min_u64(d, c->last_read_ms + (c->over_limit ? OVER_LIMIT_IDLE_MS : l->idle_ms));
@@ -844,7 +856,7 @@ static void on_timer(uv_timer_t *t)
     if (c->out_pending && now >= c->write_wait_ms + l->idle_ms) {
         conn_close(c, "client stopped reading the response");
     } else if (c->cs == CS_LINGER) {
-        if (c->linger_until && now >= c->linger_until)
+        if (c->linger_until && now >= linger_deadline(c))
             conn_close(c, NULL);
     } else if (conn_between_requests(c)) {
         if (now >= c->last_read_ms + (c->over_limit ? OVER_LIMIT_IDLE_MS : l->idle_ms))

@@ -45,7 +45,8 @@ typedef struct hs_limits {
     unsigned head_ms;           /* a head must be complete this long after its first byte (60 s) */
     unsigned body_window_ms;    /* each window of reading a body (10 s) must bring ... */
     unsigned body_min_rate;     /* ... this many bytes/s on average (1024; 0 = no rule), else 408 */
-    unsigned linger_ms;         /* reading and dropping before a close (2 s) */
+    unsigned linger_ms;         /* reading and dropping before a close: at most this long (30 s),
+                                 * ending sooner once the client is quiet for 2 s */
     size_t max_pipelined_bytes; /* read ahead while a response is in flight (64 KiB) */
     size_t write_high;          /* queued response bytes that make hs_response_busy() true (1 MiB) */
     size_t write_low;           /* ... until they fall under this; then on_drain (256 KiB) */
