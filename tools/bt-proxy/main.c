@@ -76,6 +76,7 @@ static void on_sweep(uv_timer_t *t)
 {
     px_proxy *px = t->data;
     px_check_idle_transfers(px, px_now_ns());
+    px_release_memory_when_idle(px);
 }
 
 static void close_loop_handles(px_proxy *px)

@@ -172,6 +172,9 @@ int px_rewrite_results_url(const char *json, size_t len, const char *base, char 
 /* Same on a gzip body: inflate (bounded), rewrite, deflate. */
 int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, char **out, size_t *out_len);
 
+/* memory.c: from the once-a-second sweep */
+void px_release_memory_when_idle(px_proxy *px);
+
 /* metrics.c */
 char *px_metrics_json(px_proxy *px);
 

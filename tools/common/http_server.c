@@ -70,13 +70,14 @@ struct hs_conn {
     int depth;     /* > 0 while the server is calling the handler */
     int close_now; /* cut at the next conn_run */
     int no_more;   /* serve no further request (after an error) */
+    int feed_owed; /* the parser may have an event with no input left (see conn_parse) */
     int reading, read_eof;
     int over_limit;
     int shutdown_sent;
     uv_shutdown_t shutdown_req;
-    size_t out_pending;     /* bytes handed to uv_write, not completed yet */
-    uint64_t write_wait_ms; /* last progress of the output queue */
-    uint64_t last_read_ms;  /* last byte from the client */
+    size_t out_pending;       /* bytes handed to uv_write, not completed yet */
+    uint64_t write_wait_ms;   /* last progress of the output queue */
+    uint64_t last_read_ms;    /* last byte from the client */
     uint64_t linger_start_ms; /* CS_LINGER: when the output was flushed */
     uint64_t linger_until;    /* ... and the latest close (0 until then) */
     const char *close_reason;
@@ -652,13 +653,19 @@ static void on_head(hs_conn *c)
 static size_t conn_parse(hs_conn *c, const char *data, size_t len)
 {
     size_t used_total = 0;
-    int feed_empty = 0; /* a request can end right after its last byte, with no input */
+    /* The end of a request can follow its last byte with no input: after a head or a
+     * body piece the parser is fed once more, empty. When parsing stops before that
+     * (the handler paused the body during its last piece), it is owed for later. */
+    int feed_empty = c->feed_owed;
+    c->feed_owed = 0;
     while (c->cs == CS_OPEN && !c->close_now && !c->no_more) {
         hs_request *r = c->req;
         if (r && (r->in == RQ_DONE || r->out == RS_ENDED || r->out == RS_ABORTED))
             break;
-        if (r && r->in == RQ_BODY && r->body_paused)
+        if (r && r->in == RQ_BODY && r->body_paused) {
+            c->feed_owed = feed_empty;
             break;
+        }
         if (len == 0 && !feed_empty)
             break;
         feed_empty = 0;
@@ -807,7 +814,8 @@ static int body_clock_running(const hs_request *r)
  * linger_until. */
 static uint64_t linger_deadline(const hs_conn *c)
 {
-    uint64_t quiet = (c->last_read_ms > c->linger_start_ms ? c->last_read_ms : c->linger_start_ms) + LINGER_QUIET_MS;
+    uint64_t quiet =
+        (c->last_read_ms > c->linger_start_ms ? c->last_read_ms : c->linger_start_ms) + LINGER_QUIET_MS;
     return min_u64(quiet, c->linger_until);
 }
 
@@ -913,10 +921,14 @@ static void conn_run(hs_conn *c)
         }
         if (c->cs != CS_OPEN)
             break;
-        if (stash_len(c) && !c->no_more) {
-            size_t used = conn_parse(c, c->stash.data + c->stash_off, stash_len(c));
+        int owed = c->feed_owed && c->req && c->req->in == RQ_BODY && !c->req->body_paused;
+        if ((stash_len(c) || owed) && !c->no_more) {
+            rq_in before = c->req ? c->req->in : RQ_HEAD;
+            size_t used = conn_parse(c, c->stash.data ? c->stash.data + c->stash_off : "", stash_len(c));
             stash_consume(c, used);
-            if (used || (c->req && (c->req->out == RS_ENDED || c->req->out == RS_ABORTED)) || c->close_now)
+            if (used ||
+                (c->req && (c->req->in != before || c->req->out == RS_ENDED || c->req->out == RS_ABORTED)) ||
+                c->close_now)
                 continue;
         }
         if (conn_between_requests(c) && (c->read_eof || c->no_more || c->s->draining)) {
