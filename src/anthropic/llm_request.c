@@ -2,7 +2,9 @@
 
 #include <string.h>
 
-/* The request parameters recorded in metadata (braintrust-conventions §2). */
+#include "anthropic/conversation.h"
+
+/* The request parameters recorded in metadata (docs/SPANS.md, braintrust.metadata). */
 static const char *const request_params[] = {
     "model",
     "max_tokens",
@@ -63,5 +65,9 @@ json_t *bt__llm_request_metadata(const json_t *params)
         else
             json_object_set(md, request_params[i], v);
     }
+    /* in-conversation system turns, told apart from the top-level system put last */
+    json_t *system_turns = bt__system_turn_indices(json_object_get(params, "messages"));
+    if (system_turns)
+        json_object_set_new(md, "system_turns", system_turns);
     return md;
 }

@@ -15,7 +15,8 @@ json_t *bt__llm_input(const json_t *params);
 
 /* braintrust.metadata from the request: {"provider":"anthropic"} plus each recorded
  * request parameter present, verbatim, except MCP servers' authorization_token, which
- * is a credential and is replaced by "[redacted]". A new reference. */
+ * is a credential and is replaced by "[redacted]"; and `system_turns`, the indexes of
+ * in-conversation system turns, when there are any. A new reference. */
 json_t *bt__llm_request_metadata(const json_t *params);
 
 #endif

@@ -14,6 +14,7 @@
 #include "anthropic/llm_request.h"
 #include "anthropic/llm_span.h"
 #include "anthropic/messages_stream.h"
+#include "anthropic/session.h"
 #include "decode/sse.h"
 
 typedef struct msg_handler {
@@ -92,9 +93,11 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
         *message = text;
         return type;
     }
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client cancelled";
-        return "client_cancelled";
+    const char *cut_message;
+    const char *cut = bt__exchange_cut(ex, &cut_message);
+    if (cut) {
+        *message = (char *)cut_message; /* static or in ex: not owned */
+        return cut;
     }
     /* an undecodable body says nothing about how the stream ended */
     if (!bt__msg_stream_saw_stop(m->stream) && !ex->decode_error[0]) {
@@ -106,9 +109,11 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
 
 static const char *transport_error(bt_exchange *ex, char **message)
 {
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client cancelled";
-        return "client_cancelled";
+    const char *cut_message;
+    const char *cut = bt__exchange_cut(ex, &cut_message);
+    if (cut) {
+        *message = (char *)cut_message; /* static or in ex: not owned */
+        return cut;
     }
     if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
         *message = ex->status ? "transport error: response incomplete" : "transport error: no response";
@@ -212,11 +217,13 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     }
     /* the truncation mark comes last, after the call's own keys */
     json_t *after = exchange_metadata(ex, parse_failed);
+    bt__session_turn(ex, m->request.data, m->request.len, after); /* agent sessions: turn, tools */
     call.metadata_after = after;
     call.truncated = ex->is_truncated;
 
     bt__llm_span_result r;
     bt__llm_span_emit(&call, &r);
+    bt__session_record(ex, &r.usage, r.model, msg, info->is_error, m->count_tokens);
     snprintf(info->model, sizeof info->model, "%s", r.model);
     info->input_tokens = r.usage.prompt;
     info->output_tokens = m->count_tokens ? -1 : r.usage.output;

@@ -1,11 +1,12 @@
 /*
  * Configuration: the setters and bt_tracer_configure_from_env(). A bad value never
- * crashes or exits: it is logged once, naming the setting or variable (never a secret
- * value), and the tracer is disabled.
+ * crashes or exits: it is logged once, naming the setting or variable and its value
+ * (never a value that may be a secret), and the tracer is disabled.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -116,6 +117,57 @@ static int config_error(bt_tracer *t, const char *what, const char *why)
     return BT_EINVAL;
 }
 
+/* A bad environment variable: its name, its value and why, so the operator can fix it
+ * from one log line. Never a secret: the values of keys and header lists are withheld,
+ * and a URL's user information and query are shown as "***". Control characters,
+ * quotes and backslashes are escaped; long values are cut. */
+static int env_error(bt_tracer *t, const char *var, const char *value, const char *why)
+{
+    int secret = strstr(var, "KEY") || strstr(var, "HEADERS");
+    int url = strstr(var, "URL") || strstr(var, "ENDPOINT");
+    if (secret) {
+        bt_tracer_log(t, BT_LOG_ERROR, "braintrust: invalid %s (value withheld): %s; tracing is disabled",
+                      var, why);
+        t->disabled = 1;
+        return BT_EINVAL;
+    }
+    const char *scheme_end = url ? strstr(value, "://") : NULL;
+    const char *auth = scheme_end ? scheme_end + 3 : value;
+    const char *at = NULL; /* the '@' ending user information in the authority */
+    for (const char *p = auth; url && *p && *p != '/' && *p != '?' && *p != '#'; p++)
+        if (*p == '@')
+            at = p;
+    char shown[160];
+    size_t n = 0;
+    int cut = 0;
+    for (const char *p = value; *p; p++) {
+        if (n + 6 >= sizeof shown) {
+            cut = 1;
+            break;
+        }
+        if (at && p == auth) {
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "***");
+            p = at; /* the '@' itself is copied next round */
+            shown[n++] = '@';
+            continue;
+        }
+        if (url && (*p == '?' || *p == '#')) {
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "%c***", *p);
+            break;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "\\x%02x", c);
+        else
+            shown[n++] = (char)c;
+    }
+    shown[n] = '\0';
+    bt_tracer_log(t, BT_LOG_ERROR, "braintrust: invalid %s=\"%s%s\": %s; tracing is disabled", var, shown,
+                  cut ? "..." : "", why);
+    t->disabled = 1;
+    return BT_EINVAL;
+}
+
 static int replace_str(char **slot, const char *value)
 {
     char *copy = NULL;
@@ -151,23 +203,23 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
     case S_API_KEY:
         if (set && has_ctl(v))
             return *why = "contains control characters", BT_EINVAL;
-        slot = &t->api_key;
+        slot = &t->exp.api_key;
         break;
     case S_API_URL:
         if (set && !bt__valid_http_url(v))
             return *why = "not an http(s) URL with a host", BT_EINVAL;
-        slot = &t->api_url;
+        slot = &t->exp.api_url;
         break;
     case S_PARENT:
         if (set && !bt__valid_parent(v))
             return *why = "expected project_name:<name>, project_id:<id> or experiment_id:<id>", BT_EINVAL;
-        slot = &t->parent;
+        slot = &t->exp.parent;
         break;
     case S_OTLP_ENDPOINT:
     case S_OTLP_TRACES_ENDPOINT:
         if (set && !bt__valid_http_url(v))
             return *why = "not an http(s) URL with a host", BT_EINVAL;
-        slot = which == S_OTLP_ENDPOINT ? &t->otlp_endpoint : &t->otlp_traces_endpoint;
+        slot = which == S_OTLP_ENDPOINT ? &t->exp.otlp_endpoint : &t->exp.otlp_traces_endpoint;
         break;
     case S_OTLP_HEADERS:
     case S_RESOURCE_ATTRIBUTES: {
@@ -178,7 +230,7 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
             return BT_ENOMEM;
         if (rc)
             return *why = "expected a list key=value,key2=value2 (values percent-encoded)", BT_EINVAL;
-        slot = which == S_OTLP_HEADERS ? &t->otlp_headers : &t->resource_attributes;
+        slot = which == S_OTLP_HEADERS ? &t->exp.otlp_headers : &t->resource_attributes;
         if (which == S_RESOURCE_ATTRIBUTES)
             t->resource_built = 0;
         break;
@@ -190,7 +242,7 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
         t->resource_built = 0;
         break;
     case S_STORE_PATH:
-        slot = &t->store_path;
+        slot = &t->exp.store_path;
         break;
     }
     int rc = replace_str(slot, v);
@@ -301,14 +353,14 @@ int bt_tracer_set_otlp_protocol(bt_tracer *t, bt_otlp_protocol protocol)
     SETTER_GUARD(t);
     if (protocol != BT_OTLP_PROTOBUF && protocol != BT_OTLP_JSON)
         return config_error(t, "OTLP protocol (bt_tracer_set_otlp_protocol)", "unknown protocol");
-    t->protocol = protocol;
+    t->exp.protocol = protocol;
     return BT_OK;
 }
 
 int bt_tracer_set_otlp_compression(bt_tracer *t, int gzip)
 {
     SETTER_GUARD(t);
-    t->gzip = gzip != 0;
+    t->exp.gzip = gzip != 0;
     return BT_OK;
 }
 
@@ -317,7 +369,7 @@ int bt_tracer_set_export_timeout_ms(bt_tracer *t, int timeout_ms)
     SETTER_GUARD(t);
     if (timeout_ms <= 0)
         return config_error(t, "export timeout (bt_tracer_set_export_timeout_ms)", "must be > 0");
-    t->otlp_timeout_ms = timeout_ms;
+    t->exp.timeout_ms = timeout_ms;
     return BT_OK;
 }
 
@@ -439,7 +491,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
             continue;
         int r = apply_string(t, strings[i].which, v, &why);
         if (r == BT_EINVAL)
-            r = config_error(t, strings[i].var, why);
+            r = env_error(t, strings[i].var, v, why);
         if (r && rc == BT_OK)
             rc = r;
     }
@@ -449,7 +501,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
     if (v) {
         int r = apply_string(t, S_OTLP_HEADERS, v, &why);
         if (r == BT_EINVAL)
-            r = config_error(t, name, why);
+            r = env_error(t, name, v, why);
         if (r && rc == BT_OK)
             rc = r;
     }
@@ -457,33 +509,33 @@ int bt_tracer_configure_from_env(bt_tracer *t)
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", &name);
     if (v) {
         if (trimmed_equals(v, "http/protobuf"))
-            t->protocol = BT_OTLP_PROTOBUF;
+            t->exp.protocol = BT_OTLP_PROTOBUF;
         else if (trimmed_equals(v, "http/json"))
-            t->protocol = BT_OTLP_JSON;
+            t->exp.protocol = BT_OTLP_JSON;
         else if (trimmed_equals(v, "grpc"))
-            rc = config_error(t, name,
-                              "grpc is not supported by this exporter; use http/protobuf or http/json");
+            rc = env_error(t, name, v,
+                           "grpc is not supported by this exporter; use http/protobuf or http/json");
         else
-            rc = config_error(t, name, "expected http/protobuf or http/json");
+            rc = env_error(t, name, v, "expected http/protobuf or http/json");
     }
 
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION", &name);
     if (v) {
         if (trimmed_equals(v, "gzip"))
-            t->gzip = 1;
+            t->exp.gzip = 1;
         else if (trimmed_equals(v, "none"))
-            t->gzip = 0;
+            t->exp.gzip = 0;
         else
-            rc = config_error(t, name, "expected gzip or none");
+            rc = env_error(t, name, v, "expected gzip or none");
     }
 
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", &name);
     int n;
     if (v) {
         if (parse_pos_int(v, &n) == 0)
-            t->otlp_timeout_ms = n;
+            t->exp.timeout_ms = n;
         else
-            rc = config_error(t, name, "expected a positive number of milliseconds");
+            rc = env_error(t, name, v, "expected a positive number of milliseconds");
     }
 
     static const struct {
@@ -502,7 +554,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
         if (parse_pos_int(v, &n) == 0)
             *(int *)((char *)t + ints[i].offset) = n;
         else
-            rc = config_error(t, ints[i].var, "expected a positive integer");
+            rc = env_error(t, ints[i].var, v, "expected a positive integer");
     }
     if (t->max_export_batch > t->max_queue)
         rc = config_error(t, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "must not exceed OTEL_BSP_MAX_QUEUE_SIZE");

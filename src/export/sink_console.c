@@ -85,10 +85,18 @@ static void console_free(bt_sink *sink)
     free(c);
 }
 
+static void console_describe(bt_sink *sink, bt__buf *out)
+{
+    (void)sink;
+    bt__buf_append_str(out, "the console (stderr)");
+}
+
 static const bt__sink_vtable console_vt = {
+    .describe = console_describe,
     .name = "console",
     .export_spans = console_export,
     .free = console_free,
+    .local = 1,
 };
 
 int bt_sink_console_new(bt_sink **out)

@@ -5,7 +5,12 @@
  * thread of the sink's own, on its own connection, sends unsent rows to the target and
  * marks them sent. The tracer's export thread therefore never waits on the network: a
  * hanging target cannot fill the tracer's queue and lose spans. A failing target is
- * retried with backoff, and whatever is unsent at exit is shipped after a restart.
+ * retried with backoff (or when its Retry-After says), and whatever is unsent at exit
+ * is shipped after a restart.
+ *
+ * The shipper is the only retry loop (the target makes one attempt per export), and it
+ * speaks for it in the log: the first failure of a run with its reason and how many
+ * spans wait, then only at 2, 4, 8... failed attempts, then the recovery.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -24,6 +29,10 @@
 #define SHIP_BATCH 512
 #define SHIP_BACKOFF_MIN_MS 1000
 #define SHIP_BACKOFF_MAX_MS 60000
+/* Unsent rows are counted exactly after a commit while fewer than this. */
+#define STORE_EXACT_COUNT_BELOW 10000
+/* A receiver's Retry-After is honoured up to this. */
+#define SHIP_RETRY_AFTER_MAX_MS (15 * 60 * 1000)
 
 typedef struct store_sink {
     bt_sink base;
@@ -40,9 +49,15 @@ typedef struct store_sink {
     int stop, wake, busy;
     uint64_t attempts;    /* shipping attempts completed */
     int last_rc;          /* result of the last attempt */
-    uint64_t pending;     /* unsent rows after the last attempt */
+    uint64_t pending;     /* unsent rows, as of the last commit or attempt */
+    uint64_t refused;     /* spans the receiver refused alone, set aside */
     uint64_t retry_at_ms; /* 0, or no attempt before this (monotonic ms) */
     uint64_t backoff_ms;
+    /* the current run of failed attempts, for the log (shipper thread only) */
+    uint64_t fail_run;
+    uint64_t fail_since_ms;
+    long fail_key;
+    char *path;
 } store_sink;
 
 static const char UPSERT[] =
@@ -199,6 +214,64 @@ static void deadline_ts(uint64_t at_ms, struct timespec *ts)
     ts->tv_nsec = (long)(at_ms % 1000) * 1000000L;
 }
 
+static int is_power_of_two(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+static void spool_describe(store_sink *st, bt__buf *out)
+{
+    if (st->spool->vt->describe)
+        st->spool->vt->describe(st->spool, out);
+    else
+        bt__buf_printf(out, "the %s sink", st->spool->vt->name ? st->spool->vt->name : "spool target");
+}
+
+/* Logs an attempt's outcome: a failure when a run of them starts or its reason changes,
+ * then at 2, 4, 8... attempts; the recovery once. Called without `mu`. */
+static void report_attempt(store_sink *st, int rc, const bt__store_ship_result *r, uint64_t next_ms)
+{
+    bt__buf dest;
+    bt__buf_init(&dest, 512);
+    spool_describe(st, &dest);
+    const char *to = dest.data ? dest.data : "?";
+    if (rc == BT_OK) {
+        if (st->fail_run)
+            bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_INFO,
+                    "span store: sending to %s works again after %llu failed attempt(s) over %llu s; "
+                    "%llu span(s) sent",
+                    to, (unsigned long long)st->fail_run,
+                    (unsigned long long)((now_ms() - st->fail_since_ms) / 1000),
+                    (unsigned long long)r->shipped);
+        st->fail_run = 0;
+        bt__buf_free(&dest);
+        return;
+    }
+    bt__delivery d;
+    memset(&d, 0, sizeof d);
+    if (st->spool->vt->delivery)
+        st->spool->vt->delivery(st->spool, &d);
+    const char *why = rc == BT_EEXPORT && d.last_error[0] ? d.last_error : bt_strerror(rc);
+    long key = rc == BT_EEXPORT ? (long)d.last_status * 16 + (long)st->spool->last_kind : (long)rc;
+    int fresh = st->fail_run == 0 || key != st->fail_key;
+    if (st->fail_run == 0)
+        st->fail_since_ms = now_ms();
+    st->fail_run++;
+    st->fail_key = key;
+    if (fresh)
+        bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_ERROR,
+                "span store: sending to %s failed (%s); %llu span(s) kept in %s, next attempt in %llu ms", to,
+                why, (unsigned long long)r->pending, st->path, (unsigned long long)next_ms);
+    else if (is_power_of_two(st->fail_run))
+        bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_WARN,
+                "span store: sending to %s still failing after %llu attempts over %llu s (%s); %llu span(s) "
+                "kept, next attempt in %llu ms",
+                to, (unsigned long long)st->fail_run,
+                (unsigned long long)((now_ms() - st->fail_since_ms) / 1000), why,
+                (unsigned long long)r->pending, (unsigned long long)next_ms);
+    bt__buf_free(&dest);
+}
+
 /* One shipping attempt; called with `mu` held, returns with it held. */
 static void ship_once(store_sink *st)
 {
@@ -211,24 +284,33 @@ static void ship_once(store_sink *st)
     pthread_mutex_unlock(&st->mu);
     bt__store_ship_result r;
     int rc = bt__store_ship(st->ship_db, st->spool, 0, SHIP_BATCH, 0, NULL, NULL, &r);
+    uint64_t next_ms = 0;
+    if (rc != BT_OK) {
+        next_ms = st->backoff_ms ? st->backoff_ms * 2 : SHIP_BACKOFF_MIN_MS;
+        if (next_ms > SHIP_BACKOFF_MAX_MS)
+            next_ms = SHIP_BACKOFF_MAX_MS;
+        int64_t asked = rc == BT_EEXPORT ? st->spool->retry_after_ms : -1;
+        if (asked >= 0)
+            next_ms = (uint64_t)asked < SHIP_RETRY_AFTER_MAX_MS ? (uint64_t)asked : SHIP_RETRY_AFTER_MAX_MS;
+    }
+    report_attempt(st, rc, &r, next_ms);
     pthread_mutex_lock(&st->mu);
     st->busy = 0;
     st->attempts++;
     st->last_rc = rc;
     st->pending = r.pending;
+    st->refused += r.refused;
     if (rc == BT_OK) {
         st->backoff_ms = 0;
         st->retry_at_ms = 0;
     } else {
         /* Spans that arrived during the attempt wait for the backoff too. */
         st->wake = 0;
+        /* the doubling goes on from the backoff, not from a Retry-After */
         st->backoff_ms = st->backoff_ms ? st->backoff_ms * 2 : SHIP_BACKOFF_MIN_MS;
         if (st->backoff_ms > SHIP_BACKOFF_MAX_MS)
             st->backoff_ms = SHIP_BACKOFF_MAX_MS;
-        st->retry_at_ms = now_ms() + st->backoff_ms;
-        bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_WARN,
-                "span store: %llu spans kept unsent (%s); retrying in %llu ms", (unsigned long long)r.pending,
-                bt_strerror(rc), (unsigned long long)st->backoff_ms);
+        st->retry_at_ms = now_ms() + (next_ms ? next_ms : 1);
     }
     pthread_cond_broadcast(&st->cv);
 }
@@ -309,7 +391,24 @@ static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *
     /* Committed: the spans are safe whatever the spool target does now. A failing
      * target is left alone until its backoff ends. */
     if (st->spool) {
+        /* The unsent count for the metrics: exact while the backlog is small (the
+         * partial index holds only unsent rows, but counting a million of them takes
+         * a fifth of a second); beyond that the rows just written are added, and the
+         * shipper's next attempt makes it exact again. */
         pthread_mutex_lock(&st->mu);
+        uint64_t known = st->pending;
+        pthread_mutex_unlock(&st->mu);
+        int64_t unsent = -1;
+        if (known < STORE_EXACT_COUNT_BELOW) {
+            sqlite3_stmt *q = NULL;
+            if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM spans WHERE sent = 0", -1, &q, NULL) ==
+                    SQLITE_OK &&
+                sqlite3_step(q) == SQLITE_ROW)
+                unsent = sqlite3_column_int64(q, 0);
+            sqlite3_finalize(q);
+        }
+        pthread_mutex_lock(&st->mu);
+        st->pending = unsent >= 0 ? (uint64_t)unsent : st->pending + (n - (size_t)lost);
         if (!st->retry_at_ms) {
             st->wake = 1;
             pthread_cond_broadcast(&st->cv);
@@ -381,15 +480,42 @@ static void store_free(bt_sink *sink)
     pthread_cond_destroy(&st->cv);
     bt_sink_free(st->spool);
     bt__buf_free(&st->line);
+    free(st->path);
     free(st);
 }
 
+static void store_delivery(bt_sink *sink, bt__delivery *out)
+{
+    store_sink *st = (store_sink *)sink;
+    if (!st->spool)
+        return;
+    if (st->spool->vt->delivery)
+        st->spool->vt->delivery(st->spool, out);
+    pthread_mutex_lock(&st->mu);
+    out->spooled += st->pending;
+    out->rejected += st->refused;
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void store_describe(bt_sink *sink, bt__buf *out)
+{
+    store_sink *st = (store_sink *)sink;
+    bt__buf_printf(out, "the span store %s", st->path);
+    if (st->spool) {
+        bt__buf_append_str(out, ", sent on from there to ");
+        spool_describe(st, out);
+    }
+}
+
 static const bt__sink_vtable store_vt = {
+    .delivery = store_delivery,
+    .describe = store_describe,
     .name = "store",
     .export_spans = store_export,
     .flush = store_flush,
     .shutdown = store_shutdown,
     .free = store_free,
+    .local = 1, /* the commit; shipping to a spool target is the shipper thread's */
 };
 
 /* The shipper's connection and thread; it starts by shipping what a previous run left
@@ -421,6 +547,9 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
     }
     st->base.vt = &store_vt;
     st->spool = spool_to;
+    if (spool_to)
+        spool_to->single_attempt = 1; /* the shipper retries, on its own schedule */
+    st->path = strdup(path ? path : "");
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -428,7 +557,7 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
     pthread_cond_init(&st->cv, &ca);
     pthread_condattr_destroy(&ca);
     bt__buf_init(&st->line, STORE_MAX_LINE);
-    int rc = bt__store_open(path, BT__STORE_CREATE, &st->db, NULL);
+    int rc = st->path ? bt__store_open(path, BT__STORE_CREATE, &st->db, NULL) : BT_ENOMEM;
     if (rc == BT_OK) {
         /* A spool promises that a committed span survives: sync the WAL on commit. */
         const char *sync = spool_to ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";

@@ -1,9 +1,16 @@
 /*
  * Shipping stored spans to another sink and marking them sent: the spool half of the
- * store sink, and `bt-spans send`. A batch is marked sent only after the target sink
- * accepted it, in one transaction, so a crash loses nothing; the window between the
- * target's acceptance and that commit is the only place a span can be sent twice.
+ * store sink, and `bt-spans send`. A run of spans is marked sent only after the target
+ * sink accepted it, in one transaction, so a crash loses nothing; the window between
+ * the target's acceptance and that commit is the only place a span can be sent twice.
+ *
+ * When the receiver refuses spans for their content (HTTP 400/413), the run is sent
+ * again one span at a time, and only the spans refused alone are set aside as
+ * undeliverable (sent = 2; `bt-spans send --all` sends them again), so one bad span
+ * cannot hold back every span after it. A partial success (the receiver took the
+ * request and rejected some spans) must not be sent again: the run is marked sent.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,19 +66,90 @@ static int64_t count_rows(sqlite3 *db, int all, int64_t after)
     return n;
 }
 
-/* Delivers decoded spans in runs that share a resource (one export call per run). */
-static int deliver(bt_sink *to, ship_batch *b)
+/* The target's last error, for a log line. */
+static void last_error(bt_sink *to, char *out, size_t n)
+{
+    bt__delivery d;
+    memset(&d, 0, sizeof d);
+    if (to->vt->delivery)
+        to->vt->delivery(to, &d);
+    snprintf(out, n, "%s", d.last_error[0] ? d.last_error : "refused");
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* Sends spans [i, j) of the batch in one export. BT_OK when the target took them (a
+ * partial success included: it must not be sent again); else the target's error, with
+ * to->last_kind saying why. */
+static int export_run(bt_sink *to, ship_batch *b, size_t i, size_t j)
+{
+    for (size_t k = i; k < j; k++)
+        b->spans[k] = b->decoded[k].span;
+    to->last_kind = BT__SEND_OK;
+    int rc = to->vt->export_spans(to, &b->decoded[i].resource, b->spans + i, j - i);
+    return rc != BT_OK && to->last_kind == BT__SEND_PARTIAL ? BT_OK : rc;
+}
+
+/* Sends a refused run one span at a time: what goes through is marked sent, what is
+ * refused alone is set aside. Stops (BT_EEXPORT) at a failure of another kind. */
+static int deliver_one_by_one(sqlite3 *db, bt_sink *to, ship_batch *b, size_t i, size_t j,
+                              bt__store_ship_result *res)
+{
+    for (size_t k = i; k < j; k++) {
+        int rc = j - i > 1 ? export_run(to, b, k, k + 1) : BT_EEXPORT;
+        int value = BT__STORE_SENT;
+        if (rc != BT_OK) {
+            if (to->last_kind != BT__SEND_CONTENT)
+                return BT_EEXPORT;
+            char why[256], tid[33], sid[17];
+            last_error(to, why, sizeof why);
+            hex(b->decoded[k].span->trace_id, 16, tid);
+            hex(b->decoded[k].span->span_id, 8, sid);
+            bt__log(to->log, to->log_ud, to->log_level, BT_LOG_ERROR,
+                    "span store: span %s/%s (\"%.80s\") refused by the receiver (%s); set aside as "
+                    "undeliverable (`bt-spans send --all` sends it again)",
+                    tid, sid, b->decoded[k].span->name ? b->decoded[k].span->name : "", why);
+            value = BT__STORE_UNDELIVERABLE;
+        }
+        if (mark(db, &b->rowids[k], 1, value) != BT_OK)
+            return BT_EDB;
+        if (value == BT__STORE_SENT)
+            res->shipped++;
+        else
+            res->refused++;
+    }
+    return BT_OK;
+}
+
+/* Delivers decoded spans in runs that share a resource (one export call per run),
+ * marking each run once the target took it. */
+static int deliver(sqlite3 *db, bt_sink *to, ship_batch *b, bt__store_ship_result *res)
 {
     size_t i = 0;
     while (i < b->n) {
         size_t j = i;
-        while (j < b->n && strcmp(b->decoded[j].resource_key, b->decoded[i].resource_key) == 0) {
-            b->spans[j] = b->decoded[j].span;
+        while (j < b->n && strcmp(b->decoded[j].resource_key, b->decoded[i].resource_key) == 0)
             j++;
+        int rc = export_run(to, b, i, j);
+        if (rc == BT_OK) {
+            if (mark(db, b->rowids + i, j - i, BT__STORE_SENT) != BT_OK)
+                return BT_EDB;
+            res->shipped += j - i;
+        } else if (to->last_kind == BT__SEND_CONTENT) {
+            rc = deliver_one_by_one(db, to, b, i, j, res);
+            if (rc != BT_OK)
+                return rc;
+        } else {
+            return BT_EEXPORT;
         }
-        int rc = to->vt->export_spans(to, &b->decoded[i].resource, b->spans + i, j - i);
-        if (rc != BT_OK)
-            return rc;
         i = j;
     }
     return BT_OK;
@@ -80,7 +158,7 @@ static int deliver(bt_sink *to, ship_batch *b)
 int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max_batches,
                    bt__store_progress_fn progress, void *ud, bt__store_ship_result *res)
 {
-    bt__store_ship_result local = {0, 0, 0};
+    bt__store_ship_result local;
     if (!res)
         res = &local;
     memset(res, 0, sizeof *res);
@@ -131,13 +209,8 @@ int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max
         }
         if (rc == BT_OK && b.n == 0 && nbad == 0)
             break; /* nothing left */
-        if (rc == BT_OK && b.n) {
-            rc = deliver(to, &b);
-            if (rc != BT_OK)
-                rc = BT_EEXPORT;
-            else if ((rc = mark(db, b.rowids, b.n, BT__STORE_SENT)) == BT_OK)
-                res->shipped += b.n;
-        }
+        if (rc == BT_OK && b.n)
+            rc = deliver(db, to, &b, res);
         batch_clear(&b);
         if (rc == BT_OK && progress)
             progress(ud, res->shipped, (uint64_t)(total > 0 ? total : 0));

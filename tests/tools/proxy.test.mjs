@@ -191,16 +191,16 @@ await test('gzip responses pass through compressed, byte for byte', async () => 
   assert.equal(zlib.gunzipSync(via.body).toString(), MESSAGE);
 });
 
-await test('request headers: hop-by-hop, x-bt-parent and proxy credentials are not forwarded; Host is the upstream', async () => {
+await test('request headers: hop-by-hop, x-bt-parent, x-bt-session-id and proxy credentials are not forwarded; Host is the upstream', async () => {
   const r = await request(P, {
     method: 'POST', path: '/echo?a=1&b=%2F',
-    headers: { ...apiHeaders, 'x-bt-parent': 'project_name:proxy-test', connection: 'keep-alive, x-hop', 'x-hop': 'drop me', 'keep-alive': 'timeout=5', 'proxy-authorization': 'Basic abc', te: 'trailers', 'x-custom': 'Kept  value', 'anthropic-beta': 'a-1,b-2', traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
+    headers: { ...apiHeaders, 'x-bt-parent': 'project_name:proxy-test', 'x-bt-session-id': 'session-1', connection: 'keep-alive, x-hop', 'x-hop': 'drop me', 'keep-alive': 'timeout=5', 'proxy-authorization': 'Basic abc', te: 'trailers', 'x-custom': 'Kept  value', 'anthropic-beta': 'a-1,b-2', traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
     body: 'x'.repeat(1000),
   });
   assert.equal(r.status, 200);
   const echo = JSON.parse(r.body);
   assert.equal(echo.url, '/echo?a=1&b=%2F');
-  for (const h of ['x-bt-parent', 'x-hop', 'keep-alive', 'proxy-authorization', 'te', 'x-bt-proxy-token']) assert.equal(echo.headers[h], undefined, h);
+  for (const h of ['x-bt-parent', 'x-bt-session-id', 'x-hop', 'keep-alive', 'proxy-authorization', 'te', 'x-bt-proxy-token']) assert.equal(echo.headers[h], undefined, h);
   assert.equal(echo.headers['x-custom'], 'Kept  value');
   assert.equal(echo.headers['anthropic-beta'], 'a-1,b-2');
   assert.equal(echo.headers['x-api-key'], CANARY);

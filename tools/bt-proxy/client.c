@@ -179,12 +179,14 @@ static void px_on_finish(hs_request *r, const hs_finish *f)
         return;
     }
     int status = f->status;
-    if (!f->complete && x->easy && !x->finished)
+    if (!f->complete && x->easy && !x->finished && x->px->cut_reason)
+        px_xfer_cut(x, x->px->cut_reason);
+    else if (!f->complete && x->easy && !x->finished)
         px_xfer_cancel(x, status >= 400 ? status : 499, f->reason ? f->reason : "client went away");
     if (x->log_status)
         status = x->log_status;
-    else if (!status)
-        status = 499;
+    else if (!status && !x->px->cut_reason)
+        status = 499; /* the client left before any answer */
     px_access_log(r, status, x->have_info ? &x->info : NULL, x->resp_bytes, x->note ? x->note : f->reason);
     px_xfer_free(x);
 }
@@ -200,9 +202,11 @@ void px_server_drain(px_proxy *px)
     hs_server_drain(px->server, on_drained);
 }
 
-void px_server_cut(px_proxy *px)
+void px_server_cut(px_proxy *px, const char *why)
 {
+    px->cut_reason = why; /* read by px_on_finish, which runs for each request here */
     hs_server_close_connections(px->server);
+    px->cut_reason = NULL;
 }
 
 void px_server_close(px_proxy *px)

@@ -626,7 +626,9 @@ static void end_exchange(px_xfer *x, bt_exchange_outcome outcome, int log_status
 {
     memset(&x->info, 0, sizeof x->info);
     x->info.input_tokens = x->info.output_tokens = -1;
-    if (x->ex)
+    if (x->ex && outcome == BT_EXCHANGE_ABORTED)
+        bt_exchange_abort(x->ex, note, &x->info);
+    else if (x->ex)
         bt_exchange_end(x->ex, outcome, &x->info);
     x->ex = NULL;
     x->have_info = 1;
@@ -732,6 +734,15 @@ void px_xfer_cancel(px_xfer *x, int status, const char *why)
     if (x->easy && !x->finished) {
         x->finished = 1;
         end_exchange(x, BT_EXCHANGE_CLIENT_CANCELLED, status, why);
+    }
+    release_upstream(x);
+}
+
+void px_xfer_cut(px_xfer *x, const char *why)
+{
+    if (x->easy && !x->finished) {
+        x->finished = 1;
+        end_exchange(x, BT_EXCHANGE_ABORTED, x->head_sent ? x->status : 0, why);
     }
     release_upstream(x);
 }

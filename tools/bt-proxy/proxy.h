@@ -49,15 +49,19 @@ typedef struct px_config {
     char public_url[2048];        /* base of rewritten results_url; "" = the listen address */
     const char *spans_jsonl;
     const char *store;
-    const char *token;   /* NULL: no inbound token required */
-    int client_idle_ms;  /* idle client between requests / stalled client / head deadline */
-    int upstream_idle_s; /* no upstream byte for this long aborts the transfer */
+    const char *correlation; /* PostgreSQL URL of a correlation store shared by replicas */
+    int correlation_wait_ms; /* 0: the library's default */
+    const char *token;       /* NULL: no inbound token required */
+    int client_idle_ms;      /* idle client between requests / stalled client / head deadline */
+    int upstream_idle_s;     /* no upstream byte for this long aborts the transfer */
     int connect_timeout_s;
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
     int max_connections;   /* client connections served at once */
     int min_body_rate;     /* bytes/s a request body must keep up (0: no rule) */
     int min_body_window_s; /* ... over each window of this many seconds */
+    int allow_untraced;    /* forward untraced when tracing cannot be set up */
+    int session_idle_s;    /* --session-idle */
 } px_config;
 
 typedef struct px_metrics {
@@ -83,8 +87,9 @@ typedef struct px_proxy {
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_start_ns;
-    uv_timer_t sweep; /* upstream idle checks, once a second */
-    px_xfer *xfers;   /* transfers with an upstream side (started or waiting to) */
+    uv_timer_t sweep;       /* upstream idle checks, once a second */
+    px_xfer *xfers;         /* transfers with an upstream side (started or waiting to) */
+    const char *cut_reason; /* set while px_server_cut runs */
 } px_proxy;
 
 /* One queued piece of request body waiting for curl's read callback. */
@@ -150,7 +155,9 @@ void px_upstream_kick(px_proxy *px);
 /* client.c: the proxy's request handler on the shared HTTP server */
 int px_listen(px_proxy *px);
 void px_server_drain(px_proxy *px); /* stop accepting; uv_stop once no connection is left */
-void px_server_cut(px_proxy *px);   /* cut every connection now */
+/* Cuts every connection now; requests in flight are logged, and their spans end, with
+ * `why` (the proxy cut them, no client left). */
+void px_server_cut(px_proxy *px, const char *why);
 void px_server_close(px_proxy *px);
 
 /* forward.c: one proxied request */
@@ -161,6 +168,9 @@ void px_xfer_done(px_xfer *x, CURLcode result);
 void px_xfer_client_drained(px_xfer *x);
 /* The client side is gone (or cut): stop the upstream side, end the exchange. */
 void px_xfer_cancel(px_xfer *x, int status, const char *why);
+/* The proxy cuts the transfer itself (shutdown): the span and the access log name that
+ * reason, not a client that left. */
+void px_xfer_cut(px_xfer *x, const char *why);
 void px_xfer_free(px_xfer *x);
 void px_check_idle_transfers(px_proxy *px, uint64_t now_ns);
 
