@@ -300,7 +300,7 @@ await test('connection limit: with every connection busy, /healthz and /metrics 
   try {
     const before = seen.filter((s) => s.url === '/stall').length;
     for (let i = 0; i < 4; i++) {
-      busy.push(raw(tp.port, 'GET /stall HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 20000 }));
+      busy.push(raw(tp.port, 'GET /stall HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { ms: 20000 }));
     }
     await until(() => seen.filter((s) => s.url === '/stall').length >= before + 4, 'four streams in flight');
     const h = await request(tp.port, { path: '/healthz' });

@@ -42,6 +42,13 @@ static int is_hop_by_hop(const char *name, size_t len, const char *connection_hd
     return connection_hdr && named_in_connection(name, len, connection_hdr, conn_len);
 }
 
+/* Headers addressed to the proxy itself, never forwarded. */
+static int is_proxy_header(const char *name, size_t len)
+{
+    return name_is(name, len, "x-bt-parent") || name_is(name, len, "x-bt-session-id") ||
+        name_is(name, len, "x-bt-proxy-token");
+}
+
 /* ---- the upstream side's lifetime ---- */
 
 static void set_pause(px_xfer *x)
@@ -550,8 +557,7 @@ int px_xfer_start(px_xfer *x, const char *target)
         const hp_field *f = &h->fields[i];
         if (name_is(f->name, f->name_len, "content-length") ||
             is_hop_by_hop(f->name, f->name_len, conn_h, connl) || name_is(f->name, f->name_len, "host") ||
-            name_is(f->name, f->name_len, "expect") || name_is(f->name, f->name_len, "x-bt-parent") ||
-            name_is(f->name, f->name_len, "x-bt-proxy-token"))
+            name_is(f->name, f->name_len, "expect") || is_proxy_header(f->name, f->name_len))
             continue;
         if (name_is(f->name, f->name_len, "accept"))
             have_accept = 1;

@@ -340,6 +340,8 @@ static void conn_linger(hs_conn *c)
         c->close_now = 1;
     else
         c->shutdown_sent = 1;
+    if (!c->out_pending)
+        idle_add(c, 1); /* nothing owed to the client: the first to go under pressure */
 }
 
 /* ---- writing ---- */
@@ -357,6 +359,8 @@ static void on_written(uv_write_t *req, int status)
         conn_close(c, "client went away");
         return;
     }
+    if (c->cs == CS_LINGER && !c->out_pending && !c->in_idle)
+        idle_add(c, 1);
     hs_request *r = c->req;
     if (r && r->want_drain && c->out_pending < c->s->lim.write_low) {
         r->want_drain = 0;
