@@ -21,6 +21,11 @@
  * loop and thread, each with its own listener on the same port via HS_LISTEN_REUSEPORT)
  * is the way to use several cores.
  *
+ * A client that shuts its sending side while its response is in flight still gets the
+ * response (HTTP allows the half-close); a response that never ends (server-sent
+ * events) learns that its client left when a write fails, and on_finish follows: such
+ * a handler writes something now and then (an SSE comment line).
+ *
  * Callbacks run only from the loop, never from inside an hs_* call the handler makes:
  * a handler may respond, write or pause from any of its callbacks or from its own
  * events (an upstream transfer, a timer).
