@@ -17,7 +17,8 @@
  *   Connection: close, and the rest of the body is read and dropped for a while before
  *   closing, so the client reads the answer instead of a reset.
  *
- * One server runs on one uv loop and keeps no global state: running several (one per
+ * The program must ignore SIGPIPE (both tools do), since writing to a client that left
+ * raises it. One server runs on one uv loop and keeps no global state: running several (one per
  * loop and thread, each with its own listener on the same port via HS_LISTEN_REUSEPORT)
  * is the way to use several cores.
  *
