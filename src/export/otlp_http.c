@@ -14,8 +14,9 @@
  *   every request and wait of one export fits in the export timeout (the meaning of
  *   OTEL_EXPORTER_OTLP_TIMEOUT). Other statuses fail at once.
  * - A 2xx response with partial_success.rejected_spans > 0 is a failure that must not
- *   be retried; a 413 splits the batch in halves, so one span too large for the
- *   receiver does not take the others down with it.
+ *   be retried; a 413 splits the batch in halves (unless a spool does that itself), so
+ *   one span too large for the receiver does not take the others down with it. A
+ *   failed export says how many of its spans got through all the same (last_taken).
  * - Each export's outcome is classified (bt__send_kind) for a spool that retries on its
  *   own; counters and the last error are kept for metrics (any thread may read them).
  * - A run of identical failures is logged once, then at 2, 4, 8... failed exports,
@@ -76,6 +77,7 @@ typedef struct otlp_sink {
     char fail_what[256];   /* "HTTP 503: <excerpt>", "Couldn't connect to server", ... */
     char export_what[256]; /* the failure that decided base.last_kind */
     long export_status;
+    size_t taken;    /* spans of the current export a receiver accepted */
     uint64_t streak; /* failed exports in a row */
     long streak_key; /* HTTP status, or -(curl code), of the streak's first failure */
     /* counters for metrics, read from any thread under stats_mu */
@@ -342,10 +344,12 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
             if (rejected > 0) {
                 uint64_t r = (uint64_t)rejected < n_spans ? (uint64_t)rejected : n_spans;
                 count_spans(s, n_spans - r, r);
+                s->taken += n_spans - (size_t)r;
                 return failed(s, BT__SEND_PARTIAL, status, "the receiver rejected %lld of %zu spans: %.160s",
                               (long long)rejected, n_spans, s->msg.len ? s->msg.data : "(no message)");
             }
             count_spans(s, n_spans, 0);
+            s->taken += n_spans;
             if (s->msg.len)
                 SINK_LOG(s, BT_LOG_WARN, "OTLP receiver %s accepted the spans with a warning: %.300s",
                          s->display_url, s->msg.data);
@@ -404,9 +408,11 @@ static int export_group(otlp_sink *s, const bt__resource *res, bt_span *const *s
         send = &s->gz;
     }
     rc = deliver(s, send->data, send->len, parent, n, deadline);
-    if (rc != BT_OK && n > 1 && s->fail_status == 413 && s->fail_kind == BT__SEND_CONTENT) {
+    if (rc != BT_OK && n > 1 && s->fail_status == 413 && s->fail_kind == BT__SEND_CONTENT &&
+        !s->base.single_attempt) {
         /* Too large for this receiver, whatever max_request_bytes says: halves. The
-         * 413 itself does not count against the export when the halves get through. */
+         * 413 itself does not count against the export when the halves get through.
+         * (A spool splits on its own, knowing which spans got through.) */
         if (s->base.last_kind == BT__SEND_CONTENT && s->export_status == 413)
             s->base.last_kind = BT__SEND_OK;
         size_t half = n / 2;
@@ -493,6 +499,7 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
     uint64_t deadline = bt__monotonic_nano() + (uint64_t)s->timeout_ms * 1000000u;
     s->base.last_kind = BT__SEND_OK;
     s->base.retry_after_ms = -1;
+    s->taken = 0;
     s->export_status = 0;
     s->export_what[0] = '\0';
     int rc = BT_OK;
@@ -513,7 +520,9 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
     free(parents);
     free(group);
     free(done);
-    report(s, rc, n);
+    report(s, rc, n - s->taken);
+    if (rc != BT_OK)
+        s->base.last_taken = s->taken;
     return rc;
 }
 

@@ -196,8 +196,29 @@ static void on_grace_over(uv_timer_t *t)
     cut_connections(px, why);
 }
 
-/* The first signal stops accepting and lets in-flight requests finish for the grace
- * period; a second one cuts them at once. */
+/* Stops accepting and lets in-flight requests finish for the grace period (less the
+ * drain delay already spent, so the exit stays within 15 s of the signal). */
+static void begin_shutdown(px_proxy *px, const char *why)
+{
+    px->shutting_down = 1;
+    int grace_ms = px->cfg.shutdown_grace_ms;
+    int spent_ms = (int)((px_now_ns() - px->shutdown_start_ns) / 1000000);
+    if (grace_ms > 13000 - spent_ms)
+        grace_ms = spent_ms < 13000 ? 13000 - spent_ms : 0;
+    px_log("shutdown: %s, finishing %llu request(s) for up to %d s (a second signal cuts them now)", why,
+           (unsigned long long)px->m.requests_active, grace_ms / 1000);
+    px_server_drain(px); /* uv_stop once the last connection closed */
+    uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)grace_ms, 0);
+}
+
+static void on_drain_delay_over(uv_timer_t *t)
+{
+    begin_shutdown(t->data, "drain delay over");
+}
+
+/* The first signal starts the drain: /readyz answers 503 at once; after --drain-delay
+ * (still serving meanwhile) the proxy stops accepting. A second signal skips the delay,
+ * a signal during the grace period cuts what is in flight. */
 static void on_signal(uv_signal_t *s, int signum)
 {
     px_proxy *px = s->data;
@@ -206,12 +227,22 @@ static void on_signal(uv_signal_t *s, int signum)
         cut_connections(px, "a second signal");
         return;
     }
-    px->shutting_down = 1;
+    char why[48];
+    snprintf(why, sizeof why, "signal %d", signum);
+    if (px->draining) {
+        uv_timer_stop(&px->shutdown_timer);
+        begin_shutdown(px, why);
+        return;
+    }
+    px->draining = 1;
     px->shutdown_start_ns = px_now_ns();
-    px_log("shutdown: signal %d, finishing %llu request(s) for up to %d s (a second signal cuts them now)",
-           signum, (unsigned long long)px->m.requests_active, px->cfg.shutdown_grace_ms / 1000);
-    px_server_drain(px); /* uv_stop once the last connection closed */
-    uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)px->cfg.shutdown_grace_ms, 0);
+    if (px->cfg.drain_delay_ms > 0) {
+        px_log("shutdown: signal %d, draining: /readyz answers 503, still serving for %d s", signum,
+               px->cfg.drain_delay_ms / 1000);
+        uv_timer_start(&px->shutdown_timer, on_drain_delay_over, (uint64_t)px->cfg.drain_delay_ms, 0);
+        return;
+    }
+    begin_shutdown(px, why);
 }
 
 int main(int argc, char **argv)

@@ -56,6 +56,7 @@ typedef struct px_config {
     int upstream_idle_s;     /* no upstream byte for this long aborts the transfer */
     int connect_timeout_s;
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
+    int drain_delay_ms;    /* keep serving this long after SIGTERM with /readyz at 503 */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
     int max_connections;   /* client connections served at once */
     int min_body_rate;     /* bytes/s a request body must keep up (0: no rule) */
@@ -64,12 +65,18 @@ typedef struct px_config {
     int session_idle_s;    /* --session-idle */
 } px_config;
 
+#define PX_DURATION_BUCKETS 16
+
+/* The proxy's counters; connections and bytes are the HTTP server's (hs_stats). */
 typedef struct px_metrics {
     uint64_t requests;
     uint64_t requests_active;
     uint64_t upstream_errors;
     uint64_t rejected;   /* requests answered by the proxy itself with 4xx */
     uint64_t over_limit; /* 503s: the connection limit was reached */
+    /* request durations: counts per bucket of metrics_prom.c, the last one +Inf */
+    uint64_t duration_buckets[PX_DURATION_BUCKETS + 1];
+    uint64_t duration_count, duration_sum_ns;
 } px_metrics;
 
 typedef struct px_xfer px_xfer;
@@ -84,6 +91,7 @@ typedef struct px_proxy {
     bt_anthropic *anthropic;
     px_metrics m;
     int shutting_down;
+    int draining; /* a stop signal came: /readyz answers 503 (also while shutting down) */
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_start_ns;
@@ -107,6 +115,7 @@ struct px_xfer {
     hs_request *r;
     px_xfer *prev, *next; /* in px->xfers while easy is set */
     CURL *easy;
+    int local;   /* answered by the proxy itself (endpoints.c) */
     int started; /* handed to curl */
     struct curl_slist *req_headers;
     char *url;
@@ -187,6 +196,23 @@ void px_release_memory_when_idle(px_proxy *px);
 
 /* metrics.c */
 char *px_metrics_json(px_proxy *px);
+/* endpoints.c: /healthz, /readyz and /metrics for any front end. */
+typedef struct px_local_response {
+    int status;
+    const char *content_type; /* static */
+    char *body;               /* malloc'd (free it); NULL only when out of memory */
+    size_t len;
+} px_local_response;
+int px_is_local_endpoint(const char *target);
+int px_local_endpoint_needs_token(const char *target);
+/* `accept` (the request's Accept header, may be NULL) chooses the metrics format. */
+void px_local_answer(px_proxy *px, const char *target, const char *accept, size_t accept_len,
+                     px_local_response *out);
+
+/* metrics_prom.c: the Prometheus text format; durations for its histogram. */
+char *px_metrics_prometheus(px_proxy *px);
+void px_metrics_observe_duration(px_metrics *m, uint64_t ns);
+uint64_t px_active_streams(const px_proxy *px);
 
 /* accesslog.c */
 void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint64_t resp_bytes,
