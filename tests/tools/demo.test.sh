@@ -31,6 +31,7 @@ grep -q '^anthropic.messages.stream .*tokens' "$OUT" || fail "stream span with t
 grep -q 'out: .*\[tool_use get_weather\]' "$OUT" || fail "tool call in the output preview"
 grep -q '^TOTAL ' "$OUT" || fail "totals"
 grep -q 'Done; nothing left running' "$OUT" || fail "demo did not finish"
+grep -q "bt-spans --store $B/demo-spans.db serve\$" "$OUT" || fail "the demo ends with the viewer's command"
 
 # Nothing left running: the servers' ports refuse connections, and no process started
 # by the demo remains.
