@@ -41,6 +41,7 @@ elif ! grep -q 'skipped: no Claude Code binary' "$OUT"; then
   fail "Claude Code step"
 fi
 grep -q 'Done; nothing left running' "$OUT" || fail "demo did not finish"
+grep -q "bt-spans --store $B/demo-spans.db serve\$" "$OUT" || fail "the demo ends with the viewer's command"
 
 # Nothing left running: the servers' ports refuse connections, and no process started
 # by the demo remains.
