@@ -117,7 +117,7 @@ struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a)
     return a ? a->corr : NULL;
 }
 
-char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len)
+const char *bt__anthropic_mask(const bt_anthropic *a, const char *field, const char *json, size_t len)
 {
     if (!a || !a->mask || !json)
         return json;

@@ -65,9 +65,9 @@ int bt__anthropic_genai_enabled(const bt_anthropic *a);
 int bt__anthropic_lifecycle_enabled(const bt_anthropic *a);
 size_t bt__anthropic_body_limit(const bt_anthropic *a);
 bt_tracer *bt__anthropic_tracer(const bt_anthropic *a);
-/* Applies the mask callback to a JSON text; returns the text to use (either `json` or
- * a malloc'd replacement to free with free()). */
-char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len);
+/* Applies the mask callback to a JSON text (NUL-terminated); returns the text to use:
+ * `json` itself, or a malloc'd replacement the caller frees. */
+const char *bt__anthropic_mask(const bt_anthropic *a, const char *field, const char *json, size_t len);
 /* The correlation store (never NULL after bt_anthropic_new). */
 struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a);
 

@@ -7,10 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "anthropic/exchange_internal.h"
-#include "anthropic/json_util.h"
 #include "anthropic/llm_request.h"
 #include "anthropic/llm_span.h"
 #include "anthropic/messages_stream.h"
@@ -118,57 +115,75 @@ static const char *transport_error(bt_exchange *ex, char **message)
 }
 
 /* The metadata only an observed call has, placed after the response's keys. */
-static json_t *exchange_metadata(bt_exchange *ex, int parse_failed)
+static void exchange_metadata(bt_exchange *ex, int parse_failed, bt__jobj *md)
 {
-    json_t *md = json_object();
     if (ex->request_id[0])
-        json_object_set_new(md, "request_id", json_string(ex->request_id));
+        bt__jobj_set_string(md, "request_id", ex->request_id, strlen(ex->request_id));
     if (ex->anthropic_beta[0])
-        json_object_set_new(md, "anthropic_beta", json_string(ex->anthropic_beta));
+        bt__jobj_set_string(md, "anthropic_beta", ex->anthropic_beta, strlen(ex->anthropic_beta));
     if (ex->route.beta)
-        json_object_set_new(md, "beta", json_true());
+        bt__jobj_set_true(md, "beta");
     if (parse_failed)
-        json_object_set_new(md, "parse_error", json_string(parse_failed == 1 ? "request" : "response"));
+        bt__jobj_set(md, "parse_error", parse_failed == 1 ? "\"request\"" : "\"response\"",
+                     parse_failed == 1 ? 9 : 10);
     if (ex->decode_error[0])
-        json_object_set_new(md, "decode_error", json_string(ex->decode_error));
-    return md;
+        bt__jobj_set_string(md, "decode_error", ex->decode_error, strlen(ex->decode_error));
 }
+
+/* Every text an exchange's span is built from, freed together. */
+typedef struct finish_texts {
+    bt__json_doc request, response; /* the bodies, read */
+    bt__buf input;                  /* braintrust.input_json */
+    bt__buf streamed;               /* a stream's accumulated message */
+    bt__jobj metadata, after;
+} finish_texts;
 
 static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
 {
     msg_handler *m = (msg_handler *)h;
+    finish_texts t;
+    memset(&t, 0, sizeof t);
+    bt__buf_init(&t.input, 0);
+    bt__buf_init(&t.streamed, 0);
+    bt__jobj_init(&t.metadata);
+    bt__jobj_init(&t.after);
+    const unsigned lenient = BT__JSON_ANY | BT__JSON_ALLOW_NUL | BT__JSON_LENIENT;
+
     int parse_failed = 0;
-    json_t *req = m->request.len ? bt__json_parse_lenient(m->request.data, m->request.len) : NULL;
-    if (m->request.len && !json_is_object(req)) {
-        json_decref(req);
-        req = NULL;
-        parse_failed = 1;
+    int have_request = 0;
+    if (m->request.len) {
+        have_request = bt__json_parse(&t.request, m->request.data, m->request.len, lenient) == 0 &&
+            t.request.root.type == BT__JV_OBJECT;
+        if (!have_request)
+            parse_failed = 1;
     }
-    int stream = !m->count_tokens && json_is_true(json_object_get(req, "stream"));
+    const bt__jv_members *params = have_request ? &t.request.members : NULL;
+    int stream = !m->count_tokens && have_request && bt__json_get(&t.request, "stream").type == BT__JV_TRUE;
     const char *name = m->count_tokens ? "anthropic.messages.count_tokens"
         : stream                       ? "anthropic.messages.stream"
                                        : "anthropic.messages.create";
     info->span_name = name;
 
     /* the response, as a message object (or the count) */
-    json_t *msg = NULL;
+    bt__jv msg = bt__jv_from(NULL, 0);
     if (m->sse && ex->outcome == BT_EXCHANGE_COMPLETED && !ex->decode_error[0]) {
         /* The connection closed cleanly: a last event that lacks only its blank line
          * (recordings often drop the final newlines) is complete, so dispatch it. */
         bt__sse_feed(m->sse, "\n\n", 2);
     }
     if (m->stream) {
-        msg = bt__msg_stream_message(m->stream);
+        /* the accumulated message is written canonical: read in place */
+        if (bt__msg_stream_message(m->stream, &t.streamed) &&
+            bt__json_parse(&t.response, t.streamed.data, t.streamed.len, BT__JSON_ALLOW_NUL) == 0)
+            msg = t.response.root;
         if (bt__msg_stream_truncated(m->stream))
             ex->is_truncated = 1;
     } else if (ex->status > 0 && ex->status < 400 && m->response.len && !ex->decode_error[0]) {
-        msg = bt__json_parse_lenient(m->response.data, m->response.len);
-        if (!json_is_object(msg)) {
-            json_decref(msg);
-            msg = NULL;
-            if (!parse_failed)
-                parse_failed = 2;
-        }
+        if (bt__json_parse(&t.response, m->response.data, m->response.len, lenient) == 0 &&
+            t.response.root.type == BT__JV_OBJECT)
+            msg = t.response.root;
+        else if (!parse_failed)
+            parse_failed = 2;
     }
 
     bt__llm_span call = {
@@ -198,12 +213,17 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     }
     info->is_error = call.status_error_type != NULL || call.genai_error_type != NULL;
 
-    json_t *input = req ? bt__llm_input(req) : NULL;
-    json_t *request_md = bt__llm_request_metadata(req);
-    call.input = input;
-    call.request_metadata = request_md;
+    if (params && bt__llm_input(params, &t.input) == 0) {
+        call.input = t.input.data;
+        call.input_len = t.input.len;
+    }
+    if (params)
+        bt__llm_request_metadata(params, &t.metadata);
+    else
+        bt__jobj_set(&t.metadata, "provider", "\"anthropic\"", 11);
+    call.metadata = &t.metadata;
 
-    size_t n_content = json_array_size(json_object_get(msg, "content"));
+    size_t n_content = bt__jv_count(bt__jv_get(msg, "content"));
     bt__block_time *times =
         m->stream && !m->count_tokens && n_content ? calloc(n_content, sizeof *times) : NULL;
     if (times) {
@@ -211,8 +231,8 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         call.n_times = bt__msg_stream_block_times(m->stream, times, n_content);
     }
     /* the truncation mark comes last, after the call's own keys */
-    json_t *after = exchange_metadata(ex, parse_failed);
-    call.metadata_after = after;
+    exchange_metadata(ex, parse_failed, &t.after);
+    call.metadata_after = &t.after;
     call.truncated = ex->is_truncated;
 
     bt__llm_span_result r;
@@ -221,15 +241,16 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     info->input_tokens = r.usage.prompt;
     info->output_tokens = m->count_tokens ? -1 : r.usage.output;
 
-    json_decref(r.metrics);
-    json_decref(after);
-    json_decref(input);
-    json_decref(request_md);
+    bt__jobj_free(&r.metrics);
     free(times);
     if (owned)
         free(message);
-    json_decref(msg);
-    json_decref(req);
+    bt__jobj_free(&t.after);
+    bt__jobj_free(&t.metadata);
+    bt__buf_free(&t.input);
+    bt__buf_free(&t.streamed);
+    bt__json_doc_free(&t.response);
+    bt__json_doc_free(&t.request);
 }
 
 static void on_free(bt__handler *h)

@@ -7,20 +7,30 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "anthropic/usage.h"
 
+/* The metrics of a usage object, read back as a jansson object. */
 static json_t *metrics_of(const char *usage_json)
 {
-    json_t *u = json_loads(usage_json, 0, NULL);
-    assert_non_null(u);
-    json_t *m = json_object();
-    bt__usage_add_metrics(u, m);
-    json_decref(u);
-    return m;
+    bt__json_doc d;
+    assert_int_equal(bt__json_parse(&d, usage_json, strlen(usage_json), 0), 0);
+    bt__jobj m;
+    bt__jobj_init(&m);
+    bt__usage_add_metrics(d.root, &m);
+    bt__buf text;
+    bt__buf_init(&text, 0);
+    assert_int_equal(bt__jobj_write(&m, &text), 0);
+    json_t *out = json_loads(text.data, 0, NULL);
+    assert_non_null(out);
+    bt__buf_free(&text);
+    bt__jobj_free(&m);
+    bt__json_doc_free(&d);
+    return out;
 }
 
 static long long get(json_t *m, const char *k)
@@ -93,7 +103,7 @@ static void test_old_and_invalid_usage(void **state)
     json_decref(m);
 
     bt__usage u;
-    bt__usage_read(NULL, &u);
+    bt__usage_read(bt__jv_from(NULL, 0), &u);
     assert_int_equal(u.prompt, -1);
     assert_int_equal(u.output, -1);
     assert_int_equal(u.total, -1);
