@@ -26,10 +26,6 @@
 #include "decode/json_write.h"
 #include "util/utf8.h"
 
-/* TEMPORARY: numbers written the way jansson writes them, to show the fast path gives
- * the same bytes as before; the next change keeps numbers as spelled. */
-#define BT__JSON_JANSSON_NUMBERS 1
-
 /* Keys remembered per document to find repeated keys (in the objects open at once);
  * past this a document is conservatively treated as having one. */
 #define KEYS_MAX 256
@@ -306,9 +302,6 @@ static int scan_number(scanner *s, const char **pp)
             exp10 = -exp10;
         real = 1;
     }
-#if BT__JSON_JANSSON_NUMBERS
-    s->canonical = 0;
-#endif
     if (!real) {
         /* within int64: at most 19 digits, and then compared with the limit */
         if (int_digits > 19)
@@ -1041,40 +1034,7 @@ static const char *canon_value(canon *w, const char *p, const char *end)
         const char *q = p;
         while (q < end && !is_ws(*q) && *q != ',' && *q != '}' && *q != ']' && *q != '\0')
             q++;
-#if BT__JSON_JANSSON_NUMBERS
-        if (*p == '-' || (*p >= '0' && *p <= '9')) {
-            char tmp[64];
-            int n;
-            if (type_of(p, (size_t)(q - p)) == BT__JV_INTEGER) {
-                int64_t i;
-                bt__jv_int64(make_jv(p, (size_t)(q - p)), &i);
-                n = snprintf(tmp, sizeof tmp, "%lld", (long long)i);
-            } else {
-                int overflow;
-                double d = number_value(p, (size_t)(q - p), &overflow);
-                n = snprintf(tmp, sizeof tmp, "%.17g", d);
-                if (!strchr(tmp, '.') && !strchr(tmp, 'e')) {
-                    tmp[n++] = '.';
-                    tmp[n++] = '0';
-                    tmp[n] = '\0';
-                }
-                char *e = strchr(tmp, 'e');
-                if (e) {
-                    char *start = e + 1, *stop = start + 1;
-                    if (*start == '-')
-                        start++;
-                    while (*stop == '0')
-                        stop++;
-                    if (stop != start) {
-                        memmove(start, stop, strlen(stop) + 1);
-                        n = (int)strlen(tmp);
-                    }
-                }
-            }
-            put(w, tmp, (size_t)n);
-        } else
-#endif
-            put(w, p, (size_t)(q - p));           /* numbers keep their spelling; literals are as they are */
+        put(w, p, (size_t)(q - p));               /* numbers keep their spelling; literals are as they are */
         return q < end && *q == '\0' ? q + 1 : q; /* the NUL jansson skips (see scan) */
     }
     }

@@ -69,15 +69,6 @@ int bt__json_write_string(bt__buf *b, const char *s, size_t len)
 
 int bt__json_write_double(bt__buf *b, double d)
 {
-#if 1 /* TEMPORARY: jansson's way, to show the fast path gives the same bytes as before */
-    char j[40];
-    int jn = snprintf(j, sizeof j, "%.17g", d);
-    if (!strchr(j, '.') && !strchr(j, 'e')) {
-        j[jn++] = '.';
-        j[jn++] = '0';
-    }
-    return bt__buf_append(b, j, (size_t)jn);
-#endif
     if (!isfinite(d))
         return bt__buf_append(b, "null", 4);
     char tmp[40];
