@@ -233,6 +233,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 CHECK(l.p == g.p && l.len == g.len);
             }
         }
+        /* the members of the root's object members, as the scan kept them, are the
+         * members a walk finds */
+        for (size_t i = 0; d.root.type == BT__JV_OBJECT && i < d.members.n; i++) {
+            bt__jv_iter it = bt__jv_iterate(d.members.values[i]);
+            size_t cursor = 0;
+            bt__jv k1, v1, k2, v2;
+            for (;;) {
+                int a = bt__json_next_sub(&d, i, &cursor, &k1, &v1);
+                int b = d.members.values[i].type == BT__JV_OBJECT && bt__jv_next_member(&it, &k2, &v2);
+                CHECK(a == b);
+                if (!a)
+                    break;
+                CHECK(k1.p == k2.p && k1.len == k2.len && v1.p == v2.p && v1.len == v2.len &&
+                      v1.type == v2.type);
+            }
+        }
         /* the canonical text is canonical: parsing it again gives it back */
         bt__json_doc again;
         CHECK(bt__json_parse(&again, d.text, d.len, flags | BT__JSON_ANY) == 0);

@@ -125,7 +125,7 @@ static int on_element(void *ud, const char *elem, size_t len, int truncated, con
 {
     bt__batch_requests *r = ud;
     bt__json_doc req;
-    memset(&req, 0, sizeof req);
+    bt__json_doc_init(&req);
     int parsed = !truncated && bt__json_parse(&req, elem, len, 0) == BT_OK;
     bt__jv id = parsed ? bt__json_get(&req, "custom_id") : bt__jv_from(NULL, 0);
     char *own_id = bt__jv_strdup(id);

@@ -195,7 +195,7 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
     /* The request side, re-joined from the create by custom_id (an entry we wrote:
      * {"input", "metadata", "truncated"}). */
     bt__json_doc entry;
-    memset(&entry, 0, sizeof entry);
+    bt__json_doc_init(&entry);
     char *entry_text = NULL;
     size_t entry_len = 0;
     int have_entry = bt__correlation_get(bt__anthropic_correlation(t->a), t->batch_id, custom_id, &entry_text,
@@ -249,11 +249,14 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
     call.metadata_before = &before;
 
     char *status = NULL, *etype = NULL;
+    bt__jv_members message_members;
     if (strcmp(type, "succeeded") == 0) {
         t->counts.succeeded++;
         bt__jv message = bt__jv_get(result, "message");
-        if (message.type == BT__JV_OBJECT)
-            call.message = message;
+        if (message.type == BT__JV_OBJECT) {
+            bt__jv_index(message, &message_members);
+            call.message = &message_members;
+        }
     } else if (strcmp(type, "errored") == 0) {
         t->counts.errored++;
         /* result.error is a full ErrorResponse envelope: the detail is one level down. */
@@ -290,7 +293,7 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
 
     bt__llm_span_result r;
     bt__llm_span_emit(&call, &r);
-    if (call.message.type != BT__JV_NONE)
+    if (call.message)
         metrics_add(&t->metrics, &r.metrics);
     bt__jobj_free(&r.metrics);
     free(status);

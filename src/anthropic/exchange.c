@@ -66,6 +66,20 @@ static void append_beta(bt_exchange *ex, const char *v, size_t len)
     memcpy(ex->anthropic_beta + have, tmp, strlen(tmp) + 1);
 }
 
+/* A Content-Length value, or 0 when it is not a plain number: a sizing hint only. */
+static size_t content_length(const char *v, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == ' ' || v[i] == '\t')
+            continue;
+        if (v[i] < '0' || v[i] > '9' || n > SIZE_MAX / 10 - 10)
+            return 0;
+        n = n * 10 + (size_t)(v[i] - '0');
+    }
+    return n;
+}
+
 /* "host", "host:port", "[v6]:port" into server_address / server_port. */
 static void set_server(bt_exchange *ex, const char *v, size_t len)
 {
@@ -170,6 +184,8 @@ int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target, c
             copy_value(ex->anthropic_version, sizeof ex->anthropic_version, h->value, h->value_len);
         else if (header_is(h, "host") && !ex->server_address[0])
             set_server(ex, h->value, h->value_len);
+        else if (header_is(h, "content-length"))
+            ex->request_length = content_length(h->value, h->value_len);
         /* Everything else, x-api-key, authorization and cookies first of all, is
          * deliberately not looked at. */
     }
@@ -230,6 +246,8 @@ void bt_exchange_response_headers(bt_exchange *ex, int status, const bt_header *
             copy_value(ex->content_type, sizeof ex->content_type, h->value, h->value_len);
         else if (header_is(h, "content-encoding"))
             encoding = h;
+        else if (header_is(h, "content-length"))
+            ex->response_length = content_length(h->value, h->value_len);
     }
     ex->is_event_stream = strncasecmp(ex->content_type, "text/event-stream", 17) == 0;
 

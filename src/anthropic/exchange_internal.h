@@ -45,10 +45,12 @@ struct bt_exchange {
     char anthropic_version[64];
     char server_address[256]; /* host of the upstream (Host header or URL), "" if unknown */
     int server_port;          /* 0 when not stated */
+    size_t request_length;    /* the request's Content-Length, 0 when not stated */
     /* response */
     int status; /* 0 until response_headers */
     char request_id[128];
     char content_type[128];
+    size_t response_length; /* the response's Content-Length, 0 when not stated */
     int is_event_stream;    /* content-type text/event-stream */
     int is_truncated;       /* some cap was hit: metadata.truncated */
     char decode_error[128]; /* "" or why the response body could not be decoded */

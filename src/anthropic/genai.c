@@ -76,8 +76,8 @@ void bt__genai_set(bt_span *span, const bt__genai_call *c)
     if (!span)
         return;
     const bt__jobj *rq = c->request;
-    bt__jv_members rs;
-    bt__jv_index(c->response, &rs);
+    static const bt__jv_members none; /* no message: every lookup finds nothing */
+    const bt__jv_members *rs = c->response ? c->response : &none;
     bt_span_set_string(span, "gen_ai.provider.name", "anthropic");
     bt_span_set_string(span, "gen_ai.operation.name", c->operation);
     set_str(span, "gen_ai.request.model", param(rq, "model"));
@@ -89,9 +89,9 @@ void bt__genai_set(bt_span *span, const bt__genai_call *c)
     if (c->stream)
         bt_span_set_bool(span, "gen_ai.request.stream", 1);
 
-    set_str(span, "gen_ai.response.id", bt__jv_lookup(&rs, "id"));
-    set_str(span, "gen_ai.response.model", bt__jv_lookup(&rs, "model"));
-    bt__jv stop = bt__jv_lookup(&rs, "stop_reason");
+    set_str(span, "gen_ai.response.id", bt__jv_lookup(rs, "id"));
+    set_str(span, "gen_ai.response.model", bt__jv_lookup(rs, "model"));
+    bt__jv stop = bt__jv_lookup(rs, "stop_reason");
     if (stop.type == BT__JV_STRING) {
         bt__buf b;
         bt__buf_init(&b, 0);

@@ -1,6 +1,7 @@
 /* The request side of an llm span (see llm_request.h). */
 #include "anthropic/llm_request.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "braintrust/common.h"
@@ -28,10 +29,20 @@ static const char *const request_params[] = {
     "cache_control",
 };
 
+static const char system_head[] = "{\"role\":\"system\",\"content\":";
+
+/* An empty or null system is left out. */
+static int has_system(bt__jv system)
+{
+    return system.type != BT__JV_NONE && system.type != BT__JV_NULL &&
+        !(system.type == BT__JV_STRING && system.len == 2);
+}
+
 int bt__llm_input(const bt__jv_members *params, bt__buf *out)
 {
     bt__jv msgs = bt__jv_lookup(params, "messages");
     bt__jv system = bt__jv_lookup(params, "system");
+    bt__buf_reserve(out, out->len + msgs.len + system.len + 64); /* one allocation */
     int rc = bt__buf_append(out, "[", 1);
     int any = 0;
     if (msgs.type == BT__JV_ARRAY && msgs.len > 2) {
@@ -39,16 +50,52 @@ int bt__llm_input(const bt__jv_members *params, bt__buf *out)
         rc = rc ? rc : bt__buf_append(out, msgs.p + 1, msgs.len - 2);
         any = 1;
     }
-    if (system.type != BT__JV_NONE && system.type != BT__JV_NULL &&
-        !(system.type == BT__JV_STRING && system.len == 2)) {
-        static const char head[] = "{\"role\":\"system\",\"content\":";
+    if (has_system(system)) {
         if (any)
             rc = rc ? rc : bt__buf_append(out, ",", 1);
-        rc = rc ? rc : bt__buf_append(out, head, sizeof head - 1);
+        rc = rc ? rc : bt__buf_append(out, system_head, sizeof system_head - 1);
         rc = rc ? rc : bt__buf_append(out, system.p, system.len);
         rc = rc ? rc : bt__buf_append(out, "}", 1);
     }
     return rc ? rc : bt__buf_append(out, "]", 1);
+}
+
+int bt__llm_input_in_place(bt__buf *body, const bt__jv_members *params, size_t *offset)
+{
+    bt__jv msgs = bt__jv_lookup(params, "messages");
+    bt__jv system = bt__jv_lookup(params, "system");
+    if (msgs.type != BT__JV_ARRAY || msgs.len <= 2)
+        return BT_EINVAL; /* nothing to keep in place: the caller builds it */
+    /* The messages array stays where it is; from its closing bracket on, the system part
+     * and a new bracket are written over what followed it (already read). */
+    size_t start = (size_t)(msgs.p - body->data), close = start + msgs.len - 1;
+    int sys = has_system(system);
+    size_t need = close + (sys ? 1 + sizeof system_head - 1 + system.len + 1 : 0) + 1;
+    char *saved = NULL;
+    if (sys && !(saved = malloc(system.len)))
+        return BT_ENOMEM;
+    if (sys)
+        memcpy(saved, system.p, system.len);
+    if (bt__buf_reserve(body, need) != BT_OK || body->alloc < need + 1) {
+        free(saved);
+        return BT_ENOMEM; /* the views stay valid: nothing was moved */
+    }
+    char *d = body->data;
+    size_t o = close;
+    if (sys) {
+        d[o++] = ',';
+        memcpy(d + o, system_head, sizeof system_head - 1);
+        o += sizeof system_head - 1;
+        memcpy(d + o, saved, system.len);
+        o += system.len;
+        d[o++] = '}';
+    }
+    d[o++] = ']';
+    d[o] = '\0';
+    body->len = o;
+    *offset = start;
+    free(saved);
+    return BT_OK;
 }
 
 /* The MCP servers list with every server's authorization_token replaced. */

@@ -16,6 +16,12 @@
  * out), into `out`. An empty array when the request has no messages. */
 int bt__llm_input(const bt__jv_members *params, bt__buf *out);
 
+/* The same, made in `body`, the request text that `params` views, without a copy of
+ * the messages (the largest text of a call): it is body->data + *offset up to
+ * body->len. The views into `body` are unusable afterwards. BT_EINVAL when there are
+ * no messages (then use bt__llm_input), BT_ENOMEM; both leave `body` as it was. */
+int bt__llm_input_in_place(bt__buf *body, const bt__jv_members *params, size_t *offset);
+
 /* braintrust.metadata from the request into `md` (cleared first): provider "anthropic"
  * plus each recorded request parameter present, verbatim, except MCP servers'
  * authorization_token, which is a credential and is replaced by "[redacted]". */

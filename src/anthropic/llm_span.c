@@ -1,4 +1,5 @@
 /* The llm span builder (see llm_span.h). */
+#define _GNU_SOURCE /* memmem */
 #include "anthropic/llm_span.h"
 
 #include <stdio.h>
@@ -48,10 +49,10 @@ static void put_cstring(bt__buf *out, bt__jv s)
  * when the message has a content list. Returns 0 when there is none. */
 static int output_of(const bt__llm_span *in, const bt__jv_members *msg, bt__buf *out)
 {
-    if (in->message.type == BT__JV_NONE)
+    if (!msg)
         return 0;
     if (in->count_tokens) {
-        bt__buf_append(out, in->message.p, in->message.len);
+        bt__buf_append(out, msg->object.p, msg->object.len);
         return 1;
     }
     bt__jv content = bt__jv_lookup(msg, "content");
@@ -73,6 +74,9 @@ static int output_of(const bt__llm_span *in, const bt__jv_members *msg, bt__buf 
  * it has such a call (rare, and then the blocks are small). */
 static size_t tool_spans(const bt__llm_span *in, bt_span *span, bt__jv content)
 {
+    /* no block type ends so anywhere in the text: no call (the common case, found fast) */
+    if (content.type != BT__JV_ARRAY || !memmem(content.p, content.len, "_tool_use\"", 10))
+        return 0;
     bt__jv_iter it = bt__jv_iterate(content);
     bt__jv block;
     int any = 0;
@@ -120,23 +124,23 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
 
     if (in->input)
         bt__span_set_json_text(a, span, "braintrust.input_json", "input", in->input, in->input_len);
-    bt__jv_members msg;
-    bt__jv_index(in->message, &msg);
+    static const bt__jv_members none; /* no message: every lookup finds nothing */
+    const bt__jv_members *msg = in->message ? in->message : &none;
     bt__buf text;
     bt__buf_init(&text, 0);
-    if (output_of(in, &msg, &text))
+    if (output_of(in, in->message, &text))
         bt__span_set_json_text(a, span, "braintrust.output_json", "output", text.data, text.len);
 
     bt__jobj *metrics = &out->metrics;
     bt__usage *u = &out->usage;
     if (in->count_tokens) {
-        int64_t n = bt__usage_count(bt__jv_lookup(&msg, "input_tokens"));
+        int64_t n = bt__usage_count(bt__jv_lookup(msg, "input_tokens"));
         if (n >= 0)
             bt__jobj_set_int(metrics, "prompt_tokens", n);
         bt__usage_read(bt__jv_from(NULL, 0), u);
         u->prompt = n;
     } else {
-        bt__jv usage = bt__jv_lookup(&msg, "usage");
+        bt__jv usage = bt__jv_lookup(msg, "usage");
         bt__usage_add_metrics(usage, metrics);
         bt__usage_read(usage, u);
     }
@@ -153,7 +157,7 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
             bt__span_set_json_text(a, span, "braintrust.metrics", NULL, text.data, text.len);
     }
 
-    size_t tools_dropped = in->count_tokens ? 0 : tool_spans(in, span, bt__jv_lookup(&msg, "content"));
+    size_t tools_dropped = in->count_tokens ? 0 : tool_spans(in, span, bt__jv_lookup(msg, "content"));
 
     bt__jobj own;
     bt__jobj *md = in->metadata;
@@ -177,7 +181,7 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
     }
     if (in->metadata_before)
         bt__jobj_update(md, in->metadata_before);
-    set_response_metadata(md, &msg);
+    set_response_metadata(md, msg);
     if (in->metadata_after)
         bt__jobj_update(md, in->metadata_after);
     if (tools_dropped)
@@ -209,7 +213,7 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
              * it and "chat" would count it as one; a system-specific name is allowed */
             .operation = in->count_tokens ? "count_tokens" : "chat",
             .request = &request,
-            .response = in->count_tokens ? bt__jv_from(NULL, 0) : in->message,
+            .response = in->count_tokens ? NULL : in->message,
             .usage = in->count_tokens ? NULL : u,
             .stream = in->stream,
             .ttft_seconds = ttft,

@@ -47,11 +47,12 @@ typedef struct bt__llm_span {
                          * {"provider":"anthropic"} */
 
     /* the response */
-    bt__jv message;              /* the message, or count_tokens' result (canonical); or absent */
-    int count_tokens;            /* output = the result as is; prompt_tokens = input_tokens */
-    int stream;                  /* gen_ai.request.stream, time to first token */
-    uint64_t first_content_ns;   /* stream: when the first content delta arrived (0: none) */
-    const bt__block_time *times; /* stream: arrival of each content block, or NULL */
+    const bt__jv_members *message; /* the message's members, or count_tokens' result's (canonical);
+                                    * NULL when there is none */
+    int count_tokens;              /* output = the result as is; prompt_tokens = input_tokens */
+    int stream;                    /* gen_ai.request.stream, time to first token */
+    uint64_t first_content_ns;     /* stream: when the first content delta arrived (0: none) */
+    const bt__block_time *times;   /* stream: arrival of each content block, or NULL */
     size_t n_times;
     int derive_tool_ids; /* tool span ids derived from the llm span id (batch traces) */
 

@@ -20,12 +20,22 @@ typedef struct msg_handler {
     bt__buf response; /* non-streaming body */
     bt__sse *sse;     /* streaming body */
     bt__msg_stream *stream;
-    uint64_t first_content_nano; /* 0 until the first content delta arrived */
 } msg_handler;
+
+/* A body's stated length, for sizing its buffer in one allocation; a large claim is
+ * not trusted further than this (the buffer then grows as bytes really come). */
+#define SIZE_HINT_MAX ((size_t)4 << 20)
+
+static size_t size_hint(size_t stated)
+{
+    return stated < SIZE_HINT_MAX ? stated : SIZE_HINT_MAX;
+}
 
 static void on_request_body(bt__handler *h, bt_exchange *ex, const char *data, size_t len)
 {
     msg_handler *m = (msg_handler *)h;
+    if (!m->request.alloc && ex->request_length)
+        bt__buf_reserve(&m->request, size_hint(ex->request_length));
     if (bt__buf_append(&m->request, data, len) != 0)
         ex->is_truncated = 1;
 }
@@ -36,9 +46,7 @@ static int on_sse_event(void *ud, const char *event, size_t event_len, const cha
     bt_exchange *ex = ud;
     msg_handler *m = (msg_handler *)ex->handler;
     (void)event_len;
-    uint64_t now = bt_tracer_now(bt__anthropic_tracer(ex->a)); /* as it arrives */
-    if (bt__msg_stream_event(m->stream, event, data, data_len, truncated, now) && !m->first_content_nano)
-        m->first_content_nano = now;
+    bt__msg_stream_event(m->stream, event, data, data_len, truncated);
     return 0;
 }
 
@@ -48,7 +56,7 @@ static void on_response_start(bt__handler *h, bt_exchange *ex)
     if (!ex->is_event_stream || ex->status >= 400 || m->count_tokens)
         return;
     size_t limit = bt__anthropic_body_limit(ex->a);
-    m->stream = bt__msg_stream_new(limit);
+    m->stream = bt__msg_stream_new(limit, bt__anthropic_tracer(ex->a));
     m->sse = m->stream ? bt__sse_new(limit, on_sse_event, ex) : NULL;
     if (!m->sse) {
         bt__msg_stream_free(m->stream);
@@ -64,6 +72,8 @@ static void on_response_data(bt__handler *h, bt_exchange *ex, const char *data, 
         bt__sse_feed(m->sse, data, len);
         return;
     }
+    if (!m->response.alloc && ex->response_length && !ex->inflater)
+        bt__buf_reserve(&m->response, size_hint(ex->response_length));
     if (bt__buf_append(&m->response, data, len) != 0)
         ex->is_truncated = 1;
 }
@@ -142,7 +152,8 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
 {
     msg_handler *m = (msg_handler *)h;
     finish_texts t;
-    memset(&t, 0, sizeof t);
+    bt__json_doc_init(&t.request);
+    bt__json_doc_init(&t.response);
     bt__buf_init(&t.input, 0);
     bt__buf_init(&t.streamed, 0);
     bt__jobj_init(&t.metadata);
@@ -165,7 +176,7 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     info->span_name = name;
 
     /* the response, as a message object (or the count) */
-    bt__jv msg = bt__jv_from(NULL, 0);
+    const bt__jv_members *msg = NULL;
     if (m->sse && ex->outcome == BT_EXCHANGE_COMPLETED && !ex->decode_error[0]) {
         /* The connection closed cleanly: a last event that lacks only its blank line
          * (recordings often drop the final newlines) is complete, so dispatch it. */
@@ -175,13 +186,13 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         /* the accumulated message is written canonical: read in place */
         if (bt__msg_stream_message(m->stream, &t.streamed) &&
             bt__json_parse(&t.response, t.streamed.data, t.streamed.len, BT__JSON_ALLOW_NUL) == 0)
-            msg = t.response.root;
+            msg = &t.response.members;
         if (bt__msg_stream_truncated(m->stream))
             ex->is_truncated = 1;
     } else if (ex->status > 0 && ex->status < 400 && m->response.len && !ex->decode_error[0]) {
         if (bt__json_parse(&t.response, m->response.data, m->response.len, lenient) == 0 &&
             t.response.root.type == BT__JV_OBJECT)
-            msg = t.response.root;
+            msg = &t.response.members;
         else if (!parse_failed)
             parse_failed = 2;
     }
@@ -195,7 +206,7 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         .message = msg,
         .count_tokens = m->count_tokens,
         .stream = stream,
-        .first_content_ns = stream ? m->first_content_nano : 0,
+        .first_content_ns = stream ? bt__msg_stream_first_content_ns(m->stream) : 0,
         .server_address = ex->server_address,
         .server_port = ex->server_port,
     };
@@ -213,17 +224,24 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     }
     info->is_error = call.status_error_type != NULL || call.genai_error_type != NULL;
 
-    if (params && bt__llm_input(params, &t.input) == 0) {
-        call.input = t.input.data;
-        call.input_len = t.input.len;
-    }
     if (params)
         bt__llm_request_metadata(params, &t.metadata);
     else
         bt__jobj_set(&t.metadata, "provider", "\"anthropic\"", 11);
     call.metadata = &t.metadata;
+    /* The input is the largest text of a call: it is written over the request body, in
+     * place when the body is the text it was read from (no other copy to allocate). */
+    size_t offset;
+    if (params && !t.request.owned && bt__llm_input_in_place(&m->request, params, &offset) == 0) {
+        call.input = m->request.data + offset;
+        call.input_len = m->request.len - offset;
+    } else if (params && bt__llm_input(params, &t.input) == 0) {
+        call.input = t.input.data;
+        call.input_len = t.input.len;
+    }
+    bt__json_doc_free(&t.request); /* its views are no longer used */
 
-    size_t n_content = bt__jv_count(bt__jv_get(msg, "content"));
+    size_t n_content = m->stream && msg ? bt__jv_count(bt__jv_lookup(msg, "content")) : 0;
     bt__block_time *times =
         m->stream && !m->count_tokens && n_content ? calloc(n_content, sizeof *times) : NULL;
     if (times) {

@@ -37,15 +37,23 @@ struct bt__msg_stream {
     size_t n_blocks, cap_blocks;
     int saw_stop, saw_content, truncated;
     char *error_type, *error_message;
-    uint64_t now_ns; /* arrival time of the event being handled */
+    const bt_tracer *clock;
+    uint64_t first_content_ns;
 };
 
-bt__msg_stream *bt__msg_stream_new(size_t budget)
+/* The arrival time of the event being handled. */
+static uint64_t now(const bt__msg_stream *s)
+{
+    return bt_tracer_now(s->clock);
+}
+
+bt__msg_stream *bt__msg_stream_new(size_t budget, const bt_tracer *clock)
 {
     bt__msg_stream *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->budget = budget;
+    s->clock = clock;
     bt__jobj_init(&s->message);
     bt__jobj_init(&s->usage);
     return s;
@@ -169,7 +177,7 @@ static stream_block *add_block(bt__msg_stream *s, int64_t index, bt__jv members)
     stream_block *b = &s->blocks[s->n_blocks++];
     memset(b, 0, sizeof *b);
     b->index = index;
-    b->start_ns = s->now_ns;
+    b->start_ns = now(s);
     bt__jobj_init(&b->block);
     bt__buf_init(&b->text, 0);
     bt__buf_init(&b->thinking, 0);
@@ -246,22 +254,85 @@ static void close_block(stream_block *b)
 }
 
 /* A string value equal to `name` the way strcmp saw jansson's strings: up to a NUL. */
-static int string_is(bt__jv v, const char *name)
+#define string_is(v, name) string_is_n(v, name, sizeof name - 1)
+static int string_is_n(bt__jv v, const char *name, size_t n)
 {
     if (v.type != BT__JV_STRING)
         return 0;
-    if (!memchr(v.p, '\\', v.len))
-        return v.len == strlen(name) + 2 && memcmp(v.p + 1, name, v.len - 2) == 0;
+    /* canonical escaping is unique and only shortens: the same length means the same
+     * bytes; a longer text can still decode to `name` (an escape, a NUL cutting it) */
+    if (v.len == n + 2)
+        return memcmp(v.p + 1, name, n) == 0;
+    if (v.len < n + 2 || !memchr(v.p, '\\', v.len))
+        return 0;
     char tmp[64];
     return bt__jv_copy(v, tmp, sizeof tmp) >= 0 && strcmp(tmp, name) == 0;
 }
 
-static void on_block_start(bt__msg_stream *s, const bt__json_doc *ev, size_t data_len)
+/* The members of an event, read in one pass over its root (the scanner indexed it). */
+typedef struct event_fields {
+    bt__jv type, index, delta, content_block, message, usage, error;
+    const bt__json_doc *doc;
+    long delta_member; /* the delta's index among the root members, or -1 */
+} event_fields;
+
+static int key_is(bt__jv k, const char *name, size_t n)
+{
+    return k.len == n + 2 && memcmp(k.p + 1, name, n) == 0;
+}
+#define KEY_IS(k, name) key_is(k, name, sizeof name - 1)
+
+static void read_event(const bt__json_doc *ev, event_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    f->doc = ev;
+    f->delta_member = -1;
+    const bt__jv_members *m = &ev->members;
+    if (!m->complete) { /* a huge object: look each up */
+        f->type = bt__json_get(ev, "type");
+        f->index = bt__json_get(ev, "index");
+        f->delta = bt__json_get(ev, "delta");
+        f->content_block = bt__json_get(ev, "content_block");
+        f->message = bt__json_get(ev, "message");
+        f->usage = bt__json_get(ev, "usage");
+        f->error = bt__json_get(ev, "error");
+        return;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        bt__jv k = m->keys[i], v = m->values[i];
+        switch (k.len - 2) {
+        case 4:
+            if (KEY_IS(k, "type"))
+                f->type = v;
+            break;
+        case 5:
+            if (KEY_IS(k, "index"))
+                f->index = v;
+            else if (KEY_IS(k, "delta")) {
+                f->delta = v;
+                f->delta_member = (long)i;
+            } else if (KEY_IS(k, "usage"))
+                f->usage = v;
+            else if (KEY_IS(k, "error"))
+                f->error = v;
+            break;
+        case 7:
+            if (KEY_IS(k, "message"))
+                f->message = v;
+            break;
+        case 13:
+            if (KEY_IS(k, "content_block"))
+                f->content_block = v;
+            break;
+        }
+    }
+}
+
+static void on_block_start(bt__msg_stream *s, const event_fields *ev, size_t data_len)
 {
     int64_t index;
-    bt__jv block = bt__json_get(ev, "content_block");
-    if (!bt__jv_int64(bt__json_get(ev, "index"), &index) || block.type != BT__JV_OBJECT ||
-        find_block(s, index))
+    bt__jv block = ev->content_block;
+    if (!bt__jv_int64(ev->index, &index) || block.type != BT__JV_OBJECT || find_block(s, index))
         return;
     if (data_len > room(s)) {
         /* a result block larger than what is left: keep its type, mark the cut */
@@ -285,48 +356,74 @@ static const char *delta_block_type(bt__jv dtype)
     return "\"text\"";
 }
 
-static int on_block_delta(bt__msg_stream *s, const bt__json_doc *ev)
+/* The members of a delta, in one pass. */
+typedef struct delta_fields {
+    bt__jv type, text, partial_json, thinking, signature, citation;
+} delta_fields;
+
+static void read_delta(const event_fields *ev, delta_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    if (ev->delta.type != BT__JV_OBJECT)
+        return;
+    /* the scanner kept the delta's members: no walk over it again */
+    size_t cursor = 0;
+    bt__jv k, v;
+    bt__jv_iter it = bt__jv_iterate(ev->delta);
+    while (ev->delta_member >= 0 ? bt__json_next_sub(ev->doc, (size_t)ev->delta_member, &cursor, &k, &v)
+                                 : bt__jv_next_member(&it, &k, &v)) {
+        if (KEY_IS(k, "type"))
+            f->type = v;
+        else if (KEY_IS(k, "text"))
+            f->text = v;
+        else if (KEY_IS(k, "partial_json"))
+            f->partial_json = v;
+        else if (KEY_IS(k, "thinking"))
+            f->thinking = v;
+        else if (KEY_IS(k, "signature"))
+            f->signature = v;
+        else if (KEY_IS(k, "citation"))
+            f->citation = v;
+    }
+}
+
+static void on_block_delta(bt__msg_stream *s, const event_fields *ev)
 {
     int64_t index;
-    bt__jv delta = bt__json_get(ev, "delta");
-    bt__jv_members d;
-    bt__jv_index(delta, &d);
-    bt__jv dtype = bt__jv_lookup(&d, "type");
-    if (!bt__jv_int64(bt__json_get(ev, "index"), &index) || dtype.type != BT__JV_STRING)
-        return 0;
+    delta_fields d;
+    read_delta(ev, &d);
+    bt__jv dtype = d.type;
+    if (!bt__jv_int64(ev->index, &index) || dtype.type != BT__JV_STRING)
+        return;
     stream_block *b = find_block(s, index);
     if (!b) {
         /* a delta without its block start: keep the content under an inferred type */
         if (!(b = add_block(s, index, bt__jv_from(NULL, 0))))
-            return 0;
+            return;
         const char *t = delta_block_type(dtype);
         bt__jobj_set(&b->block, "type", t, strlen(t));
     }
     if (b->closed)
-        return 0;
+        return;
 
     int content = 0;
     bt__jv v;
-    if (string_is(dtype, "text_delta") && (v = bt__jv_lookup(&d, "text")).type == BT__JV_STRING) {
+    if (string_is(dtype, "text_delta") && (v = d.text).type == BT__JV_STRING) {
         append_escaped(s, &b->text, v);
         b->has_text = 1;
         content = v.len > 2;
-    } else if (string_is(dtype, "input_json_delta") &&
-               (v = bt__jv_lookup(&d, "partial_json")).type == BT__JV_STRING) {
+    } else if (string_is(dtype, "input_json_delta") && (v = d.partial_json).type == BT__JV_STRING) {
         append_decoded(s, &b->partial_json, v);
         b->has_json = 1;
         content = v.len > 2;
-    } else if (string_is(dtype, "thinking_delta") &&
-               (v = bt__jv_lookup(&d, "thinking")).type == BT__JV_STRING) {
+    } else if (string_is(dtype, "thinking_delta") && (v = d.thinking).type == BT__JV_STRING) {
         append_escaped(s, &b->thinking, v);
         b->has_thinking = 1;
         content = v.len > 2;
-    } else if (string_is(dtype, "signature_delta") &&
-               (v = bt__jv_lookup(&d, "signature")).type == BT__JV_STRING) {
+    } else if (string_is(dtype, "signature_delta") && (v = d.signature).type == BT__JV_STRING) {
         append_escaped(s, &b->signature, v);
         b->has_signature = 1;
-    } else if (string_is(dtype, "citations_delta") &&
-               (v = bt__jv_lookup(&d, "citation")).type == BT__JV_OBJECT) {
+    } else if (string_is(dtype, "citations_delta") && (v = d.citation).type == BT__JV_OBJECT) {
         if (!b->has_citations) {
             /* the list the block started with, if any, is continued; a new key takes
              * its place in the block now, as the first delta comes */
@@ -348,31 +445,31 @@ static int on_block_delta(bt__msg_stream *s, const bt__json_doc *ev)
     /* other delta types (compaction_delta, future ones) carry nothing we keep */
     if (content && !s->saw_content) {
         s->saw_content = 1;
-        return 1;
+        s->first_content_ns = now(s);
     }
-    return 0;
+    return;
 }
 
-static void on_message_delta(bt__msg_stream *s, const bt__json_doc *ev)
+static void on_message_delta(bt__msg_stream *s, const event_fields *ev)
 {
-    bt__jv_iter it = bt__jv_iterate(bt__json_get(ev, "delta"));
+    bt__jv_iter it = bt__jv_iterate(ev->delta);
     bt__jv k, v;
-    if (bt__json_get(ev, "delta").type == BT__JV_OBJECT) {
+    if (ev->delta.type == BT__JV_OBJECT) {
         s->has_message = 1;
         /* stop_reason, stop_sequence, stop_details, container */
         while (bt__jv_next_member(&it, &k, &v))
             bt__jobj_set_raw(&s->message, k.p + 1, k.len - 2, v.p, v.len);
     }
     /* usage values are cumulative: each reported field replaces the earlier one */
-    it = bt__jv_iterate(bt__json_get(ev, "usage"));
+    it = bt__jv_iterate(ev->usage);
     while (bt__jv_next_member(&it, &k, &v))
         if (v.type != BT__JV_NULL)
             bt__jobj_set_raw(&s->usage, k.p + 1, k.len - 2, v.p, v.len);
 }
 
-static void on_message_start(bt__msg_stream *s, const bt__json_doc *ev)
+static void on_message_start(bt__msg_stream *s, const event_fields *ev)
 {
-    bt__jv msg = bt__json_get(ev, "message");
+    bt__jv msg = ev->message;
     if (msg.type != BT__JV_OBJECT || (s->has_message && bt__jobj_find(&s->message, "id") >= 0))
         return;
     bt__jobj m;
@@ -398,9 +495,9 @@ static void on_message_start(bt__msg_stream *s, const bt__json_doc *ev)
     s->has_message = 1;
 }
 
-static void on_error(bt__msg_stream *s, const bt__json_doc *ev)
+static void on_error(bt__msg_stream *s, const event_fields *ev)
 {
-    bt__jv err = bt__json_get(ev, "error");
+    bt__jv err = ev->error;
     bt__jv type = bt__jv_get(err, "type"), msg = bt__jv_get(err, "message");
     free(s->error_type);
     free(s->error_message);
@@ -412,49 +509,53 @@ static void on_error(bt__msg_stream *s, const bt__json_doc *ev)
     s->error_message = msg.type == BT__JV_STRING ? bt__jv_strdup(msg) : NULL;
 }
 
-int bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
-                         int data_truncated, uint64_t now_ns)
+void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
+                          int data_truncated)
 {
     if (!s)
-        return 0;
-    s->now_ns = now_ns;
+        return;
     if (data_truncated) {
         s->truncated = 1; /* the event's JSON is incomplete: nothing to parse */
-        return 0;
+        return;
     }
     bt__json_doc ev;
     if (bt__json_parse(&ev, data, len, BT__JSON_ANY | BT__JSON_ALLOW_NUL | BT__JSON_LENIENT) != 0 ||
         ev.root.type != BT__JV_OBJECT) {
         bt__json_doc_free(&ev);
-        return 0;
+        return;
     }
-    bt__jv type = bt__json_get(&ev, "type");
-    int first = 0;
+    event_fields f;
+    read_event(&ev, &f);
+    bt__jv type = f.type;
     const char *name = type.type == BT__JV_STRING ? NULL : (event ? event : "");
-#define IS(t) (name ? strcmp(name, t) == 0 : string_is(type, t))
+#define IS(t) (name ? strcmp(name, t) == 0 : string_is_n(type, t, sizeof t - 1))
     if (IS("content_block_delta"))
-        first = on_block_delta(s, &ev);
+        on_block_delta(s, &f);
     else if (IS("content_block_start"))
-        on_block_start(s, &ev, len);
+        on_block_start(s, &f, len);
     else if (IS("content_block_stop")) {
         int64_t index;
-        stream_block *b = bt__jv_int64(bt__json_get(&ev, "index"), &index) ? find_block(s, index) : NULL;
+        stream_block *b = bt__jv_int64(f.index, &index) ? find_block(s, index) : NULL;
         if (b && !b->closed) {
-            b->stop_ns = s->now_ns;
+            b->stop_ns = now(s);
             close_block(b);
         }
     } else if (IS("message_start"))
-        on_message_start(s, &ev);
+        on_message_start(s, &f);
     else if (IS("message_delta"))
-        on_message_delta(s, &ev);
+        on_message_delta(s, &f);
     else if (IS("message_stop"))
         s->saw_stop = 1;
     else if (IS("error"))
-        on_error(s, &ev);
+        on_error(s, &f);
 #undef IS
     /* ping and unknown events are ignored */
     bt__json_doc_free(&ev);
-    return first;
+}
+
+uint64_t bt__msg_stream_first_content_ns(const bt__msg_stream *s)
+{
+    return s ? s->first_content_ns : 0;
 }
 
 static int by_index(const void *x, const void *y)

@@ -15,18 +15,23 @@
 #include <stdint.h>
 
 #include "anthropic/server_tools.h"
+#include "braintrust/tracer.h"
 #include "util/buf.h"
 
 typedef struct bt__msg_stream bt__msg_stream;
 
-bt__msg_stream *bt__msg_stream_new(size_t budget);
+/* `clock` (borrowed) is read when an event's arrival matters: a block's start and stop,
+ * the first content. */
+bt__msg_stream *bt__msg_stream_new(size_t budget, const bt_tracer *clock);
 void bt__msg_stream_free(bt__msg_stream *s);
 
-/* One SSE event (`event` name, `data` JSON text) that arrived at `now_ns` (kept as the
- * arrival time of the block it starts or stops). Returns 1 when this event is the
- * first that carried generated content (the time-to-first-token moment), else 0. */
-int bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
-                         int data_truncated, uint64_t now_ns);
+/* One SSE event (`event` name, `data` JSON text), as it arrives. */
+void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
+                          int data_truncated);
+
+/* When the first event with generated content arrived (the time-to-first-token
+ * moment), or 0. */
+uint64_t bt__msg_stream_first_content_ns(const bt__msg_stream *s);
 
 /* The accumulated message as canonical JSON text appended to `out`: {id, type, role,
  * model, content:[blocks in index order], stop_reason, ..., usage}. Returns 0 when not

@@ -47,6 +47,7 @@ typedef struct scanner {
     size_t n_keys;
     key_rec keys[KEYS_MAX];
     uint32_t first_key[BT__JSON_DEPTH_MAX + 1]; /* per open object: its first key record */
+    uint64_t seen[BT__JSON_DEPTH_MAX + 1];      /* per open object: a bit per key shape seen */
     uint8_t stack[BT__JSON_DEPTH_MAX + 1];      /* '{' or '[' per open container */
     bt__json_doc *doc;
 } scanner;
@@ -81,7 +82,7 @@ static long hex4(const char *p)
 
 /* The first byte at or after p (before end) that is '"', '\\', a control byte or not
  * ASCII; end when there is none. */
-static const char *string_stop(const char *p, const char *end)
+static inline __attribute__((always_inline)) const char *string_stop(const char *p, const char *end)
 {
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
@@ -105,7 +106,7 @@ static const char *string_stop(const char *p, const char *end)
     return end;
 }
 
-/* FNV-1a, for telling keys apart quickly. */
+/* FNV-1a, for finding keys again in a hash table. */
 static uint32_t hash_bytes(const char *p, size_t n, uint32_t h)
 {
     for (size_t i = 0; i < n; i++)
@@ -128,39 +129,102 @@ static int key_equal(const key_rec *a, const key_rec *b)
     return nx == ny && memcmp(x, y, nx) == 0;
 }
 
-/* A key of the object open at `depth`: remember it and look for an earlier equal one. */
-static void note_key(scanner *s, size_t depth, const char *p, size_t len, int escaped)
+/* Two keys' bytes are the same (keys are short: compared in place, not by a call). */
+static inline int same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    for (size_t i = 0; i < alen; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/* The hash of a key's decoded text; 0 when it cannot be decoded here (too long). */
+static uint32_t key_hash(const key_rec *k)
+{
+    if (!k->escaped)
+        return hash_bytes(k->p, k->len, 2166136261u) | 1;
+    char tmp[KEY_DECODE_MAX];
+    size_t n = decode_into(k->p, k->len, tmp, sizeof tmp);
+    return n == (size_t)-1 ? 0 : hash_bytes(tmp, n, 2166136261u) | 1;
+}
+
+/* A key of the object open at `depth`: remember it and look for an earlier equal one.
+ * Objects have few keys, so comparing with each earlier key is the fast way; from
+ * SMALL_OBJECT keys on, keys carry a hash and only equal hashes are compared. */
+#define SMALL_OBJECT 16
+
+static __attribute__((noinline)) void note_key_slow(scanner *s, size_t depth, const char *p, size_t len,
+                                                    int escaped)
 {
     if (s->repeats)
         return; /* already decided: the document is rewritten with repeats resolved */
     key_rec k = {p, (uint32_t)len, 0, escaped};
-    if (!escaped) {
-        k.hash = hash_bytes(p, len, 2166136261u);
-    } else {
-        char tmp[KEY_DECODE_MAX];
-        size_t n = decode_into(p, len, tmp, sizeof tmp);
-        if (n == (size_t)-1) {
+    size_t first = s->first_key[depth], have = s->n_keys - first;
+    /* A key whose shape (length and last byte) no earlier key of the object had cannot
+     * repeat one: recorded without comparing (escaped keys are always compared). */
+    uint64_t bit = (uint64_t)1 << ((len * 7 + (len ? (unsigned char)p[len - 1] : 0)) & 63);
+    int maybe = escaped || (s->seen[depth] & bit) || have >= SMALL_OBJECT;
+    /* an escaped key's shape is not its raw one: every later key compares with it */
+    s->seen[depth] |= escaped ? ~(uint64_t)0 : bit;
+    if (!maybe)
+        goto record;
+    if (have >= SMALL_OBJECT) {
+        if (have == SMALL_OBJECT) /* the object just got large: hash what it has */
+            for (size_t i = first; i < s->n_keys; i++)
+                if (!(s->keys[i].hash = key_hash(&s->keys[i]))) {
+                    s->repeats = 1;
+                    return;
+                }
+        if (!(k.hash = key_hash(&k))) {
             s->repeats = 1;
             return;
         }
-        k.hash = hash_bytes(tmp, n, 2166136261u);
     }
-    for (size_t i = s->first_key[depth]; i < s->n_keys; i++) {
-        if (s->keys[i].hash == k.hash && key_equal(&s->keys[i], &k)) {
+    for (size_t i = first; i < s->n_keys; i++) {
+        const key_rec *o = &s->keys[i];
+        if (k.hash && o->hash != k.hash)
+            continue;
+        if (o->escaped || escaped ? key_equal(o, &k) : same_bytes(o->p, o->len, p, len)) {
             s->repeats = 1;
             return;
         }
     }
+record:
     if (s->n_keys == KEYS_MAX) {
         s->repeats = 1;
         return;
     }
-    s->keys[s->n_keys++] = k;
+    /* field by field: copying `k` whole would reload what was just stored piecewise */
+    key_rec *r = &s->keys[s->n_keys++];
+    r->p = p;
+    r->len = (uint32_t)len;
+    r->hash = k.hash;
+    r->escaped = escaped;
+}
+
+/* A key: the common case (a plain key of a small object whose shape no earlier key
+ * had) is only recorded, here; the rest is note_key_slow's. */
+static inline void note_key(scanner *s, size_t depth, const char *p, size_t len, int escaped)
+{
+    uint64_t bit = (uint64_t)1 << ((len * 7 + (len ? (unsigned char)p[len - 1] : 0)) & 63);
+    if (escaped || s->repeats || (s->seen[depth] & bit) || s->n_keys - s->first_key[depth] >= SMALL_OBJECT ||
+        s->n_keys == KEYS_MAX) {
+        note_key_slow(s, depth, p, len, escaped);
+        return;
+    }
+    s->seen[depth] |= bit;
+    key_rec *r = &s->keys[s->n_keys++];
+    r->p = p;
+    r->len = (uint32_t)len;
+    r->hash = 0;
+    r->escaped = 0;
 }
 
 /* Scans a string starting at *pp (the opening quote). For keys, remembers it at
  * `depth`. Returns 0 and moves *pp past the closing quote, or -1. */
-static int scan_string(scanner *s, const char **pp, int is_key, size_t depth)
+static int scan_string_slow(scanner *s, const char **pp, int is_key, size_t depth)
 {
     const char *p = *pp + 1, *end = s->end, *body = p;
     int escaped = 0;
@@ -226,6 +290,19 @@ static int scan_string(scanner *s, const char **pp, int is_key, size_t depth)
     return 0;
 }
 
+/* The common string: plain ASCII up to its closing quote, found 16 bytes at a time;
+ * anything else (an escape, a control byte, UTF-8) goes the careful way. */
+static inline int scan_string(scanner *s, const char **pp, int is_key, size_t depth)
+{
+    const char *body = *pp + 1, *q = string_stop(body, s->end);
+    if (q >= s->end || *q != '"')
+        return scan_string_slow(s, pp, is_key, depth);
+    if (is_key)
+        note_key(s, depth, body, (size_t)(q - body), 0);
+    *pp = q + 1;
+    return 0;
+}
+
 static locale_t c_locale(void)
 {
     static locale_t loc;
@@ -256,7 +333,7 @@ static double number_value(const char *p, size_t len, int *overflow)
 
 /* Scans a number at *pp. Returns 0 and moves past it, or -1 (malformed, an integer
  * outside int64, a real that overflows a double). */
-static int scan_number(scanner *s, const char **pp)
+static int scan_number(scanner *s, const char **pp, int *is_real)
 {
     const char *p = *pp, *end = s->end;
     int neg = 0;
@@ -319,10 +396,11 @@ static int scan_number(scanner *s, const char **pp)
             return -1;
     }
     *pp = p;
+    *is_real = real;
     return 0;
 }
 
-static bt__jv_type type_of(const char *p, size_t len)
+static inline bt__jv_type type_of(const char *p, size_t len)
 {
     switch (*p) {
     case '{':
@@ -352,8 +430,10 @@ static bt__jv make_jv(const char *p, size_t len)
 }
 
 /* Skips whitespace; inside a container it makes the text non-canonical. */
-static const char *skip_ws(scanner *s, const char *p, size_t depth)
+static inline const char *skip_ws(scanner *s, const char *p, size_t depth)
 {
+    if (p < s->end && !is_ws(*p))
+        return p; /* canonical text: the common case */
     const char *q = p;
     while (q < s->end && is_ws(*q))
         q++;
@@ -369,9 +449,12 @@ static int scan(scanner *s)
     bt__json_doc *d = s->doc;
     size_t depth = 0;
     const char *root_start, *member_start = NULL;
-    bt__jv member_key = {0};
+    const char *member_key_p = NULL;
+    size_t member_key_len = 0;
+    bt__jv_type member_type = BT__JV_NONE;
     int root_object;
-    const char *end_of_token = NULL, *value_stop;
+    const char *end_of_token = NULL, *value_stop, *sub_start = NULL;
+    int sub_open = 0;
 
     p = skip_ws(s, p, 0);
     if (p >= end)
@@ -381,18 +464,25 @@ static int scan(scanner *s)
     root_start = p;
     root_object = *p == '{';
     d->members.complete = root_object;
+    d->n_sub = 0;
+    d->sub_complete = root_object;
 
 value:
     if (depth + 1 > BT__JSON_DEPTH_MAX)
         return -1;
     if (p >= end)
         return -1;
-    if (depth == 1)
+    if (depth == 1) {
         member_start = p;
+        member_type = type_of(p, 1); /* a number's kind is known only after it */
+    } else if (depth == 2 && sub_open) {
+        sub_start = p;
+    }
     switch (*p) {
     case '{':
         s->stack[++depth] = '{';
         s->first_key[depth] = (uint32_t)s->n_keys;
+        s->seen[depth] = 0;
         p = skip_ws(s, p + 1, depth);
         if (p < end && *p == '}') {
             p++;
@@ -431,8 +521,11 @@ value:
     default:
         if (*p != '-' && (*p < '0' || *p > '9'))
             return -1;
-        if (scan_number(s, &p))
+        int real;
+        if (scan_number(s, &p, &real))
             return -1;
+        if (depth == 1)
+            member_type = real ? BT__JV_REAL : BT__JV_INTEGER;
         goto after_token;
     }
 
@@ -454,8 +547,20 @@ key:
         const char *k = p;
         if (scan_string(s, &p, 1, depth))
             return -1;
-        if (depth == 1)
-            member_key = (bt__jv){k, (size_t)(p - k), BT__JV_STRING};
+        if (depth == 1) {
+            member_key_p = k;
+            member_key_len = (size_t)(p - k);
+        } else if (depth == 2 && root_object && d->sub_complete) {
+            if (d->n_sub == BT__JSON_SUB_MAX || d->members.n >= 255) {
+                d->sub_complete = 0;
+            } else {
+                bt__jv *sk = &d->sub_keys[d->n_sub];
+                sk->p = k;
+                sk->len = (size_t)(p - k);
+                sk->type = BT__JV_STRING;
+                sub_open = 1;
+            }
+        }
     }
     p = skip_ws(s, p, depth);
     if (p >= end || *p != ':')
@@ -466,19 +571,36 @@ key:
 after_value:
     value_stop = end_of_token ? end_of_token : p;
     end_of_token = NULL;
+    if (depth == 2 && sub_open) {
+        bt__jv *sv = &d->sub_values[d->n_sub];
+        sv->p = sub_start;
+        sv->len = (size_t)(value_stop - sub_start);
+        sv->type = type_of(sub_start, sv->len);
+        d->sub_parent[d->n_sub] = (uint8_t)d->members.n;
+        d->n_sub++;
+        sub_open = 0;
+    }
     if (depth == 1 && root_object && d->members.complete) {
         bt__jv_members *m = &d->members;
         if (m->n == BT__JSON_INDEX_MAX) {
             m->complete = 0;
         } else {
-            m->keys[m->n] = member_key;
-            m->values[m->n] = make_jv(member_start, (size_t)(value_stop - member_start));
+            bt__jv *k = &m->keys[m->n], *v = &m->values[m->n];
+            k->p = member_key_p;
+            k->len = member_key_len;
+            k->type = BT__JV_STRING;
+            v->p = member_start;
+            v->len = (size_t)(value_stop - member_start);
+            v->type = member_type;
             m->n++;
         }
     }
     if (depth == 0) {
-        d->root = make_jv(root_start, (size_t)(value_stop - root_start));
-        d->members.object = d->root;
+        /* field by field (a struct copy of what was just stored stalls the CPU) */
+        bt__jv_type root_type = type_of(root_start, (size_t)(value_stop - root_start));
+        d->root.p = d->members.object.p = root_start;
+        d->root.len = d->members.object.len = (size_t)(value_stop - root_start);
+        d->root.type = d->members.object.type = root_type;
         p = skip_ws(s, p, 0);
         return p == end ? 0 : -1;
     }
@@ -507,24 +629,59 @@ after_value:
 
 /* --- reading canonical text ---------------------------------------------------------- */
 
-/* The end of the string whose opening quote is at p (canonical text). */
+/* The end of the string whose opening quote is at p (validated text): past the first
+ * quote that no backslash escapes. Searched 16 bytes at a time for a quote or a
+ * backslash; a backslash skips the byte after it. */
 static const char *string_end(const char *p, const char *end)
 {
     p++;
     for (;;) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        if (!q)
+#if defined(__SSE2__)
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            int bits = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+            if (bits) {
+                p += __builtin_ctz((unsigned)bits);
+                break;
+            }
+            p += 16;
+        }
+#endif
+        while (p < end && *p != '"' && *p != '\\')
+            p++;
+        if (p >= end)
             return end;
-        size_t bs = 0;
-        while (q - bs > p && q[-1 - (long)bs] == '\\')
-            bs++;
-        if (bs % 2 == 0)
-            return q + 1;
-        p = q + 1;
+        if (*p == '"')
+            return p + 1;
+        p += 2; /* an escape: its second byte is never the end */
     }
 }
 
-/* The end of the value at p (canonical text). */
+/* The next byte at or after p that matters to the structure outside strings: a quote
+ * or a bracket (canonical text has nothing else to skip but scalars and separators). */
+static const char *structural(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), open_b = _mm_set1_epi8('['), close_b = _mm_set1_epi8(']');
+    /* '{' and '}' are '[' and ']' with bit 0x20 set */
+    const __m128i fold = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i f = _mm_andnot_si128(fold, v);
+        int bits = _mm_movemask_epi8(_mm_or_si128(
+            _mm_cmpeq_epi8(v, quote), _mm_or_si128(_mm_cmpeq_epi8(f, open_b), _mm_cmpeq_epi8(f, close_b))));
+        if (bits)
+            return p + __builtin_ctz((unsigned)bits);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '{' && *p != '}' && *p != '[' && *p != ']')
+        p++;
+    return p;
+}
+
+/* The end of the value at p (validated text). */
 static const char *value_end(const char *p, const char *end)
 {
     if (p >= end)
@@ -533,7 +690,7 @@ static const char *value_end(const char *p, const char *end)
         return string_end(p, end);
     if (*p == '{' || *p == '[') {
         size_t depth = 0;
-        while (p < end) {
+        while ((p = structural(p, end)) < end) {
             char c = *p;
             if (c == '"') {
                 p = string_end(p, end);
@@ -541,7 +698,7 @@ static const char *value_end(const char *p, const char *end)
             }
             if (c == '{' || c == '[')
                 depth++;
-            else if ((c == '}' || c == ']') && --depth == 0)
+            else if (--depth == 0)
                 return p + 1;
             p++;
         }
@@ -607,9 +764,14 @@ size_t bt__jv_count(bt__jv array)
 
 /* A canonical key equals `key` (a plain NUL-terminated name) when its text between the
  * quotes is the same bytes: canonical escaping is unique, and names have no escapes. */
-static int key_is(bt__jv k, const char *key, size_t klen)
+static inline int key_is(bt__jv k, const char *key, size_t klen)
 {
-    return k.len == klen + 2 && memcmp(k.p + 1, key, klen) == 0;
+    if (k.len != klen + 2)
+        return 0;
+    for (size_t i = 0; i < klen; i++) /* names are short: no call */
+        if (k.p[1 + i] != key[i])
+            return 0;
+    return 1;
 }
 
 bt__jv bt__jv_get(bt__jv obj, const char *key)
@@ -624,6 +786,32 @@ bt__jv bt__jv_get(bt__jv obj, const char *key)
         if (key_is(k, key, klen))
             return v;
     return none;
+}
+
+int bt__json_next_sub(const bt__json_doc *d, size_t parent, size_t *cursor, bt__jv *key, bt__jv *value)
+{
+    if (!d->sub_complete || !d->members.complete) {
+        /* walk the object; *cursor is where the next member starts (0: the first) */
+        if (parent >= d->members.n || d->members.values[parent].type != BT__JV_OBJECT)
+            return 0;
+        bt__jv obj = d->members.values[parent];
+        bt__jv_iter it = bt__jv_iterate(obj);
+        it.p += *cursor;
+        if (!bt__jv_next_member(&it, key, value))
+            return 0;
+        *cursor = (size_t)(it.p - (obj.p + 1));
+        return 1;
+    }
+    for (size_t i = *cursor; i < d->n_sub; i++) {
+        if (d->sub_parent[i] == parent) {
+            *key = d->sub_keys[i];
+            *value = d->sub_values[i];
+            *cursor = i + 1;
+            return 1;
+        }
+    }
+    *cursor = d->n_sub;
+    return 0;
 }
 
 void bt__jv_index(bt__jv obj, bt__jv_members *out)
@@ -800,16 +988,16 @@ size_t bt__jv_decoded_len(bt__jv v)
 {
     if (v.type != BT__JV_STRING)
         return 0;
+    /* Canonical escapes each stand for one byte: \X (two bytes) or \u00XX (six, for a
+     * control character); everything else is itself. */
     const char *p = v.p + 1, *end = v.p + v.len - 1;
-    size_t n = 0;
+    size_t n = (size_t)(end - p);
     while (p < end) {
         const char *bs = memchr(p, '\\', (size_t)(end - p));
         if (!bs)
-            return n + (size_t)(end - p);
-        n += (size_t)(bs - p);
-        size_t used;
-        char tmp[4];
-        n += put_utf8(tmp, escape_at(bs, &used));
+            break;
+        size_t used = bs[1] == 'u' ? 6 : 2;
+        n -= used - 1;
         p = bs + used;
     }
     return n;
@@ -1068,9 +1256,16 @@ int bt__json_canonical(const char *p, size_t len, bt__buf *out)
 /* The scanner's tables are large (about 16 KB) and reused: one per thread. */
 static _Thread_local scanner tls_scanner;
 
+/* The thread's scanner, through a plain pointer: were the thread-local address folded
+ * into the scanning functions, every field access would go through the TLS base. */
+static __attribute__((noinline)) scanner *thread_scanner(void)
+{
+    return &tls_scanner;
+}
+
 static int scan_doc(bt__json_doc *d, const char *p, size_t len, unsigned flags, int *canonical, int *repeats)
 {
-    scanner *s = &tls_scanner;
+    scanner *s = thread_scanner();
     s->start = p;
     s->end = p + len;
     s->flags = flags;
@@ -1078,7 +1273,9 @@ static int scan_doc(bt__json_doc *d, const char *p, size_t len, unsigned flags, 
     s->repeats = 0;
     s->n_keys = 0;
     s->doc = d;
-    memset(&d->members, 0, sizeof d->members);
+    /* only the counts: the index arrays are written before they are read */
+    d->members.n = 0;
+    d->members.complete = 0;
     int rc = scan(s) ? BT_EPARSE : BT_OK;
     *canonical = s->canonical && !s->repeats;
     *repeats = s->repeats;
@@ -1111,9 +1308,31 @@ static char *replace_invalid_utf8(const char *data, size_t len, size_t *out_len)
     return out;
 }
 
+/* A document with nothing in it (the index arrays are left as they are: they are
+ * written before they are read). */
+static void doc_clear(bt__json_doc *d)
+{
+    d->text = NULL;
+    d->len = 0;
+    d->root.p = d->members.object.p = NULL;
+    d->root.len = d->members.object.len = 0;
+    d->root.type = d->members.object.type = BT__JV_NONE;
+    d->members.n = 0;
+    d->members.complete = 0;
+    d->n_sub = 0;
+    d->sub_complete = 0;
+    d->owned = NULL;
+    d->repaired = 0;
+}
+
+void bt__json_doc_init(bt__json_doc *d)
+{
+    doc_clear(d);
+}
+
 int bt__json_parse(bt__json_doc *d, const char *p, size_t len, unsigned flags)
 {
-    memset(d, 0, sizeof *d);
+    doc_clear(d);
     if (!p)
         return BT_EPARSE;
     int canonical, repeats;
@@ -1174,5 +1393,5 @@ void bt__json_doc_free(bt__json_doc *d)
     if (!d)
         return;
     free(d->owned);
-    memset(d, 0, sizeof *d);
+    doc_clear(d);
 }

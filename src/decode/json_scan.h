@@ -67,14 +67,26 @@ typedef struct bt__jv_members {
     bt__jv keys[BT__JSON_INDEX_MAX], values[BT__JSON_INDEX_MAX];
 } bt__jv_members;
 
+#define BT__JSON_SUB_MAX 32
+
 typedef struct bt__json_doc {
     const char *text; /* the canonical text (the input itself, or `owned`) */
     size_t len;
     bt__jv root;
     bt__jv_members members; /* of a root object (found while scanning) */
-    char *owned;            /* the rewritten text, or NULL */
-    int repaired;           /* BT__JSON_LENIENT replaced invalid UTF-8 */
+    /* The members of the objects that are members of a root object (an event's "delta",
+     * a result line's "result"), found while scanning: sub_parent[i] is the index in
+     * `members` of the object holding sub_keys[i]. `sub_complete` says all were kept. */
+    size_t n_sub;
+    int sub_complete;
+    uint8_t sub_parent[BT__JSON_SUB_MAX];
+    bt__jv sub_keys[BT__JSON_SUB_MAX], sub_values[BT__JSON_SUB_MAX];
+    char *owned;  /* the rewritten text, or NULL */
+    int repaired; /* BT__JSON_LENIENT replaced invalid UTF-8 */
 } bt__json_doc;
+
+/* An empty document (safe to free, as after any bt__json_parse). */
+void bt__json_doc_init(bt__json_doc *d);
 
 /* Parses `len` bytes (borrowed: the document may point into them, so they must outlive
  * it). BT_OK, BT_EPARSE (jansson would reject it), BT_ENOMEM. `d` is always safe to
@@ -87,6 +99,11 @@ bt__jv bt__jv_from(const char *p, size_t len);
 
 /* A member of the root object (absent: type BT__JV_NONE). */
 bt__jv bt__json_get(const bt__json_doc *d, const char *key);
+
+/* The members of root member number `parent` (an object), in order: *cursor starts
+ * at 0; returns 0 after the last. Falls back to walking the object when the scan could
+ * not keep them all. */
+int bt__json_next_sub(const bt__json_doc *d, size_t parent, size_t *cursor, bt__jv *key, bt__jv *value);
 
 /* Indexes the members of `obj` (none when it is not an object). */
 void bt__jv_index(bt__jv obj, bt__jv_members *out);
