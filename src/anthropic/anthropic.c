@@ -4,9 +4,11 @@
  * are meant to be set before traffic flows (as with the tracer's setters).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "anthropic/correlation.h"
 #include "anthropic/exchange_internal.h"
+#include "anthropic/server_address.h"
 #include "braintrust/anthropic.h"
 
 #define BT__DEFAULT_BODY_LIMIT ((size_t)32 << 20)
@@ -19,6 +21,7 @@ struct bt_anthropic {
     void *mask_ud;
     size_t body_limit;
     struct bt__correlation *corr;
+    bt__server upstream; /* address "" when not set */
 };
 
 int bt_anthropic_new(bt_tracer *tracer, bt_anthropic **out)
@@ -94,6 +97,29 @@ int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path)
     bt__correlation_free(a->corr);
     a->corr = c;
     return BT_OK;
+}
+
+int bt_anthropic_set_upstream(bt_anthropic *a, const char *url)
+{
+    if (!a)
+        return BT_EINVAL;
+    if (!url) {
+        a->upstream.address[0] = '\0';
+        a->upstream.port = 0;
+        return BT_OK;
+    }
+    bt__server srv;
+    int rc = strstr(url, "://") ? bt__server_from_url(&srv, url, 1)
+                                : bt__server_from_authority(&srv, url, strlen(url));
+    if (rc != 0)
+        return BT_EINVAL;
+    a->upstream = srv;
+    return BT_OK;
+}
+
+const bt__server *bt__anthropic_upstream(const bt_anthropic *a)
+{
+    return a && a->upstream.address[0] ? &a->upstream : NULL;
 }
 
 int bt__anthropic_genai_enabled(const bt_anthropic *a)

@@ -14,6 +14,7 @@
 
 #include "anthropic/exchange_internal.h"
 #include "anthropic/json_util.h"
+#include "anthropic/server_address.h"
 #include "decode/inflate.h"
 #include "util/buf.h"
 #include "util/utf8.h"
@@ -80,51 +81,14 @@ static size_t content_length(const char *v, size_t len)
     return n;
 }
 
-/* "host", "host:port", "[v6]:port" into server_address / server_port. */
+/* server.address / server.port from an authority; an unusable one leaves them. */
 static void set_server(bt_exchange *ex, const char *v, size_t len)
 {
-    char tmp[sizeof ex->server_address];
-    if (!copy_value(tmp, sizeof tmp, v, len) || !tmp[0])
+    bt__server srv;
+    if (bt__server_from_authority(&srv, v, len) != 0)
         return;
-    char *port = NULL;
-    if (tmp[0] == '[') {
-        char *close = strchr(tmp, ']');
-        if (!close)
-            return;
-        if (close[1] == ':')
-            port = close + 2;
-        close[1] = '\0';
-    } else {
-        char *colon = strchr(tmp, ':');
-        if (colon) {
-            *colon = '\0';
-            port = colon + 1;
-        }
-    }
-    snprintf(ex->server_address, sizeof ex->server_address, "%s", tmp);
-    ex->server_port = 0;
-    if (port && *port) {
-        char *end;
-        long p = strtol(port, &end, 10);
-        if (*end == '\0' && p > 0 && p < 65536)
-            ex->server_port = (int)p;
-    }
-}
-
-/* The authority of an absolute URL target ("https://host:port/v1/..."). */
-static void server_from_url(bt_exchange *ex, const char *target)
-{
-    const char *p = strstr(target, "://");
-    if (!p || memchr(target, '/', (size_t)(p - target)))
-        return;
-    p += 3;
-    size_t n = strcspn(p, "/?#");
-    const char *at = memchr(p, '@', n); /* userinfo is never kept */
-    if (at) {
-        n -= (size_t)(at + 1 - p);
-        p = at + 1;
-    }
-    set_server(ex, p, n);
+    memcpy(ex->server_address, srv.address, sizeof ex->server_address);
+    ex->server_port = srv.port;
 }
 
 static bt__handler *handler_for(bt_exchange *ex)
@@ -173,7 +137,17 @@ int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target, c
     ex->start_unix_nano = bt_tracer_now(t);
     ex->outcome = BT_EXCHANGE_COMPLETED;
 
-    server_from_url(ex, target);
+    /* the API server: the one set for this bt_anthropic (a proxy's upstream), else the
+     * target's authority, else the Host header */
+    const bt__server *upstream = bt__anthropic_upstream(a);
+    bt__server srv;
+    if (upstream) {
+        memcpy(ex->server_address, upstream->address, sizeof ex->server_address);
+        ex->server_port = upstream->port;
+    } else if (bt__server_from_url(&srv, target, 0) == 0) {
+        memcpy(ex->server_address, srv.address, sizeof ex->server_address);
+        ex->server_port = srv.port;
+    }
     for (size_t i = 0; i < n_headers; i++) {
         const bt_header *h = &headers[i];
         if (!h->value)

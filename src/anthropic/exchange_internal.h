@@ -70,6 +70,8 @@ bt_tracer *bt__anthropic_tracer(const bt_anthropic *a);
 /* Applies the mask callback to a JSON text (NUL-terminated); returns the text to use:
  * `json` itself, or a malloc'd replacement the caller frees. */
 const char *bt__anthropic_mask(const bt_anthropic *a, const char *field, const char *json, size_t len);
+/* The API server set with bt_anthropic_set_upstream, or NULL. */
+const struct bt__server *bt__anthropic_upstream(const bt_anthropic *a);
 /* The correlation store (never NULL after bt_anthropic_new). */
 struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a);
 

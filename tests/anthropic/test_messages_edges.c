@@ -607,6 +607,49 @@ static void test_body_limit_marks_truncation(void **state)
     assert_int_equal(bt_anthropic_set_body_limit(h->a, (size_t)32 << 20), BT_OK);
 }
 
+/* server.address / server.port name the API server, also behind a proxy whose clients'
+ * Host header names the proxy: the proxy sets its upstream. */
+static void test_upstream_names_the_server(void **state)
+{
+    harness *h = *state;
+    static const bt_header to_proxy[] = {H("Host", "127.0.0.1:8787")};
+    const char *parts[] = {"{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}"};
+    json_t *s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts,
+                    NULL, 1, 0, BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "127.0.0.1"); /* no upstream set: the Host header */
+    assert_int_equal(span_int(s, "server.port", -1), 8787);
+    json_decref(s);
+
+    assert_int_equal(bt_anthropic_set_upstream(h->a, "https://api.anthropic.com"), BT_OK);
+    s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+            BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "api.anthropic.com");
+    assert_int_equal(span_int(s, "server.port", -1), 443);
+    json_decref(s);
+
+    assert_int_equal(bt_anthropic_set_upstream(h->a, "http://user:pw@[::1]:9000/base/"), BT_OK);
+    s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+            BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "[::1]");
+    assert_int_equal(span_int(s, "server.port", -1), 9000);
+    json_decref(s);
+
+    assert_int_equal(bt_anthropic_set_upstream(h->a, "gateway.internal:8443"), BT_OK);
+    s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+            BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "gateway.internal");
+    assert_int_equal(span_int(s, "server.port", -1), 8443);
+    json_decref(s);
+
+    assert_int_equal(bt_anthropic_set_upstream(h->a, "https://"), BT_EINVAL);
+    assert_int_equal(bt_anthropic_set_upstream(NULL, "x"), BT_EINVAL);
+    assert_int_equal(bt_anthropic_set_upstream(h->a, NULL), BT_OK); /* back to the Host header */
+    s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+            BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "127.0.0.1");
+    json_decref(s);
+}
+
 static void test_interim_status_and_deflate(void **state)
 {
     harness *h = *state;
@@ -667,6 +710,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parent_and_untraced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit_marks_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interim_status_and_deflate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_names_the_server, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
