@@ -106,6 +106,8 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         bt__span_set_json(ex->a, span, "braintrust.output_json", "output", output);
         json_decref(output);
         bt__batch_trace_set_metrics(r->trace, ex->a, span);
+        if (bt__batch_trace_metrics_saturated(r->trace))
+            json_object_set_new(meta, "token_counts_saturated", json_true());
     }
     if (!bt__exchange_set_http_error(ex, span, r->error_body.data, r->error_body.len) && incomplete) {
         bt_span_set_status(span, BT_STATUS_ERROR, incomplete);

@@ -27,8 +27,9 @@ struct bt__batch_trace {
     json_t *batch;             /* latest batch object seen, or NULL */
     bt__ndjson *lines;
     bt__batch_counts counts;
-    bt__jobj metrics; /* summed over the succeeded children */
-    uint64_t *seen;   /* open addressing set of child span ids (0 = empty) */
+    bt__jobj metrics;      /* summed over the succeeded children */
+    int metrics_saturated; /* a sum passed INT64_MAX and stays there */
+    uint64_t *seen;        /* open addressing set of child span ids (0 = empty) */
     size_t seen_slots, seen_used;
     char server_address[256]; /* the results call's API server, "" when not observed */
     int server_port;
@@ -126,7 +127,7 @@ static void set_parent_attr(const bt__batch_trace *t, bt_span *span)
 }
 
 /* Adds every integer metric of `from` into `into`; a sum past INT64_MAX stays there. */
-static void metrics_add(bt__jobj *into, const bt__jobj *from)
+static void metrics_add(bt__jobj *into, const bt__jobj *from, int *saturated)
 {
     for (size_t i = 0; i < from->n; i++) {
         size_t len;
@@ -146,8 +147,10 @@ static void metrics_add(bt__jobj *into, const bt__jobj *from)
             }
         }
         int64_t sum;
-        if (__builtin_add_overflow(base, add, &sum))
+        if (__builtin_add_overflow(base, add, &sum)) {
             sum = add > 0 ? INT64_MAX : INT64_MIN;
+            *saturated = 1;
+        }
         char tmp[24];
         int n = snprintf(tmp, sizeof tmp, "%lld", (long long)sum);
         bt__jobj_set_raw(into, key, key_len, tmp, (size_t)n);
@@ -294,7 +297,7 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
     bt__llm_span_result r;
     bt__llm_span_emit(&call, &r);
     if (call.message)
-        metrics_add(&t->metrics, &r.metrics);
+        metrics_add(&t->metrics, &r.metrics, &t->metrics_saturated);
     bt__jobj_free(&r.metrics);
     free(status);
     free(etype);
@@ -432,6 +435,8 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
         json_object_set(meta, "created_at", v);
     if (json_is_string(v = json_object_get(t->batch, "ended_at")))
         json_object_set(meta, "ended_at", v);
+    if (t->metrics_saturated)
+        json_object_set_new(meta, "token_counts_saturated", json_true());
     if (incomplete) {
         json_object_set_new(meta, "truncated", json_true());
         char msg[256];
@@ -470,6 +475,11 @@ int64_t bt__batch_trace_metric(const bt__batch_trace *t, const char *name)
     const char *text = bt__jobj_value(&t->metrics, (size_t)i, &len);
     int64_t v;
     return bt__jv_int64(bt__jv_from(text, len), &v) ? v : -1;
+}
+
+int bt__batch_trace_metrics_saturated(const bt__batch_trace *t)
+{
+    return t->metrics_saturated;
 }
 
 void bt__batch_trace_set_metrics(const bt__batch_trace *t, bt_anthropic *a, bt_span *span)

@@ -60,6 +60,8 @@ const char *bt__batch_trace_incomplete(const bt__batch_trace *t);
 const bt__batch_counts *bt__batch_trace_counts(const bt__batch_trace *t);
 /* A metric summed over the succeeded results (prompt_tokens, ...), or -1 when none. */
 int64_t bt__batch_trace_metric(const bt__batch_trace *t, const char *name);
+/* A summed metric passed INT64_MAX (it stays there). */
+int bt__batch_trace_metrics_saturated(const bt__batch_trace *t);
 /* Sets braintrust.metrics on `span` to the summed metrics (nothing when there are none). */
 void bt__batch_trace_set_metrics(const bt__batch_trace *t, bt_anthropic *a, bt_span *span);
 void bt__batch_trace_free(bt__batch_trace *t);

@@ -188,6 +188,8 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
         bt__jobj_set_int(md, "server_tool_spans_dropped", (int64_t)tools_dropped);
     if (in->truncated || tools_dropped)
         bt__jobj_set_true(md, "truncated");
+    if (u->saturated) /* a token sum passed INT64_MAX: the metrics hold INT64_MAX */
+        bt__jobj_set_true(md, "token_counts_saturated");
     if (in->metadata_last)
         bt__jobj_update(md, in->metadata_last);
     bt__buf_reset(&text);

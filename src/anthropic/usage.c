@@ -2,6 +2,7 @@
 #include "anthropic/usage.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,8 +19,20 @@ int64_t bt__usage_count(bt__jv v)
     return -1;
 }
 
+/* a + b for counts (>= 0): past INT64_MAX the sum stays at INT64_MAX, and says so. */
+static int64_t add(int64_t a, int64_t b, int *saturated)
+{
+    int64_t sum;
+    if (__builtin_add_overflow(a, b, &sum)) {
+        *saturated = 1;
+        return INT64_MAX;
+    }
+    return sum;
+}
+
 void bt__usage_read(bt__jv usage, bt__usage *u)
 {
+    u->saturated = 0;
     bt__jv_members m;
     bt__jv_index(usage, &m);
     u->input = bt__usage_count(bt__jv_lookup(&m, "input_tokens"));
@@ -30,14 +43,15 @@ void bt__usage_read(bt__jv usage, bt__usage *u)
     u->cache_5m = bt__usage_count(bt__jv_get(split, "ephemeral_5m_input_tokens"));
     u->cache_1h = bt__usage_count(bt__jv_get(split, "ephemeral_1h_input_tokens"));
     if (u->cache_creation < 0 && (u->cache_5m >= 0 || u->cache_1h >= 0))
-        u->cache_creation = (u->cache_5m > 0 ? u->cache_5m : 0) + (u->cache_1h > 0 ? u->cache_1h : 0);
+        u->cache_creation =
+            add(u->cache_5m > 0 ? u->cache_5m : 0, u->cache_1h > 0 ? u->cache_1h : 0, &u->saturated);
     u->output = bt__usage_count(bt__jv_lookup(&m, "output_tokens"));
     u->reasoning = bt__usage_count(bt__jv_get(bt__jv_lookup(&m, "output_tokens_details"), "thinking_tokens"));
     u->prompt = -1;
     if (u->input >= 0)
-        u->prompt = u->input + (u->cache_read > 0 ? u->cache_read : 0) +
-            (u->cache_creation > 0 ? u->cache_creation : 0);
-    u->total = u->prompt >= 0 && u->output >= 0 ? u->prompt + u->output : -1;
+        u->prompt = add(add(u->input, u->cache_read > 0 ? u->cache_read : 0, &u->saturated),
+                        u->cache_creation > 0 ? u->cache_creation : 0, &u->saturated);
+    u->total = u->prompt >= 0 && u->output >= 0 ? add(u->prompt, u->output, &u->saturated) : -1;
 }
 
 static void put(bt__jobj *m, const char *key, int64_t v)

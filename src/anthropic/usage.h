@@ -21,6 +21,7 @@ typedef struct bt__usage {
     int64_t reasoning; /* output_tokens_details.thinking_tokens */
     int64_t prompt;    /* input + cache read + cache creation */
     int64_t total;     /* prompt + output */
+    int saturated;     /* a sum passed INT64_MAX and stays there (never wraps, never lost) */
 } bt__usage;
 
 /* A count: a non-negative JSON integer, or a real with an integral value; else -1. */
@@ -32,7 +33,8 @@ void bt__usage_read(bt__jv usage, bt__usage *out);
 /* Adds the Braintrust metrics of `usage` to `metrics`: prompt_tokens,
  * completion_tokens, tokens, prompt_cached_tokens, the 5m/1h split when reported (and
  * then no aggregate) else prompt_cache_creation_tokens, completion_reasoning_tokens,
- * server_tool_use_<key>. Only what was reported; never negative. */
+ * server_tool_use_<key>. Only what was reported; never negative; a sum past INT64_MAX
+ * is INT64_MAX (bt__usage_read says it saturated). */
 void bt__usage_add_metrics(bt__jv usage, bt__jobj *metrics);
 
 #endif
