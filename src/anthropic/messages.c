@@ -125,8 +125,14 @@ static const char *transport_error(bt_exchange *ex, char **message)
 }
 
 /* The metadata only an observed call has, placed after the response's keys. */
-static void exchange_metadata(bt_exchange *ex, int parse_failed, bt__jobj *md)
+static void exchange_metadata(bt_exchange *ex, const msg_handler *m, int parse_failed, bt__jobj *md)
 {
+    /* events the client received but the span cannot show */
+    unsigned long malformed =
+        bt__msg_stream_malformed(m->stream) + (m->sse ? bt__sse_events_without_data(m->sse) : 0);
+    unsigned long invalid_utf8 = bt__msg_stream_invalid_utf8(m->stream);
+    if (malformed && !parse_failed)
+        parse_failed = 2;
     if (ex->request_id[0])
         bt__jobj_set_string(md, "request_id", ex->request_id, strlen(ex->request_id));
     if (ex->anthropic_beta[0])
@@ -138,6 +144,10 @@ static void exchange_metadata(bt_exchange *ex, int parse_failed, bt__jobj *md)
                      parse_failed == 1 ? 9 : 10);
     if (ex->decode_error[0])
         bt__jobj_set_string(md, "decode_error", ex->decode_error, strlen(ex->decode_error));
+    if (malformed)
+        bt__jobj_set_int(md, "malformed_events", (int64_t)malformed);
+    if (invalid_utf8)
+        bt__jobj_set_int(md, "invalid_utf8_events", (int64_t)invalid_utf8);
 }
 
 /* Every text an exchange's span is built from, freed together. */
@@ -249,7 +259,7 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         call.n_times = bt__msg_stream_block_times(m->stream, times, n_content);
     }
     /* the truncation mark comes last, after the call's own keys */
-    exchange_metadata(ex, parse_failed, &t.after);
+    exchange_metadata(ex, m, parse_failed, &t.after);
     call.metadata_after = &t.after;
     call.truncated = ex->is_truncated;
 

@@ -39,6 +39,8 @@ struct bt__msg_stream {
     char *error_type, *error_message;
     const bt_tracer *clock;
     uint64_t first_content_ns;
+    unsigned long malformed;    /* events whose data is not a JSON object */
+    unsigned long invalid_utf8; /* events read with invalid bytes replaced */
 };
 
 /* The arrival time of the event being handled. */
@@ -521,9 +523,13 @@ void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data
     bt__json_doc ev;
     if (bt__json_parse(&ev, data, len, BT__JSON_ANY | BT__JSON_ALLOW_NUL | BT__JSON_LENIENT) != 0 ||
         ev.root.type != BT__JV_OBJECT) {
+        /* the client got it, the span cannot show it: counted, so the span says so */
+        s->malformed++;
         bt__json_doc_free(&ev);
         return;
     }
+    if (ev.repaired)
+        s->invalid_utf8++;
     event_fields f;
     read_event(&ev, &f);
     bt__jv type = f.type;
@@ -551,6 +557,16 @@ void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data
 #undef IS
     /* ping and unknown events are ignored */
     bt__json_doc_free(&ev);
+}
+
+unsigned long bt__msg_stream_malformed(const bt__msg_stream *s)
+{
+    return s ? s->malformed : 0;
+}
+
+unsigned long bt__msg_stream_invalid_utf8(const bt__msg_stream *s)
+{
+    return s ? s->invalid_utf8 : 0;
 }
 
 uint64_t bt__msg_stream_first_content_ns(const bt__msg_stream *s)

@@ -43,6 +43,12 @@ int bt__msg_stream_message(bt__msg_stream *s, bt__buf *out);
  * content array, into out[0..n); returns how many were written. */
 size_t bt__msg_stream_block_times(const bt__msg_stream *s, bt__block_time *out, size_t n);
 
+/* Events whose data was not a JSON object (not JSON, empty, a raw NUL byte): left out of
+ * the message. */
+unsigned long bt__msg_stream_malformed(const bt__msg_stream *s);
+/* Events read with their invalid UTF-8 bytes replaced by U+FFFD. */
+unsigned long bt__msg_stream_invalid_utf8(const bt__msg_stream *s);
+
 int bt__msg_stream_saw_stop(const bt__msg_stream *s);
 int bt__msg_stream_truncated(const bt__msg_stream *s);
 /* The error event's type and message, or NULL when none arrived. */

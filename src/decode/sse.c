@@ -56,7 +56,8 @@ struct bt__sse {
     int after_cr;    /* the previous byte was CR: a following LF belongs to it */
     size_t bom_seen; /* BOM bytes matched at the start of the stream */
     int bom_done;
-    int stopped; /* callback's non-zero return; parsing has stopped */
+    int stopped;                /* callback's non-zero return; parsing has stopped */
+    unsigned long without_data; /* field blocks that ended without a data line */
 };
 
 bt__sse *bt__sse_new(size_t max_event_bytes, bt__sse_event_fn fn, void *ud)
@@ -85,6 +86,8 @@ static void reset_event(bt__sse *p)
 static int dispatch(bt__sse *p)
 {
     int rc = 0;
+    if (!p->has_data && p->pending)
+        p->without_data++; /* fields but no data: per the spec, not an event */
     if (p->has_data) {
         const char *type = p->type.len ? p->type.data : "message";
         size_t type_len = p->type.len ? p->type.len : 7;
@@ -277,6 +280,11 @@ int bt__sse_finish(bt__sse *p)
     reset_event(p);
     p->state = AT_LINE_START;
     return partial;
+}
+
+unsigned long bt__sse_events_without_data(const bt__sse *p)
+{
+    return p ? p->without_data : 0;
 }
 
 void bt__sse_free(bt__sse *p)

@@ -266,6 +266,39 @@ static void test_invalid_utf8_in_text_delta(void **state)
     free(line);
 }
 
+/* Events the client received but the span cannot show are counted in its metadata
+ * (they used to vanish while the span said nothing): data that is not JSON, an event
+ * with no data line, a raw NUL byte; invalid UTF-8 is read, repaired, and counted. */
+static void test_malformed_events_mark_the_span(void **state)
+{
+    harness *h = *state;
+    static const char not_json[] = "event: content_block_delta\ndata: this is not json\n\n";
+    static const char no_data[] = "event: content_block_delta\n\n";
+    static const char with_nul[] =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"a\0b\"}}\n\n";
+    static const char bad_utf8[] =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\" \xff\"}}\n\n";
+    const char *parts[] = {sse_head, sse_delta_hello, not_json, no_data, with_nul, bad_utf8, sse_tail};
+    size_t lens[] = {strlen(sse_head),    strlen(sse_delta_hello), sizeof not_json - 1, sizeof no_data - 1,
+                     sizeof with_nul - 1, sizeof bad_utf8 - 1,     strlen(sse_tail)};
+    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, lens,
+                    7, 0, BT_EXCHANGE_COMPLETED, NULL);
+    json_t *md = span_json(s, "braintrust.metadata");
+    assert_int_equal(json_integer_value(json_object_get(md, "malformed_events")), 3);
+    assert_int_equal(json_integer_value(json_object_get(md, "invalid_utf8_events")), 1);
+    assert_string_equal(json_string_value(json_object_get(md, "parse_error")), "response");
+    assert_int_not_equal(span_status_code(s), 2); /* the call itself went through */
+    json_t *out = span_json(s, "braintrust.output_json");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
+        "Hello \xEF\xBF\xBD");
+    json_decref(out);
+    json_decref(md);
+    json_decref(s);
+}
+
 static void test_ten_megabyte_sse_line(void **state)
 {
     harness *h = *state;
@@ -698,6 +731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tool_input_cut_by_max_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_and_pause_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_utf8_in_text_delta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_events_mark_the_span, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ten_megabyte_sse_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gateway_html_error, setup, teardown),
