@@ -4,6 +4,7 @@
  * "anthropic.messages.batches.results" with counts by result type and summed token
  * metrics, linked to the batch span. An error response produces no batch trace.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <jansson.h>
@@ -110,7 +111,9 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
             json_object_set_new(meta, "token_counts_saturated", json_true());
     }
     if (!bt__exchange_set_http_error(ex, span, r->error_body.data, r->error_body.len) && incomplete) {
-        bt_span_set_status(span, BT_STATUS_ERROR, incomplete);
+        char msg[256];
+        snprintf(msg, sizeof msg, "incomplete_results: %s", incomplete);
+        bt_span_set_status(span, BT_STATUS_ERROR, msg);
         bt_span_set_string(span, "error.type", "incomplete_results");
     }
     if (incomplete || ex->is_truncated)

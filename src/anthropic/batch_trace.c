@@ -286,8 +286,8 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
             t->counts.canceled++;
         else
             t->counts.expired++;
-        call.status_message =
-            canceled ? "Anthropic batch request canceled" : "Anthropic batch request expired";
+        call.status_message = canceled ? "batch_request_canceled: Anthropic batch request canceled"
+                                       : "batch_request_expired: Anthropic batch request expired";
         call.status_error_type = call.genai_error_type =
             canceled ? "batch_request_canceled" : "batch_request_expired";
     }
@@ -440,7 +440,7 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
     if (incomplete) {
         json_object_set_new(meta, "truncated", json_true());
         char msg[256];
-        snprintf(msg, sizeof msg, "batch results incomplete: %s", incomplete);
+        snprintf(msg, sizeof msg, "incomplete_results: batch results incomplete: %s", incomplete);
         bt_span_set_status(span, BT_STATUS_ERROR, msg);
         bt_span_set_string(span, "error.type", "incomplete_results");
     } else if (c->canceled || c->expired) {

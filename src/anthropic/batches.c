@@ -192,10 +192,11 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
             json_object_set_new(meta, "truncated", json_true());
         if (!bt__exchange_set_http_error(ex, span, b->response.data, b->response.len)) {
             if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR) {
-                bt_span_set_status(span, BT_STATUS_ERROR, "transport error: the connection failed or broke");
+                bt_span_set_status(span, BT_STATUS_ERROR, "transport_error: the connection failed or broke");
                 bt_span_set_string(span, "error.type", "transport_error");
             } else if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-                bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled the request");
+                bt_span_set_status(span, BT_STATUS_ERROR,
+                                   "client_cancelled: the client went away before the end");
                 bt_span_set_string(span, "error.type", "client_cancelled");
             }
         }

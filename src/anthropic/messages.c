@@ -100,12 +100,12 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
         return type;
     }
     if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client cancelled";
+        *message = "client_cancelled: the client went away before the end";
         return "client_cancelled";
     }
     /* an undecodable body says nothing about how the stream ended */
     if (!bt__msg_stream_saw_stop(m->stream) && !ex->decode_error[0]) {
-        *message = "stream ended before message_stop";
+        *message = "stream_incomplete: the stream ended before message_stop";
         return "stream_incomplete";
     }
     return NULL;
@@ -114,11 +114,12 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
 static const char *transport_error(bt_exchange *ex, char **message)
 {
     if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client cancelled";
+        *message = "client_cancelled: the client went away before the end";
         return "client_cancelled";
     }
     if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
-        *message = ex->status ? "transport error: response incomplete" : "transport error: no response";
+        *message =
+            ex->status ? "transport_error: the response was cut short" : "transport_error: no response";
         return "transport_error";
     }
     return NULL;
