@@ -5,16 +5,33 @@
  *   ANTHROPIC_API_KEY=... [ANTHROPIC_BASE_URL=http://127.0.0.1:8080] \
  *   [ANTHROPIC_MODEL=claude-haiku-4-5] example_curl_messages [--stream] "your prompt"
  *
- * Spans go where the environment says (BRAINTRUST_API_KEY, OTEL_EXPORTER_OTLP_*,
- * BT_STORE_PATH), else to the console on stderr.
+ * Spans go where the environment says: Braintrust with BRAINTRUST_API_KEY, an OTLP
+ * collector with OTEL_EXPORTER_OTLP_ENDPOINT, else the local span store at
+ * BT_STORE_PATH or its per-user default (~/.local/state/braintrust/spans.db, which
+ * bt-spans reads); the console on stderr only when no store can be opened. See tracer.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "braintrust/braintrust.h"
+#include "braintrust/curl.h"
+
+/* Appends s to out as the body of a JSON string (quotes, backslashes and control
+ * characters escaped); returns the new length, or 0 when it does not fit. */
+static size_t json_escape(char *out, size_t len, size_t cap, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        int n = c == '"' || c == '\\' ? snprintf(out + len, cap - len, "\\%c", c)
+            : c < 0x20                ? snprintf(out + len, cap - len, "\\u%04x", c)
+                                      : snprintf(out + len, cap - len, "%c", c);
+        if (n < 0 || (size_t)n >= cap - len)
+            return 0;
+        len += (size_t)n;
+    }
+    return len;
+}
 
 static size_t print_body(char *data, size_t size, size_t nmemb, void *ud)
 {
@@ -46,10 +63,23 @@ int main(int argc, char **argv)
     bt_tracer_start(tracer);
     bt_anthropic_new(tracer, &anthropic);
 
-    json_t *body = json_pack("{s:s,s:i,s:b,s:[{s:s,s:s}]}", "model", model, "max_tokens", 256, "stream",
-                             stream, "messages", "role", "user", "content", prompt);
-    char *body_text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    char body_text[8192];
+    size_t n = (size_t)snprintf(body_text, sizeof body_text, "{\"model\":\"");
+    n = json_escape(body_text, n, sizeof body_text, model);
+    if (n)
+        n += (size_t)snprintf(
+            body_text + n, sizeof body_text - n,
+            "\",\"max_tokens\":256,\"stream\":%s,\"messages\":[{\"role\":\"user\",\"content\":\"",
+            stream ? "true" : "false");
+    if (n && n < sizeof body_text)
+        n = json_escape(body_text, n, sizeof body_text, prompt);
+    if (!n || n + 4 > sizeof body_text) {
+        fprintf(stderr, "the prompt is too long for this example\n");
+        bt_anthropic_free(anthropic);
+        bt_tracer_free(tracer);
+        return 2;
+    }
+    memcpy(body_text + n, "\"}]}", 5);
 
     char url[1024];
     size_t blen = strlen(base);
@@ -84,7 +114,6 @@ int main(int argc, char **argv)
 
     curl_easy_cleanup(easy);
     curl_global_cleanup();
-    free(body_text);
     bt_anthropic_free(anthropic);
     int flushed = bt_tracer_flush(tracer, 10000);
     if (flushed != BT_OK && flushed != BT_EDISABLED)

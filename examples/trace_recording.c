@@ -11,6 +11,9 @@
  * or a JSON message, paired with a minimal Messages request. Spans go to the console
  * sink on stderr, or as OTLP JSON lines to PATH with --jsonl.
  */
+/* strdup() is POSIX, not C11: ask for it, so `cc -std=c11` builds this file as it is. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

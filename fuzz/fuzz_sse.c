@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 3;
     size -= 3;
     /* An exact-size copy so ASan sees any read past the end. */
-    char *in = calloc(size ? size : 1, 1);
+    char *in = calloc(1, size ? size : 1);
     if (!in)
         return 0;
     if (size)

@@ -39,7 +39,9 @@ static int load(const char *path, seed *out)
     fclose(f);
     if (!buf)
         return -1;
-    out->data = buf;
+    /* keep only what the seed needs: a corpus holds hundreds of small inputs */
+    uint8_t *fit = realloc(buf, n ? n : 1);
+    out->data = fit ? fit : buf;
     out->len = n;
     return 0;
 }

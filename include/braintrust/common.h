@@ -33,7 +33,7 @@ enum {
     BT_ESTATE = -8,       /* call not valid in the object's current state */
     BT_ENOTFOUND = -9,    /* no such item */
     BT_EEXPORT = -10,     /* spans could not be delivered to a sink */
-    BT_EDB = -11,         /* the SQLite store reported an error */
+    BT_EDB = -11,         /* a database (the SQLite store, PostgreSQL) reported an error */
     BT_EUNSUPPORTED = -12 /* feature not built in (e.g. brotli) */
 };
 

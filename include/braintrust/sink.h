@@ -1,7 +1,7 @@
 /*
- * Sinks receive finished spans from the tracer's export thread.
- * Each constructor returns a sink that the caller owns until it is passed to
- * bt_tracer_add_sink(), which takes ownership.
+ * Export: starting a tracer with its default sink, and the sinks that receive finished
+ * spans from the tracer's export thread. Each constructor returns a sink that the
+ * caller owns until it is passed to bt_tracer_add_sink(), which takes ownership.
  */
 #ifndef BRAINTRUST_SINK_H
 #define BRAINTRUST_SINK_H
@@ -12,6 +12,13 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Freezes the tracer's configuration, builds the default sink when the application
+ * added none (see tracer.h: OTLP/HTTP when an OTLP endpoint or a Braintrust API key is
+ * configured, else the local span store, else the console), and starts the background
+ * export thread. Returns BT_EDISABLED when the tracer is disabled, by configuration or
+ * because the default sink could not be built (logged; the tracer stays safe to use). */
+BT_EXTERN int bt_tracer_start(bt_tracer *t);
 
 /* OTLP/HTTP exporter options. Strings are copied by bt_sink_otlp_new(). */
 typedef struct bt_otlp_options {
@@ -60,8 +67,6 @@ BT_EXTERN size_t bt_sink_memory_count(bt_sink *sink);
 /* Copy of span i as an OTLP JSON Span line (malloc'd; caller frees), or NULL. */
 BT_EXTERN char *bt_sink_memory_get(bt_sink *sink, size_t i);
 BT_EXTERN void bt_sink_memory_clear(bt_sink *sink);
-/* Makes the next `n` exports fail (to test flush reporting). */
-BT_EXTERN void bt_sink_memory_fail_next(bt_sink *sink, int n);
 
 /* The local SQLite span store (WAL). With `spool_to` non-NULL the store is a durable
  * spool: spans are written first, then shipped to that sink (which the store takes

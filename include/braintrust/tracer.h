@@ -2,16 +2,17 @@
  * The tracer: configuration, span processing and export.
  *
  * Lifecycle: bt_tracer_new() -> setters and/or bt_tracer_configure_from_env() ->
- * bt_tracer_start() -> spans -> bt_tracer_flush() as needed -> bt_tracer_free().
- * Setters are valid only before bt_tracer_start() (BT_ESTATE after). A started tracer
- * is safe to use from many threads at once. Export runs on the processor's own thread.
+ * bt_tracer_start() (declared in sink.h) -> spans -> bt_tracer_flush() as needed ->
+ * bt_tracer_free(). Setters are valid only before bt_tracer_start() (BT_ESTATE after).
+ * A started tracer is safe to use from many threads at once. Export runs on the
+ * processor's own thread.
  *
  * Sinks: spans go to every sink added with bt_tracer_add_sink(). When none was added,
- * bt_tracer_start() picks the default: OTLP/HTTP when an OTLP endpoint or a Braintrust
- * API key is configured, else the local SQLite store: at the store path when one is
- * set (BT_STORE_PATH / bt_tracer_set_store_path), else at its default per-user location
- * (bt_store_default_path() in sink.h); the console sink on stderr only when no store
- * can be opened.
+ * bt_tracer_start() picks the default one (see sink.h): OTLP/HTTP when an OTLP endpoint
+ * or a Braintrust API key is configured, else the local SQLite store: at the store path
+ * when one is set (BT_STORE_PATH / bt_tracer_set_store_path), else at its default
+ * per-user location (bt_store_default_path() in sink.h); the console sink on stderr
+ * only when no store can be opened.
  *
  * Bad configuration (unparseable values, a bad endpoint URL) never crashes or exits:
  * it is logged and the tracer is disabled (spans become NULL, flush returns
@@ -74,10 +75,6 @@ BT_EXTERN int bt_tracer_set_disabled(bt_tracer *t, int disabled);
 /* Adds a sink; the tracer takes ownership (also on failure). Before start only. */
 BT_EXTERN int bt_tracer_add_sink(bt_tracer *t, bt_sink *sink);
 
-/* Freezes configuration, builds the default sink when none was added, and starts the
- * background export thread. Returns BT_EDISABLED when disabled (still safe to use). */
-BT_EXTERN int bt_tracer_start(bt_tracer *t);
-
 BT_EXTERN int bt_tracer_is_enabled(const bt_tracer *t);
 
 /* Waits until every span ended before this call has been exported, or `timeout_ms`
@@ -87,17 +84,39 @@ BT_EXTERN int bt_tracer_is_enabled(const bt_tracer *t);
  * BT_EDISABLED for a disabled tracer, BT_ESTATE before start. */
 BT_EXTERN int bt_tracer_flush(bt_tracer *t, int timeout_ms);
 
+/* What happened to the spans so far. A span ends, waits in the queue, and is handed to
+ * every sink: "exported" counts spans every sink took (committed to a store, written to
+ * a file, or accepted by an OTLP receiver), "dropped" the ones lost on the way. With a
+ * store as a spool in front of OTLP, the store takes a span when it commits it; the
+ * spool then sends it: "sent" counts what OTLP receivers accepted, "spooled" what waits
+ * in the store for its turn (a failing receiver only makes it wait). */
 typedef struct bt_tracer_stats {
     uint64_t spans_started;
     uint64_t spans_ended;
-    uint64_t spans_exported; /* delivered by every sink */
-    uint64_t spans_dropped;  /* queue full, or given up after retries */
-    uint64_t export_requests;
-    uint64_t export_failures;
+    uint64_t spans_exported;  /* taken by every sink */
+    uint64_t spans_dropped;   /* lost: queue full, or a sink failed (after its retries) */
+    uint64_t export_requests; /* export calls to sinks */
+    uint64_t export_failures; /* of which failed */
     uint64_t queue_length;
+    /* delivery to OTLP receivers (Braintrust, a collector), directly or from a spool */
+    uint64_t spans_sent;       /* accepted by the receiver */
+    uint64_t spans_spooled;    /* kept in a store, not sent yet */
+    uint64_t spans_rejected;   /* refused by the receiver for their content (HTTP 400/413, a
+                              * partial success); not sent again */
+    uint64_t send_requests;    /* HTTP requests, retries included */
+    uint64_t send_failures;    /* of which failed */
+    int last_send_status;      /* HTTP status of the last failed request; 0: none, or no answer */
+    char last_send_error[256]; /* "" or why the last failed request failed, e.g.
+                                * "HTTP 503: overloaded", "Couldn't connect to server" */
 } bt_tracer_stats;
 
 BT_EXTERN void bt_tracer_get_stats(bt_tracer *t, bt_tracer_stats *out);
+
+/* Where the spans go, in words and without credentials, for a log line: e.g. "the span
+ * store /var/lib/bt/spans.db, sent on from there to OTLP https://api.braintrust.dev/otel/
+ * v1/traces". Writes a NUL-terminated text into `out` (cut to out_size). After
+ * bt_tracer_start(); BT_EDISABLED for a disabled tracer. */
+BT_EXTERN int bt_tracer_describe_export(bt_tracer *t, char *out, size_t out_size);
 
 /* Current time from the tracer's clock (ns since the epoch). */
 BT_EXTERN uint64_t bt_tracer_now(const bt_tracer *t);

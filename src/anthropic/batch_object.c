@@ -8,8 +8,8 @@
 #include "braintrust/common.h"
 
 static const char *const FIELDS[] = {
-    "id",         "processing_status",   "request_counts", "created_at",  "ended_at",
-    "expires_at", "cancel_initiated_at", "archived_at",    "results_url",
+    "id",       "type",       "processing_status",   "request_counts", "created_at",
+    "ended_at", "expires_at", "cancel_initiated_at", "archived_at",    "results_url",
 };
 
 json_t *bt__batch_object_summary(json_t *batch)
@@ -29,7 +29,9 @@ int bt__batch_object_remember(struct bt__correlation *c, json_t *batch)
     if (!json_is_string(id) || json_string_length(id) == 0)
         return BT_EINVAL;
     json_t *summary = bt__batch_object_summary(batch);
-    json_object_del(summary, "results_url"); /* not needed by the trace; keeps rows small */
+    /* not needed by the trace; keeps rows small */
+    json_object_del(summary, "type");
+    json_object_del(summary, "results_url");
     char *text = json_dumps(summary, JSON_COMPACT);
     json_decref(summary);
     if (!text)

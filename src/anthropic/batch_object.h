@@ -10,7 +10,7 @@
 
 struct bt__correlation;
 
-/* {id, processing_status, request_counts, created_at, ended_at, expires_at,
+/* {id, type, processing_status, request_counts, created_at, ended_at, expires_at,
  *  cancel_initiated_at, archived_at, results_url} as present in `batch`. New reference. */
 json_t *bt__batch_object_summary(json_t *batch);
 /* Remembers `batch` (a MessageBatch with a string id) in the store's batch cache.

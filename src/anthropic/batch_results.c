@@ -49,6 +49,8 @@ static const char *incomplete_reason(const bt_exchange *ex)
         return "the connection broke before the end of the results";
     if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED)
         return "the client stopped reading before the end of the results";
+    if (ex->outcome == BT_EXCHANGE_ABORTED)
+        return ex->abort_status;
     return NULL;
 }
 

@@ -21,6 +21,7 @@
 #include "anthropic/correlation.h"
 #include "anthropic/exchange_internal.h"
 #include "util/buf.h"
+#include "util/text.h"
 
 /* A list of 1000 batches is about 400 KB. */
 #define RESPONSE_MAX ((size_t)2 << 20)
@@ -194,10 +195,12 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
             if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR) {
                 bt_span_set_status(span, BT_STATUS_ERROR, "transport_error: the connection failed or broke");
                 bt_span_set_string(span, "error.type", "transport_error");
-            } else if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-                bt_span_set_status(span, BT_STATUS_ERROR,
-                                   "client_cancelled: the client went away before the end");
-                bt_span_set_string(span, "error.type", "client_cancelled");
+            } else {
+                const char *message = NULL, *cut = bt__exchange_cut(ex, &message);
+                if (cut) {
+                    bt_span_set_string(span, "error.type", cut);
+                    bt_span_set_status(span, BT_STATUS_ERROR, message);
+                }
             }
         }
         if (input)
@@ -259,8 +262,8 @@ bt__handler *bt__batches_handler_new(bt_exchange *ex)
         uint8_t r[8];
         uint64_t seed[3] = {ex->start_unix_nano, (uint64_t)atomic_fetch_add(&counter, 1), (uint64_t)getpid()};
         bt_derive_id("anthropic:batch:staging", seed, sizeof seed, r, sizeof r);
-        snprintf(b->staging_key, sizeof b->staging_key, "staging:%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
-                 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+        memcpy(b->staging_key, "staging:", 8);
+        bt__hex_encode(r, sizeof r, b->staging_key + 8);
         b->reqs = bt__batch_requests_new(bt__anthropic_correlation(ex->a), b->staging_key);
         if (!b->reqs) {
             on_free(&b->base);

@@ -3,8 +3,10 @@
  * reading results) never block the writer; a busy timeout for concurrent processes;
  * prepared statements reused for every row; puts grouped into transactions of up to
  * PUTS_PER_TXN rows (a 100,000-request create is a few hundred commits, not 100,000),
- * committed before any read or other write so results see every input.
+ * committed before any read or other write so results see every input. One mutex per
+ * store: the statements and the open transaction belong to one caller at a time.
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,11 @@ static const char *const SQL[ST_COUNT] = {
     [ST_GET] = "SELECT entry FROM batch_requests WHERE batch_key=? AND custom_id=? AND created_ns>=?",
     [ST_REKEY] = "UPDATE OR REPLACE batch_requests SET batch_key=? WHERE batch_key=?",
     [ST_DROP] = "DELETE FROM batch_requests WHERE batch_key=?",
-    [ST_PUT_BATCH] = "INSERT OR REPLACE INTO batch_objects(batch_id, object, seen_ns) VALUES(?,?,?)",
+    /* An ended view is never replaced by an older one recorded late. */
+    [ST_PUT_BATCH] = "INSERT INTO batch_objects(batch_id, object, seen_ns) VALUES(?,?,?) "
+                     "ON CONFLICT(batch_id) DO UPDATE SET object=excluded.object, seen_ns=excluded.seen_ns "
+                     "WHERE CASE WHEN json_valid(batch_objects.object) THEN "
+                     "json_extract(batch_objects.object,'$.processing_status') END IS NOT 'ended' OR ?",
     [ST_GET_BATCH] = "SELECT object FROM batch_objects WHERE batch_id=? AND seen_ns>=?",
     [ST_TRIM_BATCHES] = "DELETE FROM batch_objects WHERE batch_id IN (SELECT batch_id FROM batch_objects "
                         "ORDER BY seen_ns DESC LIMIT -1 OFFSET ?)",
@@ -58,7 +64,8 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS batch_objects("
     " batch_id TEXT PRIMARY KEY, object TEXT NOT NULL, seen_ns INTEGER NOT NULL);";
 
-struct bt__corr_db {
+typedef struct corr_db {
+    pthread_mutex_t mu;
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     int in_txn;
@@ -66,14 +73,14 @@ struct bt__corr_db {
     unsigned puts_in_txn;
     unsigned puts_since_purge;
     uint64_t total_bytes; /* entry bytes stored (kept from a SUM at open and purge) */
-};
+} corr_db;
 
 static int64_t cutoff(uint64_t now)
 {
-    return now > BT__CORR_TTL_NANO ? (int64_t)(now - BT__CORR_TTL_NANO) : 0;
+    return bt__corr_cutoff(now);
 }
 
-static int commit(struct bt__corr_db *d)
+static int commit(corr_db *d)
 {
     if (!d->in_txn)
         return BT_OK;
@@ -91,7 +98,7 @@ static int run(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? BT_OK : BT_EDB;
 }
 
-static void sum_bytes(struct bt__corr_db *d)
+static void sum_bytes(corr_db *d)
 {
     sqlite3_stmt *st = NULL;
     d->total_bytes = 0;
@@ -102,12 +109,16 @@ static void sum_bytes(struct bt__corr_db *d)
     sqlite3_finalize(st);
 }
 
-int bt__corr_db_open(const char *path, uint64_t now, struct bt__corr_db **out, char *err, size_t err_size)
+static int purge_locked(corr_db *d, uint64_t now);
+static void db_close(void *be);
+
+int bt__corr_sqlite_open(const char *path, uint64_t now, void **out, char *err, size_t err_size)
 {
     *out = NULL;
-    struct bt__corr_db *d = calloc(1, sizeof *d);
+    corr_db *d = calloc(1, sizeof *d);
     if (!d)
         return BT_ENOMEM;
+    pthread_mutex_init(&d->mu, NULL);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path, &d->db, flags, NULL) != SQLITE_OK)
         goto fail;
@@ -117,28 +128,30 @@ int bt__corr_db_open(const char *path, uint64_t now, struct bt__corr_db **out, c
     for (int i = 0; i < ST_COUNT; i++)
         if (sqlite3_prepare_v3(d->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &d->st[i], NULL) != SQLITE_OK)
             goto fail;
-    bt__corr_db_purge(d, now);
+    purge_locked(d, now);
     *out = d;
     return BT_OK;
 fail:
     snprintf(err, err_size, "%s", d->db ? sqlite3_errmsg(d->db) : "cannot open");
-    bt__corr_db_close(d);
+    db_close(d);
     return BT_EDB;
 }
 
-void bt__corr_db_close(struct bt__corr_db *d)
+static void db_close(void *be)
 {
+    corr_db *d = be;
     if (!d)
         return;
     commit(d);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(d->st[i]);
     sqlite3_close(d->db);
+    pthread_mutex_destroy(&d->mu);
     free(d);
 }
 
-int bt__corr_db_put(struct bt__corr_db *d, const char *key, const char *custom_id, const char *entry,
-                    size_t len, uint64_t now)
+static int put_locked(corr_db *d, const char *key, const char *custom_id, const char *entry, size_t len,
+                      uint64_t now)
 {
     if (d->total_bytes + len > BT__CORR_DB_TOTAL_MAX)
         return BT_ELIMIT;
@@ -160,12 +173,22 @@ int bt__corr_db_put(struct bt__corr_db *d, const char *key, const char *custom_i
         commit(d);
     if (++d->puts_since_purge >= PURGE_EVERY_PUTS) {
         d->puts_since_purge = 0;
-        bt__corr_db_purge(d, now);
+        purge_locked(d, now);
     }
     return rc;
 }
 
-static int run_keyed(struct bt__corr_db *d, int which, const char *a, const char *b)
+static int db_put(void *be, const char *key, const char *custom_id, const char *entry, size_t len,
+                  uint64_t now)
+{
+    corr_db *d = be;
+    pthread_mutex_lock(&d->mu);
+    int rc = put_locked(d, key, custom_id, entry, len, now);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+static int run_keyed(corr_db *d, int which, const char *a, const char *b)
 {
     int rc = commit(d);
     if (rc)
@@ -177,15 +200,22 @@ static int run_keyed(struct bt__corr_db *d, int which, const char *a, const char
     return run(st);
 }
 
-int bt__corr_db_rekey(struct bt__corr_db *d, const char *from_key, const char *to_key)
+static int db_rekey(void *be, const char *from_key, const char *to_key)
 {
-    return run_keyed(d, ST_REKEY, to_key, from_key);
+    corr_db *d = be;
+    pthread_mutex_lock(&d->mu);
+    int rc = run_keyed(d, ST_REKEY, to_key, from_key);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
 }
 
-int bt__corr_db_drop(struct bt__corr_db *d, const char *key)
+static int db_drop(void *be, const char *key)
 {
+    corr_db *d = be;
+    pthread_mutex_lock(&d->mu);
     int rc = run_keyed(d, ST_DROP, key, NULL);
     sum_bytes(d);
+    pthread_mutex_unlock(&d->mu);
     return rc;
 }
 
@@ -217,47 +247,58 @@ static int fetch_text(sqlite3_stmt *st, char **out, size_t *len_out)
     return result;
 }
 
-int bt__corr_db_get(struct bt__corr_db *d, const char *key, const char *custom_id, uint64_t now,
-                    char **entry_out, size_t *len_out)
+static int db_get(void *be, const char *key, const char *custom_id, uint64_t now, char **entry_out,
+                  size_t *len_out)
 {
+    corr_db *d = be;
+    pthread_mutex_lock(&d->mu);
     int rc = commit(d);
-    if (rc)
-        return rc;
-    sqlite3_stmt *st = d->st[ST_GET];
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, custom_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, cutoff(now));
-    return fetch_text(st, entry_out, len_out);
-}
-
-int bt__corr_db_put_batch(struct bt__corr_db *d, const char *batch_id, const char *json, size_t len,
-                          uint64_t now)
-{
-    int rc = commit(d);
-    if (rc)
-        return rc;
-    sqlite3_stmt *st = d->st[ST_PUT_BATCH];
-    sqlite3_bind_text(st, 1, batch_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)now);
-    rc = run(st);
-    sqlite3_bind_int(d->st[ST_TRIM_BATCHES], 1, BT__CORR_BATCHES_MAX);
-    run(d->st[ST_TRIM_BATCHES]);
+    if (rc == BT_OK) {
+        sqlite3_stmt *st = d->st[ST_GET];
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, custom_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, cutoff(now));
+        rc = fetch_text(st, entry_out, len_out);
+    }
+    pthread_mutex_unlock(&d->mu);
     return rc;
 }
 
-int bt__corr_db_get_batch(struct bt__corr_db *d, const char *batch_id, uint64_t now, char **json_out)
+static int db_put_batch(void *be, const char *batch_id, const char *json, size_t len, int ended, uint64_t now)
 {
+    corr_db *d = be;
+    pthread_mutex_lock(&d->mu);
     int rc = commit(d);
-    if (rc)
-        return rc;
-    sqlite3_stmt *st = d->st[ST_GET_BATCH];
-    sqlite3_bind_text(st, 1, batch_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, cutoff(now));
-    return fetch_text(st, json_out, NULL);
+    if (rc == BT_OK) {
+        sqlite3_stmt *st = d->st[ST_PUT_BATCH];
+        sqlite3_bind_text(st, 1, batch_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)now);
+        sqlite3_bind_int(st, 4, ended);
+        rc = run(st);
+        sqlite3_bind_int(d->st[ST_TRIM_BATCHES], 1, BT__CORR_BATCHES_MAX);
+        run(d->st[ST_TRIM_BATCHES]);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
 }
 
-int bt__corr_db_purge(struct bt__corr_db *d, uint64_t now)
+static int db_get_batch(void *be, const char *batch_id, uint64_t now, char **json_out)
+{
+    corr_db *d = be;
+    pthread_mutex_lock(&d->mu);
+    int rc = commit(d);
+    if (rc == BT_OK) {
+        sqlite3_stmt *st = d->st[ST_GET_BATCH];
+        sqlite3_bind_text(st, 1, batch_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, cutoff(now));
+        rc = fetch_text(st, json_out, NULL);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+static int purge_locked(corr_db *d, uint64_t now)
 {
     int rc = commit(d);
     if (rc)
@@ -272,3 +313,43 @@ int bt__corr_db_purge(struct bt__corr_db *d, uint64_t now)
     sum_bytes(d);
     return rc == BT_OK ? removed : rc;
 }
+
+static int db_purge(void *be, uint64_t now)
+{
+    corr_db *d = be;
+    pthread_mutex_lock(&d->mu);
+    int rc = purge_locked(d, now);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+/* Other processes see the writes once the open transaction is committed. */
+static int db_sync(void *be, int timeout_ms)
+{
+    (void)timeout_ms;
+    corr_db *d = be;
+    pthread_mutex_lock(&d->mu);
+    int rc = commit(d);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+static void db_stats(void *be, bt_correlation_stats *out)
+{
+    (void)be;
+    out->available = 1;
+}
+
+const bt__corr_ops bt__corr_sqlite_ops = {
+    .name = "sqlite",
+    .put = db_put,
+    .rekey = db_rekey,
+    .drop = db_drop,
+    .get = db_get,
+    .put_batch = db_put_batch,
+    .get_batch = db_get_batch,
+    .purge = db_purge,
+    .sync = db_sync,
+    .stats = db_stats,
+    .close = db_close,
+};

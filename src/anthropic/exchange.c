@@ -15,6 +15,7 @@
 #include "anthropic/exchange_internal.h"
 #include "anthropic/json_util.h"
 #include "anthropic/server_address.h"
+#include "anthropic/session.h"
 #include "decode/inflate.h"
 #include "util/buf.h"
 #include "util/utf8.h"
@@ -170,11 +171,13 @@ int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target, c
     }
     if (opts && opts->braintrust_parent && opts->braintrust_parent[0])
         ex->braintrust_parent = strdup(opts->braintrust_parent);
+    bt__session_begin(ex, headers, n_headers); /* an agent session's call: under its root */
 
     ex->handler = handler_for(ex);
     ex->route.query = NULL; /* points into the caller's target: valid only during begin */
     ex->route.query_len = 0;
     if (!ex->handler) {
+        bt__session_end(ex);
         free(ex->braintrust_parent);
         free(ex);
         return BT_OK;
@@ -300,8 +303,30 @@ void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_exchange_i
         ex->handler->ops->finish(ex->handler, ex, info);
     if (ex->handler->ops->free)
         ex->handler->ops->free(ex->handler);
+    bt__session_end(ex);
     free(ex->braintrust_parent);
     free(ex);
+}
+
+void bt_exchange_abort(bt_exchange *ex, const char *reason, bt_exchange_info *info)
+{
+    if (ex)
+        snprintf(ex->abort_status, sizeof ex->abort_status, "aborted: %s",
+                 reason && *reason ? reason : "cut by the caller");
+    bt_exchange_end(ex, BT_EXCHANGE_ABORTED, info);
+}
+
+const char *bt__exchange_cut(const bt_exchange *ex, const char **message)
+{
+    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
+        *message = "client_cancelled: the client went away before the end";
+        return "client_cancelled";
+    }
+    if (ex->outcome == BT_EXCHANGE_ABORTED) {
+        *message = ex->abort_status[0] ? ex->abort_status : "aborted: cut by the caller";
+        return "aborted";
+    }
+    return NULL;
 }
 
 bt_span_options bt__exchange_span_options(const bt_exchange *ex)

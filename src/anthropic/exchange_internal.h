@@ -55,11 +55,13 @@ struct bt_exchange {
     int is_truncated;       /* some cap was hit: metadata.truncated */
     char decode_error[128]; /* "" or why the response body could not be decoded */
     bt_exchange_outcome outcome;
+    char abort_status[160]; /* BT_EXCHANGE_ABORTED: "aborted: <why the caller cut it>" */
     bt_span_context parent;
     int has_parent;
     char *braintrust_parent; /* per-request override or NULL */
     bt__handler *handler;
-    struct bt__inflate *inflater; /* NULL for identity */
+    struct bt__inflate *inflater;         /* NULL for identity */
+    struct bt__exchange_session *session; /* NULL outside an agent session (session.c) */
 };
 
 /* Accessors to instrumentation settings (anthropic.c). */
@@ -74,6 +76,8 @@ const char *bt__anthropic_mask(const bt_anthropic *a, const char *field, const c
 const struct bt__server *bt__anthropic_upstream(const bt_anthropic *a);
 /* The correlation store (never NULL after bt_anthropic_new). */
 struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a);
+/* The agent sessions table (session.h); NULL only if it could not be allocated. */
+struct bt__sessions *bt__anthropic_sessions(bt_anthropic *a);
 
 /* The options of a span for this exchange: parent context, start time, kind CLIENT. */
 bt_span_options bt__exchange_span_options(const bt_exchange *ex);
@@ -95,6 +99,11 @@ typedef struct bt__http_error {
 int bt__exchange_http_error(bt_exchange *ex, const char *body, size_t len, bt__http_error *out);
 /* The same, set on `span` as its error status and error.type. */
 int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body, size_t len);
+
+/* For an exchange cut before its end by the client or by the caller itself: returns
+ * the error type and points *message at the status text (static, or in ex); NULL for
+ * other outcomes. */
+const char *bt__exchange_cut(const bt_exchange *ex, const char **message);
 
 /* Handler constructors (one file each). */
 bt__handler *bt__messages_handler_new(bt_exchange *ex);      /* messages + count_tokens */

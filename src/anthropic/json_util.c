@@ -21,6 +21,24 @@ void bt__span_set_json_text(bt_anthropic *a, bt_span *span, const char *key, con
     }
 }
 
+void bt__span_set_json_slice(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
+                             bt__jv value)
+{
+    if (!span || value.type == BT__JV_NONE)
+        return;
+    if (!mask_field) {
+        bt_span_set_string_len(span, key, value.p, value.len);
+        return;
+    }
+    char *text = malloc(value.len + 1); /* the callback reads a NUL-terminated text */
+    if (!text)
+        return;
+    memcpy(text, value.p, value.len);
+    text[value.len] = '\0';
+    bt__span_set_json_text(a, span, key, mask_field, text, value.len);
+    free(text);
+}
+
 void bt__span_set_json(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
                        const json_t *value)
 {

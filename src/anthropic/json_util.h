@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "braintrust/anthropic.h"
+#include "decode/json_scan.h"
 
 /* Sets `key` on `span` to the compact JSON text of `value` (borrowed). With
  * `mask_field` non-NULL the bt_anthropic mask callback sees the text first. */
@@ -21,6 +22,11 @@ void bt__span_set_json(bt_anthropic *a, bt_span *span, const char *key, const ch
  * non-NULL the bt_anthropic mask callback sees the text first. */
 void bt__span_set_json_text(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
                             const char *json, size_t len);
+
+/* The same for a value of a canonical document (json_scan.h): the mask callback gets a
+ * NUL-terminated copy. */
+void bt__span_set_json_slice(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
+                             bt__jv value);
 
 /* Sets braintrust.span_attributes to {"type":type,"name":name}: the one place every
  * span of this layer (llm, task, tool) gets it. */

@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anthropic/conversation.h"
 #include "braintrust/common.h"
 
-/* The request parameters recorded in metadata (braintrust-conventions §2). */
+/* The request parameters recorded in metadata (docs/SPANS.md, braintrust.metadata). */
 static const char *const request_params[] = {
     "model",
     "max_tokens",
@@ -151,4 +152,10 @@ void bt__llm_request_metadata(const bt__jv_members *params, bt__jobj *md)
             bt__jobj_set(md, request_params[i], v.p, v.len);
         }
     }
+    /* in-conversation system turns, told apart from the top-level system put last */
+    bt__buf turns;
+    bt__buf_init(&turns, 0);
+    if (bt__system_turn_indices(bt__jv_lookup(params, "messages"), &turns) > 0)
+        bt__jobj_set(md, "system_turns", turns.data, turns.len);
+    bt__buf_free(&turns);
 }

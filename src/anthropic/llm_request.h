@@ -24,7 +24,8 @@ int bt__llm_input_in_place(bt__buf *body, const bt__jv_members *params, size_t *
 
 /* braintrust.metadata from the request into `md` (cleared first): provider "anthropic"
  * plus each recorded request parameter present, verbatim, except MCP servers'
- * authorization_token, which is a credential and is replaced by "[redacted]". */
+ * authorization_token, which is a credential and is replaced by "[redacted]"; and
+ * `system_turns`, the indexes of in-conversation system turns, when there are any. */
 void bt__llm_request_metadata(const bt__jv_members *params, bt__jobj *md);
 
 #endif

@@ -11,6 +11,7 @@
 #include "anthropic/llm_request.h"
 #include "anthropic/llm_span.h"
 #include "anthropic/messages_stream.h"
+#include "anthropic/session.h"
 #include "decode/sse.h"
 
 typedef struct msg_handler {
@@ -99,9 +100,11 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
         *message = text;
         return type;
     }
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client_cancelled: the client went away before the end";
-        return "client_cancelled";
+    const char *cut_message;
+    const char *cut = bt__exchange_cut(ex, &cut_message);
+    if (cut) {
+        *message = (char *)cut_message; /* static or in ex: not owned */
+        return cut;
     }
     /* an undecodable body says nothing about how the stream ended */
     if (!bt__msg_stream_saw_stop(m->stream) && !ex->decode_error[0]) {
@@ -113,9 +116,11 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
 
 static const char *transport_error(bt_exchange *ex, char **message)
 {
-    if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client_cancelled: the client went away before the end";
-        return "client_cancelled";
+    const char *cut_message;
+    const char *cut = bt__exchange_cut(ex, &cut_message);
+    if (cut) {
+        *message = (char *)cut_message; /* static or in ex: not owned */
+        return cut;
     }
     if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
         *message =
@@ -240,6 +245,12 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     else
         bt__jobj_set(&t.metadata, "provider", "\"anthropic\"", 11);
     call.metadata = &t.metadata;
+    /* after the response's keys: what only an observed call knows; an agent session's
+     * turn and its client tool calls (read from the request, before it is reused) */
+    exchange_metadata(ex, m, parse_failed, &t.after);
+    if (params)
+        bt__session_turn(ex, bt__jv_lookup(params, "messages"), &t.after);
+
     /* The input is the largest text of a call: it is written over the request body, in
      * place when the body is the text it was read from (no other copy to allocate). */
     size_t offset;
@@ -260,12 +271,12 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         call.n_times = bt__msg_stream_block_times(m->stream, times, n_content);
     }
     /* the truncation mark comes last, after the call's own keys */
-    exchange_metadata(ex, m, parse_failed, &t.after);
     call.metadata_after = &t.after;
     call.truncated = ex->is_truncated;
 
     bt__llm_span_result r;
     bt__llm_span_emit(&call, &r);
+    bt__session_record(ex, &r.usage, r.model, msg, info->is_error, m->count_tokens);
     snprintf(info->model, sizeof info->model, "%s", r.model);
     info->input_tokens = r.usage.prompt;
     info->output_tokens = m->count_tokens ? -1 : r.usage.output;

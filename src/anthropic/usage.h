@@ -1,5 +1,5 @@
 /*
- * Anthropic usage -> Braintrust metrics (braintrust-conventions.md §2.1 and §4) and the
+ * Anthropic usage -> Braintrust metrics (docs/SPANS.md, braintrust.metrics) and the
  * token counts the gen_ai.usage.* attributes and access logs need.
  */
 #ifndef BT_ANTHROPIC_USAGE_H

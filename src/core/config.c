@@ -1,16 +1,18 @@
 /*
  * Configuration: the setters and bt_tracer_configure_from_env(). A bad value never
- * crashes or exits: it is logged once, naming the setting or variable (never a secret
- * value), and the tracer is disabled.
+ * crashes or exits: it is logged once, naming the setting or variable and its value
+ * (never a value that may be a secret), and the tracer is disabled.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/tracer_impl.h"
+#include "util/text.h"
 
 /* ---- value checks ---------------------------------------------------------------- */
 
@@ -88,90 +90,20 @@ int bt__valid_parent(const char *parent)
     return 0;
 }
 
-static int hexdig(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static int is_ows(char c)
 {
     return c == ' ' || c == '\t';
 }
 
-/* Percent-decodes [s, s+n) into a new string; NULL when an escape is malformed. */
-static char *percent_decode(const char *s, size_t n, size_t *out_len)
+static int add_kv_attr(void *ud, const char *key, const char *value, size_t value_len)
 {
-    char *o = malloc(n + 1);
-    if (!o)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            o[k++] = s[i];
-            continue;
-        }
-        if (i + 2 >= n) {
-            free(o);
-            return NULL;
-        }
-        int a = hexdig(s[i + 1]), b = hexdig(s[i + 2]);
-        if (a < 0 || b < 0) {
-            free(o);
-            return NULL;
-        }
-        o[k++] = (char)(a << 4 | b);
-        i += 2;
-    }
-    o[k] = '\0';
-    *out_len = k;
-    return o;
+    long d = 0;
+    return ud ? bt__attrs_set_string(ud, key, value, value_len, 0, &d) : BT_OK;
 }
 
 int bt__parse_kv_list(const char *list, bt__attrs *out)
 {
-    if (!list)
-        return BT_OK;
-    const char *p = list;
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        const char *m = p, *e = p + n;
-        p = *e ? e + 1 : e;
-        while (m < e && is_ows(*m))
-            m++;
-        while (e > m && is_ows(e[-1]))
-            e--;
-        if (m == e)
-            continue; /* empty list members are allowed */
-        const char *eq = memchr(m, '=', (size_t)(e - m));
-        if (!eq)
-            return BT_EINVAL;
-        const char *ke = eq;
-        while (ke > m && is_ows(ke[-1]))
-            ke--;
-        const char *vs = eq + 1;
-        while (vs < e && is_ows(*vs))
-            vs++;
-        if (ke == m)
-            return BT_EINVAL;
-        size_t klen, vlen;
-        char *key = percent_decode(m, (size_t)(ke - m), &klen);
-        char *val = key ? percent_decode(vs, (size_t)(e - vs), &vlen) : NULL;
-        if (!key || !val || strlen(key) != klen || strlen(val) != vlen || klen == 0) {
-            free(key);
-            free(val);
-            return BT_EINVAL;
-        }
-        long d = 0;
-        int rc = out ? bt__attrs_set_string(out, key, val, vlen, 0, &d) : BT_OK;
-        free(key);
-        free(val);
-        if (rc)
-            return rc;
-    }
-    return BT_OK;
+    return bt__kv_list_parse(list, add_kv_attr, out);
 }
 
 /* ---- setters ----------------------------------------------------------------------- */
@@ -181,6 +113,57 @@ int bt__parse_kv_list(const char *list, bt__attrs *out)
 static int config_error(bt_tracer *t, const char *what, const char *why)
 {
     bt_tracer_log(t, BT_LOG_ERROR, "braintrust: invalid %s: %s; tracing is disabled", what, why);
+    t->disabled = 1;
+    return BT_EINVAL;
+}
+
+/* A bad environment variable: its name, its value and why, so the operator can fix it
+ * from one log line. Never a secret: the values of keys and header lists are withheld,
+ * and a URL's user information and query are shown as "***". Control characters,
+ * quotes and backslashes are escaped; long values are cut. */
+static int env_error(bt_tracer *t, const char *var, const char *value, const char *why)
+{
+    int secret = strstr(var, "KEY") || strstr(var, "HEADERS");
+    int url = strstr(var, "URL") || strstr(var, "ENDPOINT");
+    if (secret) {
+        bt_tracer_log(t, BT_LOG_ERROR, "braintrust: invalid %s (value withheld): %s; tracing is disabled",
+                      var, why);
+        t->disabled = 1;
+        return BT_EINVAL;
+    }
+    const char *scheme_end = url ? strstr(value, "://") : NULL;
+    const char *auth = scheme_end ? scheme_end + 3 : value;
+    const char *at = NULL; /* the '@' ending user information in the authority */
+    for (const char *p = auth; url && *p && *p != '/' && *p != '?' && *p != '#'; p++)
+        if (*p == '@')
+            at = p;
+    char shown[160];
+    size_t n = 0;
+    int cut = 0;
+    for (const char *p = value; *p; p++) {
+        if (n + 6 >= sizeof shown) {
+            cut = 1;
+            break;
+        }
+        if (at && p == auth) {
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "***");
+            p = at; /* the '@' itself is copied next round */
+            shown[n++] = '@';
+            continue;
+        }
+        if (url && (*p == '?' || *p == '#')) {
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "%c***", *p);
+            break;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+            n += (size_t)snprintf(shown + n, sizeof shown - n, "\\x%02x", c);
+        else
+            shown[n++] = (char)c;
+    }
+    shown[n] = '\0';
+    bt_tracer_log(t, BT_LOG_ERROR, "braintrust: invalid %s=\"%s%s\": %s; tracing is disabled", var, shown,
+                  cut ? "..." : "", why);
     t->disabled = 1;
     return BT_EINVAL;
 }
@@ -220,38 +203,34 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
     case S_API_KEY:
         if (set && has_ctl(v))
             return *why = "contains control characters", BT_EINVAL;
-        slot = &t->api_key;
+        slot = &t->exp.api_key;
         break;
     case S_API_URL:
         if (set && !bt__valid_http_url(v))
             return *why = "not an http(s) URL with a host", BT_EINVAL;
-        slot = &t->api_url;
+        slot = &t->exp.api_url;
         break;
     case S_PARENT:
         if (set && !bt__valid_parent(v))
             return *why = "expected project_name:<name>, project_id:<id> or experiment_id:<id>", BT_EINVAL;
-        slot = &t->parent;
+        slot = &t->exp.parent;
         break;
     case S_OTLP_ENDPOINT:
     case S_OTLP_TRACES_ENDPOINT:
         if (set && !bt__valid_http_url(v))
             return *why = "not an http(s) URL with a host", BT_EINVAL;
-        slot = which == S_OTLP_ENDPOINT ? &t->otlp_endpoint : &t->otlp_traces_endpoint;
+        slot = which == S_OTLP_ENDPOINT ? &t->exp.otlp_endpoint : &t->exp.otlp_traces_endpoint;
         break;
     case S_OTLP_HEADERS:
     case S_RESOURCE_ATTRIBUTES: {
-        bt__attrs tmp = {0};
-        int rc = set ? bt__parse_kv_list(v, &tmp) : BT_OK;
-        int bad_header = 0;
-        for (size_t i = 0; which == S_OTLP_HEADERS && i < tmp.n; i++)
-            if (has_ctl(tmp.items[i].key) || has_ctl(tmp.items[i].v.s.ptr) || strpbrk(tmp.items[i].key, " :"))
-                bad_header = 1;
-        bt__attrs_free(&tmp);
+        /* The exporter reads the header list with this same parser, so a list accepted
+         * here is never refused when the sink is built. */
+        int rc = set ? bt__kv_list_parse(v, NULL, NULL) : BT_OK;
         if (rc == BT_ENOMEM)
             return BT_ENOMEM;
-        if (rc || bad_header)
+        if (rc)
             return *why = "expected a list key=value,key2=value2 (values percent-encoded)", BT_EINVAL;
-        slot = which == S_OTLP_HEADERS ? &t->otlp_headers : &t->resource_attributes;
+        slot = which == S_OTLP_HEADERS ? &t->exp.otlp_headers : &t->resource_attributes;
         if (which == S_RESOURCE_ATTRIBUTES)
             t->resource_built = 0;
         break;
@@ -263,7 +242,7 @@ static int apply_string(bt_tracer *t, string_setting which, const char *v, const
         t->resource_built = 0;
         break;
     case S_STORE_PATH:
-        slot = &t->store_path;
+        slot = &t->exp.store_path;
         break;
     }
     int rc = replace_str(slot, v);
@@ -374,14 +353,14 @@ int bt_tracer_set_otlp_protocol(bt_tracer *t, bt_otlp_protocol protocol)
     SETTER_GUARD(t);
     if (protocol != BT_OTLP_PROTOBUF && protocol != BT_OTLP_JSON)
         return config_error(t, "OTLP protocol (bt_tracer_set_otlp_protocol)", "unknown protocol");
-    t->protocol = protocol;
+    t->exp.protocol = protocol;
     return BT_OK;
 }
 
 int bt_tracer_set_otlp_compression(bt_tracer *t, int gzip)
 {
     SETTER_GUARD(t);
-    t->gzip = gzip != 0;
+    t->exp.gzip = gzip != 0;
     return BT_OK;
 }
 
@@ -390,7 +369,7 @@ int bt_tracer_set_export_timeout_ms(bt_tracer *t, int timeout_ms)
     SETTER_GUARD(t);
     if (timeout_ms <= 0)
         return config_error(t, "export timeout (bt_tracer_set_export_timeout_ms)", "must be > 0");
-    t->otlp_timeout_ms = timeout_ms;
+    t->exp.timeout_ms = timeout_ms;
     return BT_OK;
 }
 
@@ -512,7 +491,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
             continue;
         int r = apply_string(t, strings[i].which, v, &why);
         if (r == BT_EINVAL)
-            r = config_error(t, strings[i].var, why);
+            r = env_error(t, strings[i].var, v, why);
         if (r && rc == BT_OK)
             rc = r;
     }
@@ -522,7 +501,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
     if (v) {
         int r = apply_string(t, S_OTLP_HEADERS, v, &why);
         if (r == BT_EINVAL)
-            r = config_error(t, name, why);
+            r = env_error(t, name, v, why);
         if (r && rc == BT_OK)
             rc = r;
     }
@@ -530,33 +509,33 @@ int bt_tracer_configure_from_env(bt_tracer *t)
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", &name);
     if (v) {
         if (trimmed_equals(v, "http/protobuf"))
-            t->protocol = BT_OTLP_PROTOBUF;
+            t->exp.protocol = BT_OTLP_PROTOBUF;
         else if (trimmed_equals(v, "http/json"))
-            t->protocol = BT_OTLP_JSON;
+            t->exp.protocol = BT_OTLP_JSON;
         else if (trimmed_equals(v, "grpc"))
-            rc = config_error(t, name,
-                              "grpc is not supported by this exporter; use http/protobuf or http/json");
+            rc = env_error(t, name, v,
+                           "grpc is not supported by this exporter; use http/protobuf or http/json");
         else
-            rc = config_error(t, name, "expected http/protobuf or http/json");
+            rc = env_error(t, name, v, "expected http/protobuf or http/json");
     }
 
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION", &name);
     if (v) {
         if (trimmed_equals(v, "gzip"))
-            t->gzip = 1;
+            t->exp.gzip = 1;
         else if (trimmed_equals(v, "none"))
-            t->gzip = 0;
+            t->exp.gzip = 0;
         else
-            rc = config_error(t, name, "expected gzip or none");
+            rc = env_error(t, name, v, "expected gzip or none");
     }
 
     v = env_pair("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", &name);
     int n;
     if (v) {
         if (parse_pos_int(v, &n) == 0)
-            t->otlp_timeout_ms = n;
+            t->exp.timeout_ms = n;
         else
-            rc = config_error(t, name, "expected a positive number of milliseconds");
+            rc = env_error(t, name, v, "expected a positive number of milliseconds");
     }
 
     static const struct {
@@ -575,7 +554,7 @@ int bt_tracer_configure_from_env(bt_tracer *t)
         if (parse_pos_int(v, &n) == 0)
             *(int *)((char *)t + ints[i].offset) = n;
         else
-            rc = config_error(t, ints[i].var, "expected a positive integer");
+            rc = env_error(t, ints[i].var, v, "expected a positive integer");
     }
     if (t->max_export_batch > t->max_queue)
         rc = config_error(t, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "must not exceed OTEL_BSP_MAX_QUEUE_SIZE");

@@ -3,10 +3,15 @@
  *
  * bt_span_end() only links the span into the queue under a mutex (or drops it when the
  * queue is full), so instrumented code never waits for the network. The thread exports
- * when max_export_batch spans are waiting or when the oldest has waited schedule_delay,
+ * when max_export_batch spans are waiting or when the oldest has waited schedule_delay
+ * (at once when every sink is local: the delay only batches network requests),
  * splitting every batch so that no request exceeds max_request_bytes (by each span's
  * approx_bytes), and hands each piece to every sink. Flush waits for the spans ended
  * before it and reports whether all of them were delivered.
+ *
+ * Time here is the processor's clock (proc_now): CLOCK_MONOTONIC, or a manual clock a
+ * test moves, in which case the thread waits for the clock to move instead of sleeping
+ * on a timer.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +40,19 @@ static int is_power_of_two(uint64_t v)
     return v && !(v & (v - 1));
 }
 
+/* The processor's clock; with a manual clock, call with mu held once running. */
+static uint64_t proc_now(const bt_tracer *t)
+{
+    return t->manual_clock ? t->manual_now_ns : bt__mono_ns();
+}
+
+/* Wakes the export thread to look again (mu held). */
+static void poke(bt__processor *p)
+{
+    p->idle = 0;
+    pthread_cond_signal(&p->work);
+}
+
 void bt__processor_enqueue(bt_tracer *t, bt_span *s)
 {
     bt__processor *p = &t->proc;
@@ -60,9 +78,13 @@ void bt__processor_enqueue(bt_tracer *t, bt_span *s)
     p->qlen++;
     p->enq_seq++;
     if (p->qlen == 1)
-        p->oldest_enqueued_mono = bt__mono_ns();
-    /* The thread needs waking only to start the schedule-delay timer or for a full batch. */
+        p->oldest_enqueued_mono = proc_now(t);
+    /* The thread needs waking only to start the schedule-delay timer (or, with local
+     * sinks, to export) or for a full batch; signalled after unlocking, so that it
+     * does not wake only to wait for this lock. */
     int wake = p->qlen == 1 || p->qlen == (size_t)t->max_export_batch;
+    if (wake)
+        p->idle = 0;
     pthread_mutex_unlock(&p->mu);
     if (wake)
         pthread_cond_signal(&p->work);
@@ -70,9 +92,12 @@ void bt__processor_enqueue(bt_tracer *t, bt_span *s)
 
 /* Hands spans[0..n) to every sink in pieces under the byte cap. Returns how many of the
  * spans were delivered by every sink; adds the requests and failures made to *req and
- * *fail. */
+ * *fail. A failing sink logs its own reason; this says what it cost, once when a run of
+ * failures starts and then at 2, 4, 8... failed exports, so a dead receiver cannot
+ * flood the log. */
 static size_t export_batch(bt_tracer *t, bt_span **spans, size_t n, uint64_t *req, uint64_t *fail)
 {
+    bt__processor *p = &t->proc;
     size_t delivered = 0, i = 0;
     while (i < n) {
         size_t j = i, bytes = REQUEST_OVERHEAD_BYTES;
@@ -80,19 +105,32 @@ static size_t export_batch(bt_tracer *t, bt_span **spans, size_t n, uint64_t *re
         while (j < n && (j == i || bytes + spans[j]->approx_bytes <= t->max_request_bytes))
             bytes += spans[j++]->approx_bytes;
         int ok = 1;
+        size_t taken_by_all = j - i; /* of this piece, taken by every sink */
         for (size_t k = 0; k < t->n_sinks; k++) {
             bt_sink *sink = t->sinks[k];
+            sink->last_taken = BT__TAKEN_UNKNOWN;
             int rc = sink->vt->export_spans(sink, &t->resource, spans + i, j - i);
             (*req)++;
             if (rc != BT_OK) {
+                size_t taken =
+                    sink->last_taken != BT__TAKEN_UNKNOWN && sink->last_taken < j - i ? sink->last_taken : 0;
+                if (taken < taken_by_all)
+                    taken_by_all = taken;
                 (*fail)++;
                 ok = 0;
-                bt_tracer_log(t, BT_LOG_WARN, "braintrust: sink %s failed to export %zu span(s): %s",
-                              sink->vt->name ? sink->vt->name : "?", j - i, bt_strerror(rc));
+                uint64_t streak = ++p->fail_streak; /* the export thread's own */
+                if (streak == 1 || is_power_of_two(streak))
+                    bt_tracer_log(
+                        t, BT_LOG_WARN,
+                        "braintrust: sink %s could not take %zu span(s) (%s); %llu failed export(s) "
+                        "in a row, those spans are dropped",
+                        sink->vt->name ? sink->vt->name : "?", j - i, bt_strerror(rc),
+                        (unsigned long long)streak);
             }
         }
+        delivered += taken_by_all;
         if (ok)
-            delivered += j - i;
+            p->fail_streak = 0;
         i = j;
     }
     return delivered;
@@ -110,6 +148,16 @@ static int flush_sinks(bt_tracer *t)
     return ok;
 }
 
+/* 1 when the thread has something to do at time `now` (mu held). */
+static int has_work(const bt_tracer *t, const bt__processor *p, uint64_t now, uint64_t delay)
+{
+    if (p->stopping || p->flush_req > p->flush_served || p->qlen >= (size_t)t->max_export_batch)
+        return 1;
+    if (p->qlen == 0)
+        return 0;
+    return p->all_sinks_local || now >= p->oldest_enqueued_mono + delay;
+}
+
 static void *export_thread(void *arg)
 {
     bt_tracer *t = arg;
@@ -119,18 +167,18 @@ static void *export_thread(void *arg)
     pthread_mutex_lock(&p->mu);
     for (;;) {
         /* Wait for a full batch, the schedule delay, a flush or shutdown. */
-        while (p->qlen < (size_t)t->max_export_batch && !p->stopping && p->flush_want <= p->flushed_seq) {
-            if (p->qlen == 0) {
+        while (!has_work(t, p, proc_now(t), delay)) {
+            p->idle = 1;
+            pthread_cond_broadcast(&p->done); /* for bt__tracer_wait_idle */
+            if (p->qlen == 0 || t->manual_clock) {
                 pthread_cond_wait(&p->work, &p->mu);
-                continue;
+            } else {
+                struct timespec ts;
+                mono_deadline(p->oldest_enqueued_mono + delay, &ts);
+                pthread_cond_timedwait(&p->work, &p->mu, &ts);
             }
-            uint64_t deadline = p->oldest_enqueued_mono + delay;
-            if (bt__mono_ns() >= deadline)
-                break;
-            struct timespec ts;
-            mono_deadline(deadline, &ts);
-            pthread_cond_timedwait(&p->work, &p->mu, &ts);
         }
+        p->idle = 0;
 
         size_t n = 0;
         while (n < (size_t)t->max_export_batch && p->head) {
@@ -142,8 +190,8 @@ static void *export_thread(void *arg)
             p->tail = NULL;
         p->qlen -= n;
         if (p->qlen)
-            p->oldest_enqueued_mono = bt__mono_ns();
-        int give_up = p->stopping && bt__mono_ns() > p->drain_deadline_mono;
+            p->oldest_enqueued_mono = proc_now(t);
+        int give_up = p->stopping && proc_now(t) > p->drain_deadline_mono;
 
         if (n) {
             pthread_mutex_unlock(&p->mu);
@@ -163,14 +211,16 @@ static void *export_thread(void *arg)
                 p->last_fail_seq = p->done_seq;
         }
 
-        if (p->flush_want > p->flushed_seq && p->done_seq >= p->flush_want) {
-            uint64_t upto = p->done_seq;
+        /* Every flush call gets a round of sink flushes that starts after it was made
+         * (a spool's unsent spans get another attempt each time), once the spans
+         * before it are handled. */
+        if (p->flush_req > p->flush_served && p->done_seq >= p->flush_want) {
+            uint64_t req = p->flush_req;
             pthread_mutex_unlock(&p->mu);
             int ok = flush_sinks(t);
             pthread_mutex_lock(&p->mu);
-            if (!ok && upto)
-                p->last_fail_seq = upto;
-            p->flushed_seq = upto;
+            p->flush_served = req;
+            p->flush_round_ok = ok;
         }
         pthread_cond_broadcast(&p->done);
         if (p->stopping && p->qlen == 0)
@@ -194,6 +244,9 @@ int bt__processor_start(bt_tracer *t)
     p->batch = malloc((size_t)t->max_export_batch * sizeof *p->batch);
     if (!p->batch)
         return BT_ENOMEM;
+    p->all_sinks_local = 1;
+    for (size_t k = 0; k < t->n_sinks; k++)
+        p->all_sinks_local &= t->sinks[k]->vt->local != 0;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -226,17 +279,19 @@ int bt__processor_flush(bt_tracer *t, int timeout_ms)
     uint64_t base = p->flush_base;
     uint64_t drops_now = p->queue_drops;
     uint64_t drops = drops_now - p->flush_drop_base;
+    uint64_t req = ++p->flush_req;
     if (p->flush_want < target)
         p->flush_want = target;
-    pthread_cond_signal(&p->work);
+    poke(p);
     int timed_out = 0;
-    while (p->flushed_seq < target && !timed_out) {
+    while (p->flush_served < req && !timed_out) {
         struct timespec ts;
         mono_deadline(deadline, &ts);
         if (pthread_cond_timedwait(&p->done, &p->mu, &ts) == ETIMEDOUT)
-            timed_out = p->flushed_seq < target;
+            timed_out = p->flush_served < req;
     }
-    int failed = drops > 0 || p->last_fail_seq > base;
+    /* the round that served this call began after it: its sinks' answer is current */
+    int failed = drops > 0 || p->last_fail_seq > base || !p->flush_round_ok;
     if (!timed_out) {
         if (p->flush_base < target)
             p->flush_base = target;
@@ -256,8 +311,8 @@ void bt__processor_stop(bt_tracer *t)
         return;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
-    p->drain_deadline_mono = bt__mono_ns() + ms_to_ns(t->bsp_export_timeout_ms);
-    pthread_cond_signal(&p->work);
+    p->drain_deadline_mono = proc_now(t) + ms_to_ns(t->bsp_export_timeout_ms);
+    poke(p);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->thread, NULL);
     p->thread_started = 0;
@@ -294,4 +349,29 @@ void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out)
     out->export_failures = p->failures;
     out->queue_length = p->qlen;
     pthread_mutex_unlock(&p->mu);
+}
+
+void bt__processor_clock_moved(bt_tracer *t, uint64_t ns)
+{
+    bt__processor *p = &t->proc;
+    pthread_mutex_lock(&p->mu);
+    t->manual_now_ns += ns;
+    poke(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int bt__processor_wait_idle(bt_tracer *t, int timeout_ms)
+{
+    bt__processor *p = &t->proc;
+    uint64_t deadline = bt__mono_ns() + ms_to_ns(timeout_ms);
+    pthread_mutex_lock(&p->mu);
+    while (!p->idle) {
+        struct timespec ts;
+        mono_deadline(deadline, &ts);
+        if (pthread_cond_timedwait(&p->done, &p->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    int idle = p->idle;
+    pthread_mutex_unlock(&p->mu);
+    return idle ? BT_OK : BT_ETIMEDOUT;
 }

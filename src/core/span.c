@@ -290,9 +290,9 @@ void bt_span_end(bt_span *s, uint64_t end_unix_nano)
     s->end_unix_nano = end < s->start_unix_nano ? s->start_unix_nano : end;
     /* Braintrust routes each span by this attribute; a span may name its own parent.
      * It is added even past the attribute count cap: without it the span is lost. */
-    if (t->parent && !bt__attrs_find(&s->attrs, "braintrust.parent")) {
+    if (t->exp.parent && !bt__attrs_find(&s->attrs, "braintrust.parent")) {
         long d = 0;
-        bt__attrs_set_string(&s->attrs, "braintrust.parent", t->parent, strlen(t->parent), 0, &d);
+        bt__attrs_set_string(&s->attrs, "braintrust.parent", t->exp.parent, strlen(t->exp.parent), 0, &d);
         add_bytes(s, d);
     }
     if (s->dropped_attributes || s->dropped_events || s->dropped_links)

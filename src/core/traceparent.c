@@ -5,25 +5,11 @@
 #include <string.h>
 
 #include "core/tracer_impl.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1; /* uppercase is invalid per the spec */
-}
+#include "util/text.h"
 
 static int parse_hex(const char *s, uint8_t *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    return bt__hex_decode(s, n, out, BT__HEX_LOWERCASE_ONLY); /* uppercase is invalid per the spec */
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -92,7 +78,6 @@ int bt_traceparent_parse(const char *traceparent, const char *tracestate, bt_spa
 
 int bt_traceparent_format(const bt_span_context *ctx, char out[56])
 {
-    static const char hex[] = "0123456789abcdef";
     if (!ctx || !out)
         return BT_EINVAL;
     if (all_zero(ctx->trace_id, 16) || all_zero(ctx->span_id, 8)) {
@@ -103,18 +88,12 @@ int bt_traceparent_format(const bt_span_context *ctx, char out[56])
     *p++ = '0';
     *p++ = '0';
     *p++ = '-';
-    for (int i = 0; i < 16; i++) {
-        *p++ = hex[ctx->trace_id[i] >> 4];
-        *p++ = hex[ctx->trace_id[i] & 15];
-    }
+    bt__hex_encode(ctx->trace_id, 16, p);
+    p += 32;
     *p++ = '-';
-    for (int i = 0; i < 8; i++) {
-        *p++ = hex[ctx->span_id[i] >> 4];
-        *p++ = hex[ctx->span_id[i] & 15];
-    }
+    bt__hex_encode(ctx->span_id, 8, p);
+    p += 16;
     *p++ = '-';
-    *p++ = hex[ctx->trace_flags >> 4];
-    *p++ = hex[ctx->trace_flags & 15];
-    *p = '\0';
+    bt__hex_encode(&ctx->trace_flags, 1, p);
     return BT_OK;
 }

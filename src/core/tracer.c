@@ -1,7 +1,7 @@
 /*
  * The tracer's lifecycle: creation with the OTel defaults, sinks, the resource,
  * starting the processor, flush, statistics, logging, clock and shutdown.
- * (bt_tracer_start, which picks default sinks, is in the export layer.)
+ * (bt_tracer_start, which picks the default sink, is in the export layer.)
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,8 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "braintrust/braintrust.h"
+#include "braintrust/version.h"
 #include "core/tracer_impl.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 #define SCOPE_NAME "braintrust-c"
@@ -32,8 +33,8 @@ int bt_tracer_new(bt_tracer **out)
     bt_tracer *t = calloc(1, sizeof *t);
     if (!t)
         return BT_ENOMEM;
-    t->protocol = BT_OTLP_PROTOBUF;
-    t->otlp_timeout_ms = 10000;
+    t->exp.protocol = BT_OTLP_PROTOBUF;
+    t->exp.timeout_ms = 10000;
     t->max_queue = 2048;
     t->schedule_delay_ms = 5000;
     t->max_export_batch = 512;
@@ -120,29 +121,19 @@ const bt__resource *bt__tracer_resource(const bt_tracer *t)
     return &m->resource;
 }
 
-const struct bt__tracer_config *bt__tracer_config(const bt_tracer *t)
+const bt__export_settings *bt__tracer_export_settings(const bt_tracer *t)
 {
-    if (!t)
-        return NULL;
-    bt_tracer *m = (bt_tracer *)t;
-    if (!atomic_load(&m->running)) {
-        struct bt__tracer_config *c = &m->cfg;
-        c->api_key = m->api_key;
-        c->api_url = m->api_url ? m->api_url : BT__DEFAULT_API_URL;
-        c->parent = m->parent;
-        c->otlp_endpoint = m->otlp_endpoint;
-        c->otlp_traces_endpoint = m->otlp_traces_endpoint;
-        c->otlp_headers = m->otlp_headers;
-        c->otlp_protocol = m->protocol;
-        c->otlp_gzip = m->gzip;
-        c->export_timeout_ms = m->otlp_timeout_ms;
-        c->store_path = m->store_path;
-        c->max_request_bytes = m->max_request_bytes;
-        c->max_attribute_bytes = m->max_attribute_bytes;
-        c->n_sinks = m->n_sinks;
-        c->disabled = m->disabled;
-    }
-    return &m->cfg;
+    return t ? &t->exp : NULL;
+}
+
+size_t bt__tracer_max_request_bytes(const bt_tracer *t)
+{
+    return t ? t->max_request_bytes : 0;
+}
+
+size_t bt__tracer_sink_count(const bt_tracer *t)
+{
+    return t ? t->n_sinks : 0;
 }
 
 int bt__tracer_run(bt_tracer *t)
@@ -153,7 +144,6 @@ int bt__tracer_run(bt_tracer *t)
         return BT_ESTATE;
     if (t->disabled)
         return BT_EDISABLED;
-    bt__tracer_config(t);
     int rc = build_resource(t);
     if (rc)
         return rc;
@@ -162,6 +152,9 @@ int bt__tracer_run(bt_tracer *t)
         t->sinks[i]->log_ud = t->log_ud;
         t->sinks[i]->log_level = t->log_level;
     }
+    for (size_t i = 0; i < t->n_sinks; i++)
+        if (t->sinks[i]->vt->attached)
+            t->sinks[i]->vt->attached(t->sinks[i]);
     rc = bt__processor_start(t);
     if (rc)
         return rc;
@@ -180,16 +173,6 @@ void bt__tracer_disable(bt_tracer *t)
 {
     if (t)
         t->disabled = 1;
-}
-
-void bt__tracer_logger(const bt_tracer *t, bt_log_fn *fn, void **ud, bt_log_level *min)
-{
-    if (fn)
-        *fn = t ? t->log_fn : NULL;
-    if (ud)
-        *ud = t ? t->log_ud : NULL;
-    if (min)
-        *min = t ? t->log_level : BT_LOG_ERROR;
 }
 
 int bt_tracer_is_enabled(const bt_tracer *t)
@@ -216,8 +199,79 @@ void bt_tracer_get_stats(bt_tracer *t, bt_tracer_stats *out)
     if (!t)
         return;
     out->spans_started = atomic_load_explicit(&t->spans_started, memory_order_relaxed);
+    if (!bt__tracer_live(t))
+        return;
+    bt__processor_stats(t, out);
+    /* Sinks live until bt_tracer_free(), and their delivery accessors lock. */
+    bt__delivery d;
+    memset(&d, 0, sizeof d);
+    for (size_t i = 0; i < t->n_sinks; i++)
+        if (t->sinks[i]->vt->delivery)
+            t->sinks[i]->vt->delivery(t->sinks[i], &d);
+    out->spans_sent = d.sent;
+    out->spans_spooled = d.spooled;
+    out->spans_rejected = d.rejected;
+    out->send_requests = d.requests;
+    out->send_failures = d.failed_requests;
+    out->last_send_status = d.last_status;
+    memcpy(out->last_send_error, d.last_error, sizeof out->last_send_error);
+}
+
+int bt_tracer_describe_export(bt_tracer *t, char *out, size_t out_size)
+{
+    if (!t || !out || !out_size)
+        return BT_EINVAL;
+    out[0] = '\0';
+    if (t->disabled)
+        return BT_EDISABLED;
+    if (!atomic_load(&t->running))
+        return BT_ESTATE;
+    bt__buf b;
+    bt__buf_init(&b, out_size - 1);
+    for (size_t i = 0; i < t->n_sinks; i++) {
+        if (i)
+            bt__buf_append_str(&b, i + 1 == t->n_sinks ? " and " : ", ");
+        if (t->sinks[i]->vt->describe)
+            t->sinks[i]->vt->describe(t->sinks[i], &b);
+        else
+            bt__buf_printf(&b, "the %s sink", t->sinks[i]->vt->name ? t->sinks[i]->vt->name : "unnamed");
+    }
+    if (!t->n_sinks)
+        bt__buf_append_str(&b, "nowhere (no sink)");
+    if (b.data)
+        memcpy(out, b.data, b.len + 1);
+    bt__buf_free(&b);
+    return BT_OK;
+}
+
+int bt__tracer_use_manual_clock(bt_tracer *t, uint64_t start_ns)
+{
+    if (!t)
+        return BT_EINVAL;
+    if (atomic_load(&t->running))
+        return BT_ESTATE;
+    t->manual_clock = 1;
+    t->manual_now_ns = start_ns;
+    return BT_OK;
+}
+
+void bt__tracer_advance_clock(bt_tracer *t, uint64_t ns)
+{
+    if (!t || !t->manual_clock)
+        return;
     if (bt__tracer_live(t))
-        bt__processor_stats(t, out);
+        bt__processor_clock_moved(t, ns);
+    else
+        t->manual_now_ns += ns;
+}
+
+int bt__tracer_wait_idle(bt_tracer *t, int timeout_ms)
+{
+    if (!t)
+        return BT_EINVAL;
+    if (!bt__tracer_live(t))
+        return BT_ESTATE;
+    return bt__processor_wait_idle(t, timeout_ms);
 }
 
 uint64_t bt__mono_ns(void)
@@ -261,13 +315,13 @@ void bt_tracer_free(bt_tracer *t)
         free_sink(t->sinks[i]);
     free(t->sinks);
     bt__attrs_free(&t->resource.attrs);
-    free(t->api_key);
-    free(t->api_url);
-    free(t->parent);
-    free(t->otlp_endpoint);
-    free(t->otlp_traces_endpoint);
-    free(t->otlp_headers);
-    free(t->store_path);
+    free(t->exp.api_key);
+    free(t->exp.api_url);
+    free(t->exp.parent);
+    free(t->exp.otlp_endpoint);
+    free(t->exp.otlp_traces_endpoint);
+    free(t->exp.otlp_headers);
+    free(t->exp.store_path);
     free(t->service_name);
     free(t->resource_attributes);
     free(t);

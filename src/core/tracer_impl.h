@@ -11,7 +11,6 @@
 #include "core/sink_internal.h"
 #include "core/tracer_internal.h"
 
-#define BT__DEFAULT_API_URL "https://api.braintrust.dev"
 #define BT__DEFAULT_MAX_REQUEST_BYTES ((size_t)8 << 20)
 #define BT__DEFAULT_MAX_ATTRIBUTE_BYTES ((size_t)4 << 20)
 /* Per-span count caps (the OTel SDK defaults), so no span grows without bound. */
@@ -35,24 +34,26 @@ typedef struct bt__processor {
     uint64_t oldest_enqueued_mono; /* when the oldest queued span arrived (schedule delay) */
     uint64_t enq_seq;              /* spans accepted so far */
     uint64_t done_seq;             /* spans handled (delivered or failed) so far */
-    uint64_t flush_want;           /* a flush asked for sinks to be flushed up to here */
-    uint64_t flushed_seq;          /* sinks flushed after handling this many spans */
+    uint64_t flush_want;           /* sinks are flushed once this many spans are handled */
+    uint64_t flush_req;            /* flush calls so far */
+    uint64_t flush_served;         /* flush calls answered by a completed round of sink flushes */
+    int flush_round_ok;            /* every sink flushed in the last round */
     uint64_t last_fail_seq;        /* highest seq whose delivery failed (0: none) */
     uint64_t flush_base;           /* enq_seq when the last completed flush was called */
     uint64_t flush_drop_base;      /* queue_drops when the last completed flush was called */
     uint64_t drain_deadline_mono;  /* shutdown: spans still queued after this are dropped */
     bt_span **batch;               /* the export thread's batch buffer (max_export_batch) */
+    int all_sinks_local;           /* export as soon as idle (see bt__sink_vtable.local) */
+    int idle;                      /* the thread waits with nothing it can do at this time */
+    uint64_t fail_streak;          /* failed sink exports in a row (export thread only) */
     /* statistics */
     uint64_t ended, exported, queue_drops, failed_spans, requests, failures;
 } bt__processor;
 
 struct bt_tracer {
     /* configuration (owned strings; NULL when unset), frozen by bt__tracer_run */
-    char *api_key, *api_url, *parent, *otlp_endpoint, *otlp_traces_endpoint, *otlp_headers;
-    char *store_path, *service_name, *resource_attributes;
-    bt_otlp_protocol protocol;
-    int gzip;
-    int otlp_timeout_ms;
+    bt__export_settings exp; /* where spans go, read by bt_tracer_start() */
+    char *service_name, *resource_attributes;
     int max_queue, schedule_delay_ms, max_export_batch, bsp_export_timeout_ms;
     size_t max_request_bytes, max_attribute_bytes;
     int disabled;
@@ -66,7 +67,6 @@ struct bt_tracer {
     bt_sink **sinks;
     size_t n_sinks, cap_sinks;
 
-    struct bt__tracer_config cfg; /* view handed to the export layer */
     bt__resource resource;
     int resource_built;
 
@@ -74,6 +74,10 @@ struct bt_tracer {
     unsigned run_generation; /* bt__fork_generation() at start: the export thread
                                  * exists only in that process */
     atomic_uint_fast64_t spans_started;
+    /* The processor's clock: CLOCK_MONOTONIC, or a manual one that tests move
+     * (bt__tracer_use_manual_clock); manual_now_ns is guarded by proc.mu once running. */
+    int manual_clock;
+    uint64_t manual_now_ns;
     bt__processor proc;
 };
 
@@ -96,8 +100,8 @@ int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const 
  * marker. malloc'd; NULL on ENOMEM. *truncated is set when cut. */
 char *bt__string_sanitize(const char *s, size_t len, size_t max_bytes, size_t *out_len, int *truncated);
 
-/* config.c: parses a W3C list "k=v,k2=v2" with percent-decoded values into attrs.
- * BT_EINVAL when malformed. */
+/* config.c: adds the members of a W3C list "k=v,k2=v2" to attrs (NULL: only checks the
+ * list), by the rule of bt__kv_list_parse() in util/text.h. BT_EINVAL when malformed. */
 int bt__parse_kv_list(const char *list, bt__attrs *out);
 /* Checks an http(s) URL with a host. */
 int bt__valid_http_url(const char *url);
@@ -111,6 +115,9 @@ void bt__processor_stop(bt_tracer *t);
 /* In a forked child: frees the inherited queue and buffers without locking or joining. */
 void bt__processor_abandon(bt_tracer *t);
 void bt__processor_stats(bt_tracer *t, bt_tracer_stats *out);
+/* The manual clock moved: the thread re-reads it. */
+void bt__processor_clock_moved(bt_tracer *t, uint64_t ns);
+int bt__processor_wait_idle(bt_tracer *t, int timeout_ms);
 
 /* tracer.c */
 /* 1 when the processor runs in this process: started, and not a forked child (which

@@ -10,45 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s[0..len) into out (NUL-terminated). `plus_is_space` applies the
- * form-encoding rule used in query strings. Returns the decoded length, or -1 when an
- * escape is malformed or the result does not fit in out_size - 1 bytes. */
-static long percent_decode(const char *s, size_t len, int plus_is_space, char *out, size_t out_size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (len - i < 3)
-                return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi << 4 | lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        if (o + 1 >= out_size)
-            return -1;
-        out[o++] = c;
-    }
-    if (out_size == 0)
-        return -1;
-    out[o] = '\0';
-    return (long)o;
-}
+#include "util/text.h"
 
 /* A batch id is an opaque token; after decoding it must still be one path segment of
  * printable characters, or it is not a batch URL we can name in a span. */
@@ -106,7 +68,7 @@ static bt__route_kind match_v1(const char *method, const char *p, size_t len, bt
     if (kind == BT__ROUTE_NONE)
         return kind;
 
-    long n = percent_decode(id, id_len, 0, out->batch_id, sizeof out->batch_id);
+    long n = bt__percent_decode(id, id_len, 0, out->batch_id, sizeof out->batch_id);
     if (!valid_batch_id(out->batch_id, n)) {
         out->batch_id[0] = '\0';
         return BT__ROUTE_NONE;
@@ -180,7 +142,8 @@ int bt__query_get(const char *query, size_t query_len, const char *name, char *o
             const char *val = eq ? eq + 1 : pair_end;
             /* A value that is malformed or too long for out is reported absent rather
              * than cut: a shortened batch id would name a different batch. */
-            return percent_decode(val, (size_t)(pair_end - val), 1, out, out_size) >= 0;
+            return bt__percent_decode(val, (size_t)(pair_end - val), BT__PERCENT_PLUS_IS_SPACE, out,
+                                      out_size) >= 0;
         }
         p = pair_end + (amp ? 1 : 0);
         if (!amp)

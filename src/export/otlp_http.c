@@ -13,25 +13,35 @@
  *   failures, waiting Retry-After when given, else exponential backoff with jitter;
  *   every request and wait of one export fits in the export timeout (the meaning of
  *   OTEL_EXPORTER_OTLP_TIMEOUT). Other statuses fail at once.
- * - A 2xx response with partial_success.rejected_spans > 0 is a failure.
+ * - A 2xx response with partial_success.rejected_spans > 0 is a failure that must not
+ *   be retried; a 413 splits the batch in halves (unless a spool does that itself), so
+ *   one span too large for the receiver does not take the others down with it. A
+ *   failed export says how many of its spans got through all the same (last_taken).
+ * - Each export's outcome is classified (bt__send_kind) for a spool that retries on its
+ *   own; counters and the last error are kept for metrics (any thread may read them).
+ * - A run of identical failures is logged once, then at 2, 4, 8... failed exports,
+ *   and the recovery once: a dead receiver cannot flood the log.
  * - Header values (API key, extra headers) and URL credentials never reach the log.
  */
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include "braintrust/braintrust.h"
+#include "braintrust/sink.h"
+#include "braintrust/version.h"
 #include "core/sink_internal.h"
 #include "export/gzip.h"
-#include "export/otlp_headers.h"
 #include "export/otlp_json.h"
 #include "export/otlp_proto.h"
 #include "export/otlp_response.h"
 #include "export/otlp_retry.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/timefmt.h"
 
 #define OTLP_DEFAULT_TIMEOUT_MS 10000
@@ -60,6 +70,19 @@ typedef struct otlp_sink {
     int resp_is_json;
     char curl_err[CURL_ERROR_SIZE];
     uint64_t rng;
+    /* the current export's failures (export thread only): the last request's, and the
+     * export's as a whole (the most retry-worthy kind, in base.last_kind) */
+    long fail_status; /* HTTP status of the last failure, 0 when no answer came */
+    bt__send_kind fail_kind;
+    char fail_what[256];   /* "HTTP 503: <excerpt>", "Couldn't connect to server", ... */
+    char export_what[256]; /* the failure that decided base.last_kind */
+    long export_status;
+    size_t taken;    /* spans of the current export a receiver accepted */
+    uint64_t streak; /* failed exports in a row */
+    long streak_key; /* HTTP status, or -(curl code), of the streak's first failure */
+    /* counters for metrics, read from any thread under stats_mu */
+    pthread_mutex_t stats_mu;
+    bt__delivery stats;
 } otlp_sink;
 
 #define SINK_LOG(s, level, ...) \
@@ -158,11 +181,11 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
-/* A short, printable excerpt of an error response for the log; withheld when it
- * would echo the API key back. */
-static void log_response_excerpt(otlp_sink *s, long status)
+/* "HTTP <status>: <printable excerpt of the body>", the excerpt withheld when it would
+ * echo the API key back. */
+static void describe_http_failure(otlp_sink *s, long status, char *out, size_t out_size)
 {
-    char excerpt[201];
+    char excerpt[161];
     size_t n = s->resp.len < sizeof excerpt - 1 ? s->resp.len : sizeof excerpt - 1;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s->resp.data[i];
@@ -171,8 +194,75 @@ static void log_response_excerpt(otlp_sink *s, long status)
     excerpt[n] = '\0';
     if (s->bearer && s->resp.len && strstr(s->resp.data, s->bearer))
         strcpy(excerpt, "(withheld: the response echoes a credential)");
-    SINK_LOG(s, BT_LOG_ERROR, "OTLP export to %s failed: HTTP %ld, not retried: %s", s->display_url, status,
-             excerpt);
+    snprintf(out, out_size, "HTTP %ld%s%s", status, n ? ": " : "", excerpt);
+}
+
+/* Counts one request for the metrics; a failed one becomes the last error. */
+static void count_request(otlp_sink *s, int ok, long status, const char *what)
+{
+    pthread_mutex_lock(&s->stats_mu);
+    s->stats.requests++;
+    if (!ok) {
+        s->stats.failed_requests++;
+        s->stats.last_status = (int)status;
+        snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s", what);
+    }
+    pthread_mutex_unlock(&s->stats_mu);
+}
+
+static void count_spans(otlp_sink *s, uint64_t sent, uint64_t rejected)
+{
+    pthread_mutex_lock(&s->stats_mu);
+    s->stats.sent += sent;
+    s->stats.rejected += rejected;
+    pthread_mutex_unlock(&s->stats_mu);
+}
+
+/* Why a failed request failed, for a spool deciding what to do with the spans. */
+static bt__send_kind classify(CURLcode cc, long status)
+{
+    if (cc != CURLE_OK)
+        return curl_error_retryable(cc) ? BT__SEND_TRANSIENT : BT__SEND_REFUSED;
+    if (bt__otlp_status_retryable(status))
+        return BT__SEND_TRANSIENT;
+    if (status == 400 || status == 413)
+        return BT__SEND_CONTENT;
+    return BT__SEND_REFUSED;
+}
+
+/* How much a failure says "keep these spans and try again": an export made of several
+ * requests reports its most retry-worthy failure. */
+static int retry_rank(bt__send_kind k)
+{
+    static const int rank[] = {[BT__SEND_OK] = 0,
+                               [BT__SEND_PARTIAL] = 1,
+                               [BT__SEND_CONTENT] = 2,
+                               [BT__SEND_REFUSED] = 3,
+                               [BT__SEND_TRANSIENT] = 4};
+    return rank[k];
+}
+
+/* Records a failed delivery of the current export (the caller returns BT_EEXPORT). */
+static int failed(otlp_sink *s, bt__send_kind kind, long status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int failed(otlp_sink *s, bt__send_kind kind, long status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->fail_what, sizeof s->fail_what, fmt, ap);
+    va_end(ap);
+    s->fail_status = status;
+    s->fail_kind = kind;
+    if (retry_rank(kind) > retry_rank(s->base.last_kind)) {
+        s->base.last_kind = kind;
+        s->export_status = status;
+        memcpy(s->export_what, s->fail_what, sizeof s->export_what);
+        s->base.retry_after_ms = kind == BT__SEND_TRANSIENT && s->retry_after[0]
+            ? bt__retry_after_ms(s->retry_after, strlen(s->retry_after),
+                                 (int64_t)(bt__now_unix_nano() / 1000000000u))
+            : -1;
+    }
+    return BT_EEXPORT;
 }
 
 /* One POST. Returns the curl result; *status gets the HTTP status (0 if none). */
@@ -221,21 +311,23 @@ oom:
 }
 
 /* Delivers one encoded body, retrying transient failures until `deadline` (monotonic
- * ns): the export timeout bounds the whole export, every request and wait included. */
+ * ns): the export timeout bounds the whole export, every request and wait included.
+ * With single_attempt (a spool retries on its own schedule) there is no retry here. */
 static int deliver(otlp_sink *s, const void *data, size_t len, const char *parent, size_t n_spans,
                    uint64_t deadline)
 {
+    int max_retries = s->base.single_attempt ? 0 : s->max_retries;
+    char what[256];
     for (int attempt = 0;; attempt++) {
         uint64_t now = bt__monotonic_nano();
-        if (now >= deadline) {
-            SINK_LOG(s, BT_LOG_ERROR,
-                     "OTLP export to %s failed: export timeout (%d ms) reached after %d attempts",
-                     s->display_url, s->timeout_ms, attempt);
-            return BT_EEXPORT;
-        }
+        if (now >= deadline)
+            return failed(s, BT__SEND_TRANSIENT, s->fail_status,
+                          "%s; export timeout (%d ms) reached after %d attempts",
+                          attempt ? s->fail_what : "not sent", s->timeout_ms, attempt);
         long status;
         CURLcode cc = post_once(s, data, len, parent, (int64_t)((deadline - now) / 1000000u), &status);
         if (cc == CURLE_OK && status >= 200 && status < 300) {
+            count_request(s, 1, status, NULL);
             int64_t rejected = 0;
             bt__buf_reset(&s->msg);
             if (bt__otlp_response_parse(s->resp.data, s->resp.len, s->resp_is_json, &rejected, &s->msg) !=
@@ -243,38 +335,36 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
                 /* The receiver said 2xx; an unreadable body does not undo that. */
                 SINK_LOG(s, BT_LOG_DEBUG, "OTLP export to %s: unreadable response body ignored",
                          s->display_url);
-                return BT_OK;
+                rejected = 0;
             }
+            /* The receiver's words go to the log: no control character may forge a line. */
+            for (size_t i = 0; i < s->msg.len; i++)
+                if ((unsigned char)s->msg.data[i] < 0x20 || s->msg.data[i] == 0x7f)
+                    s->msg.data[i] = ' ';
             if (rejected > 0) {
-                SINK_LOG(s, BT_LOG_ERROR, "OTLP receiver %s rejected %lld of %zu spans: %.300s",
-                         s->display_url, (long long)rejected, n_spans,
-                         s->msg.len ? s->msg.data : "(no message)");
-                return BT_EEXPORT;
+                uint64_t r = (uint64_t)rejected < n_spans ? (uint64_t)rejected : n_spans;
+                count_spans(s, n_spans - r, r);
+                s->taken += n_spans - (size_t)r;
+                return failed(s, BT__SEND_PARTIAL, status, "the receiver rejected %lld of %zu spans: %.160s",
+                              (long long)rejected, n_spans, s->msg.len ? s->msg.data : "(no message)");
             }
+            count_spans(s, n_spans, 0);
+            s->taken += n_spans;
             if (s->msg.len)
                 SINK_LOG(s, BT_LOG_WARN, "OTLP receiver %s accepted the spans with a warning: %.300s",
                          s->display_url, s->msg.data);
             return BT_OK;
         }
-        int retryable = cc == CURLE_OK ? bt__otlp_status_retryable(status) : curl_error_retryable(cc);
-        if (!retryable) {
-            if (cc == CURLE_OK)
-                log_response_excerpt(s, status);
-            else
-                SINK_LOG(s, BT_LOG_ERROR, "OTLP export to %s failed: %s", s->display_url,
-                         s->curl_err[0] ? s->curl_err : curl_easy_strerror(cc));
-            return BT_EEXPORT;
-        }
-        char what[64];
         if (cc == CURLE_OK)
-            snprintf(what, sizeof what, "HTTP %ld", status);
+            describe_http_failure(s, status, what, sizeof what);
         else
-            snprintf(what, sizeof what, "%s", curl_easy_strerror(cc));
-        if (attempt >= s->max_retries) {
-            SINK_LOG(s, BT_LOG_ERROR, "OTLP export to %s failed: %s, giving up after %d attempts",
-                     s->display_url, what, attempt + 1);
-            return BT_EEXPORT;
-        }
+            snprintf(what, sizeof what, "%s", s->curl_err[0] ? s->curl_err : curl_easy_strerror(cc));
+        count_request(s, 0, cc == CURLE_OK ? status : 0, what);
+        bt__send_kind kind = classify(cc, cc == CURLE_OK ? status : 0);
+        if (kind != BT__SEND_TRANSIENT)
+            return failed(s, kind, status, "%s", what);
+        if (attempt >= max_retries)
+            return failed(s, kind, status, max_retries ? "%s (%d attempts)" : "%s", what, attempt + 1);
         int64_t delay = -1;
         if (cc == CURLE_OK && s->retry_after[0])
             delay = bt__retry_after_ms(s->retry_after, strlen(s->retry_after),
@@ -282,14 +372,10 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
         if (delay < 0)
             delay = bt__backoff_ms(attempt, next_random(s));
         now = bt__monotonic_nano();
-        if (now + (uint64_t)delay * 1000000u >= deadline) {
-            SINK_LOG(
-                s, BT_LOG_ERROR,
-                "OTLP export to %s failed: %s, and the next retry (in %lld ms) would pass the export timeout",
-                s->display_url, what, (long long)delay);
-            return BT_EEXPORT;
-        }
-        SINK_LOG(s, BT_LOG_WARN, "OTLP export to %s: %s, retrying in %lld ms", s->display_url, what,
+        if (now + (uint64_t)delay * 1000000u >= deadline)
+            return failed(s, kind, status, "%s; the next retry (in %lld ms) would pass the export timeout",
+                          what, (long long)delay);
+        SINK_LOG(s, BT_LOG_DEBUG, "OTLP export to %s: %s, retrying in %lld ms", s->display_url, what,
                  (long long)delay);
         sleep_ms(delay);
     }
@@ -311,21 +397,68 @@ static int export_group(otlp_sink *s, const bt__resource *res, bt_span *const *s
         int b = export_group(s, res, spans + half, n - half, parent, deadline);
         return a != BT_OK ? a : b;
     }
-    if (rc != BT_OK) {
-        SINK_LOG(s, BT_LOG_ERROR, "OTLP export: could not encode %zu spans: %s", n, bt_strerror(rc));
-        return BT_EEXPORT;
-    }
+    if (rc != BT_OK)
+        return failed(s, BT__SEND_CONTENT, 0, "could not encode %zu spans: %s", n, bt_strerror(rc));
     const bt__buf *send = &s->body;
     if (s->gzip) {
         bt__buf_reset(&s->gz);
         rc = bt__gzip_compress(s->body.data, s->body.len, &s->gz);
-        if (rc != BT_OK) {
-            SINK_LOG(s, BT_LOG_ERROR, "OTLP export: gzip failed: %s", bt_strerror(rc));
-            return BT_EEXPORT;
-        }
+        if (rc != BT_OK)
+            return failed(s, BT__SEND_CONTENT, 0, "gzip failed: %s", bt_strerror(rc));
         send = &s->gz;
     }
-    return deliver(s, send->data, send->len, parent, n, deadline);
+    rc = deliver(s, send->data, send->len, parent, n, deadline);
+    if (rc != BT_OK && n > 1 && s->fail_status == 413 && s->fail_kind == BT__SEND_CONTENT &&
+        !s->base.single_attempt) {
+        /* Too large for this receiver, whatever max_request_bytes says: halves. The
+         * 413 itself does not count against the export when the halves get through.
+         * (A spool splits on its own, knowing which spans got through.) */
+        if (s->base.last_kind == BT__SEND_CONTENT && s->export_status == 413)
+            s->base.last_kind = BT__SEND_OK;
+        size_t half = n / 2;
+        int a = export_group(s, res, spans, half, parent, deadline);
+        int b = export_group(s, res, spans + half, n - half, parent, deadline);
+        return a != BT_OK ? a : b;
+    }
+    return rc;
+}
+
+static int is_power_of_two(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+/* Logs an export's outcome without flooding: the first failure of a run (or one that
+ * differs from it) in full, then the count at 2, 4, 8... failed exports, then the
+ * recovery. Under a spool the spool reports; here it is only debug detail. */
+static void report(otlp_sink *s, int rc, size_t n)
+{
+    if (rc == BT_OK) {
+        if (s->streak)
+            SINK_LOG(s, s->base.single_attempt ? BT_LOG_DEBUG : BT_LOG_INFO,
+                     "OTLP export to %s works again after %llu failed export(s)", s->display_url,
+                     (unsigned long long)s->streak);
+        s->streak = 0;
+        return;
+    }
+    if (rc != BT_EEXPORT)
+        return; /* out of memory: logged where it happened */
+    long key = s->export_status ? s->export_status : -(long)s->base.last_kind;
+    int fresh = s->streak == 0 || key != s->streak_key;
+    s->streak = fresh ? 1 : s->streak + 1;
+    s->streak_key = key;
+    bt_log_level level = s->base.single_attempt ? BT_LOG_DEBUG
+        : fresh                                 ? BT_LOG_ERROR
+        : is_power_of_two(s->streak)            ? BT_LOG_WARN
+                                                : BT_LOG_DEBUG;
+    if (s->base.last_kind == BT__SEND_PARTIAL)
+        SINK_LOG(s, level, "OTLP receiver %s: %s", s->display_url, s->export_what);
+    else if (fresh)
+        SINK_LOG(s, level, "OTLP export to %s failed: %s; %zu span(s) not delivered", s->display_url,
+                 s->export_what, n);
+    else
+        SINK_LOG(s, level, "OTLP export to %s still failing after %llu exports in a row: %s", s->display_url,
+                 (unsigned long long)s->streak, s->export_what);
 }
 
 /* The span's own braintrust.parent, when it can be sent as a header value. */
@@ -333,7 +466,7 @@ static const char *span_parent(const bt_span *sp)
 {
     const bt__attr *a = bt__attrs_find(&sp->attrs, "braintrust.parent");
     if (!a || a->type != BT__ATTR_STRING || !a->v.s.ptr || !*a->v.s.ptr || strlen(a->v.s.ptr) != a->v.s.len ||
-        !bt__http_value_safe(a->v.s.ptr))
+        !bt__http_value_safe(a->v.s.ptr, a->v.s.len))
         return NULL;
     return a->v.s.ptr;
 }
@@ -364,6 +497,11 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
     }
     /* Groups in order of first appearance; order within a group is kept. */
     uint64_t deadline = bt__monotonic_nano() + (uint64_t)s->timeout_ms * 1000000u;
+    s->base.last_kind = BT__SEND_OK;
+    s->base.retry_after_ms = -1;
+    s->taken = 0;
+    s->export_status = 0;
+    s->export_what[0] = '\0';
     int rc = BT_OK;
     for (size_t i = 0; i < n; i++) {
         if (done[i])
@@ -382,6 +520,9 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
     free(parents);
     free(group);
     free(done);
+    report(s, rc, n - s->taken);
+    if (rc != BT_OK)
+        s->base.last_taken = s->taken;
     return rc;
 }
 
@@ -404,13 +545,36 @@ static void otlp_free(bt_sink *sink)
     bt__buf_free(&s->gz);
     bt__buf_free(&s->resp);
     bt__buf_free(&s->msg);
+    pthread_mutex_destroy(&s->stats_mu);
     free(s);
+}
+
+static void otlp_delivery(bt_sink *sink, bt__delivery *out)
+{
+    otlp_sink *s = (otlp_sink *)sink;
+    pthread_mutex_lock(&s->stats_mu);
+    out->sent += s->stats.sent;
+    out->rejected += s->stats.rejected;
+    out->requests += s->stats.requests;
+    out->failed_requests += s->stats.failed_requests;
+    if (s->stats.last_error[0]) {
+        out->last_status = s->stats.last_status;
+        memcpy(out->last_error, s->stats.last_error, sizeof out->last_error);
+    }
+    pthread_mutex_unlock(&s->stats_mu);
+}
+
+static void otlp_describe(bt_sink *sink, bt__buf *out)
+{
+    bt__buf_printf(out, "OTLP %s", ((otlp_sink *)sink)->display_url);
 }
 
 static const bt__sink_vtable otlp_vt = {
     .name = "otlp",
     .export_spans = otlp_export,
     .free = otlp_free,
+    .delivery = otlp_delivery,
+    .describe = otlp_describe,
 };
 
 static int add_fixed(otlp_sink *s, const char *name, const char *value)
@@ -436,7 +600,7 @@ typedef struct extra_ctx {
 /* One entry of the user's header list. The sink owns the headers that describe the
  * body; x-bt-parent becomes the default parent (unless one was given explicitly);
  * Authorization gives way to an explicit bearer token. */
-static int add_extra(void *ud, const char *key, const char *value)
+static int add_extra(void *ud, const char *key, const char *value, size_t value_len)
 {
     extra_ctx *c = ud;
     if (!strcasecmp(key, "content-type") || !strcasecmp(key, "content-encoding") ||
@@ -495,8 +659,9 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     *out = NULL;
     if (!opts || !opts->traces_url)
         return BT_EINVAL;
-    if ((opts->bearer_token && !bt__http_value_safe(opts->bearer_token)) ||
-        (opts->braintrust_parent && !bt__http_value_safe(opts->braintrust_parent)) ||
+    if ((opts->bearer_token && !bt__http_value_safe(opts->bearer_token, strlen(opts->bearer_token))) ||
+        (opts->braintrust_parent &&
+         !bt__http_value_safe(opts->braintrust_parent, strlen(opts->braintrust_parent))) ||
         (opts->protocol != BT_OTLP_PROTOBUF && opts->protocol != BT_OTLP_JSON) || opts->timeout_ms < 0)
         return BT_EINVAL;
     pthread_once(&curl_once, curl_init_once);
@@ -507,6 +672,8 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     if (!s)
         return BT_ENOMEM;
     s->base.vt = &otlp_vt;
+    s->base.retry_after_ms = -1;
+    pthread_mutex_init(&s->stats_mu, NULL);
     s->protocol = opts->protocol;
     s->gzip = opts->gzip != 0;
     s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : OTLP_DEFAULT_TIMEOUT_MS;
@@ -553,7 +720,7 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     }
     if (rc == BT_OK && opts->headers) {
         extra_ctx c = {s, s->default_parent != NULL};
-        rc = bt__otlp_header_list_parse(opts->headers, add_extra, &c);
+        rc = bt__kv_list_parse(opts->headers, add_extra, &c);
     }
     if (rc == BT_OK && !(s->curl = curl_easy_init()))
         rc = BT_ENOMEM;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "braintrust/common.h"
+#include "util/text.h"
 
 /* An output buffer with a sticky error, so encoding code reads straight through. */
 typedef struct jw {
@@ -47,16 +48,13 @@ static void put_cstr(jw *w, const char *s)
 
 static void put_hex(jw *w, const uint8_t *p, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    char tmp[2 + 2 * 16];
-    size_t k = 0;
-    tmp[k++] = '"';
-    for (size_t i = 0; i < n && i < 16; i++) {
-        tmp[k++] = digits[p[i] >> 4];
-        tmp[k++] = digits[p[i] & 15];
-    }
-    tmp[k++] = '"';
-    put(w, tmp, k);
+    char tmp[2 * 16 + 2];
+    if (n > 16)
+        n = 16;
+    tmp[0] = '"';
+    bt__hex_encode(p, n, tmp + 1);
+    tmp[2 * n + 1] = '"';
+    put(w, tmp, 2 * n + 2);
 }
 
 static void put_u64_string(jw *w, uint64_t v)

@@ -1,4 +1,5 @@
 /* What every sink shares: freeing one that never reached a tracer. */
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 
 void bt_sink_free(bt_sink *sink)

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 #include "util/buf.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 typedef struct console_sink {
@@ -35,8 +37,9 @@ static void append_printable(bt__buf *b, const char *s, size_t max)
 
 static void append_hex(bt__buf *b, const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        bt__buf_printf(b, "%02x", p[i]);
+    char tmp[2 * 16 + 1];
+    bt__hex_encode(p, n < 16 ? n : 16, tmp);
+    bt__buf_append_str(b, tmp);
 }
 
 static int console_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
@@ -82,10 +85,18 @@ static void console_free(bt_sink *sink)
     free(c);
 }
 
+static void console_describe(bt_sink *sink, bt__buf *out)
+{
+    (void)sink;
+    bt__buf_append_str(out, "the console (stderr)");
+}
+
 static const bt__sink_vtable console_vt = {
+    .describe = console_describe,
     .name = "console",
     .export_spans = console_export,
     .free = console_free,
+    .local = 1,
 };
 
 int bt_sink_console_new(bt_sink **out)

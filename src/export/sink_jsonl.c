@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 #include "export/otlp_json.h"
 #include "util/log.h"
@@ -20,6 +21,7 @@ typedef struct jsonl_sink {
     bt_sink base;
     FILE *f;
     bt__buf line;
+    char *path;
 } jsonl_sink;
 
 static int jsonl_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
@@ -61,13 +63,21 @@ static void jsonl_free(bt_sink *sink)
     if (j->f)
         fclose(j->f);
     bt__buf_free(&j->line);
+    free(j->path);
     free(j);
+}
+
+static void jsonl_describe(bt_sink *sink, bt__buf *out)
+{
+    bt__buf_printf(out, "the JSONL file %s", ((jsonl_sink *)sink)->path);
 }
 
 static const bt__sink_vtable jsonl_vt = {
     .name = "jsonl",
     .export_spans = jsonl_export,
     .free = jsonl_free,
+    .local = 1,
+    .describe = jsonl_describe,
 };
 
 int bt_sink_jsonl_new(const char *path, bt_sink **out)
@@ -82,10 +92,12 @@ int bt_sink_jsonl_new(const char *path, bt_sink **out)
         return BT_ENOMEM;
     j->base.vt = &jsonl_vt;
     bt__buf_init(&j->line, JSONL_MAX_LINE);
+    j->path = strdup(path);
     j->f = fopen(path, "ae"); /* append; close-on-exec so child processes don't inherit it */
-    if (!j->f) {
-        free(j);
-        return BT_EIO;
+    if (!j->f || !j->path) {
+        int rc = j->path ? BT_EIO : BT_ENOMEM;
+        jsonl_free(&j->base);
+        return rc;
     }
     *out = &j->base;
     return BT_OK;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 #include "export/otlp_json.h"
 #include "util/log.h"
@@ -19,20 +20,11 @@ typedef struct memory_sink {
     pthread_mutex_t lock;
     char **lines;
     size_t n, cap;
-    int fail_next;
 } memory_sink;
 
 static int memory_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
 {
     memory_sink *m = (memory_sink *)sink;
-    pthread_mutex_lock(&m->lock);
-    int fail = m->fail_next > 0;
-    if (fail)
-        m->fail_next--;
-    pthread_mutex_unlock(&m->lock);
-    if (fail)
-        return BT_EEXPORT;
-
     /* Encode outside the lock; readers only wait for the pointer appends. */
     char **fresh = calloc(n ? n : 1, sizeof *fresh);
     if (!fresh)
@@ -95,10 +87,18 @@ static void memory_free(bt_sink *sink)
     free(m);
 }
 
+static void memory_describe(bt_sink *sink, bt__buf *out)
+{
+    (void)sink;
+    bt__buf_append_str(out, "memory");
+}
+
 static const bt__sink_vtable memory_vt = {
+    .describe = memory_describe,
     .name = "memory",
     .export_spans = memory_export,
     .free = memory_free,
+    .local = 1,
 };
 
 int bt_sink_memory_new(bt_sink **out)
@@ -151,15 +151,5 @@ void bt_sink_memory_clear(bt_sink *sink)
         return;
     pthread_mutex_lock(&m->lock);
     memory_clear_locked(m);
-    pthread_mutex_unlock(&m->lock);
-}
-
-void bt_sink_memory_fail_next(bt_sink *sink, int n)
-{
-    memory_sink *m = as_memory(sink);
-    if (!m)
-        return;
-    pthread_mutex_lock(&m->lock);
-    m->fail_next = n > 0 ? n : 0;
     pthread_mutex_unlock(&m->lock);
 }

@@ -5,7 +5,12 @@
  * thread of the sink's own, on its own connection, sends unsent rows to the target and
  * marks them sent. The tracer's export thread therefore never waits on the network: a
  * hanging target cannot fill the tracer's queue and lose spans. A failing target is
- * retried with backoff, and whatever is unsent at exit is shipped after a restart.
+ * retried with backoff (or when its Retry-After says), and whatever is unsent at exit
+ * is shipped after a restart.
+ *
+ * The shipper is the only retry loop (the target makes one attempt per export), and it
+ * speaks for it in the log: the first failure of a run with its reason and how many
+ * spans wait, then only at 2, 4, 8... failed attempts, then the recovery.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -16,6 +21,7 @@
 #include "export/otlp_json.h"
 #include "export/store.h"
 #include "util/log.h"
+#include "util/text.h"
 
 /* A span line is bounded by the tracer's attribute caps; this is the backstop. */
 #define STORE_MAX_LINE ((size_t)256 << 20)
@@ -23,6 +29,10 @@
 #define SHIP_BATCH 512
 #define SHIP_BACKOFF_MIN_MS 1000
 #define SHIP_BACKOFF_MAX_MS 60000
+/* Unsent rows are counted exactly after a commit while fewer than this. */
+#define STORE_EXACT_COUNT_BELOW 10000
+/* A receiver's Retry-After is honoured up to this. */
+#define SHIP_RETRY_AFTER_MAX_MS (15 * 60 * 1000)
 
 typedef struct store_sink {
     bt_sink base;
@@ -37,11 +47,19 @@ typedef struct store_sink {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, wake, busy;
+    int force;            /* a flush wants an attempt now, backoff or not */
+    uint64_t started;     /* shipping attempts started */
     uint64_t attempts;    /* shipping attempts completed */
     int last_rc;          /* result of the last attempt */
-    uint64_t pending;     /* unsent rows after the last attempt */
+    uint64_t pending;     /* unsent rows, as of the last commit or attempt */
+    uint64_t refused;     /* spans the receiver refused alone, set aside */
     uint64_t retry_at_ms; /* 0, or no attempt before this (monotonic ms) */
     uint64_t backoff_ms;
+    /* the current run of failed attempts, for the log (shipper thread only) */
+    uint64_t fail_run;
+    uint64_t fail_since_ms;
+    long fail_key;
+    char *path;
 } store_sink;
 
 static const char UPSERT[] =
@@ -67,16 +85,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 /* The query columns taken from the Braintrust attributes (JSON strings). */
@@ -163,9 +171,9 @@ static int write_span(store_sink *st, const bt__resource *res, const bt_span *s,
     if (rc != BT_OK)
         return rc;
     char trace_id[33], span_id[17], parent[17];
-    hex(s->trace_id, 16, trace_id);
-    hex(s->span_id, 8, span_id);
-    hex(s->parent_span_id, 8, parent);
+    bt__hex_encode(s->trace_id, 16, trace_id);
+    bt__hex_encode(s->span_id, 8, span_id);
+    bt__hex_encode(s->parent_span_id, 8, parent);
     span_facts f;
     facts_extract(s, &f);
     sqlite3_stmt *u = st->upsert;
@@ -208,11 +216,71 @@ static void deadline_ts(uint64_t at_ms, struct timespec *ts)
     ts->tv_nsec = (long)(at_ms % 1000) * 1000000L;
 }
 
+static int is_power_of_two(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+static void spool_describe(store_sink *st, bt__buf *out)
+{
+    if (st->spool->vt->describe)
+        st->spool->vt->describe(st->spool, out);
+    else
+        bt__buf_printf(out, "the %s sink", st->spool->vt->name ? st->spool->vt->name : "spool target");
+}
+
+/* Logs an attempt's outcome: a failure when a run of them starts or its reason changes,
+ * then at 2, 4, 8... attempts; the recovery once. Called without `mu`. */
+static void report_attempt(store_sink *st, int rc, const bt__store_ship_result *r, uint64_t next_ms)
+{
+    bt__buf dest;
+    bt__buf_init(&dest, 512);
+    spool_describe(st, &dest);
+    const char *to = dest.data ? dest.data : "?";
+    if (rc == BT_OK) {
+        if (st->fail_run)
+            bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_INFO,
+                    "span store: sending to %s works again after %llu failed attempt(s) over %llu s; "
+                    "%llu span(s) sent",
+                    to, (unsigned long long)st->fail_run,
+                    (unsigned long long)((now_ms() - st->fail_since_ms) / 1000),
+                    (unsigned long long)r->shipped);
+        st->fail_run = 0;
+        bt__buf_free(&dest);
+        return;
+    }
+    bt__delivery d;
+    memset(&d, 0, sizeof d);
+    if (st->spool->vt->delivery)
+        st->spool->vt->delivery(st->spool, &d);
+    const char *why = rc == BT_EEXPORT && d.last_error[0] ? d.last_error : bt_strerror(rc);
+    long key = rc == BT_EEXPORT ? (long)d.last_status * 16 + (long)st->spool->last_kind : (long)rc;
+    int fresh = st->fail_run == 0 || key != st->fail_key;
+    if (st->fail_run == 0)
+        st->fail_since_ms = now_ms();
+    st->fail_run++;
+    st->fail_key = key;
+    if (fresh)
+        bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_ERROR,
+                "span store: sending to %s failed (%s); %llu span(s) kept in %s, next attempt in %llu ms", to,
+                why, (unsigned long long)r->pending, st->path, (unsigned long long)next_ms);
+    else if (is_power_of_two(st->fail_run))
+        bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_WARN,
+                "span store: sending to %s still failing after %llu attempts over %llu s (%s); %llu span(s) "
+                "kept, next attempt in %llu ms",
+                to, (unsigned long long)st->fail_run,
+                (unsigned long long)((now_ms() - st->fail_since_ms) / 1000), why,
+                (unsigned long long)r->pending, (unsigned long long)next_ms);
+    bt__buf_free(&dest);
+}
+
 /* One shipping attempt; called with `mu` held, returns with it held. */
 static void ship_once(store_sink *st)
 {
+    st->started++;
     st->busy = 1;
     st->wake = 0;
+    st->force = 0;
     /* The target logs through the tracer's logger, set on the store when it was added. */
     st->spool->log = st->base.log;
     st->spool->log_ud = st->base.log_ud;
@@ -220,24 +288,33 @@ static void ship_once(store_sink *st)
     pthread_mutex_unlock(&st->mu);
     bt__store_ship_result r;
     int rc = bt__store_ship(st->ship_db, st->spool, 0, SHIP_BATCH, 0, NULL, NULL, &r);
+    uint64_t next_ms = 0;
+    if (rc != BT_OK) {
+        next_ms = st->backoff_ms ? st->backoff_ms * 2 : SHIP_BACKOFF_MIN_MS;
+        if (next_ms > SHIP_BACKOFF_MAX_MS)
+            next_ms = SHIP_BACKOFF_MAX_MS;
+        int64_t asked = rc == BT_EEXPORT ? st->spool->retry_after_ms : -1;
+        if (asked >= 0)
+            next_ms = (uint64_t)asked < SHIP_RETRY_AFTER_MAX_MS ? (uint64_t)asked : SHIP_RETRY_AFTER_MAX_MS;
+    }
+    report_attempt(st, rc, &r, next_ms);
     pthread_mutex_lock(&st->mu);
     st->busy = 0;
     st->attempts++;
     st->last_rc = rc;
     st->pending = r.pending;
+    st->refused += r.refused;
     if (rc == BT_OK) {
         st->backoff_ms = 0;
         st->retry_at_ms = 0;
     } else {
         /* Spans that arrived during the attempt wait for the backoff too. */
         st->wake = 0;
+        /* the doubling goes on from the backoff, not from a Retry-After */
         st->backoff_ms = st->backoff_ms ? st->backoff_ms * 2 : SHIP_BACKOFF_MIN_MS;
         if (st->backoff_ms > SHIP_BACKOFF_MAX_MS)
             st->backoff_ms = SHIP_BACKOFF_MAX_MS;
-        st->retry_at_ms = now_ms() + st->backoff_ms;
-        bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_WARN,
-                "span store: %llu spans kept unsent (%s); retrying in %llu ms", (unsigned long long)r.pending,
-                bt_strerror(rc), (unsigned long long)st->backoff_ms);
+        st->retry_at_ms = now_ms() + (next_ms ? next_ms : 1);
     }
     pthread_cond_broadcast(&st->cv);
 }
@@ -250,7 +327,7 @@ static void *shipper_main(void *arg)
     store_sink *st = arg;
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        while (!st->stop && !st->wake) {
+        while (!st->stop && !st->wake && !st->force) {
             if (st->retry_at_ms) {
                 struct timespec ts;
                 deadline_ts(st->retry_at_ms, &ts);
@@ -284,9 +361,34 @@ static void shipper_stop(store_sink *st)
     st->shipper_running = 0;
 }
 
+/* The shipper thread, started once the sink's logger is set: when the tracer starts
+ * (store_attached), or at the first export or flush of a sink used on its own. It
+ * begins by shipping what a previous run left unsent. */
+static void shipper_ensure(store_sink *st)
+{
+    if (!st->spool)
+        return;
+    pthread_mutex_lock(&st->mu);
+    if (!st->shipper_running && !st->stop) {
+        st->wake = 1;
+        if (pthread_create(&st->shipper, NULL, shipper_main, st) == 0)
+            st->shipper_running = 1;
+        else
+            bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_ERROR,
+                    "span store: cannot start the shipper thread; spans stay unsent in %s", st->path);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void store_attached(bt_sink *sink)
+{
+    shipper_ensure((store_sink *)sink);
+}
+
 static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
 {
     store_sink *st = (store_sink *)sink;
+    shipper_ensure(st);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t stored_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -318,7 +420,24 @@ static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *
     /* Committed: the spans are safe whatever the spool target does now. A failing
      * target is left alone until its backoff ends. */
     if (st->spool) {
+        /* The unsent count for the metrics: exact while the backlog is small (the
+         * partial index holds only unsent rows, but counting a million of them takes
+         * a fifth of a second); beyond that the rows just written are added, and the
+         * shipper's next attempt makes it exact again. */
         pthread_mutex_lock(&st->mu);
+        uint64_t known = st->pending;
+        pthread_mutex_unlock(&st->mu);
+        int64_t unsent = -1;
+        if (known < STORE_EXACT_COUNT_BELOW) {
+            sqlite3_stmt *q = NULL;
+            if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM spans WHERE sent = 0", -1, &q, NULL) ==
+                    SQLITE_OK &&
+                sqlite3_step(q) == SQLITE_ROW)
+                unsent = sqlite3_column_int64(q, 0);
+            sqlite3_finalize(q);
+        }
+        pthread_mutex_lock(&st->mu);
+        st->pending = unsent >= 0 ? (uint64_t)unsent : st->pending + (n - (size_t)lost);
         if (!st->retry_at_ms) {
             st->wake = 1;
             pthread_cond_broadcast(&st->cv);
@@ -329,26 +448,27 @@ static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *
 }
 
 /* Asks for an attempt now (a failing target included) and waits, at most timeout_ms,
- * until an attempt ends with nothing left unsent, or fails. */
+ * until an attempt that started after the call ends with nothing left unsent, or
+ * fails. (An attempt already under way may have looked before the spans the caller
+ * just committed.) */
 static int store_flush(bt_sink *sink, int timeout_ms)
 {
     store_sink *st = (store_sink *)sink;
     if (!st->spool)
         return BT_OK;
+    shipper_ensure(st);
     uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     struct timespec ts;
     deadline_ts(deadline, &ts);
     int rc = BT_OK;
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        uint64_t seen = st->attempts;
-        if (!st->busy) {
-            st->wake = 1;
-            pthread_cond_broadcast(&st->cv);
-        }
-        while (st->attempts == seen && now_ms() < deadline)
+        uint64_t want = st->started + 1; /* attempts run one after the other */
+        st->force = 1;
+        pthread_cond_broadcast(&st->cv);
+        while (st->attempts < want && now_ms() < deadline)
             pthread_cond_timedwait(&st->cv, &st->mu, &ts);
-        if (st->attempts == seen) {
+        if (st->attempts < want) {
             rc = BT_ETIMEDOUT;
             break;
         }
@@ -372,6 +492,7 @@ static void store_shutdown(bt_sink *sink)
     store_sink *st = (store_sink *)sink;
     if (!st->spool)
         return;
+    shipper_ensure(st); /* its last attempt ships what is pending */
     shipper_stop(st);
     if (st->spool->vt->shutdown)
         st->spool->vt->shutdown(st->spool);
@@ -390,29 +511,55 @@ static void store_free(bt_sink *sink)
     pthread_cond_destroy(&st->cv);
     bt_sink_free(st->spool);
     bt__buf_free(&st->line);
+    free(st->path);
     free(st);
 }
 
+static void store_delivery(bt_sink *sink, bt__delivery *out)
+{
+    store_sink *st = (store_sink *)sink;
+    if (!st->spool)
+        return;
+    if (st->spool->vt->delivery)
+        st->spool->vt->delivery(st->spool, out);
+    pthread_mutex_lock(&st->mu);
+    out->spooled += st->pending;
+    out->rejected += st->refused;
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void store_describe(bt_sink *sink, bt__buf *out)
+{
+    store_sink *st = (store_sink *)sink;
+    bt__buf_printf(out, "the span store %s", st->path);
+    if (st->spool) {
+        bt__buf_append_str(out, ", sent on from there to ");
+        spool_describe(st, out);
+    }
+}
+
 static const bt__sink_vtable store_vt = {
+    .attached = store_attached,
+    .delivery = store_delivery,
+    .describe = store_describe,
     .name = "store",
     .export_spans = store_export,
     .flush = store_flush,
     .shutdown = store_shutdown,
     .free = store_free,
+    .local = 1, /* the commit; shipping to a spool target is the shipper thread's */
 };
 
 /* The shipper's connection and thread; it starts by shipping what a previous run left
  * unsent. */
-static int spool_start(store_sink *st, const char *path)
+/* The shipper's connection, opened with the sink so that a bad file is reported at
+ * once. */
+static int spool_open(store_sink *st, const char *path)
 {
     int rc = bt__store_open(path, BT__STORE_READ_WRITE, &st->ship_db, NULL);
     if (rc != BT_OK)
         return rc;
     sqlite3_exec(st->ship_db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL);
-    st->wake = 1;
-    if (pthread_create(&st->shipper, NULL, shipper_main, st) != 0)
-        return BT_ENOMEM;
-    st->shipper_running = 1;
     return BT_OK;
 }
 
@@ -430,6 +577,9 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
     }
     st->base.vt = &store_vt;
     st->spool = spool_to;
+    if (spool_to)
+        spool_to->single_attempt = 1; /* the shipper retries, on its own schedule */
+    st->path = strdup(path ? path : "");
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -437,7 +587,7 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
     pthread_cond_init(&st->cv, &ca);
     pthread_condattr_destroy(&ca);
     bt__buf_init(&st->line, STORE_MAX_LINE);
-    int rc = bt__store_open(path, BT__STORE_CREATE, &st->db, NULL);
+    int rc = st->path ? bt__store_open(path, BT__STORE_CREATE, &st->db, NULL) : BT_ENOMEM;
     if (rc == BT_OK) {
         /* A spool promises that a committed span survives: sync the WAL on commit. */
         const char *sync = spool_to ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
@@ -446,7 +596,7 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
             rc = BT_EDB;
     }
     if (rc == BT_OK && spool_to)
-        rc = spool_start(st, path);
+        rc = spool_open(st, path);
     if (rc != BT_OK) {
         store_free(&st->base);
         return rc;

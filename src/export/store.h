@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "braintrust/sink.h"
 #include "core/sink_internal.h"
 #include "util/buf.h"
 
@@ -55,14 +56,17 @@ typedef void (*bt__store_progress_fn)(void *ud, uint64_t shipped, uint64_t total
 typedef struct bt__store_ship_result {
     uint64_t shipped;       /* spans delivered and marked sent */
     uint64_t undeliverable; /* lines that could not be decoded, set aside */
+    uint64_t refused;       /* spans the receiver refused for their content, set aside */
     uint64_t pending;       /* spans still unsent afterwards */
 } bt__store_ship_result;
 
 /* Ships unsent spans (all spans with `all`) to `to`, oldest first, in batches of at most
- * `batch` spans, marking each batch sent once the sink accepted it; stops at the first
- * failed batch (those spans stay unsent) or after `max_batches` batches (0: no limit).
- * Returns BT_OK when every span it tried was delivered, BT_EEXPORT when the sink
- * refused a batch, BT_EDB on a database error. `res` may be NULL. */
+ * `batch` spans, marking spans sent once the sink accepted them; stops at the first
+ * failed export (those spans stay unsent; to->last_kind says why) or after
+ * `max_batches` batches (0: no limit). Spans the receiver refuses for their content
+ * are retried alone, and set aside as undeliverable when refused alone. Returns BT_OK
+ * when every span it tried was delivered or set aside, BT_EEXPORT when the sink failed,
+ * BT_EDB on a database error. `res` may be NULL. */
 int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max_batches,
                    bt__store_progress_fn progress, void *ud, bt__store_ship_result *res);
 

@@ -35,6 +35,22 @@ static const char SCHEMA[] = "CREATE TABLE spans ("
                              "CREATE INDEX spans_unsent ON spans(sent) WHERE sent = 0;"
                              "CREATE INDEX spans_start ON spans(start_ns);";
 
+/* Read-side indexes for bt-spans (the trace list, one trace, totals), each covering its
+ * query so that reading a million-span store never touches the wide `line` rows. Writers
+ * add them to stores created before they existed; a read-only opener cannot, and its
+ * queries still work, only slower. */
+static const char READ_INDEXES[] =
+    /* newest traces first: walk span starts backwards, find each trace's first span */
+    "CREATE INDEX IF NOT EXISTS spans_by_start ON spans(start_ns, trace_id, span_id);"
+    /* one trace: its spans in start order, and its summary for the list */
+    "CREATE INDEX IF NOT EXISTS spans_by_trace ON spans(trace_id, start_ns, span_id, parent_span_id, end_ns,"
+    " status_code, span_type, model, prompt_tokens, completion_tokens, name);"
+    /* token totals by model and day over llm spans (span_type too: SQLite reads the
+     * columns of a partial index's condition from the index, not from its definition) */
+    "CREATE INDEX IF NOT EXISTS spans_llm_totals ON spans(model, start_ns, name, status_code, span_type,"
+    " prompt_tokens, completion_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens)"
+    " WHERE span_type = 'llm' OR (span_type IS NULL AND model IS NOT NULL);";
+
 /* Tables that are not ours. The batch correlation store (batch_requests, batch_objects)
  * may share the file: bt-proxy --store keeps both in one database. */
 static const char FOREIGN_TABLES[] =
@@ -146,6 +162,15 @@ int bt__store_open(const char *path, bt__store_mode mode, sqlite3 **out, bt__buf
     }
     if (rc == BT_OK)
         rc = check_schema(db, mode == BT__STORE_CREATE, err);
+    if (rc == BT_OK && mode != BT__STORE_READ_ONLY) {
+        char *msg = NULL;
+        if (sqlite3_exec(db, READ_INDEXES, NULL, NULL, &msg) != SQLITE_OK) {
+            if (err)
+                bt__buf_printf(err, "cannot add the read indexes: %s", msg ? msg : sqlite3_errmsg(db));
+            rc = BT_EDB;
+        }
+        sqlite3_free(msg);
+    }
     if (rc != BT_OK) {
         sqlite3_close(db);
         return rc;

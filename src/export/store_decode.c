@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "braintrust/braintrust.h"
+#include "braintrust/version.h"
 #include "export/store.h"
+#include "util/text.h"
 
 static char *dup_n(const char *s, size_t n)
 {
@@ -20,17 +21,6 @@ static char *dup_n(const char *s, size_t n)
         p[n] = '\0';
     }
     return p;
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Reads a hex id of exactly n bytes; an empty string leaves `out` zero and returns 0. */
@@ -46,12 +36,8 @@ static int parse_hex(json_t *v, uint8_t *out, size_t n, int *present)
         return 0;
     if (len != 2 * n)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
+    if (bt__hex_decode(s, n, out, 0) != 0)
+        return -1;
     *present = 1;
     return 0;
 }

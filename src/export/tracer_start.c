@@ -1,7 +1,8 @@
 /*
- * bt_tracer_start(): picks the default sink when the application added none, then
- * starts the processor. It lives in the export layer because choosing a sink needs
- * the sink constructors, which the core must not depend on.
+ * bt_tracer_start() (declared in braintrust/sink.h): picks the default sink when the
+ * application added none, then starts the processor. It belongs to the export layer
+ * because choosing a sink needs the sink constructors, which the core must not depend
+ * on; it reads the tracer's export settings (core/tracer_internal.h) as they are stored.
  *
  * Default, in order: an OTLP endpoint (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT) -> OTLP
  * there, with the OTEL headers; a Braintrust API key -> OTLP to
@@ -20,8 +21,6 @@
 #include "core/tracer_internal.h"
 #include "export/store.h"
 
-#define BRAINTRUST_DEFAULT_API_URL "https://api.braintrust.dev"
-
 /* base + suffix, without doubling the '/' between them. */
 static char *join_url(const char *base, const char *suffix)
 {
@@ -39,14 +38,15 @@ static char *join_url(const char *base, const char *suffix)
 
 /* The OTLP sink the configuration asks for; BT_ENOTFOUND when it asks for none.
  * *what names the configuration it came from, for logs. */
-static int otlp_sink_from_config(const struct bt__tracer_config *cfg, bt_sink **out, const char **what)
+static int otlp_sink_from_settings(const bt__export_settings *cfg, size_t max_request_bytes, bt_sink **out,
+                                   const char **what)
 {
     bt_otlp_options o;
     memset(&o, 0, sizeof o);
-    o.protocol = cfg->otlp_protocol;
-    o.gzip = cfg->otlp_gzip;
-    o.timeout_ms = cfg->export_timeout_ms;
-    o.max_request_bytes = cfg->max_request_bytes;
+    o.protocol = cfg->protocol;
+    o.gzip = cfg->gzip;
+    o.timeout_ms = cfg->timeout_ms;
+    o.max_request_bytes = max_request_bytes;
     o.braintrust_parent = cfg->parent;
     char *url;
     if (cfg->otlp_traces_endpoint) {
@@ -59,7 +59,7 @@ static int otlp_sink_from_config(const struct bt__tracer_config *cfg, bt_sink **
         o.headers = cfg->otlp_headers;
     } else if (cfg->api_key) {
         *what = "the Braintrust API URL (BRAINTRUST_API_URL)";
-        url = join_url(cfg->api_url ? cfg->api_url : BRAINTRUST_DEFAULT_API_URL, "/otel/v1/traces");
+        url = join_url(cfg->api_url ? cfg->api_url : BT__DEFAULT_API_URL, "/otel/v1/traces");
         o.bearer_token = cfg->api_key;
     } else {
         return BT_ENOTFOUND;
@@ -80,7 +80,8 @@ int bt_sink_otlp_from_tracer(bt_tracer *t, bt_sink **out)
     if (!t)
         return BT_EINVAL;
     const char *what = "";
-    int rc = otlp_sink_from_config(bt__tracer_config(t), out, &what);
+    int rc =
+        otlp_sink_from_settings(bt__tracer_export_settings(t), bt__tracer_max_request_bytes(t), out, &what);
     if (rc != BT_OK && rc != BT_ENOTFOUND)
         bt_tracer_log(t, BT_LOG_ERROR, "could not set up OTLP export to %s: %s", what,
                       rc == BT_EINVAL ? "invalid URL or header value" : bt_strerror(rc));
@@ -88,9 +89,10 @@ int bt_sink_otlp_from_tracer(bt_tracer *t, bt_sink **out)
 }
 
 /* Builds the default sink. *what names the configuration it came from, for logs. */
-static int default_sink(const struct bt__tracer_config *cfg, bt_sink **out, const char **what)
+static int default_sink(const bt_tracer *t, bt_sink **out, const char **what)
 {
-    int rc = otlp_sink_from_config(cfg, out, what);
+    const bt__export_settings *cfg = bt__tracer_export_settings(t);
+    int rc = otlp_sink_from_settings(cfg, bt__tracer_max_request_bytes(t), out, what);
     if (rc != BT_ENOTFOUND)
         return rc;
     if (cfg->store_path) {
@@ -111,11 +113,10 @@ int bt_tracer_start(bt_tracer *t)
 {
     if (!t)
         return BT_EINVAL;
-    const struct bt__tracer_config *cfg = bt__tracer_config(t);
-    if (!cfg->disabled && cfg->n_sinks == 0) {
+    if (bt_tracer_is_enabled(t) && bt__tracer_sink_count(t) == 0) {
         bt_sink *sink = NULL;
         const char *what = "";
-        int rc = default_sink(cfg, &sink, &what);
+        int rc = default_sink(t, &sink, &what);
         if (rc == BT_OK) {
             rc = bt_tracer_add_sink(t, sink); /* takes ownership, also on failure */
             if (rc != BT_OK)
@@ -129,7 +130,13 @@ int bt_tracer_start(bt_tracer *t)
             bt__tracer_disable(t);
             return BT_EDISABLED;
         }
-        bt_tracer_log(t, BT_LOG_DEBUG, "exporting spans to %s", what);
+        bt_tracer_log(t, BT_LOG_DEBUG, "chose the default sink for %s", what);
     }
-    return bt__tracer_run(t);
+    int rc = bt__tracer_run(t);
+    if (rc == BT_OK) {
+        char where[1024];
+        if (bt_tracer_describe_export(t, where, sizeof where) == BT_OK)
+            bt_tracer_log(t, BT_LOG_INFO, "braintrust: spans go to %s", where);
+    }
+    return rc;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "braintrust/common.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 void bt__buf_init(bt__buf *b, size_t max)
@@ -96,7 +97,6 @@ int bt__buf_printf(bt__buf *b, const char *fmt, ...)
  * that a cut string stops exactly where the cap is. */
 static int append_json_string_capped(bt__buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     int rc = bt__buf_append_char(b, '"');
     size_t i = 0;
     while (i < len && rc == BT_OK) {
@@ -122,7 +122,7 @@ static int append_json_string_capped(bt__buf *b, const char *s, size_t len)
             }
             continue;
         }
-        char esc[6];
+        char esc[7];
         switch (c) {
         case '"':
             rc = bt__buf_append(b, "\\\"", 2);
@@ -144,8 +144,7 @@ static int append_json_string_capped(bt__buf *b, const char *s, size_t len)
             esc[1] = 'u';
             esc[2] = '0';
             esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
+            bt__hex_encode(&c, 1, esc + 4);
             rc = bt__buf_append(b, esc, 6);
         }
         i++;

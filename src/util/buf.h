@@ -22,7 +22,7 @@ int bt__buf_append(bt__buf *b, const void *data, size_t len);
 int bt__buf_append_str(bt__buf *b, const char *s);
 int bt__buf_append_char(bt__buf *b, char c);
 int bt__buf_printf(bt__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int bt__buf_vprintf(bt__buf *b, const char *fmt, va_list ap);
+int bt__buf_vprintf(bt__buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Appends `s` as a JSON string literal (quotes and escapes; invalid UTF-8 bytes become
  * U+FFFD). */
 int bt__buf_append_json_string(bt__buf *b, const char *s, size_t len);

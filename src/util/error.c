@@ -26,7 +26,7 @@ const char *bt_strerror(int code)
     case BT_EEXPORT:
         return "spans could not be delivered";
     case BT_EDB:
-        return "span store error";
+        return "database error";
     case BT_EUNSUPPORTED:
         return "not supported by this build";
     default:

@@ -6,7 +6,8 @@
 
 #include "braintrust/common.h"
 
-void bt__logv(bt_log_fn fn, void *ud, bt_log_level min, bt_log_level level, const char *fmt, va_list ap);
+void bt__logv(bt_log_fn fn, void *ud, bt_log_level min, bt_log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 void bt__log(bt_log_fn fn, void *ud, bt_log_level min, bt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 

@@ -4,7 +4,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "util/timefmt.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,19 +18,6 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
 static int is_leap(int64_t y)
@@ -139,20 +125,6 @@ int bt__rfc3339_parse(const char *s, size_t len, uint64_t *unix_nano)
         return BT_EPARSE; /* before the epoch: not representable as unsigned ns */
     *unix_nano = (uint64_t)secs * 1000000000u + frac_ns;
     return BT_OK;
-}
-
-void bt__rfc3339_format(uint64_t unix_nano, char *out, size_t out_size)
-{
-    if (!out || out_size == 0)
-        return;
-    uint64_t secs = unix_nano / 1000000000u;
-    unsigned micros = (unsigned)(unix_nano % 1000000000u / 1000u);
-    int64_t y;
-    unsigned m, d;
-    civil_from_days((int64_t)(secs / 86400), &y, &m, &d);
-    unsigned sod = (unsigned)(secs % 86400);
-    snprintf(out, out_size, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d, sod / 3600,
-             sod / 60 % 60, sod % 60, micros);
 }
 
 int bt__http_date_parse(const char *s, size_t len, int64_t *unix_sec)

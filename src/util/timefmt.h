@@ -8,8 +8,6 @@
 
 /* Parses an RFC 3339 timestamp into ns since the epoch. BT_OK or BT_EPARSE. */
 int bt__rfc3339_parse(const char *s, size_t len, uint64_t *unix_nano);
-/* Formats ns since the epoch as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (microseconds). out >= 32. */
-void bt__rfc3339_format(uint64_t unix_nano, char *out, size_t out_size);
 /* Parses an IMF-fixdate HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT") into seconds since
  * the epoch. BT_OK or BT_EPARSE. */
 int bt__http_date_parse(const char *s, size_t len, int64_t *unix_sec);

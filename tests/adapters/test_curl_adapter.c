@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../anthropic/msg_harness.h"
+#include "braintrust/curl.h"
 
 typedef struct server {
     int fd;

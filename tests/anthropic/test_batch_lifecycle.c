@@ -3,6 +3,7 @@
  * their ?beta=true variants): the recorded creates from the Braintrust Python SDK's
  * cassettes, and the other calls with response bodies shaped as documented.
  */
+#include "conformance.h"
 #include "test_batch_helpers.h"
 
 #define PY "braintrust-sdk-python/integrations-latest/"
@@ -82,6 +83,7 @@ static void check_recorded_create(const char *file, int beta)
         assert_null(strstr(tb_attr_str(s, "braintrust.input_json"), "messages"));
         json_t *out = tb_attr_json(s, "braintrust.output_json");
         assert_string_equal(tb_str(out, "id"), batch_id);
+        assert_string_equal(tb_str(out, "type"), "message_batch"); /* the object's type is kept */
         assert_string_equal(tb_str(out, "processing_status"), "in_progress");
         assert_true(
             json_equal(json_object_get(out, "request_counts"), json_object_get(resp, "request_counts")));
@@ -183,6 +185,7 @@ static void check_single(const char *method, const char *suffix, const char *nam
             assert_string_equal(tb_str(md, "processing_status"), status);
             assert_non_null(json_object_get(json_object_get(md, "request_counts"), "succeeded"));
             assert_string_equal(tb_str(out, "processing_status"), status);
+            assert_string_equal(tb_str(out, "type"), "message_batch");
         } else {
             assert_string_equal(tb_str(out, "type"), "message_batch_deleted");
         }
@@ -257,6 +260,7 @@ static void test_list(void **state)
         assert_true(json_is_true(json_object_get(out, "has_more")));
         assert_string_equal(tb_str(out, "last_id"), "msgbatch_two");
         json_t *second = json_array_get(json_object_get(out, "data"), 1);
+        assert_string_equal(tb_str(second, "type"), "message_batch");
         assert_int_equal(
             json_integer_value(json_object_get(json_object_get(second, "request_counts"), "processing")), 5);
         json_decref(out);
@@ -345,13 +349,9 @@ static void test_secrets_never_recorded(void **state)
     tb_env_close(&e);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_recorded),
-        cmocka_unit_test(test_create_recorded_multi_model),
-        cmocka_unit_test(test_create_recorded_beta),
-        cmocka_unit_test(test_create_recorded_error),
         cmocka_unit_test(test_retrieve),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_delete),
@@ -360,5 +360,12 @@ int main(void)
         cmocka_unit_test(test_lifecycle_spans_off),
         cmocka_unit_test(test_secrets_never_recorded),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* replaying the recordings in ../shared/fixtures (see conformance.h) */
+    const struct CMUnitTest conformance[] = {
+        cmocka_unit_test(test_create_recorded),
+        cmocka_unit_test(test_create_recorded_multi_model),
+        cmocka_unit_test(test_create_recorded_beta),
+        cmocka_unit_test(test_create_recorded_error),
+    };
+    return BT_TEST_RUN_WITH_CONFORMANCE(argc, argv, tests, conformance);
 }

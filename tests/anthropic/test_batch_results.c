@@ -4,6 +4,7 @@
  * idempotency, restart with a SQLite store, expiry, and the result lines observed in
  * real API output (observed-excerpts).
  */
+#include "conformance.h"
 #include "test_batch_helpers.h"
 
 #include <pthread.h>
@@ -866,17 +867,14 @@ static void test_mask(void **state)
     tb_env_close(&e);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_flow_joins_inputs),
         cmocka_unit_test(test_result_types_and_bad_lines),
         cmocka_unit_test(test_idempotent_and_gzip),
         cmocka_unit_test(test_cut_streams),
         cmocka_unit_test(test_oversized_line),
-        cmocka_unit_test(test_restart_with_store),
         cmocka_unit_test(test_inputs_expire),
-        cmocka_unit_test(test_observed_excerpts),
         cmocka_unit_test(test_http_error_no_trace),
         cmocka_unit_test(test_lifecycle_off_and_parent),
         cmocka_unit_test(test_large_create_streamed),
@@ -884,5 +882,11 @@ int main(void)
         cmocka_unit_test(test_threads_share_one_instance),
         cmocka_unit_test(test_mask),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* replaying the recordings in ../shared/fixtures (see conformance.h) */
+    const struct CMUnitTest conformance[] = {
+        cmocka_unit_test(test_full_flow_joins_inputs),
+        cmocka_unit_test(test_restart_with_store),
+        cmocka_unit_test(test_observed_excerpts),
+    };
+    return BT_TEST_RUN_WITH_CONFORMANCE(argc, argv, tests, conformance);
 }

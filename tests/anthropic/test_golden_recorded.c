@@ -8,6 +8,7 @@
  * and BT_GOLDEN_DUMP.
  */
 #include "golden.h"
+#include "conformance.h"
 
 #define RESPONSE_CHUNK 512
 
@@ -97,11 +98,7 @@ static void test_recorded_spans(void **state)
 
 int main(void)
 {
-    struct stat st;
-    if (stat(BT_SHARED_DIR "/fixtures/anthropic", &st) != 0) {
-        printf("SKIP: recorded traffic not found in %s/fixtures (conformance suite)\n", BT_SHARED_DIR);
-        return 77;
-    }
+    bt_test_require_fixtures(__FILE__);
     unsetenv("OTEL_SERVICE_NAME");
     unsetenv("OTEL_RESOURCE_ATTRIBUTES");
     const struct CMUnitTest tests[] = {

@@ -6,6 +6,7 @@
  */
 #include <strings.h>
 
+#include "conformance.h"
 #include "msg_harness.h"
 
 /* --- an independent reading of the recorded response ------------------------------ */
@@ -515,6 +516,7 @@ static void test_every_recording(void **state)
 
 int main(void)
 {
+    bt_test_require_fixtures(__FILE__);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_recording),
     };

@@ -2,6 +2,7 @@
  * Messages tracing edge cases: broken and hostile streams, errors, caps, timing,
  * secrets, masking and the settings of bt_anthropic.
  */
+#include "conformance.h"
 #include "msg_harness.h"
 
 #define H(n, v)                            \
@@ -723,13 +724,12 @@ static void test_interim_status_and_deflate(void **state)
     free(line);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_complete_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_midstream_error_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tool_input_cut_by_max_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_and_pause_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_utf8_in_text_delta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_events_mark_the_span, setup, teardown),
@@ -747,5 +747,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interim_status_and_deflate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upstream_names_the_server, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* replaying the recordings in ../shared/fixtures (see conformance.h) */
+    const struct CMUnitTest conformance[] = {
+        cmocka_unit_test_setup_teardown(test_tool_input_cut_by_max_tokens, setup, teardown),
+    };
+    return BT_TEST_RUN_WITH_CONFORMANCE(argc, argv, tests, conformance);
 }

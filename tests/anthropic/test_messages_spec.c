@@ -15,6 +15,7 @@
  */
 #include <yaml.h>
 
+#include "conformance.h"
 #include "core/tracer_internal.h"
 #include "msg_harness.h"
 
@@ -355,6 +356,7 @@ static void test_attachments(void **state)
 
 int main(void)
 {
+    bt_test_require_fixtures(__FILE__);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages),          cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_prompt_caching_5m), cmocka_unit_test(test_prompt_caching_1h),

@@ -4,6 +4,7 @@
  * without a result, redaction of encrypted blobs, stream timing, masking, gen_ai
  * attributes, and a batch result carrying a server tool pair.
  */
+#include "conformance.h"
 #include "msg_harness.h"
 
 #define PYD "anthropic/pydantic-ai/"
@@ -683,18 +684,21 @@ static void test_batch_child(void **state)
     run_free(&r);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_web_search),
-        cmocka_unit_test(test_web_search_stream_times),
-        cmocka_unit_test(test_mcp),
-        cmocka_unit_test(test_code_execution),
-        cmocka_unit_test(test_pause_turn_missing_result),
         cmocka_unit_test(test_error_results),
         cmocka_unit_test(test_cut_stream),
         cmocka_unit_test(test_mask_and_no_genai),
         cmocka_unit_test(test_batch_child),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* replaying the recordings in ../shared/fixtures (see conformance.h) */
+    const struct CMUnitTest conformance[] = {
+        cmocka_unit_test(test_web_search),
+        cmocka_unit_test(test_web_search_stream_times),
+        cmocka_unit_test(test_mcp),
+        cmocka_unit_test(test_code_execution),
+        cmocka_unit_test(test_pause_turn_missing_result),
+    };
+    return BT_TEST_RUN_WITH_CONFORMANCE(argc, argv, tests, conformance);
 }

@@ -23,7 +23,9 @@ typedef struct sink_state {
     int blocked_now;  /* an export is waiting */
     int fail_exports; /* this many next exports fail */
     int fail_flush;   /* flush() fails while set */
-    int delay_ms;     /* each export takes this long */
+    int delay_ms;     /* each export takes this long (real time) */
+    bt_tracer *clock; /* with a manual clock: each export moves it by advance_ms */
+    int advance_ms;
     size_t calls, spans, max_batch, max_batch_bytes, flushes;
     int64_t sum_i; /* sum of the int attribute "i" over exported spans */
     char last_name[64];
@@ -122,7 +124,11 @@ static inline int ts_export(bt_sink *sink, const bt__resource *res, bt_span *con
     } else {
         st->spans += n;
     }
+    bt_tracer *clock = st->clock;
+    int advance_ms = st->advance_ms;
     pthread_mutex_unlock(&st->mu);
+    if (clock && advance_ms)
+        bt__tracer_advance_clock(clock, (uint64_t)advance_ms * 1000000u);
     return rc;
 }
 
@@ -154,7 +160,14 @@ static inline void ts_free(bt_sink *sink)
     free(sink);
 }
 
-static const bt__sink_vtable test_sink_vt = {"test", ts_export, ts_flush, ts_shutdown, ts_free};
+static const bt__sink_vtable test_sink_vt = {
+    .name = "test", .export_spans = ts_export, .flush = ts_flush, .shutdown = ts_shutdown, .free = ts_free};
+static const bt__sink_vtable test_local_sink_vt = {.name = "test-local",
+                                                   .export_spans = ts_export,
+                                                   .flush = ts_flush,
+                                                   .shutdown = ts_shutdown,
+                                                   .free = ts_free,
+                                                   .local = 1};
 
 static inline bt_sink *test_sink_new(sink_state *st)
 {
@@ -162,6 +175,23 @@ static inline bt_sink *test_sink_new(sink_state *st)
     s->base.vt = &test_sink_vt;
     s->st = st;
     return &s->base;
+}
+
+/* The same sink declared local (a file or a database): exported to as soon as idle. */
+static inline bt_sink *test_local_sink_new(sink_state *st)
+{
+    test_sink *s = calloc(1, sizeof *s);
+    s->base.vt = &test_local_sink_vt;
+    s->st = st;
+    return &s->base;
+}
+
+static inline size_t sink_spans(sink_state *st)
+{
+    pthread_mutex_lock(&st->mu);
+    size_t n = st->spans;
+    pthread_mutex_unlock(&st->mu);
+    return n;
 }
 
 /* ---- log capture ---- */

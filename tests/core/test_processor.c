@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/tracer_impl.h"
 #include "core_harness.h"
 
 #define LONG_DELAY_MS 600000 /* effectively never: exports happen by size or flush */
@@ -108,7 +109,7 @@ static void test_flush_reports_sink_failure_then_success(void **state)
     assert_int_equal(s.export_failures, 1);
     assert_int_equal(s.spans_dropped, 3);
     assert_int_equal(s.spans_exported, 0);
-    assert_non_null(strstr(lc.text, "sink test failed"));
+    assert_non_null(strstr(lc.text, "sink test could not take 3 span(s)"));
 
     end_spans(t, 2, 1);
     assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
@@ -122,6 +123,20 @@ static void test_flush_reports_sink_failure_then_success(void **state)
     end_spans(t, 1, 1);
     assert_int_equal(bt_tracer_flush(t, 10000), BT_EEXPORT);
     assert_true(st.flushes >= 1);
+    /* every flush asks the sinks again, new spans or not: a spool that could not
+     * deliver then can now, and the flush says so (and the reverse) */
+    size_t flushes = st.flushes;
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_EEXPORT);
+    assert_int_equal(st.flushes, flushes + 1);
+    pthread_mutex_lock(&st.mu);
+    st.fail_flush = 0;
+    pthread_mutex_unlock(&st.mu);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_OK);
+    assert_int_equal(st.flushes, flushes + 2);
+    pthread_mutex_lock(&st.mu);
+    st.fail_flush = 1;
+    pthread_mutex_unlock(&st.mu);
+    assert_int_equal(bt_tracer_flush(t, 10000), BT_EEXPORT);
     bt_tracer_free(t);
     sink_state_destroy(&st);
 }
@@ -194,6 +209,29 @@ static void test_byte_cap_splits_batches(void **state)
     sink_state_destroy(&st);
 }
 
+#define IDLE_MS 60000 /* safety net only: waits end when the export thread is idle */
+
+/* A tracer on a manual clock: the test alone moves time, so what is exported when does
+ * not depend on how the threads are scheduled. */
+static bt_tracer *manual_tracer(sink_state *st, log_capture *lc, bt_sink *sink, int delay, int batch,
+                                int export_timeout)
+{
+    bt_tracer *t;
+    bt_tracer_new(&t);
+    bt_tracer_set_logger(t, capture_log, lc);
+    assert_int_equal(bt__tracer_use_manual_clock(t, 1000000000ull), BT_OK);
+    assert_int_equal(bt_tracer_set_batch_options(t, 1000, delay, batch, export_timeout), BT_OK);
+    bt_tracer_add_sink(t, sink ? sink : test_sink_new(st));
+    assert_int_equal(bt__tracer_run(t), BT_OK);
+    return t;
+}
+
+static void advance_ms(bt_tracer *t, int ms)
+{
+    bt__tracer_advance_clock(t, (uint64_t)ms * 1000000u);
+    assert_int_equal(bt__tracer_wait_idle(t, IDLE_MS), BT_OK);
+}
+
 static void test_schedule_delay_exports_without_flush(void **state)
 {
     (void)state;
@@ -201,22 +239,88 @@ static void test_schedule_delay_exports_without_flush(void **state)
     log_capture lc;
     sink_state_init(&st);
     log_capture_init(&lc);
-    bt_tracer *t = tracer_with(&st, &lc, 100, 20, 50, 5000);
+    bt_tracer *t = manual_tracer(&st, &lc, NULL, 20, 50, 5000);
     end_spans(t, 3, 1);
-    /* bounded wait for the timer-driven export; no flush is called */
-    size_t got = 0;
-    for (int i = 0; i < 1000 && got < 3; i++) {
-        sleep_ms(10);
-        pthread_mutex_lock(&st.mu);
-        got = st.spans;
-        pthread_mutex_unlock(&st.mu);
-    }
-    assert_int_equal(got, 3);
+    assert_int_equal(bt__tracer_wait_idle(t, IDLE_MS), BT_OK);
+    assert_int_equal(sink_spans(&st), 0); /* under a batch, before the delay: waiting */
+    advance_ms(t, 19);
+    assert_int_equal(sink_spans(&st), 0);
+    advance_ms(t, 1); /* the oldest span has waited the schedule delay */
+    assert_int_equal(sink_spans(&st), 3);
     bt_tracer_stats s;
     bt_tracer_get_stats(t, &s);
     assert_int_equal(s.spans_exported, 3);
+    assert_int_equal(s.queue_length, 0);
+
+    /* the delay counts from the oldest span still queued */
+    end_spans(t, 1, 1);
+    advance_ms(t, 10);
+    end_spans(t, 1, 1);
+    advance_ms(t, 9);
+    assert_int_equal(sink_spans(&st), 3);
+    advance_ms(t, 1);
+    assert_int_equal(sink_spans(&st), 5);
     bt_tracer_free(t);
     sink_state_destroy(&st);
+}
+
+static void test_full_batch_exports_before_the_delay(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = manual_tracer(&st, &lc, NULL, LONG_DELAY_MS, 4, 5000);
+    end_spans(t, 3, 1);
+    assert_int_equal(bt__tracer_wait_idle(t, IDLE_MS), BT_OK);
+    assert_int_equal(sink_spans(&st), 0);
+    end_spans(t, 1, 1); /* the fourth fills a batch: exported with the clock standing still */
+    assert_int_equal(bt__tracer_wait_idle(t, IDLE_MS), BT_OK);
+    assert_int_equal(sink_spans(&st), 4);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+}
+
+/* A local sink (a file, a database) gets each span as soon as the thread is idle: a
+ * span is visible right after it ends, not a schedule delay later. */
+static void test_local_sinks_get_spans_without_delay(void **state)
+{
+    (void)state;
+    sink_state st;
+    log_capture lc;
+    sink_state_init(&st);
+    log_capture_init(&lc);
+    bt_tracer *t = manual_tracer(&st, &lc, test_local_sink_new(&st), LONG_DELAY_MS, 512, 5000);
+    end_spans(t, 1, 1);
+    assert_int_equal(bt__tracer_wait_idle(t, IDLE_MS), BT_OK);
+    assert_int_equal(sink_spans(&st), 1);
+    end_spans(t, 2, 1);
+    assert_int_equal(bt__tracer_wait_idle(t, IDLE_MS), BT_OK);
+    assert_int_equal(sink_spans(&st), 3);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+
+    /* one network sink beside it: the schedule delay applies again, to batch requests */
+    sink_state remote;
+    sink_state_init(&st);
+    sink_state_init(&remote);
+    bt_tracer_new(&t);
+    bt_tracer_set_logger(t, capture_log, &lc);
+    assert_int_equal(bt__tracer_use_manual_clock(t, 0), BT_OK);
+    assert_int_equal(bt_tracer_set_batch_options(t, 1000, 5000, 512, 5000), BT_OK);
+    bt_tracer_add_sink(t, test_local_sink_new(&st));
+    bt_tracer_add_sink(t, test_sink_new(&remote));
+    assert_int_equal(bt__tracer_run(t), BT_OK);
+    end_spans(t, 2, 1);
+    assert_int_equal(bt__tracer_wait_idle(t, IDLE_MS), BT_OK);
+    assert_int_equal(sink_spans(&st) + sink_spans(&remote), 0);
+    advance_ms(t, 5000);
+    assert_int_equal(sink_spans(&st), 2);
+    assert_int_equal(sink_spans(&remote), 2);
+    bt_tracer_free(t);
+    sink_state_destroy(&st);
+    sink_state_destroy(&remote);
 }
 
 typedef struct worker {
@@ -337,6 +441,20 @@ static void test_shutdown_drains_queue(void **state)
     sink_state_destroy(&st);
 }
 
+static void *free_tracer_main(void *arg)
+{
+    bt_tracer_free(arg);
+    return NULL;
+}
+
+static int tracer_stopping(bt_tracer *t)
+{
+    pthread_mutex_lock(&t->proc.mu);
+    int stopping = t->proc.stopping;
+    pthread_mutex_unlock(&t->proc.mu);
+    return stopping;
+}
+
 static void test_shutdown_gives_up_at_export_timeout(void **state)
 {
     (void)state;
@@ -344,15 +462,27 @@ static void test_shutdown_gives_up_at_export_timeout(void **state)
     log_capture lc;
     sink_state_init(&st);
     log_capture_init(&lc);
-    /* one span per export, each export 20 ms: draining 200 would take 4 s, but the
-     * export timeout allows 100 ms, after which the rest is dropped and reported */
-    st.delay_ms = 20;
-    bt_tracer *t = tracer_with(&st, &lc, 1000, LONG_DELAY_MS, 1, 100);
+    /* One span per export, each moving the clock 20 ms: draining 200 would take 4 s,
+     * but the export timeout allows 100 ms after shutdown begins, after which the rest
+     * is dropped and reported. The first export is held until shutdown has begun, so
+     * exactly 6 get out: the held one, then those that start at +20 ... +100 ms. */
+    bt_tracer *t = manual_tracer(&st, &lc, NULL, LONG_DELAY_MS, 1, 100);
+    st.clock = t;
+    st.advance_ms = 20;
+    sink_set_block(&st, 1);
     end_spans(t, 200, 1);
-    bt_tracer_free(t);
-    assert_true(st.spans < 200);
+    assert_true(sink_wait_blocked(&st));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, free_tracer_main, t), 0);
+    /* bounded; the held export keeps the tracer alive until it is released */
+    for (int i = 0; i < 60000 && !tracer_stopping(t); i++)
+        sleep_ms(1);
+    assert_true(tracer_stopping(t));
+    sink_set_block(&st, 0);
+    pthread_join(th, NULL);
+    assert_int_equal(st.spans, 6);
     assert_true(st.shutdown);
-    assert_non_null(strstr(lc.text, "shutdown export timeout"));
+    assert_non_null(strstr(lc.text, "shutdown export timeout (100 ms) passed; 194 span(s) dropped"));
     sink_state_destroy(&st);
 }
 
@@ -422,6 +552,8 @@ int main(void)
         cmocka_unit_test(test_batches_respect_max_batch),
         cmocka_unit_test(test_byte_cap_splits_batches),
         cmocka_unit_test(test_schedule_delay_exports_without_flush),
+        cmocka_unit_test(test_full_batch_exports_before_the_delay),
+        cmocka_unit_test(test_local_sinks_get_spans_without_delay),
         cmocka_unit_test(test_many_threads_counts_add_up),
         cmocka_unit_test(test_shutdown_drains_queue),
         cmocka_unit_test(test_shutdown_gives_up_at_export_timeout),

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conformance.h"
 #include "braintrust/common.h"
 #include "cassette.h"
 #include "decode/ndjson.h"
@@ -225,14 +226,17 @@ static void test_recorded_batch_results(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_table),
         cmocka_unit_test(test_callback_stop),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_huge_line),
+    };
+    /* replaying the recordings in ../shared/fixtures (see conformance.h) */
+    const struct CMUnitTest conformance[] = {
         cmocka_unit_test(test_recorded_batch_results),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return BT_TEST_RUN_WITH_CONFORMANCE(argc, argv, tests, conformance);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conformance.h"
 #include "braintrust/common.h"
 #include "cassette.h"
 #include "decode/inflate.h"
@@ -152,6 +153,7 @@ static void test_recorded_traffic(void **state)
 
 int main(void)
 {
+    bt_test_require_fixtures(__FILE__);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recorded_traffic),
     };

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conformance.h"
 #include "braintrust/common.h"
 #include "cassette.h"
 #include "decode/sse.h"
@@ -449,7 +450,7 @@ static void test_recorded_go_cassettes(void **state)
     assert_true(streams >= 2);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framing_table),
@@ -461,8 +462,11 @@ int main(void)
         cmocka_unit_test(test_callback_stop),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_huge_line),
+    };
+    /* replaying the recordings in ../shared/fixtures (see conformance.h) */
+    const struct CMUnitTest conformance[] = {
         cmocka_unit_test(test_recorded_python_sdk_streams),
         cmocka_unit_test(test_recorded_go_cassettes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return BT_TEST_RUN_WITH_CONFORMANCE(argc, argv, tests, conformance);
 }

@@ -1,7 +1,7 @@
 /*
- * The OTLP sender's rules, without a network: the OTEL_EXPORTER_OTLP_HEADERS list
- * format, which statuses are retried, Retry-After in both forms, backoff bounds and
- * jitter, and reading partial-success responses (protobuf and JSON).
+ * The OTLP sender's rules, without a network: one rule for the OTEL_EXPORTER_OTLP_HEADERS
+ * list in the setter and the sink, which statuses are retried, Retry-After in both forms,
+ * backoff bounds and jitter, and reading partial-success responses (protobuf and JSON).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,64 +12,60 @@
 
 #include <cmocka.h>
 
-#include "braintrust/common.h"
-#include "export/otlp_headers.h"
+#include "braintrust/sink.h"
 #include "export/otlp_response.h"
 #include "export/otlp_retry.h"
 
-typedef struct pairs {
-    char text[512];
-    int n;
-} pairs;
-
-static int collect(void *ud, const char *key, const char *value)
+static void quiet(void *ud, bt_log_level level, const char *msg)
 {
-    pairs *p = ud;
-    size_t len = strlen(p->text);
-    snprintf(p->text + len, sizeof p->text - len, "[%s|%s]", key, value);
-    p->n++;
-    return BT_OK;
 }
 
-static void test_header_list(void **state)
+/* The tracer's setter and the OTLP sink read a header list by one rule: what the
+ * setter accepts the sink accepts, what it refuses (disabling the tracer) the sink
+ * refuses, so a configuration never passes one check and fails the other. */
+static void test_header_list_setter_and_sink_agree(void **state)
 {
     (void)state;
-    pairs p = {"", 0};
-    assert_int_equal(
-        bt__otlp_header_list_parse(" Authorization = Bearer%20sk-123 ,x-bt-parent=project_name:my%3Aproj,,"
-                                   "api-key=a%zz=b%2",
-                                   collect, &p),
-        BT_OK);
-    /* trimmed, percent-decoded; a '%' without two hex digits stays as it is; empty
-     * members are skipped; only the first '=' separates */
-    assert_string_equal(p.text,
-                        "[Authorization|Bearer sk-123][x-bt-parent|project_name:my:proj][api-key|a%zz=b%2]");
-    assert_int_equal(p.n, 3);
+    static const struct {
+        const char *list;
+        int ok;
+    } cases[] = {
+        {" Authorization = Bearer%20sk-123 ,x-bt-parent=project_name:my%3Aproj,,", 1},
+        {"k=", 1},
+        {"k=a=b", 1},
+        {"k=50%25", 1},
+        {"k=Bearer\ttok", 1}, /* a tab is a legal header value character */
+        {"k=50%", 0},         /* a '%' without two hex digits */
+        {"api-key=a%zz", 0},
+        {"k=%4", 0},
+        {"novalue", 0},
+        {"=v", 0},
+        {"bad key=v", 0},
+        {"k:x=v", 0},
+        {"k=a%0D%0AX-Evil: 1", 0}, /* header injection through an encoded CR LF */
+        {"k=a%00b", 0},            /* a NUL that would cut the value */
+        {"k=a\x01b", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bt_tracer *t = NULL;
+        assert_int_equal(bt_tracer_new(&t), BT_OK);
+        bt_tracer_set_logger(t, quiet, NULL);
+        int set = bt_tracer_set_otlp_headers(t, cases[i].list);
+        bt_tracer_free(t);
 
-    pairs q = {"", 0};
-    assert_int_equal(bt__otlp_header_list_parse("", collect, &q), BT_OK);
-    assert_int_equal(bt__otlp_header_list_parse(NULL, collect, &q), BT_OK);
-    assert_int_equal(q.n, 0);
-    assert_int_equal(bt__otlp_header_list_parse("k=", collect, &q), BT_OK);
-    assert_string_equal(q.text, "[k|]");
-}
+        bt_otlp_options o = {0};
+        o.traces_url = "http://127.0.0.1:4318/v1/traces";
+        o.headers = cases[i].list;
+        bt_sink *sink = NULL;
+        int made = bt_sink_otlp_new(&o, &sink);
+        bt_sink_free(sink);
 
-static void test_header_list_rejects_bad_members(void **state)
-{
-    (void)state;
-    pairs p = {"", 0};
-    assert_int_equal(bt__otlp_header_list_parse("novalue", collect, &p), BT_EINVAL);
-    assert_int_equal(bt__otlp_header_list_parse("=v", collect, &p), BT_EINVAL);
-    assert_int_equal(bt__otlp_header_list_parse("bad key=v", collect, &p), BT_EINVAL);
-    assert_int_equal(bt__otlp_header_list_parse("k:x=v", collect, &p), BT_EINVAL);
-    /* header injection through an encoded CR LF, and a NUL that would cut the value */
-    assert_int_equal(bt__otlp_header_list_parse("k=a%0D%0AX-Evil: 1", collect, &p), BT_EINVAL);
-    assert_int_equal(bt__otlp_header_list_parse("k=a%00b", collect, &p), BT_EINVAL);
-    assert_int_equal(p.n, 0);
-    assert_true(bt__http_token_valid("x-bt-parent"));
-    assert_false(bt__http_token_valid(""));
-    assert_true(bt__http_value_safe("project_name:a b\tc"));
-    assert_false(bt__http_value_safe("a\r\nb"));
+        if (cases[i].ok != (set == BT_OK) || cases[i].ok != (made == BT_OK))
+            fail_msg("%s: expected %s, setter %d, sink %d", cases[i].list, cases[i].ok ? "ok" : "EINVAL", set,
+                     made);
+        if (!cases[i].ok)
+            assert_true(set == BT_EINVAL && made == BT_EINVAL);
+    }
 }
 
 static void test_retryable_statuses(void **state)
@@ -199,8 +195,7 @@ static void test_partial_success_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_list),
-        cmocka_unit_test(test_header_list_rejects_bad_members),
+        cmocka_unit_test(test_header_list_setter_and_sink_agree),
         cmocka_unit_test(test_retryable_statuses),
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_backoff),

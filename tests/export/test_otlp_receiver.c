@@ -53,6 +53,16 @@ static void capture_log(void *ud, bt_log_level level, const char *msg)
     pthread_mutex_unlock(&log_lock);
 }
 
+static int log_count(const char *needle)
+{
+    int n = 0;
+    pthread_mutex_lock(&log_lock);
+    for (const char *p = log_text; (p = strstr(p, needle)); p++)
+        n++;
+    pthread_mutex_unlock(&log_lock);
+    return n;
+}
+
 static int log_contains(const char *needle)
 {
     pthread_mutex_lock(&log_lock);
@@ -546,6 +556,10 @@ static void test_partial_success_is_a_failure(void **state)
         scripted_tracer("[{\"status\":200,\"rejected\":1,\"message\":\"span too large\"}]", BT_OTLP_PROTOBUF);
     emit_one(t, "half.accepted");
     assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
+    bt_tracer_stats st;
+    bt_tracer_get_stats(t, &st);
+    assert_int_equal(st.spans_rejected, 1);
+    assert_int_equal(st.spans_sent, 0);
     bt_tracer_free(t);
     assert_true(log_contains("rejected 1 of 1 spans: span too large"));
 
@@ -555,6 +569,15 @@ static void test_partial_success_is_a_failure(void **state)
     assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
     bt_tracer_free(t);
     assert_true(log_contains("rejected 2 of 1 spans: nope"));
+
+    /* the receiver's message reaches the log on one line: no forged log lines */
+    control_ok("POST", "/reset", NULL);
+    t = scripted_tracer("[{\"status\":200,\"rejected\":1,\"message\":\"a\\nforged: line\\r\"}]",
+                        BT_OTLP_JSON);
+    emit_one(t, "forged");
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
+    bt_tracer_free(t);
+    assert_true(log_contains("rejected 1 of 1 spans: a forged: line \n"));
 }
 
 /* A receiver that stays down: flush reports the failure (not a timeout) once the
@@ -580,6 +603,186 @@ static void test_flush_reports_failure_when_receiver_down(void **state)
     json_t *reqs = received();
     assert_int_equal(json_array_size(reqs), 0);
     json_decref(reqs);
+}
+
+static json_t *summary(void)
+{
+    json_t *r = control("GET", "/summary", NULL);
+    assert_true(json_is_object(r));
+    return r;
+}
+
+static json_int_t summary_int(json_t *sum, const char *key)
+{
+    return json_integer_value(json_object_get(sum, key));
+}
+
+/* A receiver whose size limit is below the batch answers 413: the batch is sent again
+ * in halves and nothing is lost. */
+static void test_413_splits_the_batch(void **state)
+{
+    (void)state;
+    bt_tracer *t = scripted_tracer("[{\"status\":413}]", BT_OTLP_PROTOBUF);
+    for (int i = 0; i < 4; i++)
+        emit_one(t, "quarter");
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_OK);
+    bt_tracer_stats st;
+    bt_tracer_get_stats(t, &st);
+    assert_int_equal(st.spans_sent, 4);
+    assert_int_equal(st.spans_dropped, 0);
+    assert_int_equal(st.send_requests, 3);
+    assert_int_equal(st.send_failures, 1);
+    assert_int_equal(st.last_send_status, 413);
+    assert_non_null(strstr(st.last_send_error, "HTTP 413"));
+    bt_tracer_free(t);
+    json_t *sum = summary();
+    assert_int_equal(summary_int(sum, "requests"), 3);
+    assert_int_equal(summary_int(sum, "distinct"), 4);
+    assert_int_equal(json_array_size(json_object_get(sum, "duplicates")), 0);
+    json_decref(sum);
+}
+
+/* One span too large for the receiver among others: the halves get the others
+ * through, and only that span is counted lost. */
+static void test_413_loses_only_the_span_too_large(void **state)
+{
+    (void)state;
+    control_ok("POST", "/config", "{\"maxBodyBytes\":6000}");
+    bt_otlp_options o;
+    memset(&o, 0, sizeof o);
+    o.traces_url = traces_url("/v1/traces");
+    o.timeout_ms = 15000;
+    bt_tracer *t = tracer_with_sink(&o);
+    char big[9000];
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 4; i++) {
+        bt_span *sp = bt_span_start(t, i == 2 ? "too.large" : "fits", NULL);
+        if (i == 2)
+            bt_span_set_string(sp, "payload", big);
+        bt_span_end(sp, 0);
+    }
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
+    bt_tracer_stats st;
+    bt_tracer_get_stats(t, &st);
+    assert_int_equal(st.spans_sent, 3);
+    assert_int_equal(st.spans_dropped, 1);
+    assert_int_equal(st.spans_exported, 3);
+    assert_int_equal(st.last_send_status, 413);
+    bt_tracer_free(t);
+    json_t *sum = summary();
+    assert_int_equal(summary_int(sum, "distinct"), 3);
+    assert_int_equal(summary_int(sum, "spans"), 3);
+    json_decref(sum);
+}
+
+/* A receiver that stays down, then comes back: the statistics say what was sent and
+ * what was lost, with the last error; the log says it once, then at 2, 4, 8... failed
+ * exports, then the recovery. */
+static void test_failures_counted_and_logged_once(void **state)
+{
+    (void)state;
+    control_ok("POST", "/down", NULL);
+    bt_otlp_options o;
+    memset(&o, 0, sizeof o);
+    o.traces_url = traces_url("/v1/traces");
+    o.timeout_ms = 1000;
+    o.max_retries = -1;
+    bt_tracer *t = new_tracer();
+    assert_int_equal(bt_tracer_set_log_level(t, BT_LOG_INFO), BT_OK); /* what an operator sees */
+    bt_sink *sink;
+    assert_int_equal(bt_sink_otlp_new(&o, &sink), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, sink), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    for (int i = 0; i < 4; i++) {
+        emit_one(t, "while.down");
+        assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
+    }
+    bt_tracer_stats st;
+    bt_tracer_get_stats(t, &st);
+    assert_int_equal(st.spans_ended, 4);
+    assert_int_equal(st.spans_sent, 0);
+    assert_int_equal(st.spans_dropped, 4);
+    assert_int_equal(st.send_requests, 4);
+    assert_int_equal(st.send_failures, 4);
+    assert_int_equal(st.last_send_status, 0);
+    assert_non_null(strstr(st.last_send_error, "onnect"));
+    assert_int_equal(log_count("failed: Failed to connect"), 1);
+    assert_int_equal(log_count("still failing after 2 exports in a row"), 1);
+    assert_int_equal(log_count("still failing after 4 exports in a row"), 1);
+    assert_int_equal(log_count("still failing"), 2);
+    control_ok("POST", "/up", NULL);
+    emit_one(t, "after.up");
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_OK);
+    bt_tracer_get_stats(t, &st);
+    assert_int_equal(st.spans_sent, 1);
+    assert_int_equal(log_count("works again after 4 failed export(s)"), 1);
+    bt_tracer_free(t);
+}
+
+/* The store as a spool in front of the receiver: the OTLP sink makes one attempt per
+ * shipment (the store's shipper is the only retry loop), a 503 leaves the span in the
+ * store, the next attempt delivers it, exactly once. */
+static void test_spool_to_receiver(void **state)
+{
+    (void)state;
+    char path[256];
+    const char *dir = getenv("BT_TEST_TMPDIR");
+    snprintf(path, sizeof path, "%s/otlp-spool-%d.db", dir ? dir : "/tmp", (int)getpid());
+    char aux[300];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+    control_ok("POST", "/script", "[{\"status\":503,\"body\":\"overloaded\"}]");
+    bt_otlp_options o;
+    memset(&o, 0, sizeof o);
+    o.traces_url = traces_url("/v1/traces");
+    o.timeout_ms = 15000;
+    bt_sink *otlp = NULL, *store = NULL;
+    assert_int_equal(bt_sink_otlp_new(&o, &otlp), BT_OK);
+    assert_int_equal(bt_sink_store_new(path, otlp, &store), BT_OK);
+    bt_tracer *t = new_tracer();
+    assert_int_equal(bt_tracer_add_sink(t, store), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    char where[512];
+    assert_int_equal(bt_tracer_describe_export(t, where, sizeof where), BT_OK);
+    char want[512];
+    snprintf(want, sizeof want, "the span store %s, sent on from there to OTLP http://127.0.0.1:%d/v1/traces",
+             path, otlp_port);
+    assert_string_equal(where, want);
+    char logged[600];
+    snprintf(logged, sizeof logged, "braintrust: spans go to %s\n", want);
+    assert_true(log_contains(logged)); /* said once at start, for the application's log */
+    emit_one(t, "spooled");
+    int rc = BT_EEXPORT;
+    for (int i = 0; i < 3 && rc != BT_OK; i++) /* each flush makes an attempt */
+        rc = bt_tracer_flush(t, FLUSH_MS);
+    assert_int_equal(rc, BT_OK);
+    bt_tracer_stats st;
+    bt_tracer_get_stats(t, &st);
+    assert_int_equal(st.spans_exported, 1);
+    assert_int_equal(st.spans_sent, 1);
+    assert_int_equal(st.spans_spooled, 0);
+    assert_int_equal(st.send_requests, 2);
+    assert_int_equal(st.send_failures, 1);
+    assert_int_equal(st.last_send_status, 503);
+    assert_string_equal(st.last_send_error, "HTTP 503: overloaded");
+    bt_tracer_free(t);
+    json_t *sum = summary();
+    assert_int_equal(summary_int(sum, "requests"), 2);
+    assert_int_equal(summary_int(sum, "distinct"), 1);
+    assert_int_equal(summary_int(sum, "spans"), 1);
+    json_decref(sum);
+    assert_int_equal(log_count("span store: sending to OTLP"), 2); /* the failure, the recovery */
+    assert_int_equal(log_count("failed (HTTP 503: overloaded); 1 span(s) kept in"), 1);
+    assert_int_equal(log_count("works again after 1 failed attempt(s)"), 1);
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
 }
 
 /* Spans whose braintrust.parent differs from the sink's go in their own request with
@@ -836,6 +1039,10 @@ int main(void)
         cmocka_unit_test_setup(test_no_retry_on_400, reset_case),
         cmocka_unit_test_setup(test_partial_success_is_a_failure, reset_case),
         cmocka_unit_test_setup(test_flush_reports_failure_when_receiver_down, reset_case),
+        cmocka_unit_test_setup(test_413_splits_the_batch, reset_case),
+        cmocka_unit_test_setup(test_413_loses_only_the_span_too_large, reset_case),
+        cmocka_unit_test_setup(test_failures_counted_and_logged_once, reset_case),
+        cmocka_unit_test_setup(test_spool_to_receiver, reset_case),
         cmocka_unit_test_setup(test_per_span_parent_grouping, reset_case),
         cmocka_unit_test_setup(test_large_batch_is_split, reset_case),
         cmocka_unit_test_setup(test_env_otlp_endpoint, reset_case),

@@ -4,6 +4,7 @@
  * write and ship), and the exact round trip of stored lines back into spans.
  */
 #include <setjmp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,7 +17,9 @@
 
 #include <cmocka.h>
 
+#include "failing_sink.h"
 #include "core/sink_internal.h"
+#include "core/tracer_internal.h"
 #include "export/otlp_json.h"
 #include "export/store.h"
 #include "span_fixture.h"
@@ -221,6 +224,26 @@ static void test_upsert_is_idempotent(void **state)
     bt_sink_free(sink);
 }
 
+/* A span is in the store as soon as the export thread is idle, not a schedule delay
+ * (OTEL_BSP_SCHEDULE_DELAY, 5 s by default) later: someone looking right after a call
+ * sees it. The tracer's clock stands still here, so only promptness can pass. */
+static void test_span_committed_when_idle(void **state)
+{
+    (void)state;
+    bt_tracer *t = NULL;
+    assert_int_equal(bt_tracer_new(&t), BT_OK);
+    assert_int_equal(bt__tracer_use_manual_clock(t, 0), BT_OK);
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, sink), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    bt_span *s = bt_span_start(t, "seen.at.once", NULL);
+    bt_span_end(s, 0);
+    assert_int_equal(bt__tracer_wait_idle(t, 60000), BT_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE name = 'seen.at.once'"), 1);
+    bt_tracer_free(t);
+}
+
 static void test_spool_ships_exact_lines(void **state)
 {
     (void)state;
@@ -270,9 +293,10 @@ static void test_spool_failure_keeps_spans_until_flush(void **state)
     (void)state;
     bt_sink *mem = NULL;
     assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    bt_sink *target = bt_test_failing_sink(mem);
     bt_sink *sink = NULL;
-    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
-    bt_sink_memory_fail_next(mem, 1000000);
+    assert_int_equal(bt_sink_store_new(g_path, target, &sink), BT_OK);
+    bt_test_sink_fail_next(target, 1000000);
     /* Committed: the export succeeds although the target refuses. */
     assert_int_equal(export_n(sink, 5, 1, 3), BT_OK);
     /* A flush tries now, and reports that it could not deliver. */
@@ -282,7 +306,7 @@ static void test_spool_failure_keeps_spans_until_flush(void **state)
     assert_int_equal(export_n(sink, 5, 4, 1), BT_OK);
     assert_int_equal(sink->vt->flush(sink, 10000), BT_EEXPORT);
     /* The target recovers: the next flush does not wait for the backoff. */
-    bt_sink_memory_fail_next(mem, 0);
+    bt_test_sink_fail_next(target, 0);
     assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
     assert_int_equal(bt_sink_memory_count(mem), 4);
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 4);
@@ -337,8 +361,9 @@ static void test_restart_ships_unsent_once(void **state)
     (void)state;
     bt_sink *mem = NULL, *sink = NULL;
     assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
-    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
-    bt_sink_memory_fail_next(mem, 1000000);
+    bt_sink *target = bt_test_failing_sink(mem);
+    assert_int_equal(bt_sink_store_new(g_path, target, &sink), BT_OK);
+    bt_test_sink_fail_next(target, 1000000);
     assert_int_equal(export_n(sink, 6, 1, 5), BT_OK);
     bt_sink_free(sink); /* the process goes away with 5 unsent spans */
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 5);
@@ -354,6 +379,32 @@ static void test_restart_ships_unsent_once(void **state)
     assert_int_equal(sink->vt->flush(sink, 1000), BT_OK);
     assert_int_equal(bt_sink_memory_count(mem), 0);
     bt_sink_free(sink);
+}
+
+/* A tracer started on a store that a previous run left spans in: they are shipped at
+ * start, before any span of this run, with the tracer's logger in place. */
+static void test_tracer_start_ships_leftovers(void **state)
+{
+    (void)state;
+    bt_sink *mem = NULL, *sink = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    bt_sink *target = bt_test_failing_sink(mem);
+    assert_int_equal(bt_sink_store_new(g_path, target, &sink), BT_OK);
+    bt_test_sink_fail_next(target, 1000000);
+    assert_int_equal(export_n(sink, 17, 1, 2), BT_OK);
+    bt_sink_free(sink);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 2);
+
+    bt_tracer *t = NULL;
+    assert_int_equal(bt_tracer_new(&t), BT_OK);
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, sink), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    for (int i = 0; i < 60000 && bt_sink_memory_count(mem) < 2; i++) /* bounded; no span, no flush */
+        usleep(1000);
+    assert_int_equal(bt_sink_memory_count(mem), 2);
+    bt_tracer_free(t);
 }
 
 /* A target that kills its own process when asked to export: the crash lands after
@@ -416,6 +467,308 @@ static void test_crash_between_write_and_ship(void **state)
     bt_sink_free(sink);
 }
 
+/* A target that accepts (writes "<n>\n" to a pipe) and then kills its process: the
+ * crash lands after the receiver took the spans and before they were marked sent. */
+static int g_accept_fd = -1;
+
+static int accept_then_die_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
+{
+    (void)sink, (void)res, (void)spans;
+    char line[32];
+    int len = snprintf(line, sizeof line, "%zu\n", n);
+    if (write(g_accept_fd, line, (size_t)len) != len)
+        _exit(5);
+    raise(SIGKILL);
+    return BT_OK;
+}
+
+static const bt__sink_vtable accept_then_die_vt = {
+    .name = "accept-then-die", .export_spans = accept_then_die_export, .free = killer_free};
+
+/* At least once: the batch a receiver took just before the crash is sent again after
+ * the restart, exactly that batch, and nothing else twice. */
+static void test_crash_between_accept_and_mark(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        g_accept_fd = fds[1];
+        bt_sink *target = calloc(1, sizeof *target);
+        target->vt = &accept_then_die_vt;
+        bt_sink *sink = NULL;
+        if (bt_sink_store_new(g_path, target, &sink) != BT_OK)
+            _exit(3);
+        export_n(sink, 11, 1, 4);
+        sink->vt->flush(sink, 10000);
+        _exit(4);
+    }
+    close(fds[1]);
+    char got[64] = "";
+    ssize_t n = read(fds[0], got, sizeof got - 1);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_true(n > 0);
+    assert_string_equal(got, "4\n"); /* the receiver took all four */
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 4);
+
+    bt_sink *mem = NULL, *sink = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 4); /* the same four, a second time */
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 4);
+    assert_int_equal(sink->vt->flush(sink, 10000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(mem), 4);
+    bt_sink_free(sink);
+}
+
+/* A spool target whose answers are scripted, one per export call, with the kind of
+ * failure an OTLP sink reports. */
+typedef struct scripted_target {
+    bt_sink base;
+    pthread_mutex_t mu;
+    bt__send_kind script[32];
+    int64_t retry_after[32];
+    size_t n_script, next;
+    size_t calls, spans_in, spans_taken;
+    size_t call_sizes[64];
+    bt__send_kind last_failure; /* like an OTLP sink: the last failed request's */
+} scripted_target;
+
+static int scripted_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
+{
+    (void)res, (void)spans;
+    scripted_target *t = (scripted_target *)sink;
+    pthread_mutex_lock(&t->mu);
+    bt__send_kind k = t->next < t->n_script ? t->script[t->next] : BT__SEND_OK;
+    sink->retry_after_ms = t->next < t->n_script ? t->retry_after[t->next] : -1;
+    t->next++;
+    if (t->calls < 64)
+        t->call_sizes[t->calls] = n;
+    t->calls++;
+    t->spans_in += n;
+    if (k == BT__SEND_OK || k == BT__SEND_PARTIAL)
+        t->spans_taken += n;
+    if (k != BT__SEND_OK)
+        t->last_failure = k;
+    pthread_mutex_unlock(&t->mu);
+    sink->last_kind = k;
+    return k == BT__SEND_OK ? BT_OK : BT_EEXPORT;
+}
+
+static void scripted_delivery(bt_sink *sink, bt__delivery *out)
+{
+    scripted_target *t = (scripted_target *)sink;
+    pthread_mutex_lock(&t->mu);
+    out->sent += t->spans_taken;
+    out->requests += t->calls;
+    if (t->last_failure != BT__SEND_OK) {
+        out->last_status = t->last_failure == BT__SEND_CONTENT ? 400 : 503;
+        snprintf(out->last_error, sizeof out->last_error, "HTTP %d: scripted", out->last_status);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void scripted_free(bt_sink *sink)
+{
+    /* the test reads the counters after the store is gone: kept in g_scripted */
+    (void)sink;
+}
+
+static const bt__sink_vtable scripted_vt = {.name = "scripted",
+                                            .export_spans = scripted_export,
+                                            .free = scripted_free,
+                                            .delivery = scripted_delivery};
+
+static scripted_target g_scripted;
+
+static bt_sink *scripted_new(const bt__send_kind *script, size_t n)
+{
+    memset(&g_scripted, 0, sizeof g_scripted);
+    pthread_mutex_init(&g_scripted.mu, NULL);
+    g_scripted.base.vt = &scripted_vt;
+    for (size_t i = 0; i < n; i++) {
+        g_scripted.script[i] = script[i];
+        g_scripted.retry_after[i] = -1;
+    }
+    g_scripted.n_script = n;
+    return &g_scripted.base;
+}
+
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_log[16384];
+
+static void keep_log(void *ud, bt_log_level level, const char *msg)
+{
+    (void)ud;
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    pthread_mutex_lock(&g_log_mu);
+    size_t len = strlen(g_log);
+    snprintf(g_log + len, sizeof g_log - len, "%s: %s\n", names[level], msg);
+    pthread_mutex_unlock(&g_log_mu);
+}
+
+static int log_count(const char *needle)
+{
+    int n = 0;
+    pthread_mutex_lock(&g_log_mu);
+    for (const char *p = g_log; (p = strstr(p, needle)); p++)
+        n++;
+    pthread_mutex_unlock(&g_log_mu);
+    return n;
+}
+
+static bt_sink *store_over(bt_sink *target)
+{
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, target, &sink), BT_OK);
+    sink->log = keep_log;
+    sink->log_level = BT_LOG_DEBUG;
+    g_log[0] = '\0';
+    return sink;
+}
+
+/* Flushes until the store says everything was delivered (each flush makes an attempt;
+ * bounded by the script's length, not by time). */
+static int flush_until_delivered(bt_sink *sink, int max_flushes)
+{
+    for (int i = 0; i < max_flushes; i++)
+        if (sink->vt->flush(sink, 60000) == BT_OK)
+            return i + 1;
+    return -1;
+}
+
+/* The receiver refuses a batch for its content: it is sent again in halves, and only
+ * the span refused on its own is set aside; the others are delivered, nothing waits. */
+static void test_spool_sets_aside_only_the_refused_span(void **state)
+{
+    (void)state;
+    /* [1 2 3] refused; [1] taken; [2 3] refused; [2] refused alone; [3] taken */
+    const bt__send_kind script[] = {BT__SEND_CONTENT, BT__SEND_OK, BT__SEND_CONTENT, BT__SEND_CONTENT,
+                                    BT__SEND_OK};
+    bt_sink *sink = store_over(scripted_new(script, 5));
+    assert_int_equal(export_n(sink, 12, 1, 3), BT_OK);
+    assert_true(flush_until_delivered(sink, 2) > 0);
+    assert_int_equal(g_scripted.calls, 5);
+    const size_t sizes[] = {3, 1, 2, 1, 1};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(g_scripted.call_sizes[i], sizes[i]);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 2);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 2 AND span_id LIKE '%02'"), 1);
+    assert_int_equal(log_count("set aside as undeliverable"), 1);
+    assert_int_equal(log_count("(HTTP 400: scripted) while others got through"), 1);
+    bt__delivery d;
+    memset(&d, 0, sizeof d);
+    sink->vt->delivery(sink, &d);
+    assert_int_equal(d.rejected, 1);
+    assert_int_equal(d.spooled, 0);
+    /* nothing is left to send, and nothing is sent again */
+    assert_int_equal(sink->vt->flush(sink, 60000), BT_OK);
+    assert_int_equal(g_scripted.calls, 5);
+    bt_sink_free(sink);
+}
+
+/* A receiver that refuses every span, even alone (a wrong endpoint, a parent it does
+ * not know): nothing is set aside, the spans wait, and go once it takes them. */
+static void test_spool_keeps_spans_a_receiver_refuses_all(void **state)
+{
+    (void)state;
+    /* each attempt: [1 2 3], [1], [2 3], [2], [3], all refused; two attempts' worth */
+    bt__send_kind script[10];
+    for (int i = 0; i < 10; i++)
+        script[i] = BT__SEND_CONTENT;
+    bt_sink *sink = store_over(scripted_new(script, 10));
+    assert_int_equal(export_n(sink, 15, 1, 3), BT_OK);
+    for (int i = 0; i < 3 && g_scripted.calls < 10; i++) /* bounded by the script */
+        assert_int_equal(sink->vt->flush(sink, 60000), BT_EEXPORT);
+    assert_int_equal(g_scripted.calls, 10);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 3);
+    assert_int_equal(log_count("set aside"), 0);
+    assert_int_equal(flush_until_delivered(sink, 2), 1);
+    assert_int_equal(g_scripted.calls, 11);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 3);
+    bt_sink_free(sink);
+}
+
+/* Spans with different braintrust.parent go in different exports: each is taken or
+ * refused whole, so a failure never makes the spool send again what got through. */
+static void test_spool_runs_split_by_parent(void **state)
+{
+    (void)state;
+    bt_sink *sink = store_over(scripted_new(NULL, 0));
+    bt_span *spans[4];
+    for (int i = 0; i < 4; i++) {
+        spans[i] = llm_span(16, i + 1);
+        fx_attr_string(&spans[i]->attrs, "braintrust.parent", i < 2 ? "project_name:a" : "project_name:b");
+    }
+    assert_int_equal(sink->vt->export_spans(sink, &g_res, spans, 4), BT_OK);
+    for (int i = 0; i < 4; i++)
+        fx_span_free(spans[i]);
+    assert_true(flush_until_delivered(sink, 2) > 0);
+    assert_int_equal(g_scripted.calls, 2);
+    assert_int_equal(g_scripted.call_sizes[0], 2);
+    assert_int_equal(g_scripted.call_sizes[1], 2);
+    bt_sink_free(sink);
+}
+
+/* A partial success (the receiver took the request, rejected some spans) must not be
+ * sent again: the spans are marked sent. */
+static void test_spool_partial_success_is_not_resent(void **state)
+{
+    (void)state;
+    const bt__send_kind script[] = {BT__SEND_PARTIAL};
+    bt_sink *sink = store_over(scripted_new(script, 1));
+    assert_int_equal(export_n(sink, 13, 1, 3), BT_OK);
+    assert_int_equal(flush_until_delivered(sink, 1), 1);
+    assert_int_equal(sink->vt->flush(sink, 60000), BT_OK);
+    assert_int_equal(g_scripted.calls, 1);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 3);
+    bt_sink_free(sink);
+}
+
+/* A receiver failing again and again: the spans wait in the store (counted as spooled,
+ * not lost), the failure is logged in full once, then at 2 and 4 attempts, and the
+ * recovery once. */
+static void test_spool_failures_are_counted_and_logged_once(void **state)
+{
+    (void)state;
+    const bt__send_kind script[] = {BT__SEND_TRANSIENT, BT__SEND_TRANSIENT, BT__SEND_TRANSIENT,
+                                    BT__SEND_TRANSIENT, BT__SEND_TRANSIENT};
+    bt_sink *sink = store_over(scripted_new(script, 5));
+    assert_int_equal(export_n(sink, 14, 1, 3), BT_OK);
+    bt__delivery d;
+    memset(&d, 0, sizeof d);
+    sink->vt->delivery(sink, &d);
+    assert_int_equal(d.spooled, 3);
+    assert_int_equal(sink->vt->flush(sink, 60000), BT_EEXPORT);
+    memset(&d, 0, sizeof d);
+    sink->vt->delivery(sink, &d);
+    assert_int_equal(d.spooled, 3);
+    assert_int_equal(d.sent, 0);
+    assert_int_equal(d.last_status, 503);
+    assert_true(flush_until_delivered(sink, 6) > 0);
+    assert_int_equal(g_scripted.calls, 6);
+    memset(&d, 0, sizeof d);
+    sink->vt->delivery(sink, &d);
+    assert_int_equal(d.spooled, 0);
+    assert_int_equal(d.sent, 3);
+    assert_int_equal(
+        log_count(
+            "error: span store: sending to the scripted sink failed (HTTP 503: scripted); 3 span(s) kept in"),
+        1);
+    assert_int_equal(log_count("still failing after 2 attempts"), 1);
+    assert_int_equal(log_count("still failing after 4 attempts"), 1);
+    assert_int_equal(log_count("still failing"), 2);
+    assert_int_equal(log_count("works again after 5 failed attempt(s)"), 1);
+    bt_sink_free(sink);
+}
+
 static void progress_count(void *ud, uint64_t shipped, uint64_t total)
 {
     (void)shipped;
@@ -455,12 +808,13 @@ static void test_ship_all_batches_and_undeliverable(void **state)
     /* A refusing target leaves the spans unsent and says so. */
     assert_int_equal(sqlite3_exec(db, "UPDATE spans SET sent = 0 WHERE sent = 1", NULL, NULL, NULL),
                      SQLITE_OK);
-    bt_sink_memory_fail_next(mem, 1);
-    assert_int_equal(bt__store_ship(db, mem, 0, 100, 0, NULL, NULL, &r), BT_EEXPORT);
+    bt_sink *target = bt_test_failing_sink(mem);
+    bt_test_sink_fail_next(target, 1);
+    assert_int_equal(bt__store_ship(db, target, 0, 100, 0, NULL, NULL, &r), BT_EEXPORT);
     assert_int_equal(r.shipped, 0);
     assert_int_equal(r.pending, 6);
     sqlite3_close(db);
-    bt_sink_free(mem);
+    bt_sink_free(target);
 }
 
 static void write_file(const char *path, const char *data, size_t len)
@@ -628,11 +982,19 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_columns_extracted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_has_null_parent_and_no_metrics_are_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsert_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_span_committed_when_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_ships_exact_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_failure_keeps_spans_until_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_target_does_not_block_exports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_ships_unsent_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tracer_start_ships_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_write_and_ship, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_between_accept_and_mark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_sets_aside_only_the_refused_span, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_keeps_spans_a_receiver_refuses_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_runs_split_by_parent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_partial_success_is_not_resent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_failures_are_counted_and_logged_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ship_all_batches_and_undeliverable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_rejects_non_spans, setup, teardown),

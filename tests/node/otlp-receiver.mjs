@@ -7,11 +7,19 @@
 // Two listeners on 127.0.0.1, ports chosen by the OS (or --otlp-port N):
 //   OTLP:    POST .../v1/traces  (gzip accepted)
 //   control: GET  /requests      every OTLP request seen: headers, decoded spans, answer
+//            GET  /summary       counts only: requests by status, spans received in
+//                                accepted (2xx) requests, distinct span ids among them,
+//                                and the ids received more than once
 //            POST /script        JSON list of answers for the next OTLP requests, each
 //                                {"status":503,"retryAfter":"1"} or
-//                                {"status":200,"rejected":2,"message":"..."};
-//                                after the list, requests get 200
-//            POST /reset         forget requests and script
+//                                {"status":200,"rejected":2,"message":"..."}, optionally
+//                                with "delayMs":N (answer that much later) or
+//                                "reset":true (close the connection without an answer);
+//                                after the list, requests get the default answer
+//            POST /config        {"maxBodyBytes":N} answers 413 to larger bodies (as
+//                                received, before gunzip); {"delayMs":N} delays every
+//                                default answer; {} restores the defaults
+//            POST /reset         forget requests, script and config
 //            POST /down          close the OTLP listener (connections are refused)
 //            POST /up            listen again on the same port
 //            POST /quit          exit
@@ -40,6 +48,7 @@ const MAX_BODY = 64 << 20;
 const started = Date.now();
 let requests = [];
 let script = [];
+let config = {};
 
 const hex = (b) => (b ? Buffer.from(b).toString('hex') : '');
 const int64 = (v) => (v === null || v === undefined ? '0' : v.toString());
@@ -179,14 +188,30 @@ function readBody(req, cb) {
 }
 
 function onOtlp(req, res) {
+  res.on('error', () => {}); // a client that gave up on a delayed answer
   if (req.method !== 'POST' || !req.url.endsWith('/v1/traces')) {
     res.writeHead(404);
     res.end();
     return;
   }
   readBody(req, (raw) => {
+    const arrivedMs = Date.now() - started;
+    const entry = script.length ? script.shift() : { status: 200, delayMs: config.delayMs };
+    if (config.maxBodyBytes && raw && raw.length > config.maxBodyBytes && (entry.status || 200) === 200)
+      entry.status = 413;
+    const go = () => handle(req, res, raw, entry, arrivedMs);
+    if (entry.delayMs) setTimeout(go, entry.delayMs);
+    else go();
+  });
+}
+
+// Records and answers one OTLP request. A client that gave up while the answer was
+// delayed does not change what the receiver did with the spans (answered: false).
+function handle(req, res, raw, entry, arrivedMs) {
+  {
     const rec = {
-      receivedMs: Date.now() - started,
+      receivedMs: arrivedMs,
+      answered: !req.socket.destroyed,
       path: req.url,
       headers: req.headers,
       bodyBytes: raw ? raw.length : -1,
@@ -197,7 +222,11 @@ function onOtlp(req, res) {
     requests.push(rec);
     const contentType = String(req.headers['content-type'] || '');
     const isJson = contentType.startsWith('application/json');
-    const entry = script.length ? script.shift() : { status: 200 };
+    if (entry.reset) {
+      rec.status = -1;
+      req.socket.destroy();
+      return;
+    }
     try {
       if (!raw) throw new Error('body too large');
       let body = raw;
@@ -214,7 +243,24 @@ function onOtlp(req, res) {
       return;
     }
     rec.status = answer(res, isJson, entry);
-  });
+  }
+}
+
+function summary() {
+  const byStatus = {};
+  const seen = new Map();
+  let spans = 0;
+  for (const r of requests) {
+    byStatus[r.status] = (byStatus[r.status] || 0) + 1;
+    if (r.status < 200 || r.status >= 300) continue;
+    for (const s of r.spans) {
+      spans++;
+      const id = `${s.traceId}/${s.spanId}`;
+      seen.set(id, (seen.get(id) || 0) + 1);
+    }
+  }
+  const duplicates = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+  return { requests: requests.length, byStatus, spans, distinct: seen.size, duplicates, ids: [...seen.keys()] };
 }
 
 let otlpServer = null;
@@ -247,6 +293,15 @@ function json(res, status, value) {
 const control = http.createServer((req, res) => {
   readBody(req, (body) => {
     if (req.method === 'GET' && req.url === '/requests') return json(res, 200, requests);
+    if (req.method === 'GET' && req.url === '/summary') return json(res, 200, summary());
+    if (req.method === 'POST' && req.url === '/config') {
+      try {
+        config = JSON.parse(body.toString('utf8') || '{}');
+        return json(res, 200, { ok: true });
+      } catch (e) {
+        return json(res, 400, { error: String(e) });
+      }
+    }
     if (req.method === 'POST' && req.url === '/script') {
       try {
         script = JSON.parse(body.toString('utf8'));
@@ -258,6 +313,7 @@ const control = http.createServer((req, res) => {
     if (req.method === 'POST' && req.url === '/reset') {
       requests = [];
       script = [];
+      config = {};
       return json(res, 200, { ok: true });
     }
     if (req.method === 'POST' && req.url === '/down') return closeOtlp(() => json(res, 200, { ok: true }));

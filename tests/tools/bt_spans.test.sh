@@ -53,6 +53,7 @@ post() { curl -sS --max-time 30 "${H[@]}" "$PROXY$1" -d "$2"; }
 post /v1/messages '{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"Hello store"}]}' >/dev/null
 post /v1/messages '{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],"messages":[{"role":"user","content":"Weather in Oslo?"}]}' >/dev/null
 post /v1/messages '{"model":"fake-error-529","max_tokens":50,"messages":[{"role":"user","content":"overloaded"}]}' >/dev/null
+post /v1/messages/count_tokens '{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"How many tokens is this?"}]}' >/dev/null
 BATCH=$(post /v1/messages/batches '{"requests":[{"custom_id":"one","params":{"model":"claude-haiku-4-5","max_tokens":20,"messages":[{"role":"user","content":"First"}]}},{"custom_id":"two","params":{"model":"claude-haiku-4-5","max_tokens":20,"messages":[{"role":"user","content":"Second"}]}},{"custom_id":"errored-three","params":{"model":"claude-haiku-4-5","max_tokens":20,"messages":[{"role":"user","content":"Third"}]}}]}' \
   | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
 for _ in $(seq 20); do
@@ -78,7 +79,11 @@ done
 "${BS[@]}" list --json >"$W/list.json"
 [[ $(json "$W/list.json" 'j.filter(t => t.root === "anthropic.batch").length') == 1 ]] || fail "one batch trace"
 [[ $(json "$W/list.json" 'j.find(t => t.root === "anthropic.batch").spans') == 4 ]] || fail "batch trace has 4 spans"
-[[ $(json "$W/list.json" 'j.filter(t => t.status === "error").length') -ge 2 ]] || fail "the 529 and the batch are errors"
+[[ $(json "$W/list.json" 'j.filter(t => t.errors > 0).length') -ge 2 ]] || fail "the 529 and the batch have errors"
+# status is the root's, as in show: the batch's root is ok, one child failed
+[[ $(json "$W/list.json" 'j.find(t => t.root === "anthropic.batch").status') == ok ]] || fail "batch root status"
+[[ $(json "$W/list.json" 'j.find(t => t.root === "anthropic.batch").errors') == 1 ]] || fail "batch error count"
+grep 'anthropic.batch ' "$W/list.txt" | grep -q 'ok, 1 failed span$' || fail "list status of the batch: $(grep anthropic.batch "$W/list.txt")"
 [[ $(json "$W/list.json" 'j.every((t, i) => i === 0 || j[i - 1].start_ns >= t.start_ns)') == true ]] || fail "newest first"
 "${BS[@]}" list --limit 2 --json >"$W/list2.json"
 [[ $(json "$W/list2.json" 'j.length') == 2 ]] || fail "--limit"
@@ -103,13 +108,15 @@ ST=$(json "$W/list.json" 'j.find(t => t.root === "anthropic.messages.stream").tr
 "${BS[@]}" show "$ST" | grep -q 'tool_use get_weather' || fail "stream output preview shows the tool call"
 ok "show and show --json"
 
-# totals: llm spans only (the batch span's sums are not counted twice)
+# totals: llm spans only (the batch span's sums are not counted twice), count_tokens
+# calls apart: they count tokens, they do not use them (docs/SPANS.md)
 "${BS[@]}" totals --json >"$W/totals.json"
 EXPECT=$(for t in $(json "$W/list.json" 'j.map(t => t.trace_id).join(" ")'); do "${BS[@]}" show --json "$t"; done |
-  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let p=0,n=0;const walk=x=>{if(x.type==="llm"){p+=x.prompt_tokens||0;n++;}x.children.forEach(walk);};
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let p=0,n=0;const walk=x=>{if(x.type==="llm"&&x.name!=="anthropic.messages.count_tokens"){p+=x.prompt_tokens||0;n++;}x.children.forEach(walk);};
   for (const doc of s.split(/\n(?=\{)/)) JSON.parse(doc).roots.forEach(walk); console.log(p+" "+n);})')
 GOT="$(json "$W/totals.json" 'j.total.prompt_tokens') $(json "$W/totals.json" 'j.total.spans')"
 [[ "$GOT" == "$EXPECT" ]] || fail "totals $GOT, spans say $EXPECT"
+[[ $(json "$W/totals.json" 'j.count_tokens_calls') == 1 ]] || fail "count_tokens calls counted apart"
 [[ $(json "$W/totals.json" 'j.total.prompt_tokens > 0 && j.total.errors >= 2') == true ]] || fail "totals content"
 "${BS[@]}" totals | grep -q '^TOTAL' || fail "totals text"
 ok "totals and totals --json"
@@ -168,6 +175,68 @@ ok "send (once, then --all)"
 # The API key never reached the store.
 if grep -aq "$KEY" "$STORE"* ; then fail "API key found in the store"; fi
 ok "no API key in the store"
+
+# One span in full, whole inputs and outputs, candidates for an empty or ambiguous id
+SID=$(json "$W/show.json" 'j.roots[0].children.find(c => c.input_preview === "First").span_id')
+"${BS[@]}" span "$BT" "${SID:0:6}" >"$W/span.json" || fail "span by prefixes"
+[[ $(json "$W/span.json" 'j.attributes["braintrust.input_json"][0].content') == First ]] || fail "span input expanded"
+[[ $(json "$W/span.json" 'j.spanId') == "$SID" ]] || fail "span id"
+"${BS[@]}" --json span "$BT" "$SID" >"$W/span-line.json" || fail "span --json"
+[[ $(json "$W/span-line.json" 'j.attributes.find(a => a.key === "braintrust.input_json").value.stringValue') == '[{"role":"user","content":"First"}]' ]] \
+  || fail "span --json is the stored line"
+"${BS[@]}" show --full "$BT" >"$W/show-full.txt"
+grep -q '"content": "First"' "$W/show-full.txt" || fail "show --full prints whole inputs"
+"${BS[@]}" --json show --full "$BT" >"$W/show-full.json"
+[[ $(json "$W/show-full.json" 'j.roots[0].children.find(c => c.span_id === "'"$SID"'").input[0].content') == First ]] || fail "show --json --full"
+set +e
+"${BS[@]}" show "" 2>"$W/e-empty"; rc_empty=$?
+"${BS[@]}" show 2>"$W/e-noid"; rc_noid=$?
+set -e
+[[ $rc_empty == 1 && $(grep -c '^  [0-9a-f]\{32\}  ' "$W/e-empty") -ge 2 ]] || fail "show \"\" lists candidates: $(cat "$W/e-empty")"
+[[ $rc_noid == 2 && $(grep -o '(' "$W/e-noid" | wc -l) == 1 ]] || fail "show without an id: one pointer to help: $(cat "$W/e-noid")"
+# With 17 traces or more, two share their first hex digit.
+for i in $(seq 1 17); do
+  sed "s/msgbatch_imported_01/msgbatch_many_$i/" "$W/batch.json" >"$W/batch-$i.json"
+  "${BS[@]}" import-batch --batch "$W/batch-$i.json" --requests "$W/requests.jsonl" --results "$W/results-imp.jsonl" >/dev/null || fail "import $i"
+done
+PFX=$("${BS[@]}" list --json --limit 1000 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const c={};for(const t of JSON.parse(s))c[t.trace_id[0]]=(c[t.trace_id[0]]||0)+1;console.log(Object.keys(c).find(k=>c[k]>1))})')
+set +e; "${BS[@]}" show "$PFX" 2>"$W/e-amb"; rc_amb=$?; set -e
+[[ $rc_amb == 1 ]] && grep -q "prefix \"$PFX\" matches several traces" "$W/e-amb" || fail "ambiguous prefix: $(cat "$W/e-amb")"
+[[ $(grep -c "^  $PFX[0-9a-f]\{31\}  " "$W/e-amb") -ge 2 ]] || fail "ambiguous prefix lists candidates: $(cat "$W/e-amb")"
+ok "span, show --full, candidates for empty and ambiguous ids"
+
+# Models are cut at whole names with a count; totals never fail on sums past int64, and
+# columns stay apart
+# Two batches of one request each (a batch span sums its children: one child each keeps
+# that sum in range), 5e18 prompt tokens apiece, models of two names.
+for m in alpha beta; do
+  cat >"$W/huge-$m.json" <<J
+{"id":"msgbatch_huge_$m","type":"message_batch","processing_status":"ended","request_counts":{"processing":0,"succeeded":1,"errored":0,"canceled":0,"expired":0},"created_at":"2026-02-02T03:04:05Z","ended_at":"2026-02-02T03:14:05Z","expires_at":"2026-02-03T03:04:05Z","results_url":null}
+J
+  cat >"$W/huge-$m.jsonl" <<J
+{"custom_id":"$m","result":{"type":"succeeded","message":{"id":"msg_$m","type":"message","role":"assistant","model":"claude-model-$m","content":[{"type":"text","text":"A"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":5000000000000000000,"output_tokens":3}}}}
+J
+  "${BS[@]}" import-batch --batch "$W/huge-$m.json" --results "$W/huge-$m.jsonl" >/dev/null 2>&1 || fail "import huge $m"
+done
+# One trace with both models, to see the models cell.
+cat >"$W/two-models.json" <<'J'
+{"id":"msgbatch_two_models","type":"message_batch","processing_status":"ended","request_counts":{"processing":0,"succeeded":2,"errored":0,"canceled":0,"expired":0},"created_at":"2026-02-03T03:04:05Z","ended_at":"2026-02-03T03:14:05Z","expires_at":"2026-02-04T03:04:05Z","results_url":null}
+J
+cat >"$W/two-models.jsonl" <<'J'
+{"custom_id":"a","result":{"type":"succeeded","message":{"id":"msg_a","type":"message","role":"assistant","model":"claude-model-alpha","content":[{"type":"text","text":"A"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":3}}}}
+{"custom_id":"b","result":{"type":"succeeded","message":{"id":"msg_b","type":"message","role":"assistant","model":"claude-model-beta","content":[{"type":"text","text":"B"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":3}}}}
+J
+"${BS[@]}" import-batch --batch "$W/two-models.json" --results "$W/two-models.jsonl" >/dev/null 2>&1 || fail "import two models"
+"${BS[@]}" list --limit 1000 >"$W/list-huge.txt"
+grep -q ' claude-model-alpha,+1 ' "$W/list-huge.txt" || fail "models cut at whole names: $(grep -i 'model-' "$W/list-huge.txt")"
+"${BS[@]}" totals >"$W/totals-huge.txt" || fail "totals failed on sums past int64"
+grep -q '^TOTAL .* 9223372036854775807+ ' "$W/totals-huge.txt" || fail "saturated total marked: $(cat "$W/totals-huge.txt")"
+"${BS[@]}" --json totals >"$W/totals-huge.json" || fail "totals --json"
+[[ $(json "$W/totals-huge.json" 'j.total.saturated.includes("prompt_tokens")') == true ]] || fail "saturated in json"
+# every column separated by at least two spaces, header and rows aligned
+awk 'NR==1{n=split($0,_,/  +/)} /^\(/{next} {if (split($0,_,/  +/)!=n) {print "row " NR ": " $0; exit 1}}' "$W/totals-huge.txt" \
+  || fail "totals columns run together: $(cat "$W/totals-huge.txt")"
+ok "list models cell, totals saturate and keep columns apart"
 
 # Errors
 set +e

@@ -11,8 +11,10 @@ W=$(mktemp -d "$BT_TEST_TMPDIR/demo.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 fail() { echo "not ok - $*" >&2; exit 1; }
 
-# The demo's temporary directory goes under $W, so its processes can be recognised.
-TMPDIR=$W timeout 300 "$SRC/scripts/demo" "$B" >"$W/out.txt" 2>"$W/err.txt" \
+# The demo's temporary directory goes under $W, so its processes can be recognised; its
+# per-user locations point into $W too, to see that it writes nothing there.
+mkdir -p "$W/home" "$W/state"
+TMPDIR=$W HOME=$W/home XDG_STATE_HOME=$W/state timeout 300 "$SRC/scripts/demo" "$B" >"$W/out.txt" 2>"$W/err.txt" \
   || { cat "$W/out.txt" "$W/err.txt" >&2; fail "scripts/demo exited with $?"; }
 OUT="$W/out.txt"
 cat "$OUT"
@@ -40,4 +42,7 @@ done
 if pgrep -f "$W/bt-demo" >/dev/null; then fail "demo processes still running: $(pgrep -af "$W/bt-demo")"; fi
 [[ -z "$(ls -A "$W" | grep bt-demo || true)" ]] || fail "demo left its temporary directory"
 "$B/bt-spans" --store "$B/demo-spans.db" list >/dev/null || fail "the kept store is readable"
+# Only its own files: nothing in the per-user span store or anywhere else in $HOME.
+outside=$(find "$W/state" "$W/home" -mindepth 1)
+[[ -z "$outside" ]] || fail "the demo wrote outside its own files: $outside"
 echo "ok - demo printed trace trees and left nothing running"

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import readline from 'node:readline';
 
+import { fixturesPresent, skippedWithoutFixtures } from '../support/conformance.mjs';
+
 const require = createRequire(path.join(process.env.NODE_PATH, '..', 'clients.cjs'));
 const { Anthropic } = require('@anthropic-ai/sdk');
 
@@ -446,6 +448,110 @@ test('batches: cancel, delete', async () => {
   await assert.rejects(client.messages.batches.retrieve(b.id), (e) => e instanceof Anthropic.NotFoundError);
 });
 
+const PER_TURN = { 'anthropic-beta': 'claude-code-20250219,per-turn-control-2026-07-01,context-management-2025-06-27' };
+
+test('system turns inside messages: accepted under the per-turn control beta, ignored by the echo', async () => {
+  const body = msgBody({
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'hello there' }] },
+      { role: 'system', content: [{ type: 'text', text: '# Environment: a reminder' }] }],
+  });
+  const res = await post(base, '/v1/messages?beta=true', body, PER_TURN);
+  assert.equal(res.status, 200, await res.clone().text());
+  const m = await res.json();
+  assert.ok(m.content[0].text.includes('hello there'));
+  assert.ok(!m.content[0].text.includes('Environment'));
+  // count_tokens accepts them too
+  const count = await post(base, '/v1/messages/count_tokens?beta=true', { model: body.model, messages: body.messages }, PER_TURN);
+  assert.equal(count.status, 200);
+  // without the beta, as with the real API: 400 invalid_request_error
+  const refused = await post(base, '/v1/messages', body);
+  assert.equal(refused.status, 400);
+  const err = await refused.json();
+  assert.equal(err.error.type, 'invalid_request_error');
+  assert.match(err.error.message, /per-turn control/);
+  const refusedCount = await post(base, '/v1/messages/count_tokens', { model: body.model, messages: body.messages });
+  assert.equal(refusedCount.status, 400);
+  // a system turn holds text only
+  const bad = await post(base, '/v1/messages', msgBody({ messages: [{ role: 'system', content: [{ type: 'image', source: {} }] }] }), PER_TURN);
+  assert.equal(bad.status, 400);
+});
+
+test('context_management and container: reported back like the real API', async () => {
+  const body = msgBody({ context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] }, container: 'container_client_1' });
+  const m = await (await post(base, '/v1/messages?beta=true', body, PER_TURN)).json();
+  assert.deepEqual(m.context_management, { applied_edits: [] });
+  assert.equal(m.container.id, 'container_client_1');
+  const plain = await (await post(base, '/v1/messages', msgBody())).json();
+  assert.equal(plain.container, null);
+  assert.equal(plain.context_management, undefined);
+  const evs = parseSSE(await (await post(base, '/v1/messages?beta=true', { ...body, stream: true }, PER_TURN)).text());
+  assert.equal(evs[0].data.message.container, null);
+  const delta = evs.find((e) => e.event === 'message_delta').data;
+  assert.equal(delta.delta.container.id, 'container_client_1');
+  assert.deepEqual(delta.context_management, { applied_edits: [] });
+});
+
+test('defer_loading tools: not counted as input and never called directly', async () => {
+  const deferred = { ...WEATHER_TOOL, name: 'deferred_weather', description: 'x'.repeat(4000), defer_loading: true };
+  const only = await (await post(base, '/v1/messages', msgBody({ tools: [deferred] }))).json();
+  assert.equal(only.stop_reason, 'end_turn');
+  const none = await (await post(base, '/v1/messages', msgBody())).json();
+  assert.ok(only.usage.input_tokens < none.usage.input_tokens + 50, 'a deferred definition is not in the context');
+  const both = await (await post(base, '/v1/messages', msgBody({ tools: [deferred, WEATHER_TOOL] }))).json();
+  assert.equal(both.content.find((b) => b.type === 'tool_use').name, 'get_weather');
+});
+
+test('scripted tool calls: one per turn, in order, with the given input, then text', async () => {
+  const tools = [WEATHER_TOOL, { name: 'Bash', input_schema: { type: 'object', properties: { command: { type: 'string' } } } }];
+  const prompt = 'Plan:\nfake-anthropic: call Bash {"command":"echo one"}\nfake-anthropic: call get_weather {"city":"Oslo"}';
+  const messages = [{ role: 'user', content: [{ type: 'text', text: prompt }] }];
+  const calls = [];
+  for (let turn = 0; turn < 3; turn++) {
+    const m = await (await post(base, '/v1/messages', msgBody({ tools, messages }))).json();
+    const tu = m.content.find((b) => b.type === 'tool_use');
+    if (!tu) { assert.equal(m.stop_reason, 'end_turn'); assert.ok(m.content.at(-1).text.includes('result 2')); break; }
+    assert.equal(m.stop_reason, 'tool_use');
+    calls.push([tu.name, tu.input]);
+    messages.push({ role: 'assistant', content: m.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: tu.id, content: `result ${calls.length}` }] });
+  }
+  assert.deepEqual(calls, [['Bash', { command: 'echo one' }], ['get_weather', { city: 'Oslo' }]]);
+  // streamed the same way
+  const evs = parseSSE(await (await post(base, '/v1/messages', msgBody({ tools, stream: true, messages: messages.slice(0, 1) }))).text());
+  const frags = evs.filter((e) => e.data.delta?.type === 'input_json_delta').map((e) => e.data.delta.partial_json);
+  assert.deepEqual(JSON.parse(frags.join('')), { command: 'echo one' });
+});
+
+test('scripted server tools: web search and code execution run inside the turn', async () => {
+  const tools = [{ type: 'web_search_20250305', name: 'web_search' }, { type: 'code_execution_20250825', name: 'code_execution' }];
+  const text = 'fake-anthropic: call web_search {"query":"otel"}\nfake-anthropic: call code_execution {"command":"ls"}';
+  const body = msgBody({ tools, messages: [{ role: 'user', content: text }] });
+  const m = await (await post(base, '/v1/messages', body)).json();
+  assert.deepEqual(m.content.map((b) => b.type), ['server_tool_use', 'web_search_tool_result', 'text']);
+  assert.equal(m.content[0].name, 'web_search');
+  assert.deepEqual(m.content[0].input, { query: 'otel' });
+  assert.equal(m.content[1].tool_use_id, m.content[0].id);
+  assert.match(m.content[0].id, /^srvtoolu_/);
+  assert.ok(m.content[1].content.every((r) => r.type === 'web_search_result' && r.encrypted_content));
+  assert.equal(m.usage.server_tool_use.web_search_requests, 1);
+  assert.equal(m.stop_reason, 'end_turn');
+  // the follow-up carries the server blocks back: the next scripted call runs code
+  const next = await (await post(base, '/v1/messages', { ...body, messages: [...body.messages, { role: 'assistant', content: m.content }, { role: 'user', content: 'go on' }] })).json();
+  assert.deepEqual(next.content.map((b) => b.type), ['server_tool_use', 'bash_code_execution_tool_result', 'text']);
+  assert.equal(next.content[1].content.stdout, 'fake-anthropic ran: ls\n');
+  assert.match(next.container.id, /^container_fake_/);
+  // streamed: the call's input arrives as input_json_delta, the result whole at its start
+  const evs = parseSSE(await (await post(base, '/v1/messages', { ...body, stream: true })).text());
+  const starts = evs.filter((e) => e.event === 'content_block_start').map((e) => e.data.content_block);
+  assert.deepEqual(starts.map((b) => b.type), ['server_tool_use', 'web_search_tool_result', 'text']);
+  assert.deepEqual(starts[0].input, {});
+  assert.equal(starts[1].tool_use_id, starts[0].id);
+  assert.deepEqual(starts[1].content.map((r) => r.title), m.content[1].content.map((r) => r.title));
+  const frags = evs.filter((e) => e.data.index === 0 && e.data.delta?.type === 'input_json_delta').map((e) => e.data.delta.partial_json);
+  assert.deepEqual(JSON.parse(frags.join('')), { query: 'otel' });
+  assert.equal(evs.find((e) => e.event === 'message_delta').data.usage.server_tool_use.web_search_requests, 1);
+});
+
 test('keep-alive: many requests on one connection, request ids increase', async () => {
   const ids = [];
   for (let i = 0; i < 20; i++) {
@@ -484,6 +590,7 @@ try {
   }
   // --replay of a recorded braintrust-js cassette: the SDK gets every recorded
   // POST /v1/messages response in order, JSON and SSE alike.
+  if (fixturesPresent()) {
   const cassette = path.join(process.env.BT_SHARED_DIR, 'fixtures/anthropic/braintrust-sdk-javascript/anthropic-v0.cassette.json');
   const recorded = JSON.parse(fs.readFileSync(cassette, 'utf8')).entries
     .filter((e) => e.request.method === 'POST' && new URL(e.request.url).pathname === '/v1/messages');
@@ -511,6 +618,9 @@ try {
     console.log(`not ok - --replay cassette\n${e.stack}`);
   } finally {
     await stopFake(replay.child);
+  }
+  } else {
+    skippedWithoutFixtures('--replay of a recorded cassette', import.meta.url);
   }
 } finally {
   await stopFake(fake.child);

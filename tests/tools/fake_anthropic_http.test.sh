@@ -15,6 +15,7 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+. "$BT_SOURCE_DIR/tests/support/conformance.sh"
 
 FAILS=0
 PASSES=0
@@ -182,6 +183,7 @@ check "deleted batch results: 404" [ "$code" = 404 ]
 check "batch server stops cleanly" stop "$LAST_PID"
 
 # Replay: one file, then a directory served in turn.
+if bt_fixtures_present; then
 FIX="$BT_SHARED_DIR/fixtures/anthropic/anthropic-sdk-python"
 start replay_file --replay "$FIX/tool_use_response.sse.txt" --pace-ms 0
 curl -s "${H[@]}" "$URL/v1/messages" -d "$SSE" >"$TMP/replayed.sse"
@@ -199,6 +201,7 @@ check "replay dir: first file is JSON" bash -c "grep -qi '^content-type: applica
 check "replay dir: second file is SSE" bash -c "grep -qi '^content-type: text/event-stream' '$TMP/h2' && cmp -s '$TMP/second.sse' '$TMP/replay/02.sse'"
 check "replay dir: wraps around" [ "$third" = "$first" ]
 check "replay dir server stops cleanly" stop "$LAST_PID"
+else bt_skipped_without_fixtures "replay of recorded files and cassettes"; fi
 check "--replay of a missing path fails" bash -c "! '$BIN' --replay '$TMP/none' --listen 127.0.0.1:0 >/dev/null 2>&1"
 
 # Replay of YAML cassettes (go-vcr and vcrpy). The expected bytes come from a reading of
@@ -228,6 +231,7 @@ open(sys.argv[2], "wb").write(body)
 print(code)
 EOF
 }
+if bt_fixtures_present; then
 CAS="$BT_SHARED_DIR/fixtures/anthropic"
 GO_SSE="$CAS/braintrust-sdk-go/TestMiddlewareIntegrationStreaming.yaml"
 PY_GZ="$CAS/braintrust-sdk-python/wrappers-2026-02/test_anthropic_messages_sync.yaml"
@@ -258,6 +262,7 @@ check "yaml replay (recorded error): its body" bash -c "cmp -s '$TMP/404.json' '
 curl -s --compressed -D "$TMP/gz2.h" -o "$TMP/gz2.json" "${H[@]}" "$URL/v1/messages" -d "$MSG"
 check "yaml replay: wraps around, gzip again when asked" bash -c "grep -qi '^content-encoding: gzip' '$TMP/gz2.h' && cmp -s '$TMP/gz2.json' '$TMP/gz.expected'"
 check "yaml replay dir server stops cleanly" stop "$LAST_PID"
+else bt_skipped_without_fixtures "replay of recorded files and cassettes"; fi
 printf 'interactions: [unclosed\n' >"$TMP/broken.yaml"
 check "--replay of a malformed YAML cassette fails clearly" bash -c "! '$BIN' --replay '$TMP/broken.yaml' --listen 127.0.0.1:0 >/dev/null 2>'$TMP/broken.err' && grep -q 'YAML error' '$TMP/broken.err'"
 

@@ -289,16 +289,16 @@ await test('gzip responses pass through compressed, byte for byte', async () => 
   assert.equal(zlib.gunzipSync(via.body).toString(), MESSAGE);
 });
 
-await test('request headers: hop-by-hop, x-bt-parent and proxy credentials are not forwarded; Host is the upstream', async () => {
+await test('request headers: hop-by-hop, x-bt-parent, x-bt-session-id and proxy credentials are not forwarded; Host is the upstream', async () => {
   const r = await request(P, {
     method: 'POST', path: '/echo?a=1&b=%2F',
-    headers: { ...apiHeaders, 'x-bt-parent': 'project_name:proxy-test', connection: 'keep-alive, x-hop', 'x-hop': 'drop me', 'keep-alive': 'timeout=5', 'proxy-authorization': 'Basic abc', te: 'trailers', 'x-custom': 'Kept  value', 'anthropic-beta': 'a-1,b-2', traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
+    headers: { ...apiHeaders, 'x-bt-parent': 'project_name:proxy-test', 'x-bt-session-id': 'session-1', connection: 'keep-alive, x-hop', 'x-hop': 'drop me', 'keep-alive': 'timeout=5', 'proxy-authorization': 'Basic abc', te: 'trailers', 'x-custom': 'Kept  value', 'anthropic-beta': 'a-1,b-2', traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
     body: 'x'.repeat(1000),
   });
   assert.equal(r.status, 200);
   const echo = JSON.parse(r.body);
   assert.equal(echo.url, '/echo?a=1&b=%2F');
-  for (const h of ['x-bt-parent', 'x-hop', 'keep-alive', 'proxy-authorization', 'te', 'x-bt-proxy-token']) assert.equal(echo.headers[h], undefined, h);
+  for (const h of ['x-bt-parent', 'x-bt-session-id', 'x-hop', 'keep-alive', 'proxy-authorization', 'te', 'x-bt-proxy-token']) assert.equal(echo.headers[h], undefined, h);
   assert.equal(echo.headers['x-custom'], 'Kept  value');
   assert.equal(echo.headers['anthropic-beta'], 'a-1,b-2');
   assert.equal(echo.headers['x-api-key'], CANARY);
@@ -506,7 +506,7 @@ await test('a client leaving mid-stream cancels the upstream transfer; the proxy
   });
   let m;
   for (let i = 0; i < 50; i++) {
-    m = JSON.parse((await request(P, { path: '/metrics' })).body);
+    m = JSON.parse((await request(P, { path: '/metrics', headers: { accept: 'application/json' } })).body);
     if (m.requests_active === 0) break;
     await sleep(100);
   }
@@ -527,7 +527,7 @@ await test('an upstream that breaks mid-body leaves the client with a visibly cu
     req.end();
   });
   assert.equal(outcome, 'cut');
-  const m = JSON.parse((await request(P, { path: '/metrics' })).body);
+  const m = JSON.parse((await request(P, { path: '/metrics', headers: { accept: 'application/json' } })).body);
   assert.ok(m.upstream_errors >= 1);
 });
 
@@ -564,7 +564,7 @@ await test('hostile input: 300 mutated requests never crash or wedge the proxy',
 });
 
 await test('GET /metrics reports requests, bytes and spans', async () => {
-  const r = await request(P, { path: '/metrics' });
+  const r = await request(P, { path: '/metrics', headers: { accept: 'application/json' } });
   const m = JSON.parse(r.body);
   assert.ok(m.requests >= 10, JSON.stringify(m));
   assert.ok(m.bytes_in > 24 * 1024 * 1024);

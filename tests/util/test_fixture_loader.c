@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "conformance.h"
 #include "cassette.h"
 
 static void test_every_recording_loads(void **state)
@@ -108,6 +109,7 @@ static void test_formats_map_to_the_same_shape(void **state)
 
 int main(void)
 {
+    bt_test_require_fixtures(__FILE__);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_recording_loads),
         cmocka_unit_test(test_formats_map_to_the_same_shape),

@@ -72,7 +72,9 @@ void px_access_log(px_conn *c, int status, const bt_exchange_info *info, uint64_
     bt__buf target;
     bt__buf_init(&target, 2048);
     safe_target(c, &target);
-    double ms = (double)(px_now_ns() - c->req_start_ns) / 1e6;
+    uint64_t elapsed = px_now_ns() - c->req_start_ns;
+    px_metrics_observe_duration(&c->px->m, elapsed); /* one line per request: one sample */
+    double ms = (double)elapsed / 1e6;
     bt__buf line;
     bt__buf_init(&line, 4096);
     bt__buf_printf(&line, "%s \"%s %s\" %d %.1fms bytes=%" PRIu64, c->peer, c->method,

@@ -397,12 +397,6 @@ static int header_values_clean(px_conn *c)
     return 1;
 }
 
-static int path_is(const char *target, const char *path)
-{
-    size_t n = strlen(path);
-    return !strncmp(target, path, n) && (target[n] == '\0' || target[n] == '?');
-}
-
 static int on_headers_complete(llhttp_t *p)
 {
     px_conn *c = parser_conn(p);
@@ -441,10 +435,9 @@ static int on_headers_complete(llhttp_t *p)
     } else if (expect && !(el == 12 && !strncasecmp(expect, "100-continue", 12))) {
         reject(c, 417, "unsupported Expect value");
         rc = HPE_PAUSED;
-    } else if ((path_is(target, "/healthz") || path_is(target, "/metrics")) &&
-               (llhttp_get_method(p) == HTTP_GET || c->is_head)) {
+    } else if (px_is_local_endpoint(target) && (llhttp_get_method(p) == HTTP_GET || c->is_head)) {
         c->is_local = 1; /* answered at message end */
-        if (path_is(target, "/metrics") && !token_ok(c)) {
+        if (px_local_endpoint_needs_token(target) && !token_ok(c)) {
             reject(c, 401, "missing or wrong proxy token");
             rc = HPE_PAUSED;
         }
@@ -477,17 +470,22 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 
 static void answer_local(px_conn *c)
 {
-    const char *target = c->head.data + c->url_off;
-    if (!strncmp(target, "/healthz", 8)) {
-        static const char ok[] = "{\"status\":\"ok\"}\n";
-        px_send_local(c, 200, "application/json", ok, 0);
-        px_access_log(c, 200, NULL, sizeof ok - 1, NULL);
-    } else {
-        char *body = px_metrics_json(c->px);
-        px_send_local(c, body ? 200 : 503, "application/json", body ? body : "{}\n", 0);
-        px_access_log(c, body ? 200 : 503, NULL, body ? strlen(body) : 0, NULL);
-        free(body);
-    }
+    size_t al = 0;
+    const char *accept = px_conn_header(c, "accept", &al);
+    /* The target as sent (not NUL-terminated in the head buffer); the path of an
+     * absolute-form one (already checked to name the upstream). */
+    char target[1024];
+    size_t n = c->url_len < sizeof target - 1 ? c->url_len : sizeof target - 1;
+    memcpy(target, c->head.data + c->url_off, n);
+    target[n] = '\0';
+    const char *path = target;
+    if (path[0] != '/' && (path = strstr(target, "://")) != NULL)
+        path = strchr(path + 3, '/');
+    px_local_response r;
+    px_local_answer(c->px, path ? path : "/", accept, al, &r);
+    px_send_local(c, r.status, r.content_type, r.body ? r.body : "", 0);
+    px_access_log(c, r.status, NULL, r.len, NULL);
+    free(r.body);
 }
 
 static int on_message_complete(llhttp_t *p)

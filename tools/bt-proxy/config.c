@@ -24,6 +24,14 @@ static void usage(FILE *out)
           "                         endpoint or Braintrust key is configured the store is a\n"
           "                         durable spool in front of it. Also keeps batch inputs\n"
           "                         until their results are read.\n"
+          "  --correlation URL      keep batch inputs in PostgreSQL, shared by every replica\n"
+          "                         behind a load balancer: postgresql://USER@HOST:PORT/DB\n"
+          "                         (also BT_CORRELATION_URL; a password is best given in\n"
+          "                         PGPASSWORD or ~/.pgpass). Unreachable: traffic flows,\n"
+          "                         batch results are traced without their inputs.\n"
+          "  --correlation-wait-ms MS  longest a batch result line may wait for that database\n"
+          "                         (default 200); past it the line is traced without its\n"
+          "                         input and lookups fail at once until it answers again\n"
           "  --token TOKEN          require clients to send this token, either as the header\n"
           "                         x-bt-proxy-token: TOKEN or as Proxy-Authorization: Bearer\n"
           "                         TOKEN (prefer the BT_PROXY_TOKEN environment variable,\n"
@@ -32,17 +40,49 @@ static void usage(FILE *out)
           "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
           "                         this long (default 600; streams have no total timeout)\n"
           "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
+          "  --shutdown-grace SECONDS  how long in-flight requests may finish after the first\n"
+          "                         SIGTERM/SIGINT (default 9, 0 to 13: the proxy exits within\n"
+          "                         15 s of the signal, spans flushed)\n"
+          "  --drain-delay SECONDS  after the first SIGTERM/SIGINT, keep accepting and serving\n"
+          "                         for this long with GET /readyz answering 503, so load\n"
+          "                         balancers that poll it stop sending first (default 0,\n"
+          "                         0 to 13; counted in the 15 s, the grace period shrinks)\n"
+          "  --allow-untraced       start even when the tracing configuration is invalid (a bad\n"
+          "                         OTEL_* or BRAINTRUST_* value, an OTLP endpoint that is not a\n"
+          "                         URL) and forward requests untraced; without it such a\n"
+          "                         configuration stops the proxy at startup with the variable,\n"
+          "                         its value and the reason\n"
+          "  --session-idle SECONDS emit an agent session's root span once it has been idle\n"
+          "                         this long (default 300; 0: as soon as its calls ended)\n"
           "  --help                 this text\n"
           "\n"
           "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
           "OTEL_EXPORTER_OTLP_*, OTEL_BSP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
-          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN.\n"
+          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN,\n"
+          "BT_CORRELATION_URL.\n"
           "\n"
           "per request: an incoming traceparent header makes the request's span its child;\n"
           "x-bt-parent: <type>:<value> routes that request's spans to another Braintrust\n"
-          "project or experiment and is not forwarded upstream.\n"
-          "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON).\n"
-          "SIGTERM/SIGINT: stop accepting, finish in-flight requests, flush spans, exit.\n",
+          "project or experiment and is not forwarded upstream; x-bt-session-id: ID (not\n"
+          "forwarded) or Claude Code's x-claude-code-session-id puts the request in its agent\n"
+          "session's trace, under one root span with the session's totals.\n"
+          "endpoints of the proxy itself: GET /healthz (200 while the process lives), GET /readyz\n"
+          "(200, then 503 from the first stop signal), GET /metrics (Prometheus text format;\n"
+          "with Accept: application/json, JSON: requests, and spans ended, sent, waiting in\n"
+          "the store, dropped, with the last export error, and the batch correlation store).\n"
+          "\n"
+          "where spans go (logged at startup): --store and --spans-jsonl as given, else the\n"
+          "library's choice: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT or BRAINTRUST_API_KEY is\n"
+          "set, else the local span store (bt-spans reads it). With --store and OTLP, spans are\n"
+          "committed to the store first and sent on from there, so none is lost while the\n"
+          "receiver is down or the proxy restarts.\n"
+          "\n"
+          "shutdown: the first SIGTERM or SIGINT (Ctrl-C) stops accepting connections and lets\n"
+          "in-flight requests finish for up to 9 s (--shutdown-grace); requests and streams\n"
+          "still running then are cut, and their spans and access-log lines say \"cut by the\n"
+          "proxy at shutdown\" (not that the client left). A second signal cuts them at once.\n"
+          "Spans are then flushed; the proxy exits within 15 s of the first signal, and its\n"
+          "last log line says what became of the spans.\n",
           out);
 }
 
@@ -120,15 +160,23 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     cfg->upstream_idle_s = 600;
     cfg->connect_timeout_s = 30;
     cfg->shutdown_grace_ms = 9000;
+    cfg->session_idle_s = 300;
     const char *tok = getenv("BT_PROXY_TOKEN");
     if (tok && *tok)
         cfg->token = tok;
+    const char *corr = getenv("BT_CORRELATION_URL");
+    if (corr && *corr)
+        cfg->correlation = corr;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 1;
+        }
+        if (!strcmp(a, "--allow-untraced")) {
+            cfg->allow_untraced = 1;
+            continue;
         }
         size_t al = strlen(a);
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
@@ -138,10 +186,15 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--upstream",
                                             "--spans-jsonl",
                                             "--store",
+                                            "--correlation",
+                                            "--correlation-wait-ms",
                                             "--token",
                                             "--client-idle-timeout",
                                             "--upstream-idle-timeout",
-                                            "--ca-bundle"};
+                                            "--ca-bundle",
+                                            "--shutdown-grace",
+                                            "--drain-delay",
+                                            "--session-idle"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
@@ -163,6 +216,13 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             cfg->spans_jsonl = val;
         } else if (FLAG("--store")) {
             cfg->store = val;
+        } else if (FLAG("--correlation-wait-ms")) {
+            char *end = NULL;
+            long ms = strtol(val, &end, 10);
+            bad = !*val || *end || ms < 1 || ms > 60000;
+            cfg->correlation_wait_ms = (int)ms;
+        } else if (FLAG("--correlation")) {
+            cfg->correlation = *val ? val : NULL;
         } else if (FLAG("--token")) {
             cfg->token = *val ? val : NULL;
         } else if (FLAG("--client-idle-timeout")) {
@@ -172,6 +232,24 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                 cfg->client_idle_ms = s * 1000;
         } else if (FLAG("--upstream-idle-timeout")) {
             bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
+        } else if (FLAG("--shutdown-grace")) {
+            char *end = NULL;
+            long sec = strtol(val, &end, 10);
+            bad = !*val || *end || sec < 0 || sec > 13;
+            if (!bad)
+                cfg->shutdown_grace_ms = (int)sec * 1000;
+        } else if (FLAG("--drain-delay")) {
+            char *end = NULL;
+            long sec = strtol(val, &end, 10);
+            bad = !*val || *end || sec < 0 || sec > 13;
+            if (!bad)
+                cfg->drain_delay_ms = (int)sec * 1000;
+        } else if (FLAG("--session-idle")) {
+            char *end = NULL;
+            long s = strtol(val, &end, 10);
+            bad = !*val || *end || s < 0 || s > 7 * 86400;
+            if (!bad)
+                cfg->session_idle_s = (int)s;
         } else {
             cfg->ca_bundle = val;
         }

@@ -515,7 +515,7 @@ int px_xfer_start(px_conn *c, const char *target)
             has_body = 1;
         if (is_hop_by_hop(name, nl, conn_h, connl) || name_is(name, nl, "host") ||
             name_is(name, nl, "expect") || name_is(name, nl, "x-bt-parent") ||
-            name_is(name, nl, "x-bt-proxy-token"))
+            name_is(name, nl, "x-bt-session-id") || name_is(name, nl, "x-bt-proxy-token"))
             continue;
         if (name_is(name, nl, "accept"))
             have_accept = 1;
@@ -604,7 +604,9 @@ static void end_exchange(px_xfer *x, bt_exchange_outcome outcome, int status, co
     bt_exchange_info info;
     memset(&info, 0, sizeof info);
     info.input_tokens = info.output_tokens = -1;
-    if (x->ex)
+    if (x->ex && outcome == BT_EXCHANGE_ABORTED)
+        bt_exchange_abort(x->ex, note, &info);
+    else if (x->ex)
         bt_exchange_end(x->ex, outcome, &info);
     x->ex = NULL;
     px_access_log(x->conn, status, &info, x->resp_bytes, note);
@@ -713,5 +715,12 @@ void px_xfer_cancel(px_xfer *x, int status, const char *why)
 {
     if (!x->finished)
         end_exchange(x, BT_EXCHANGE_CLIENT_CANCELLED, status, why);
+    xfer_free(x);
+}
+
+void px_xfer_cut(px_xfer *x, const char *why)
+{
+    if (!x->finished)
+        end_exchange(x, BT_EXCHANGE_ABORTED, x->head_sent ? x->status : 0, why);
     xfer_free(x);
 }

@@ -16,43 +16,61 @@ uint64_t px_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The tracer's first error while it is set up, to say why the proxy refuses to start. */
+static char setup_error[512];
+static int setting_up;
+
 static void log_to_stderr(void *ud, bt_log_level level, const char *msg)
 {
     (void)ud;
+    if (setting_up && level >= BT_LOG_ERROR && !setup_error[0])
+        snprintf(setup_error, sizeof setup_error, "%s", msg);
     static const char *names[] = {"debug", "info", "warn", "error"};
     px_log("tracer %s: %s", names[level <= BT_LOG_ERROR ? level : BT_LOG_ERROR], msg);
 }
 
 /* Sinks: --spans-jsonl adds a JSONL file; --store adds the SQLite store, which spools
  * for OTLP when OTLP or a Braintrust key is configured. Without flags the library
- * chooses its default sink. */
+ * chooses its default sink. A configuration that cannot trace is refused (the proxy
+ * exists to trace) unless --allow-untraced says to forward untraced; OTEL_SDK_DISABLED
+ * is the operator's own choice. Returns 0 to run, -1 to stop (reported), -2 to stop
+ * on a configuration that cannot trace. */
 static int setup_tracer(px_proxy *px)
 {
     if (bt_tracer_new(&px->tracer) != BT_OK)
         return -1;
     bt_tracer *t = px->tracer;
     bt_tracer_set_logger(t, log_to_stderr, NULL);
+    bt_tracer_set_log_level(t, BT_LOG_INFO); /* recoveries and the like are worth a line */
     bt_tracer_set_service_name(t, "bt-proxy");
-    /* A bad value is logged and disables tracing only. */
-    int env_ok = bt_tracer_configure_from_env(t) == BT_OK;
-    if (env_ok) {
+    const char *problem = NULL; /* what went wrong, when tracing cannot start */
+    setting_up = 1;
+    if (bt_tracer_configure_from_env(t) != BT_OK) {
+        problem = "the tracing configuration in the environment is invalid";
+    } else if (bt_tracer_is_enabled(t)) {
         /* Adding any sink replaces the library's default choice, so the OTLP export the
          * environment asks for is built here, exactly as the default would be (the
          * Braintrust key goes only to the Braintrust API URL). */
         bt_sink *otlp = NULL;
-        if ((px->cfg.store || px->cfg.spans_jsonl) && bt_sink_otlp_from_tracer(t, &otlp) != BT_OK)
-            otlp = NULL;
+        if (px->cfg.store || px->cfg.spans_jsonl) {
+            int rc = bt_sink_otlp_from_tracer(t, &otlp);
+            if (rc != BT_OK && rc != BT_ENOTFOUND)
+                problem = "the OTLP export cannot be set up";
+        }
         bt_sink *s = NULL;
-        if (px->cfg.store) {
+        if (!problem && px->cfg.store) {
             if (bt_sink_store_new(px->cfg.store, otlp, &s) != BT_OK) {
                 fprintf(stderr, "bt-proxy: cannot open the span store %s\n", px->cfg.store);
                 return -1;
             }
+            otlp = NULL;
             bt_tracer_add_sink(t, s);
-        } else if (otlp) {
+        } else if (!problem && otlp) {
             bt_tracer_add_sink(t, otlp);
+            otlp = NULL;
         }
-        if (px->cfg.spans_jsonl) {
+        bt_sink_free(otlp);
+        if (!problem && px->cfg.spans_jsonl) {
             if (bt_sink_jsonl_new(px->cfg.spans_jsonl, &s) != BT_OK) {
                 fprintf(stderr, "bt-proxy: cannot open %s\n", px->cfg.spans_jsonl);
                 return -1;
@@ -60,16 +78,86 @@ static int setup_tracer(px_proxy *px)
             bt_tracer_add_sink(t, s);
         }
     }
-    int rc = bt_tracer_start(t);
+    int rc = problem ? BT_EDISABLED : bt_tracer_start(t);
+    if (rc != BT_OK && !problem && bt_tracer_is_enabled(t))
+        problem = "tracing could not start";
+    setting_up = 0;
+    if (problem && !px->cfg.allow_untraced) {
+        fprintf(stderr,
+                "bt-proxy: refusing to start: %s%s%s. Fix it, or pass --allow-untraced to forward requests "
+                "without tracing them.\n",
+                problem, setup_error[0] ? ": " : "", setup_error);
+        return -2;
+    }
     if (rc != BT_OK) {
-        px_log("tracing disabled (%s); requests are still forwarded", bt_strerror(rc));
+        px_log("tracing is OFF: %s; requests are forwarded untraced",
+               problem ? problem : "disabled by OTEL_SDK_DISABLED");
         return 0;
     }
+    /* the library has logged where spans go ("spans go to ...") */
     if (bt_anthropic_new(t, &px->anthropic) != BT_OK)
         return -1;
-    if (px->cfg.store && bt_anthropic_set_correlation_store(px->anthropic, px->cfg.store) != BT_OK)
+    bt_anthropic_set_session_idle(px->anthropic, px->cfg.session_idle_s);
+    if (px->cfg.correlation) {
+        /* A URL the library cannot use is a configuration error; a database that is
+         * down is not: the proxy serves and the store keeps reconnecting. */
+        if (px->cfg.correlation_wait_ms)
+            bt_anthropic_set_correlation_wait(px->anthropic, px->cfg.correlation_wait_ms);
+        rc = bt_anthropic_set_correlation_url(px->anthropic, px->cfg.correlation);
+        if (rc != BT_OK) {
+            fprintf(stderr, "bt-proxy: --correlation: %s\n",
+                    rc == BT_EINVAL ? "not a postgresql:// URL" : bt_strerror(rc));
+            return -1;
+        }
+        bt_correlation_stats st;
+        bt_anthropic_get_correlation_stats(px->anthropic, &st);
+        px_log("batch correlation in PostgreSQL: %s",
+               st.available ? "connected"
+                            : "unreachable for now; batch results are traced without their inputs "
+                              "until it is back (reconnecting in the background)");
+    } else if (px->cfg.store && bt_anthropic_set_correlation_store(px->anthropic, px->cfg.store) != BT_OK) {
         px_log("batch correlation kept in memory only: cannot use %s", px->cfg.store);
+    }
     return 0;
+}
+
+/* The last line of the log: what became of the spans. */
+static void log_stopped(px_proxy *px, int flushed)
+{
+    bt_tracer_stats st;
+    memset(&st, 0, sizeof st);
+    char where[1024] = "";
+    if (px->tracer && bt_tracer_is_enabled(px->tracer)) {
+        bt_tracer_get_stats(px->tracer, &st);
+        bt_tracer_describe_export(px->tracer, where, sizeof where);
+    }
+    char spans[2048];
+    if (!where[0]) {
+        snprintf(spans, sizeof spans, "tracing was off");
+    } else {
+        int n = snprintf(spans, sizeof spans, "spans: %llu ended, %llu reached %s",
+                         (unsigned long long)st.spans_ended, (unsigned long long)st.spans_exported, where);
+        if (st.send_requests || st.spans_spooled)
+            n += snprintf(spans + n, sizeof spans - (size_t)n, "; %llu sent",
+                          (unsigned long long)st.spans_sent);
+        if (st.spans_spooled)
+            n += snprintf(spans + n, sizeof spans - (size_t)n,
+                          ", %llu still unsent in the store (sent when the proxy next starts on it)",
+                          (unsigned long long)st.spans_spooled);
+        if (st.spans_rejected)
+            n += snprintf(spans + n, sizeof spans - (size_t)n, ", %llu rejected by the receiver",
+                          (unsigned long long)st.spans_rejected);
+        n += snprintf(spans + n, sizeof spans - (size_t)n, "; %llu dropped",
+                      (unsigned long long)st.spans_dropped);
+        if (flushed == BT_ETIMEDOUT)
+            n += snprintf(spans + n, sizeof spans - (size_t)n,
+                          "; %llu still queued were lost (flush timed out)",
+                          (unsigned long long)st.queue_length);
+        if (st.send_failures && st.last_send_error[0])
+            snprintf(spans + n, sizeof spans - (size_t)n, " (%llu failed send request(s); last: %s)",
+                     (unsigned long long)st.send_failures, st.last_send_error);
+    }
+    px_log("stopped: %llu request(s); %s", (unsigned long long)px->m.requests, spans);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -81,6 +169,7 @@ static void on_sweep(uv_timer_t *t)
         if (c->xfer)
             px_xfer_check_idle(c->xfer, now);
     }
+    bt_anthropic_tick(px->anthropic); /* roots of agent sessions gone idle */
 }
 
 static void close_loop_handles(px_proxy *px)
@@ -93,35 +182,80 @@ static void close_loop_handles(px_proxy *px)
         uv_close((uv_handle_t *)&px->listener, NULL);
 }
 
-static void on_grace_over(uv_timer_t *t)
+/* Cuts what is still in flight, saying why in each span and access-log line. */
+static void cut_connections(px_proxy *px, const char *why)
 {
-    px_proxy *px = t->data;
-    px_log("shutdown: grace period over, cutting %llu connection(s)",
-           (unsigned long long)px->m.connections_active);
+    px_log("shutdown: %s, cutting %llu connection(s)", why, (unsigned long long)px->m.connections_active);
+    char reason[160];
+    snprintf(reason, sizeof reason, "cut by the proxy at shutdown (%s)", why);
     for (px_conn *c = px->conns, *next; c; c = next) {
         next = c->next;
+        if (c->xfer)
+            px_xfer_cut(c->xfer, reason);
         px_conn_abort(c);
     }
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+static void on_grace_over(uv_timer_t *t)
 {
-    px_proxy *px = s->data;
-    if (px->shutting_down) {
-        on_grace_over(&px->shutdown_timer); /* a second signal: stop waiting */
-        return;
-    }
+    px_proxy *px = t->data;
+    char why[64];
+    snprintf(why, sizeof why, "the %d s grace period ended", px->cfg.shutdown_grace_ms / 1000);
+    cut_connections(px, why);
+}
+
+/* Stops accepting and lets in-flight requests finish for the grace period (less the
+ * drain delay already spent, so the exit stays within 15 s of the signal). */
+static void begin_shutdown(px_proxy *px, const char *why)
+{
     px->shutting_down = 1;
-    px->shutdown_start_ns = px_now_ns();
-    px_log("shutdown: signal %d, finishing %llu request(s)", signum,
-           (unsigned long long)px->m.requests_active);
+    int grace_ms = px->cfg.shutdown_grace_ms;
+    int spent_ms = (int)((px_now_ns() - px->shutdown_start_ns) / 1000000);
+    if (grace_ms > 13000 - spent_ms)
+        grace_ms = spent_ms < 13000 ? 13000 - spent_ms : 0;
+    px_log("shutdown: %s, finishing %llu request(s) for up to %d s (a second signal cuts them now)", why,
+           (unsigned long long)px->m.requests_active, grace_ms / 1000);
     uv_close((uv_handle_t *)&px->listener, NULL);
     px_close_idle_connections(px);
     if (!px->conns) {
         uv_stop(px->loop);
         return;
     }
-    uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)px->cfg.shutdown_grace_ms, 0);
+    uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)grace_ms, 0);
+}
+
+static void on_drain_delay_over(uv_timer_t *t)
+{
+    begin_shutdown(t->data, "drain delay over");
+}
+
+/* The first signal starts the drain: /readyz answers 503 at once; after --drain-delay
+ * (still serving meanwhile) the proxy stops accepting. A second signal skips the delay,
+ * a signal during the grace period cuts what is in flight. */
+static void on_signal(uv_signal_t *s, int signum)
+{
+    px_proxy *px = s->data;
+    if (px->shutting_down) {
+        uv_timer_stop(&px->shutdown_timer);
+        cut_connections(px, "a second signal");
+        return;
+    }
+    char why[48];
+    snprintf(why, sizeof why, "signal %d", signum);
+    if (px->draining) {
+        uv_timer_stop(&px->shutdown_timer);
+        begin_shutdown(px, why);
+        return;
+    }
+    px->draining = 1;
+    px->shutdown_start_ns = px_now_ns();
+    if (px->cfg.drain_delay_ms > 0) {
+        px_log("shutdown: signal %d, draining: /readyz answers 503, still serving for %d s", signum,
+               px->cfg.drain_delay_ms / 1000);
+        uv_timer_start(&px->shutdown_timer, on_drain_delay_over, (uint64_t)px->cfg.drain_delay_ms, 0);
+        return;
+    }
+    begin_shutdown(px, why);
 }
 
 int main(int argc, char **argv)
@@ -138,11 +272,12 @@ int main(int argc, char **argv)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 1;
     px.loop = uv_default_loop();
-    if (setup_tracer(&px) != 0 || px_upstream_init(&px) != 0 || px_listen(&px) != 0) {
+    int setup = setup_tracer(&px);
+    if (setup != 0 || px_upstream_init(&px) != 0 || px_listen(&px) != 0) {
         bt_anthropic_free(px.anthropic);
         bt_tracer_free(px.tracer);
         curl_global_cleanup();
-        return 1;
+        return setup == -2 ? 2 : 1;
     }
     px_log("forwarding to %s%s", px.cfg.upstream, px.cfg.token ? " (proxy token required)" : "");
     uv_signal_init(px.loop, &px.sigterm);
@@ -178,18 +313,13 @@ int main(int argc, char **argv)
         flushed = bt_tracer_flush(px.tracer, budget_ms);
     if (flushed == BT_ETIMEDOUT) {
         /* An exporter still retrying would hold bt_tracer_free() past the deadline;
-         * spans written to --store stay spooled and are shipped on the next start. */
-        px_log("stopped: span export did not finish in time; exiting without waiting");
+         * spans committed to --store stay spooled and are shipped on the next start. */
+        log_stopped(&px, flushed);
         fflush(stderr);
         _exit(0);
     }
-    bt_tracer_stats st = {0};
-    if (px.tracer)
-        bt_tracer_get_stats(px.tracer, &st);
+    log_stopped(&px, flushed);
     bt_tracer_free(px.tracer);
     curl_global_cleanup();
-    px_log("stopped: %llu request(s), %llu span(s) exported, %llu dropped%s",
-           (unsigned long long)px.m.requests, (unsigned long long)st.spans_exported,
-           (unsigned long long)st.spans_dropped, flushed == BT_OK ? "" : " (flush incomplete)");
     return 0;
 }

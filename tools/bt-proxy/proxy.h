@@ -45,13 +45,20 @@ typedef struct px_config {
     char upstream_authority[512]; /* host[:port] of the upstream, for absolute-form checks */
     const char *spans_jsonl;
     const char *store;
-    const char *token;   /* NULL: no inbound token required */
-    int client_idle_ms;  /* idle client between requests / stalled client */
-    int upstream_idle_s; /* no upstream byte for this long aborts the transfer */
+    const char *correlation; /* PostgreSQL URL of a correlation store shared by replicas */
+    int correlation_wait_ms; /* 0: the library's default */
+    const char *token;       /* NULL: no inbound token required */
+    int client_idle_ms;      /* idle client between requests / stalled client */
+    int upstream_idle_s;     /* no upstream byte for this long aborts the transfer */
     int connect_timeout_s;
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
+    int drain_delay_ms;    /* keep serving this long after SIGTERM with /readyz at 503 */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
+    int allow_untraced;    /* forward untraced when tracing cannot be set up */
+    int session_idle_s;    /* --session-idle */
 } px_config;
+
+#define PX_DURATION_BUCKETS 16
 
 typedef struct px_metrics {
     uint64_t requests;
@@ -62,6 +69,9 @@ typedef struct px_metrics {
     uint64_t bytes_out; /* response bytes written to clients */
     uint64_t upstream_errors;
     uint64_t rejected; /* requests answered by the proxy itself with 4xx */
+    /* request durations: counts per bucket of metrics_prom.c, the last one +Inf */
+    uint64_t duration_buckets[PX_DURATION_BUCKETS + 1];
+    uint64_t duration_count, duration_sum_ns;
 } px_metrics;
 
 typedef struct px_conn px_conn;
@@ -78,6 +88,7 @@ typedef struct px_proxy {
     bt_anthropic *anthropic;
     px_metrics m;
     int shutting_down;
+    int draining; /* a stop signal came: /readyz answers 503 (also while shutting down) */
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_start_ns;
@@ -204,6 +215,9 @@ void px_xfer_request_end(px_xfer *x);
 void px_xfer_done(px_xfer *x, CURLcode result);
 void px_xfer_client_drained(px_xfer *x);
 void px_xfer_cancel(px_xfer *x, int status, const char *why);
+/* The proxy cuts the transfer itself (shutdown): the span and the access log name that
+ * reason, not a client that left. Logged with the status the client saw, 0 for none. */
+void px_xfer_cut(px_xfer *x, const char *why);
 void px_xfer_check_idle(px_xfer *x, uint64_t now_ns);
 
 /* rewrite.c */
@@ -216,6 +230,23 @@ int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, ch
 
 /* metrics.c */
 char *px_metrics_json(px_proxy *px);
+/* endpoints.c: /healthz, /readyz and /metrics for any front end. */
+typedef struct px_local_response {
+    int status;
+    const char *content_type; /* static */
+    char *body;               /* malloc'd (free it); NULL only when out of memory */
+    size_t len;
+} px_local_response;
+int px_is_local_endpoint(const char *target);
+int px_local_endpoint_needs_token(const char *target);
+/* `accept` (the request's Accept header, may be NULL) chooses the metrics format. */
+void px_local_answer(px_proxy *px, const char *target, const char *accept, size_t accept_len,
+                     px_local_response *out);
+
+/* metrics_prom.c: the Prometheus text format; durations for its histogram. */
+char *px_metrics_prometheus(px_proxy *px);
+void px_metrics_observe_duration(px_metrics *m, uint64_t ns);
+uint64_t px_active_streams(const px_proxy *px);
 
 /* accesslog.c */
 void px_access_log(px_conn *c, int status, const bt_exchange_info *info, uint64_t resp_bytes,

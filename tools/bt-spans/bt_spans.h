@@ -13,6 +13,9 @@ typedef struct bts_options {
     int limit;                              /* list: --limit (default 20) */
     int all;                                /* send: --all re-sends spans already sent */
     const char *batch, *requests, *results; /* import-batch */
+    int full;                               /* show: --full, whole inputs and outputs */
+    const char *output;                     /* html: -o FILE ("-": standard output) */
+    const char *listen;                     /* serve: --listen HOST:PORT */
 } bts_options;
 
 /* Exit statuses. */
@@ -29,6 +32,16 @@ int bts_show(const bts_options *o, const char *trace_id);
 int bts_totals(const bts_options *o);
 int bts_send(const bts_options *o);
 int bts_import_batch(const bts_options *o);
+int bts_span(const bts_options *o, const char *trace_id, const char *span_id);
+int bts_html(const bts_options *o, const char *trace_id);
+int bts_serve(const bts_options *o);
+
+/* Resolves a trace id or unique prefix into out[33]; otherwise says why on stderr (for
+ * an ambiguous or empty prefix, with the candidates) and returns nonzero. */
+int bts_resolve_or_explain(sqlite3 *db, const bts_options *o, const char *want, char out[33]);
+
+/* The base64 SHA-256 of `data`, as a Content-Security-Policy hash source wants it. */
+void bts_csp_hash(const unsigned char *data, size_t len, char out[64]);
 
 /* Formatting helpers (format.c). */
 void bts_format_duration(int64_t ns, char *out, size_t cap);

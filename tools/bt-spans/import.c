@@ -6,6 +6,8 @@
 #include "braintrust/braintrust.h"
 #include "bt_spans.h"
 
+#define IMPORT_MAX_QUEUE (1 << 21)
+
 static void log_stderr(void *ud, bt_log_level level, const char *msg)
 {
     (void)ud;
@@ -20,6 +22,11 @@ int bts_import_batch(const bts_options *o)
     bt_tracer_set_logger(t, log_stderr, NULL);
     bt_tracer_set_log_level(t, BT_LOG_WARN);
     int rc = bt_tracer_configure_from_env(t);
+    /* An import makes every span at once (a batch holds up to 100,000 requests, each
+     * with its tool spans): a queue that holds them all, so none is dropped for want of
+     * room, flushed often. */
+    if (rc == BT_OK)
+        rc = bt_tracer_set_batch_options(t, IMPORT_MAX_QUEUE, 200, 512, 30000);
     bt_sink *otlp = NULL, *store = NULL;
     if (rc == BT_OK) {
         rc = bt_sink_otlp_from_tracer(t, &otlp);

@@ -1,86 +1,179 @@
-/* bt-spans list: recent traces, newest first. */
+/* bt-spans list: recent traces, newest first (the query is shared with the viewer). */
 #include <stdio.h>
 #include <string.h>
 
 #include "bt_spans.h"
+#include "query.h"
 
-/* The root is the span whose parent is not in the store (a proxy span continuing an
- * incoming traceparent has a parent elsewhere). Tokens count llm spans only: a batch
- * span's metrics already sum its children. */
-static const char LIST_SQL[] =
-    "SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*),"
-    " (SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id AND (r.parent_span_id IS NULL OR"
-    "   NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = r.trace_id AND p.span_id = r.parent_span_id))"
-    "   ORDER BY r.start_ns LIMIT 1),"
-    " group_concat(DISTINCT s.model),"
-    " sum(CASE WHEN s.span_type IS NULL OR s.span_type = 'llm' THEN s.prompt_tokens END),"
-    " sum(CASE WHEN s.span_type IS NULL OR s.span_type = 'llm' THEN s.completion_tokens END),"
-    " sum(s.status_code = 2)"
-    " FROM spans s GROUP BY s.trace_id ORDER BY min(s.start_ns) DESC, s.trace_id LIMIT ?1";
+/* Display columns of UTF-8 text (one per character: names and models are not wide). */
+static size_t columns(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* Prints `s` in a cell `width` columns wide (left-aligned), cut with an ellipsis when it
+ * does not fit; control characters become '?'. */
+static void cell(const char *s, size_t width)
+{
+    char buf[512];
+    bts_clean(s ? s : "", buf, sizeof buf);
+    size_t cols = columns(buf);
+    if (cols > width) {
+        /* Keep width-1 characters and add the ellipsis. */
+        size_t keep = 0, c = 0;
+        while (buf[keep] && c < width - 1) {
+            keep++;
+            while (((unsigned char)buf[keep] & 0xc0) == 0x80)
+                keep++;
+            c++;
+        }
+        buf[keep] = '\0';
+        printf("%s\u2026", buf);
+        return;
+    }
+    printf("%s%*s", buf, (int)(width - cols), "");
+}
+
+/* The models of a trace in at most `width` columns: whole names, then "+N" for those
+ * that did not fit (a name is cut, with an ellipsis, only when it alone is too long). */
+static void models_cell(json_t *models, size_t width, char *out, size_t cap)
+{
+    size_t n = json_array_size(models), used = 0, shown = 0;
+    out[0] = '\0';
+    if (n == 0) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *m = json_string_value(json_array_get(models, i));
+        size_t w = columns(m) + (shown ? 1 : 0);
+        size_t rest = n - i - 1;
+        size_t suffix = rest ? 3 + (rest > 9) : 0; /* ",+N" */
+        if (used + w + suffix > width)
+            break;
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%s%s", shown ? "," : "", m);
+        used += w;
+        shown++;
+    }
+    if (shown == 0) {
+        snprintf(out, cap, "%s", json_string_value(json_array_get(models, 0)));
+        if (n > 1) {
+            /* Leave room for the count after the cut name. */
+            char cut[256];
+            size_t room = width > 4 ? width - 4 : 1, c = 0, keep = 0;
+            while (out[keep] && c < room - 1) {
+                keep++;
+                while (((unsigned char)out[keep] & 0xc0) == 0x80)
+                    keep++;
+                c++;
+            }
+            snprintf(cut, sizeof cut, "%.*s\u2026,+%zu", (int)keep, out, n - 1);
+            snprintf(out, cap, "%s", cut);
+        }
+        return;
+    }
+    if (shown < n) {
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, ",+%zu", n - shown);
+    }
+}
+
+static void status_text(json_t *t, char *out, size_t cap)
+{
+    const char *root = json_string_value(json_object_get(t, "root_status"));
+    json_int_t errors = json_integer_value(json_object_get(t, "errors"));
+    int root_failed = root && strcmp(root, "error") == 0;
+    json_int_t below = errors - (root_failed ? 1 : 0);
+    if (below > 0)
+        snprintf(out, cap, "%s, %lld failed span%s", root_failed ? "error" : "ok", (long long)below,
+                 below == 1 ? "" : "s");
+    else
+        snprintf(out, cap, "%s", root_failed ? "error" : "ok");
+}
 
 int bts_list(const bts_options *o)
 {
     sqlite3 *db = bts_open(o, 0);
     if (!db)
         return BTS_EXIT_FAIL;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, LIST_SQL, -1, &st, NULL) != SQLITE_OK) {
+    json_t *all = json_array();
+    char cursor[80] = "";
+    int rc = BTS_Q_OK;
+    /* A page can end early on a huge store; the CLI simply continues. */
+    while ((int)json_array_size(all) < o->limit) {
+        bts_trace_filter f = {.limit = o->limit - (int)json_array_size(all),
+                              .cursor = cursor[0] ? cursor : NULL};
+        json_t *page = NULL;
+        rc = bts_query_traces(db, &f, &page);
+        if (rc != BTS_Q_OK)
+            break;
+        json_array_extend(all, json_object_get(page, "traces"));
+        const char *next = json_string_value(json_object_get(page, "next"));
+        if (next)
+            snprintf(cursor, sizeof cursor, "%s", next);
+        json_decref(page);
+        if (!next)
+            break;
+    }
+    if (rc != BTS_Q_OK) {
         fprintf(stderr, "bt-spans: query failed: %s\n", sqlite3_errmsg(db));
         sqlite3_close(db);
+        json_decref(all);
         return BTS_EXIT_FAIL;
     }
-    sqlite3_bind_int(st, 1, o->limit);
-    json_t *arr = o->json ? json_array() : NULL;
-    int rows = 0, step;
-    if (!o->json)
-        printf("%-32s  %-20s  %-36s %9s %5s  %-26s %15s  %s\n", "TRACE", "START (UTC)", "ROOT", "DURATION",
-               "SPANS", "MODEL", "TOKENS IN/OUT", "STATUS");
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        rows++;
-        const char *trace = (const char *)sqlite3_column_text(st, 0);
-        int64_t start = sqlite3_column_int64(st, 1), end = sqlite3_column_int64(st, 2);
-        int64_t count = sqlite3_column_int64(st, 3);
-        const char *root = (const char *)sqlite3_column_text(st, 4);
-        const char *models = (const char *)sqlite3_column_text(st, 5);
-        int64_t errors = sqlite3_column_int64(st, 8);
-        if (o->json) {
-            json_t *t = json_object();
-            json_object_set_new(t, "trace_id", json_string(trace));
-            json_object_set_new(t, "root", json_string(root ? root : ""));
-            json_object_set_new(t, "start_ns", json_integer(start));
-            json_object_set_new(t, "duration_ns", json_integer(end - start));
-            json_object_set_new(t, "spans", json_integer(count));
-            json_object_set_new(t, "models", models ? json_string(models) : json_null());
-            json_object_set_new(t, "prompt_tokens", bts_json_count(st, 6));
-            json_object_set_new(t, "completion_tokens", bts_json_count(st, 7));
-            json_object_set_new(t, "errors", json_integer(errors));
-            json_object_set_new(t, "status", json_string(errors ? "error" : "ok"));
-            json_array_append_new(arr, t);
-            continue;
-        }
-        char when[32], dur[32], tokens[40] = "-";
-        bts_format_time(start, when, sizeof when);
-        bts_format_duration(end - start, dur, sizeof dur);
-        if (sqlite3_column_type(st, 6) != SQLITE_NULL)
-            snprintf(tokens, sizeof tokens, "%lld/%lld", (long long)sqlite3_column_int64(st, 6),
-                     (long long)sqlite3_column_int64(st, 7));
-        char status[32] = "ok";
-        if (errors)
-            snprintf(status, sizeof status, "error (%lld)", (long long)errors);
-        char root_buf[37], models_buf[27];
-        root = bts_clean(root, root_buf, sizeof root_buf);
-        models = bts_clean(models, models_buf, sizeof models_buf);
-        printf("%-32s  %-20s  %-36s %9s %5lld  %-26s %15s  %s\n", trace, when, root ? root : "?", dur,
-               (long long)count, models ? models : "-", tokens, status);
-    }
-    int ok = step == SQLITE_DONE;
-    if (!ok)
-        fprintf(stderr, "bt-spans: query failed: %s\n", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
     sqlite3_close(db);
-    if (o->json)
-        return ok ? bts_print_json(arr) : (json_decref(arr), BTS_EXIT_FAIL);
-    if (ok && rows == 0)
+    size_t i;
+    json_t *t;
+    if (o->json) {
+        json_t *arr = json_array();
+        json_array_foreach(all, i, t)
+        {
+            json_t *r = json_object();
+            json_object_set(r, "trace_id", json_object_get(t, "trace_id"));
+            json_object_set(r, "root", json_object_get(t, "root"));
+            json_object_set(r, "start_ns", json_object_get(t, "start_ns"));
+            json_object_set(r, "duration_ns", json_object_get(t, "duration_ns"));
+            json_object_set(r, "spans", json_object_get(t, "spans"));
+            json_object_set(r, "models", json_object_get(t, "models"));
+            json_object_set(r, "prompt_tokens", json_object_get(t, "prompt_tokens"));
+            json_object_set(r, "completion_tokens", json_object_get(t, "completion_tokens"));
+            /* status is the root span's; errors counts every failed span of the trace */
+            json_object_set(r, "status", json_object_get(t, "root_status"));
+            json_object_set(r, "errors", json_object_get(t, "errors"));
+            json_array_append_new(arr, r);
+        }
+        json_decref(all);
+        return bts_print_json(arr);
+    }
+    if (json_array_size(all) == 0) {
         printf("(no traces in %s)\n", o->store);
-    return ok ? BTS_EXIT_OK : BTS_EXIT_FAIL;
+        json_decref(all);
+        return BTS_EXIT_OK;
+    }
+    printf("%-32s  %-20s  %-36s  %9s  %5s  %-28s  %17s  %s\n", "TRACE", "START (UTC)", "ROOT", "DURATION",
+           "SPANS", "MODELS", "TOKENS IN/OUT", "STATUS");
+    json_array_foreach(all, i, t)
+    {
+        int64_t start = json_integer_value(json_object_get(t, "start_ns"));
+        char when[32], dur[32], tokens[48] = "-", models[300], status[64];
+        bts_format_time(start, when, sizeof when);
+        bts_format_duration(json_integer_value(json_object_get(t, "duration_ns")), dur, sizeof dur);
+        json_t *p = json_object_get(t, "prompt_tokens"), *c = json_object_get(t, "completion_tokens");
+        if (!json_is_null(p) || !json_is_null(c))
+            snprintf(tokens, sizeof tokens, "%lld/%lld", (long long)json_integer_value(p),
+                     (long long)json_integer_value(c));
+        models_cell(json_object_get(t, "models"), 28, models, sizeof models);
+        status_text(t, status, sizeof status);
+        printf("%-32s  %-20s  ", json_string_value(json_object_get(t, "trace_id")), when);
+        cell(json_string_value(json_object_get(t, "root")), 36);
+        printf("  %9s  %5lld  ", dur, (long long)json_integer_value(json_object_get(t, "spans")));
+        cell(models, 28);
+        printf("  %17s  %s\n", tokens, status);
+    }
+    json_decref(all);
+    return BTS_EXIT_OK;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bt_spans.h"
+#include "query.h"
 
 /* A trace larger than this (a batch has at most 100,000 requests) is shown cut, and
  * says so. */
@@ -19,6 +20,7 @@ typedef struct node {
     int status;
     int64_t prompt, completion; /* -1 when unknown */
     int first_child, last_child, next_sibling, has_parent_here;
+    json_t *full; /* --full: {"input","output","metadata","metrics"} parsed, or NULL */
 } node;
 
 typedef struct trace {
@@ -73,32 +75,90 @@ static void trace_free(trace *t)
         node *x = &t->nodes[i];
         free(x->name), free(x->type), free(x->model), free(x->status_message), free(x->input),
             free(x->output);
+        json_decref(x->full);
     }
     free(t->nodes);
     free(t->by_id);
 }
 
-/* Resolves a full id or a unique prefix to the full id. 0 ok, 1 not found, 2 ambiguous. */
-static int resolve(sqlite3 *db, const char *want, char out[33])
+int bts_resolve_or_explain(sqlite3 *db, const bts_options *o, const char *want, char out[33])
 {
-    if (strlen(want) > 32 || strspn(want, "0123456789abcdef") != strlen(want))
-        return 1;
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(db,
-                       "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ?1 AND trace_id < ?1 || 'g'"
-                       " ORDER BY trace_id LIMIT 2",
-                       -1, &st, NULL);
-    sqlite3_bind_text(st, 1, want, -1, SQLITE_TRANSIENT);
-    int found = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (found++ == 0)
-            snprintf(out, 33, "%s", (const char *)sqlite3_column_text(st, 0));
+    enum { SHOWN = 10 };
+    json_t *cands = NULL;
+    int r;
+    if (!*want) {
+        /* Nothing to match: offer the most recent traces. */
+        bts_trace_filter f = {.limit = SHOWN};
+        json_t *page = NULL;
+        r = bts_query_traces(db, &f, &page) == BTS_Q_OK ? BTS_Q_EAMBIGUOUS : BTS_Q_EDB;
+        if (page) {
+            cands = json_incref(json_object_get(page, "traces"));
+            json_decref(page);
+        }
+        if (r == BTS_Q_EAMBIGUOUS && json_array_size(cands) == 0)
+            r = BTS_Q_ENOTFOUND;
+    } else {
+        r = bts_query_resolve(db, want, out, SHOWN + 1, &cands);
     }
-    sqlite3_finalize(st);
-    return found == 0 ? 1 : found > 1 ? 2 : 0;
+    char wbuf[80];
+    const char *w = bts_clean(want, wbuf, sizeof wbuf);
+    if (r == BTS_Q_OK) {
+        json_decref(cands);
+        return 0;
+    }
+    if (r == BTS_Q_ENOTFOUND) {
+        size_t n = strlen(want);
+        fprintf(stderr, "bt-spans: no trace with id \"%s\" in %s%s\n", w, o->store,
+                n > 32 || strspn(want, "0123456789abcdef") != n ? " (trace ids are 32 lowercase hex digits)"
+                                                                : "");
+    } else if (r == BTS_Q_EAMBIGUOUS) {
+        if (*want)
+            fprintf(stderr, "bt-spans: trace id prefix \"%s\" matches several traces in %s:\n", w, o->store);
+        else
+            fprintf(stderr, "bt-spans: an empty trace id matches every trace; the most recent in %s:\n",
+                    o->store);
+        size_t i;
+        json_t *c;
+        json_array_foreach(cands, i, c)
+        {
+            if (i == SHOWN) {
+                fprintf(stderr, "  ... and more: type more of the id\n");
+                break;
+            }
+            char when[32] = "?", root[60];
+            if (json_object_get(c, "start_ns"))
+                bts_format_time(json_integer_value(json_object_get(c, "start_ns")), when, sizeof when);
+            const char *name = bts_clean(json_string_value(json_object_get(c, "root")), root, sizeof root);
+            fprintf(stderr, "  %s  %s  %s\n", json_string_value(json_object_get(c, "trace_id")), when,
+                    name ? name : "?");
+        }
+    } else {
+        fprintf(stderr, "bt-spans: query failed: %s\n", sqlite3_errmsg(db));
+    }
+    json_decref(cands);
+    return 1;
 }
 
-static int load(sqlite3 *db, const char *trace_id, trace *t)
+/* The content attributes of a stored line, parsed (a value that is not JSON stays a
+ * string). */
+static json_t *full_content(json_t *line)
+{
+    static const char *const keys[][2] = {{"input", "braintrust.input_json"},
+                                          {"output", "braintrust.output_json"},
+                                          {"metadata", "braintrust.metadata"},
+                                          {"metrics", "braintrust.metrics"}};
+    json_t *o = json_object();
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        const char *v = bts_line_attr(line, keys[k][1]);
+        if (!v)
+            continue;
+        json_t *parsed = json_loads(v, JSON_DECODE_ANY, NULL);
+        json_object_set_new(o, keys[k][0], parsed ? parsed : json_string(v));
+    }
+    return o;
+}
+
+static int load(sqlite3 *db, const char *trace_id, int full, trace *t)
 {
     memset(t, 0, sizeof *t);
     sqlite3_stmt *st = NULL;
@@ -141,6 +201,8 @@ static int load(sqlite3 *db, const char *trace_id, trace *t)
         json_t *line = json_loads((const char *)sqlite3_column_text(st, 11), 0, NULL);
         x->input = bts_preview(bts_line_attr(line, "braintrust.input_json"), PREVIEW_BYTES);
         x->output = bts_preview(bts_line_attr(line, "braintrust.output_json"), PREVIEW_BYTES);
+        if (full)
+            x->full = full_content(line);
         json_decref(line);
         x->first_child = x->last_child = x->next_sibling = -1;
     }
@@ -166,6 +228,27 @@ static int load(sqlite3 *db, const char *trace_id, trace *t)
         t->nodes[p].last_child = (int)i;
     }
     return 0;
+}
+
+/* Prints a whole value under a tree node, one indented line per line of its text (a
+ * string as is, anything else as indented JSON), control characters replaced. */
+static void print_full(json_t *full, const char *key, const char *label, const char *prefix, const char *bar)
+{
+    json_t *v = json_object_get(full, key);
+    if (!v)
+        return;
+    char *text =
+        json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (!text)
+        return;
+    printf("%s%s   %s:\n", prefix, bar, label);
+    for (char *line = text, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        printf("%s%s     %s\n", prefix, bar, bts_sanitize(line));
+    }
+    free(text);
 }
 
 static void print_node(const trace *t, int i, char *prefix, size_t plen, int last, int depth)
@@ -199,10 +282,15 @@ static void print_node(const trace *t, int i, char *prefix, size_t plen, int las
             add = 0;
     }
     const char *kid_bar = x->first_child >= 0 ? "\u2502  " : "   ";
-    if (x->input)
-        printf("%s%s   in:  %s\n", prefix, kid_bar, x->input);
-    if (x->output)
-        printf("%s%s   out: %s\n", prefix, kid_bar, x->output);
+    if (x->full) {
+        print_full(x->full, "input", "in", prefix, kid_bar);
+        print_full(x->full, "output", "out", prefix, kid_bar);
+    } else {
+        if (x->input)
+            printf("%s%s   in:  %s\n", prefix, kid_bar, x->input);
+        if (x->output)
+            printf("%s%s   out: %s\n", prefix, kid_bar, x->output);
+    }
     if (depth < MAX_DEPTH)
         for (int c = x->first_child; c >= 0; c = t->nodes[c].next_sibling)
             print_node(t, c, prefix, plen + add, t->nodes[c].next_sibling < 0, depth + 1);
@@ -230,6 +318,8 @@ static json_t *node_json(const trace *t, int i, int depth)
                         x->status_message ? json_string(x->status_message) : json_null());
     json_object_set_new(o, "input_preview", x->input ? json_string(x->input) : json_null());
     json_object_set_new(o, "output_preview", x->output ? json_string(x->output) : json_null());
+    if (x->full)
+        json_object_update(o, x->full);
     json_t *kids = json_array();
     if (depth < MAX_DEPTH)
         for (int c = x->first_child; c >= 0; c = t->nodes[c].next_sibling)
@@ -244,15 +334,12 @@ int bts_show(const bts_options *o, const char *want)
     if (!db)
         return BTS_EXIT_FAIL;
     char id[33];
-    int r = resolve(db, want, id);
-    if (r != 0) {
-        fprintf(stderr, "bt-spans: %s trace id \"%s\" in %s\n", r == 2 ? "ambiguous" : "no trace with", want,
-                o->store);
+    if (bts_resolve_or_explain(db, o, want, id) != 0) {
         sqlite3_close(db);
         return BTS_EXIT_FAIL;
     }
     trace t;
-    if (load(db, id, &t) != 0) {
+    if (load(db, id, o->full, &t) != 0) {
         fprintf(stderr, "bt-spans: query failed: %s\n", sqlite3_errmsg(db));
         trace_free(&t);
         sqlite3_close(db);
@@ -278,7 +365,13 @@ int bts_show(const bts_options *o, const char *want)
         char when[32], dur[32];
         bts_format_time(start, when, sizeof when);
         bts_format_duration(end - start, dur, sizeof dur);
-        printf("trace %s  %s  %zu span%s  %s\n", id, when, t.n, t.n == 1 ? "" : "s", dur);
+        size_t errors = 0;
+        for (size_t i = 0; i < t.n; i++)
+            errors += t.nodes[i].status == 2;
+        printf("trace %s  %s  %zu span%s  %s", id, when, t.n, t.n == 1 ? "" : "s", dur);
+        if (errors)
+            printf("  %zu failed span%s", errors, errors == 1 ? "" : "s");
+        putchar('\n');
         char prefix[4200] = "";
         for (size_t i = 0; i < t.n; i++)
             if (!t.nodes[i].has_parent_here)

@@ -1,41 +1,46 @@
 /* bt-spans totals: token and cost-relevant totals by model, over llm spans (task spans
- * such as anthropic.batch carry their children's sums and are not counted again). */
+ * such as anthropic.batch carry their children's sums and are not counted again;
+ * count_tokens calls count tokens, they do not use them, and are counted apart). */
 #include <stdio.h>
+#include <string.h>
 
 #include "bt_spans.h"
+#include "query.h"
 
-static const char TOTALS_SQL[] =
-    "SELECT coalesce(model, '(unknown)'), count(*), sum(status_code = 2),"
-    " coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),"
-    " coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_creation_tokens), 0),"
-    " coalesce(sum(reasoning_tokens), 0)"
-    " FROM spans WHERE span_type = 'llm' OR (span_type IS NULL AND model IS NOT NULL)"
-    " GROUP BY 1 ORDER BY 1";
+static const char *const KEYS[] = {"spans",
+                                   "errors",
+                                   "prompt_tokens",
+                                   "completion_tokens",
+                                   "cache_read_tokens",
+                                   "cache_creation_tokens",
+                                   "reasoning_tokens"};
+static const char *const HEADS[] = {"SPANS",      "ERRORS",         "PROMPT",   "COMPLETION",
+                                    "CACHE READ", "CACHE CREATION", "REASONING"};
+#define NKEYS (sizeof KEYS / sizeof *KEYS)
+#define MODEL_MAX 48
 
-enum { T_SPANS, T_ERRORS, T_PROMPT, T_COMPLETION, T_CACHE_READ, T_CACHE_CREATION, T_REASONING, T_N };
-static const char *const KEYS[T_N] = {"spans",
-                                      "errors",
-                                      "prompt_tokens",
-                                      "completion_tokens",
-                                      "cache_read_tokens",
-                                      "cache_creation_tokens",
-                                      "reasoning_tokens"};
-
-static void print_row(const char *model, const int64_t *v)
+/* A number as printed: "+" after a sum that reached the int64 limit. */
+static void number(json_t *row, size_t k, char *out, size_t cap)
 {
-    printf("%-32.32s %7lld %7lld %12lld %12lld %12lld %14lld %10lld\n", model, (long long)v[T_SPANS],
-           (long long)v[T_ERRORS], (long long)v[T_PROMPT], (long long)v[T_COMPLETION],
-           (long long)v[T_CACHE_READ], (long long)v[T_CACHE_CREATION], (long long)v[T_REASONING]);
+    int sat = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(row, "saturated"), i, s) sat |=
+        strcmp(json_string_value(s), KEYS[k]) == 0;
+    snprintf(out, cap, "%lld%s", (long long)json_integer_value(json_object_get(row, KEYS[k])),
+             sat ? "+" : "");
 }
 
-static json_t *row_json(const char *model, const int64_t *v)
+static void print_row(const char *model, json_t *row, const size_t *w)
 {
-    json_t *o = json_object();
-    if (model)
-        json_object_set_new(o, "model", json_string(model));
-    for (int k = 0; k < T_N; k++)
-        json_object_set_new(o, KEYS[k], json_integer(v[k]));
-    return o;
+    char buf[MODEL_MAX + 1];
+    printf("%-*s", (int)w[0], bts_clean(model, buf, sizeof buf));
+    for (size_t k = 0; k < NKEYS; k++) {
+        char n[32];
+        number(row, k, n, sizeof n);
+        printf("  %*s", (int)w[k + 1], n);
+    }
+    putchar('\n');
 }
 
 int bts_totals(const bts_options *o)
@@ -43,44 +48,50 @@ int bts_totals(const bts_options *o)
     sqlite3 *db = bts_open(o, 0);
     if (!db)
         return BTS_EXIT_FAIL;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, TOTALS_SQL, -1, &st, NULL) != SQLITE_OK) {
+    json_t *t = NULL;
+    if (bts_query_totals(db, 0, &t) != BTS_Q_OK) {
         fprintf(stderr, "bt-spans: query failed: %s\n", sqlite3_errmsg(db));
         sqlite3_close(db);
         return BTS_EXIT_FAIL;
     }
-    int64_t sum[T_N] = {0};
-    json_t *models = o->json ? json_array() : NULL;
-    if (!o->json)
-        printf("%-32s %7s %7s %12s %12s %12s %14s %10s\n", "MODEL", "SPANS", "ERRORS", "PROMPT", "COMPLETION",
-               "CACHE READ", "CACHE CREATION", "REASONING");
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *model = (const char *)sqlite3_column_text(st, 0);
-        int64_t v[T_N];
-        for (int k = 0; k < T_N; k++) {
-            v[k] = sqlite3_column_int64(st, k + 1);
-            sum[k] += v[k];
-        }
-        if (o->json)
-            json_array_append_new(models, row_json(model, v));
-        else {
-            char buf[33];
-            print_row(bts_clean(model, buf, sizeof buf), v);
-        }
-    }
-    int ok = step == SQLITE_DONE;
-    if (!ok)
-        fprintf(stderr, "bt-spans: query failed: %s\n", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
     sqlite3_close(db);
-    if (o->json) {
-        json_t *out = json_object();
-        json_object_set_new(out, "models", models);
-        json_object_set_new(out, "total", row_json(NULL, sum));
-        return ok ? bts_print_json(out) : (json_decref(out), BTS_EXIT_FAIL);
+    if (o->json)
+        return bts_print_json(t);
+    json_t *models = json_object_get(t, "models"), *total = json_object_get(t, "total"), *row;
+    /* Column widths from the data, two spaces between columns: wide numbers never run
+     * into each other. */
+    size_t w[NKEYS + 1], i;
+    w[0] = strlen("MODEL");
+    for (size_t k = 0; k < NKEYS; k++)
+        w[k + 1] = strlen(HEADS[k]);
+    json_array_foreach(models, i, row)
+    {
+        char buf[MODEL_MAX + 1];
+        size_t n = strlen(bts_clean(json_string_value(json_object_get(row, "model")), buf, sizeof buf));
+        if (n > w[0])
+            w[0] = n;
     }
-    if (ok)
-        print_row("TOTAL", sum);
-    return ok ? BTS_EXIT_OK : BTS_EXIT_FAIL;
+    for (size_t pass = 0; pass <= json_array_size(models); pass++) {
+        row = pass < json_array_size(models) ? json_array_get(models, pass) : total;
+        for (size_t k = 0; k < NKEYS; k++) {
+            char n[32];
+            number(row, k, n, sizeof n);
+            if (strlen(n) > w[k + 1])
+                w[k + 1] = strlen(n);
+        }
+    }
+    printf("%-*s", (int)w[0], "MODEL");
+    for (size_t k = 0; k < NKEYS; k++)
+        printf("  %*s", (int)w[k + 1], HEADS[k]);
+    putchar('\n');
+    json_array_foreach(models, i, row) print_row(json_string_value(json_object_get(row, "model")), row, w);
+    print_row("TOTAL", total, w);
+    json_int_t ct = json_integer_value(json_object_get(t, "count_tokens_calls"));
+    if (ct)
+        printf("(%lld count_tokens call%s not included: counting tokens uses none)\n", (long long)ct,
+               ct == 1 ? "" : "s");
+    if (json_array_size(json_object_get(total, "saturated")))
+        printf("(+: a sum reached the 64-bit limit and stopped there)\n");
+    json_decref(t);
+    return BTS_EXIT_OK;
 }

@@ -231,7 +231,7 @@ static void item_init(batch_item *it, const char *custom_id, json_t *params, uin
         return;
     }
     const char *err = NULL;
-    it->reply = fake_reply_build(params, seed, &err);
+    it->reply = fake_reply_build(params, NULL, seed, &err);
     if (!it->reply) {
         it->error_message = strdup(err ? err : "invalid request");
         return;

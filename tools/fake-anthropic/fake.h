@@ -139,16 +139,40 @@ typedef struct fake_reply {
     char *stop_sequence; /* the matched stop sequence, or NULL */
     long input_tokens, cache_creation, cache_read, cache_1h, output_tokens, thinking_tokens;
     const char *service_tier;
+    json_t *server_blocks; /* server_tool_use + result blocks, placed before the text */
+    long web_search_requests, web_fetch_requests;
+    char container_id[64];  /* "" unless the request named a container or code ran */
+    int context_management; /* the request asked for context management */
 } fake_reply;
 
 /* Builds a reply from a parsed Messages request; returns NULL and sets *err to a
- * validation message on invalid params. */
-fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err);
+ * validation message on invalid params. `betas` is the anthropic-beta header (may be
+ * NULL): in-conversation "system" turns need the per-turn control beta, as with the
+ * real API. */
+fake_reply *fake_reply_build(json_t *params, const char *betas, uint64_t seed, const char **err);
 void fake_reply_free(fake_reply *r);
 /* The non-streaming Message object (new reference). */
 json_t *fake_reply_message_json(const fake_reply *r);
+/* The reply's container object {id, expires_at}, or JSON null (new reference). */
+json_t *fake_reply_container_json(const fake_reply *r);
 /* Deterministic 64-bit FNV-1a hash, for ids and padding. */
 uint64_t fake_hash(const void *data, size_t len, uint64_t seed);
+
+/* --- script.c --- */
+/* The tool calls scripted in the user turns' text ("fake-anthropic: call NAME {json}"),
+ * in order, as [{name, input}] (new reference; empty when there is no script). */
+json_t *fake_script_calls(const json_t *params);
+/* How many scripted calls the conversation already made: the assistant turns that
+ * called a tool. */
+size_t fake_script_progress(const json_t *params);
+
+/* --- server_tools.c --- */
+/* The offered tool named `name`, or NULL; *is_server tells whether the API runs it. */
+const json_t *fake_find_tool(const json_t *params, const char *name, int *is_server);
+/* Runs server tool `tool` with `input`: appends its server_tool_use and result blocks
+ * to r->server_blocks and counts it in the usage. Returns -1 for a server tool the fake
+ * cannot run (then nothing is added). */
+int fake_server_tool_run(fake_reply *r, const json_t *tool, const json_t *input, uint64_t h);
 
 /* --- stream.c --- */
 /* Streams the reply as SSE. mode: 0 normal, 1 error event mid-stream, 2 abrupt close. */

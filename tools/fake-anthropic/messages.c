@@ -1,8 +1,12 @@
 /*
  * POST /v1/messages and /v1/messages/count_tokens: validates the request like the real
  * API, then derives a deterministic reply from it (an echo of the last user turn,
- * optional thinking, a tool call when tools are offered, usage computed from sizes,
- * prompt-caching usage when cache_control is present).
+ * optional thinking, a tool call when tools are offered or scripted, server tools run in
+ * the turn, usage computed from sizes, prompt-caching usage when cache_control is
+ * present). Requests shaped like today's clients (Claude Code, the SDKs) are accepted:
+ * in-conversation "system" turns under the per-turn control beta, context_management,
+ * container, tools loaded later (defer_loading), and server tool blocks echoed back in
+ * assistant turns.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +84,24 @@ static long tokens_for_bytes(size_t bytes)
     return (long)((bytes + 3) / 4);
 }
 
+/* A tool whose definition is loaded only when a tool search asks for it: it is not in
+ * the model's context, so it neither counts as input nor gets called directly. */
+static int is_deferred(const json_t *tool)
+{
+    return json_is_true(json_object_get(tool, "defer_loading"));
+}
+
 static long input_tokens_of(const json_t *params)
 {
     const json_t *msgs = json_object_get(params, "messages");
-    size_t bytes = text_bytes(json_object_get(params, "system")) + text_bytes(msgs) +
-        text_bytes(json_object_get(params, "tools"));
+    size_t bytes = text_bytes(json_object_get(params, "system")) + text_bytes(msgs);
+    size_t i;
+    json_t *tool;
+    json_array_foreach(json_object_get(params, "tools"), i, tool)
+    {
+        if (!is_deferred(tool))
+            bytes += text_bytes(tool);
+    }
     return 3 + tokens_for_bytes(bytes) + 3 * (long)json_array_size(msgs);
 }
 
@@ -294,7 +311,7 @@ static const json_t *pick_tool(const json_t *params, int has_tool_result)
     {
         const char *name = json_string_value(json_object_get(t, "name"));
         const char *type = json_string_value(json_object_get(t, "type"));
-        if (!name)
+        if (!name || (!wanted && is_deferred(t)))
             continue;
         if (wanted ? strcmp(name, wanted) == 0 : (!type || strcmp(type, "custom") == 0))
             return t;
@@ -325,7 +342,42 @@ static void cut_words(char *s, long words)
     }
 }
 
-static const char *validate(const json_t *params)
+/* Whether the comma-separated anthropic-beta list holds a beta starting with `prefix`
+ * (betas are dated: "per-turn-control-2026-07-01"). */
+static int has_beta(const char *betas, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (const char *p = betas; p && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (strncmp(p, prefix, n) == 0)
+            return 1;
+        p = strchr(p, ',');
+    }
+    return 0;
+}
+
+/* A system turn carries text only: a string or text blocks. */
+static int system_turn_content_ok(const json_t *content)
+{
+    if (json_is_string(content))
+        return 1;
+    if (!json_is_array(content))
+        return 0;
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (!type || strcmp(type, "text") != 0 || !json_is_string(json_object_get(b, "text")))
+            return 0;
+    }
+    return 1;
+}
+
+static const char *validate_roles(const json_t *params, const char *betas);
+
+static const char *validate(const json_t *params, const char *betas)
 {
     if (!json_is_object(params))
         return "Request body must be a JSON object";
@@ -336,6 +388,12 @@ static const char *validate(const json_t *params)
         return "max_tokens: Field required";
     if (!json_is_integer(mt) || json_integer_value(mt) < 0)
         return "max_tokens: Input should be a valid non-negative integer";
+    return validate_roles(params, betas);
+}
+
+/* The messages list: present, a list, each turn with a known role and content. */
+static const char *validate_roles(const json_t *params, const char *betas)
+{
     const json_t *msgs = json_object_get(params, "messages");
     if (!msgs)
         return "messages: Field required";
@@ -346,18 +404,53 @@ static const char *validate(const json_t *params)
     json_array_foreach(msgs, i, m)
     {
         const char *role = json_string_value(json_object_get(m, "role"));
-        if (!role || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
-            return "messages: each message needs role \"user\" or \"assistant\"";
         const json_t *content = json_object_get(m, "content");
+        if (role && strcmp(role, "system") == 0) {
+            if (!has_beta(betas, "per-turn-control"))
+                return "messages: a message with role \"system\" needs the per-turn control beta "
+                       "(anthropic-beta: per-turn-control-2026-07-01)";
+            if (!system_turn_content_ok(content))
+                return "messages: a system turn's content must be a string or a list of text blocks";
+            continue;
+        }
+        if (!role || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
+            return "messages: each message needs role \"user\", \"assistant\" or \"system\"";
         if (!json_is_string(content) && !json_is_array(content))
             return "messages: content must be a string or a list of content blocks";
     }
     return NULL;
 }
 
-fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err)
+/* The scripted call due now, if any: a client tool becomes a tool_use block (returned,
+ * with *input set); a server tool runs in this turn (its blocks go into r) and NULL is
+ * returned. *scripted tells whether a script exists at all. */
+static const json_t *scripted_call(fake_reply *r, const json_t *params, uint64_t h, int *scripted,
+                                   json_t **input)
 {
-    *err = validate(params);
+    json_t *calls = fake_script_calls(params);
+    *scripted = json_array_size(calls) > 0;
+    const json_t *tool = NULL;
+    size_t done = fake_script_progress(params);
+    json_t *call = json_array_get(calls, done);
+    if (call) {
+        int is_server = 0;
+        const json_t *t =
+            fake_find_tool(params, json_string_value(json_object_get(call, "name")), &is_server);
+        json_t *in = json_object_get(call, "input");
+        if (t && is_server)
+            fake_server_tool_run(r, t, in, h);
+        else if (t) {
+            tool = t;
+            *input = json_incref(in);
+        }
+    }
+    json_decref(calls);
+    return tool;
+}
+
+fake_reply *fake_reply_build(json_t *params, const char *betas, uint64_t seed, const char **err)
+{
+    *err = validate(params, betas);
     if (*err)
         return NULL;
     fake_reply *r = calloc(1, sizeof *r);
@@ -372,6 +465,14 @@ fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err)
     free(dump);
     snprintf(r->msg_id, sizeof r->msg_id, "msg_fake_%016llx", (unsigned long long)h);
     r->service_tier = "standard";
+    r->server_blocks = json_array();
+    r->context_management = json_object_get(params, "context_management") != NULL;
+    const json_t *container = json_object_get(params, "container");
+    const char *container_id = json_is_string(container)
+        ? json_string_value(container)
+        : json_string_value(json_object_get(container, "id"));
+    if (container_id)
+        snprintf(r->container_id, sizeof r->container_id, "%s", container_id);
 
     int has_tool_result = 0;
     r->text = echo_text(params, &has_tool_result);
@@ -386,12 +487,17 @@ fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err)
         snprintf(r->signature, sizeof r->signature, "ZmFrZS1zaWduYXR1cmU%016llx",
                  (unsigned long long)(h ^ 0x5157));
     }
-    const json_t *tool = pick_tool(params, has_tool_result);
+    int scripted = 0;
+    json_t *tool_input = NULL;
+    const json_t *tool = scripted_call(r, params, h, &scripted, &tool_input);
+    if (!scripted)
+        tool = pick_tool(params, has_tool_result);
     if (tool) {
         r->tool_name = strdup(json_string_value(json_object_get(tool, "name")));
-        json_t *input = tool_input_for(tool);
-        r->tool_input_json = json_dumps(input, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(input);
+        if (!tool_input)
+            tool_input = tool_input_for(tool);
+        r->tool_input_json = json_dumps(tool_input, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(tool_input);
         snprintf(r->tool_id, sizeof r->tool_id, "toolu_fake_%016llx", (unsigned long long)(h ^ 0x7001));
         free(r->text);
         bt__buf t;
@@ -444,7 +550,8 @@ fake_reply *fake_reply_build(json_t *params, uint64_t seed, const char **err)
     }
     r->output_tokens = r->thinking_tokens + text_tokens + tool_tokens;
 
-    long input = input_tokens_of(params);
+    /* what a server tool brought into the turn is read by the model: input */
+    long input = input_tokens_of(params) + tokens_for_bytes(text_bytes(r->server_blocks));
     int ttl_1h = 0;
     if (find_cache_control(params, &ttl_1h)) {
         long cacheable = input * 3 / 4;
@@ -474,6 +581,7 @@ void fake_reply_free(fake_reply *r)
     free(r->tool_name);
     free(r->tool_input_json);
     free(r->stop_sequence);
+    json_decref(r->server_blocks);
     free(r);
 }
 
@@ -484,6 +592,7 @@ json_t *fake_reply_message_json(const fake_reply *r)
         json_array_append_new(content,
                               json_pack("{s:s, s:s, s:s}", "type", "thinking", "thinking", r->thinking,
                                         "signature", r->signature));
+    json_array_extend(content, r->server_blocks);
     if (r->text && *r->text)
         json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text", r->text));
     if (r->tool_name) {
@@ -502,12 +611,28 @@ json_t *fake_reply_message_json(const fake_reply *r)
     if (r->thinking)
         json_object_set_new(usage, "output_tokens_details",
                             json_pack("{s:I}", "thinking_tokens", (json_int_t)r->thinking_tokens));
+    if (r->web_search_requests || r->web_fetch_requests)
+        json_object_set_new(usage, "server_tool_use",
+                            json_pack("{s:I, s:I}", "web_search_requests", (json_int_t)r->web_search_requests,
+                                      "web_fetch_requests", (json_int_t)r->web_fetch_requests));
     json_object_set_new(usage, "service_tier", json_string(r->service_tier));
     json_object_set_new(usage, "inference_geo", json_string("not_available"));
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:n, s:o}", "model", r->model, "id", r->msg_id, "type",
-        "message", "role", "assistant", "content", content, "stop_reason", r->stop_reason, "stop_sequence",
-        r->stop_sequence ? json_string(r->stop_sequence) : json_null(), "stop_details", "usage", usage);
+    json_t *msg =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:n, s:o, s:o}", "model", r->model, "id", r->msg_id,
+                  "type", "message", "role", "assistant", "content", content, "stop_reason", r->stop_reason,
+                  "stop_sequence", r->stop_sequence ? json_string(r->stop_sequence) : json_null(),
+                  "stop_details", "container", fake_reply_container_json(r), "usage", usage);
+    if (r->context_management)
+        json_object_set_new(msg, "context_management", json_pack("{s:[]}", "applied_edits"));
+    return msg;
+}
+
+json_t *fake_reply_container_json(const fake_reply *r)
+{
+    if (!r->container_id[0])
+        return json_null();
+    /* containers live for 30 days after their last use */
+    return json_pack("{s:s, s:s}", "id", r->container_id, "expires_at", "2026-02-01T00:00:00Z");
 }
 
 static const char k_rate_headers[] = "anthropic-ratelimit-requests-limit: 4000\r\n"
@@ -561,7 +686,8 @@ void fake_handle_messages(fake_conn *c, fake_request *req)
         goto done;
 
     const char *err = NULL;
-    fake_reply *r = fake_reply_build(params, ++g_message_counter, &err);
+    fake_reply *r =
+        fake_reply_build(params, fake_header_get(req, "anthropic-beta"), ++g_message_counter, &err);
     if (!r) {
         fake_respond_error(c, req, 400, "invalid_request_error", err);
         goto done;
@@ -596,10 +722,13 @@ void fake_handle_count_tokens(fake_conn *c, fake_request *req)
     const char *scenario = fake_scenario(req, json_string_value(json_object_get(params, "model")));
     if (scenario && fake_respond_scenario(c, req, scenario))
         goto done;
+    const char *bad;
     if (!json_is_string(json_object_get(params, "model"))) {
         fake_respond_error(c, req, 400, "invalid_request_error", "model: Field required");
     } else if (!json_is_array(json_object_get(params, "messages"))) {
         fake_respond_error(c, req, 400, "invalid_request_error", "messages: Field required");
+    } else if ((bad = validate_roles(params, fake_header_get(req, "anthropic-beta"))) != NULL) {
+        fake_respond_error(c, req, 400, "invalid_request_error", bad);
     } else {
         char body[64];
         int n = snprintf(body, sizeof body, "{\"input_tokens\":%ld}", input_tokens_of(params));

@@ -153,6 +153,7 @@ static void free_sse_state(void *state)
 void fake_stream_reply(fake_conn *c, const fake_request *req, fake_reply *r, int mode)
 {
     event_list l = {.seed = fake_hash(r->msg_id, strlen(r->msg_id), 3)};
+    json_t *final = fake_reply_message_json(r);
     json_t *msg = fake_reply_message_json(r);
     json_object_set_new(msg, "content", json_array());
     json_object_set_new(msg, "stop_reason", json_null());
@@ -161,6 +162,9 @@ void fake_stream_reply(fake_conn *c, const fake_request *req, fake_reply *r, int
     long placeholder = r->output_tokens < 1 ? 1 : r->output_tokens > 8 ? 8 : r->output_tokens;
     json_object_set_new(usage, "output_tokens", json_integer(placeholder));
     json_object_del(usage, "output_tokens_details");
+    json_object_del(usage, "server_tool_use");
+    json_object_set_new(msg, "container", json_null()); /* known at the end: message_delta */
+    json_object_del(msg, "context_management");
     push(&l, json_pack("{s:s, s:o}", "type", "message_start", "message", msg));
 
     int index = 0;
@@ -174,6 +178,33 @@ void fake_stream_reply(fake_conn *c, const fake_request *req, fake_reply *r, int
         push_text_deltas(&l, index, r->thinking, "thinking_delta", "thinking");
         push_delta(&l, index, json_pack("{s:s, s:s}", "type", "thinking_delta", "thinking", ""));
         push_delta(&l, index, json_pack("{s:s, s:s}", "type", "signature_delta", "signature", r->signature));
+        push_block_stop(&l, index++);
+    }
+    /* Server tools ran inside the turn: the call streams its input like a tool_use
+     * block; the result arrives whole in its content_block_start. */
+    size_t k;
+    json_t *block;
+    json_array_foreach(r->server_blocks, k, block)
+    {
+        const char *type = json_string_value(json_object_get(block, "type"));
+        if (type && strcmp(type, "server_tool_use") == 0) {
+            json_t *start = json_copy(block);
+            json_object_set_new(start, "input", json_object());
+            push(&l,
+                 json_pack("{s:s, s:i, s:o}", "type", "content_block_start", "index", index, "content_block",
+                           start));
+            if (index == 0)
+                push_ping(&l);
+            char *input = json_dumps(json_object_get(block, "input"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+            push_json_deltas(&l, index, input ? input : "{}");
+            free(input);
+        } else {
+            push(&l,
+                 json_pack("{s:s, s:i, s:O}", "type", "content_block_start", "index", index, "content_block",
+                           block));
+            if (index == 0)
+                push_ping(&l);
+        }
         push_block_stop(&l, index++);
     }
     if (r->text && *r->text) {
@@ -203,11 +234,18 @@ void fake_stream_reply(fake_conn *c, const fake_request *req, fake_reply *r, int
     if (r->thinking)
         json_object_set_new(delta_usage, "output_tokens_details",
                             json_pack("{s:I}", "thinking_tokens", (json_int_t)r->thinking_tokens));
-    push(&l,
-         json_pack("{s:s, s:{s:s, s:o, s:n}, s:o}", "type", "message_delta", "delta", "stop_reason",
-                   r->stop_reason, "stop_sequence",
-                   r->stop_sequence ? json_string(r->stop_sequence) : json_null(), "stop_details", "usage",
-                   delta_usage));
+    json_t *final_usage = json_object_get(json_object_get(final, "usage"), "server_tool_use");
+    if (final_usage)
+        json_object_set(delta_usage, "server_tool_use", final_usage);
+    json_t *delta = json_pack("{s:s, s:o, s:n}", "stop_reason", r->stop_reason, "stop_sequence",
+                              r->stop_sequence ? json_string(r->stop_sequence) : json_null(), "stop_details");
+    if (r->container_id[0])
+        json_object_set_new(delta, "container", fake_reply_container_json(r));
+    json_t *md = json_pack("{s:s, s:o, s:o}", "type", "message_delta", "delta", delta, "usage", delta_usage);
+    if (r->context_management)
+        json_object_set_new(md, "context_management", json_pack("{s:[]}", "applied_edits"));
+    push(&l, md);
+    json_decref(final);
     push(&l, json_pack("{s:s}", "type", "message_stop"));
 
     sse_state *s = calloc(1, sizeof *s);
