@@ -208,6 +208,11 @@ struct bt__sessions *bt__anthropic_sessions(bt_anthropic *a)
     return a ? a->sessions : NULL;
 }
 
+int bt__anthropic_masks(const bt_anthropic *a)
+{
+    return a && a->mask;
+}
+
 const char *bt__anthropic_mask(const bt_anthropic *a, const char *field, const char *json, size_t len)
 {
     if (!a || !a->mask || !json)

@@ -40,6 +40,7 @@ struct bt_exchange {
     uint64_t start_unix_nano;          /* tracer clock at begin */
     uint64_t response_start_unix_nano; /* when response headers arrived; 0 before */
     uint64_t end_unix_nano;
+    uint64_t fed_at_unix_nano; /* bt_exchange_set_time: when the bytes being fed arrived; 0 */
     /* request headers worth keeping (never secrets) */
     char anthropic_beta[512]; /* repeated headers joined with "," */
     char anthropic_version[64];
@@ -72,6 +73,8 @@ bt_tracer *bt__anthropic_tracer(const bt_anthropic *a);
 /* Applies the mask callback to a JSON text (NUL-terminated); returns the text to use:
  * `json` itself, or a malloc'd replacement the caller frees. */
 const char *bt__anthropic_mask(const bt_anthropic *a, const char *field, const char *json, size_t len);
+/* Whether a mask callback is set (it reads NUL-terminated text). */
+int bt__anthropic_masks(const bt_anthropic *a);
 /* The API server set with bt_anthropic_set_upstream, or NULL. */
 const struct bt__server *bt__anthropic_upstream(const bt_anthropic *a);
 /* The correlation store (never NULL after bt_anthropic_new). */
@@ -106,8 +109,14 @@ int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body
 const char *bt__exchange_cut(const bt_exchange *ex, const char **message);
 
 /* Handler constructors (one file each). */
-bt__handler *bt__messages_handler_new(bt_exchange *ex);      /* messages + count_tokens */
-bt__handler *bt__batches_handler_new(bt_exchange *ex);       /* create/retrieve/list/cancel/delete */
-bt__handler *bt__batch_results_handler_new(bt_exchange *ex); /* results + the batch trace */
+bt__handler *bt__messages_handler_new(bt_exchange *ex);         /* messages + count_tokens */
+bt__handler *bt__batches_handler_new(bt_exchange *ex);          /* create/retrieve/list/cancel/delete */
+bt__handler *bt__batch_results_handler_new(bt_exchange *ex);    /* results + the batch trace */
+bt__handler *bt__managed_sessions_handler_new(bt_exchange *ex); /* Managed Agents sessions */
+bt__handler *bt__files_handler_new(bt_exchange *ex);            /* Files API uploads */
+
+/* The time of what the exchange is being fed: bt_exchange_set_time's, else the tracer's
+ * clock now. */
+uint64_t bt__exchange_now(const bt_exchange *ex);
 
 #endif

@@ -26,7 +26,7 @@ void bt__span_set_json_slice(bt_anthropic *a, bt_span *span, const char *key, co
 {
     if (!span || value.type == BT__JV_NONE)
         return;
-    if (!mask_field) {
+    if (!mask_field || !bt__anthropic_masks(a)) {
         bt_span_set_string_len(span, key, value.p, value.len);
         return;
     }
@@ -37,6 +37,21 @@ void bt__span_set_json_slice(bt_anthropic *a, bt_span *span, const char *key, co
     text[value.len] = '\0';
     bt__span_set_json_text(a, span, key, mask_field, text, value.len);
     free(text);
+}
+
+json_t *bt__json_parse_lenient(const char *data, size_t len)
+{
+    if (!data)
+        return NULL;
+    json_t *v = json_loadb(data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (v || bt__utf8_valid(data, len))
+        return v;
+    /* the scanner's repaired text is valid UTF-8 and what jansson would read */
+    bt__json_doc d;
+    if (bt__json_parse(&d, data, len, BT__JSON_ANY | BT__JSON_ALLOW_NUL | BT__JSON_LENIENT) == 0)
+        v = json_loadb(d.text, d.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    bt__json_doc_free(&d);
+    return v;
 }
 
 void bt__span_set_json(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "anthropic/attachments.h"
 #include "anthropic/exchange_internal.h"
 #include "anthropic/genai.h"
 #include "anthropic/json_util.h"
@@ -122,8 +123,8 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
     if (in->status_error_type)
         bt_span_set_string(span, "error.type", in->status_error_type);
 
-    if (in->input)
-        bt__span_set_json_text(a, span, "braintrust.input_json", "input", in->input, in->input_len);
+    if (in->input) /* base64 media become attachments */
+        bt__attachments_set_json_text(a, span, "braintrust.input_json", "input", in->input, in->input_len);
     static const bt__jv_members none; /* no message: every lookup finds nothing */
     const bt__jv_members *msg = in->message ? in->message : &none;
     bt__buf text;

@@ -47,7 +47,8 @@ static int on_sse_event(void *ud, const char *event, size_t event_len, const cha
     bt_exchange *ex = ud;
     msg_handler *m = (msg_handler *)ex->handler;
     (void)event_len;
-    bt__msg_stream_event(m->stream, event, data, data_len, truncated);
+    /* as it arrives: when the adapter saw these bytes (bt_exchange_set_time), else now */
+    bt__msg_stream_event(m->stream, event, data, data_len, truncated, bt__exchange_now(ex));
     return 0;
 }
 
@@ -57,7 +58,7 @@ static void on_response_start(bt__handler *h, bt_exchange *ex)
     if (!ex->is_event_stream || ex->status >= 400 || m->count_tokens)
         return;
     size_t limit = bt__anthropic_body_limit(ex->a);
-    m->stream = bt__msg_stream_new(limit, bt__anthropic_tracer(ex->a));
+    m->stream = bt__msg_stream_new(limit);
     m->sse = m->stream ? bt__sse_new(limit, on_sse_event, ex) : NULL;
     if (!m->sse) {
         bt__msg_stream_free(m->stream);

@@ -15,19 +15,18 @@
 #include <stdint.h>
 
 #include "anthropic/server_tools.h"
-#include "braintrust/tracer.h"
 #include "util/buf.h"
 
 typedef struct bt__msg_stream bt__msg_stream;
 
-/* `clock` (borrowed) is read when an event's arrival matters: a block's start and stop,
- * the first content. */
-bt__msg_stream *bt__msg_stream_new(size_t budget, const bt_tracer *clock);
+bt__msg_stream *bt__msg_stream_new(size_t budget);
 void bt__msg_stream_free(bt__msg_stream *s);
 
-/* One SSE event (`event` name, `data` JSON text), as it arrives. */
+/* One SSE event (`event` name, `data` JSON text), as it arrives; `arrived_ns` is when
+ * its bytes were seen, kept as a block's start or stop and as the first content's time
+ * (the caller's clock, so an adapter that feeds the bytes later still dates them). */
 void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
-                          int data_truncated);
+                          int data_truncated, uint64_t arrived_ns);
 
 /* When the first event with generated content arrived (the time-to-first-token
  * moment), or 0. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "anthropic/attachments.h"
 #include "anthropic/conversation.h"
 #include "anthropic/exchange_internal.h"
 #include "anthropic/json_util.h"
@@ -21,6 +22,8 @@
 #define MODELS_MAX 8
 /* Client tool rounds turned into spans per call; more are counted on the call. */
 #define TOOL_ROUNDS_MAX 128
+/* Model requests of a Managed Agents session remembered as counted. */
+#define ONCE_IDS 64
 
 /* The session headers, most explicit first. */
 static const char *const SESSION_HEADERS[] = {"x-bt-session-id", "x-claude-code-session-id"};
@@ -56,6 +59,8 @@ typedef struct session {
     int output_turn;
     uint64_t output_end_ns;
     int truncated;
+    char once[ONCE_IDS][64]; /* calls already counted (bt__session_add_call), a ring */
+    size_t once_next;
 } session;
 
 struct bt__sessions {
@@ -129,7 +134,7 @@ static void put_count(json_t *md, const char *key, int64_t v)
 static json_t *root_metadata(const session *e)
 {
     json_t *md =
-        json_pack("{s:s,s:s,s:s}", "provider", "anthropic", "session_id", e->id, "session_header", e->header);
+        json_pack("{s:s,s:s,s:s}", "provider", "anthropic", "session_id", e->id, "session_source", e->header);
     json_t *models = json_array();
     for (size_t i = 0; i < e->n_models; i++)
         json_array_append_new(models, json_string(e->models[i]));
@@ -262,6 +267,31 @@ static void derive_ids(const char *id, uint8_t trace_id[16], uint8_t root_id[8])
     bt_derive_id(NS_ROOT, id, strlen(id), root_id, 8);
 }
 
+void bt__session_context(const char *session_id, bt_span_context *out)
+{
+    memset(out, 0, sizeof *out);
+    derive_ids(session_id, out->trace_id, out->span_id);
+    out->trace_flags = 1;
+}
+
+/* The session's entry, made when missing (NULL when the table is full of sessions in
+ * flight). Called with the lock held. */
+static session *entry_for(bt__sessions *s, const char *id, const char *source, const char *bt_parent,
+                          uint64_t start_ns)
+{
+    session *e = find(s, id);
+    if (e || (e = make_room(s)) == NULL)
+        return e;
+    e->in_use = 1;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->header = source;
+    derive_ids(id, e->trace_id, e->root_id);
+    e->start_ns = e->end_ns = e->last_activity_ns = start_ns;
+    if (bt_parent)
+        e->braintrust_parent = strdup(bt_parent);
+    return e;
+}
+
 void bt__session_begin(bt_exchange *ex, const bt_header *headers, size_t n_headers)
 {
     bt__sessions *s = bt__anthropic_sessions(ex->a);
@@ -359,8 +389,20 @@ static char *preview(const char *const *parts, const size_t *lens, size_t n, int
     return text;
 }
 
-/* The last user turn, as the input of a root: [{"role":"user","content":...}]. */
-static char *prompt_of(bt__jv messages)
+/* The same for a tree (Managed Agents sessions read their events with jansson). */
+static char *preview_json(const json_t *v, int *truncated)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len = text ? strlen(text) : 0;
+    const char *const parts[] = {text};
+    char *out = text ? preview(parts, &len, 1, truncated) : NULL;
+    free(text);
+    return out;
+}
+
+/* The last user turn, as the input of a root: [{"role":"user","content":...}], its media
+ * as references to the attachments the turn's span carries. */
+static char *prompt_of(bt_anthropic *a, bt__jv messages)
 {
     bt__jv last = bt__jv_from(NULL, 0), m;
     bt__jv_iter it = bt__jv_iterate(messages);
@@ -372,11 +414,17 @@ static char *prompt_of(bt__jv messages)
     if (last.type == BT__JV_NONE)
         return NULL;
     bt__jv content = bt__jv_get(last, "content");
+    bt__buf refs;
+    bt__buf_init(&refs, 0);
+    if (content.type == BT__JV_NONE || bt__attachments_references_text(a, content, &refs) != BT_OK)
+        bt__buf_append(&refs, "null", 4);
     const char *head = "[{\"role\":\"user\",\"content\":";
-    const char *const parts[] = {head, content.type != BT__JV_NONE ? content.p : "null", "}]"};
-    const size_t lens[] = {strlen(head), content.type != BT__JV_NONE ? content.len : 4, 2};
+    const char *const parts[] = {head, refs.data ? refs.data : "null", "}]"};
+    const size_t lens[] = {strlen(head), refs.data ? refs.len : 4, 2};
     int truncated = 0;
-    return preview(parts, lens, 3, &truncated);
+    char *text = preview(parts, lens, 3, &truncated);
+    bt__buf_free(&refs);
+    return text;
 }
 
 static void emit_tool_round(bt_exchange *ex, const bt__tool_round *t, uint64_t start_ns, uint64_t end_ns)
@@ -407,8 +455,8 @@ static void emit_tool_round(bt_exchange *ex, const bt__tool_round *t, uint64_t s
     if (input.type != BT__JV_NONE)
         bt__span_set_json_slice(a, span, "braintrust.input_json", "input", input);
     bt__jv output = bt__jv_get(t->result, "content");
-    if (output.type != BT__JV_NONE)
-        bt__span_set_json_slice(a, span, "braintrust.output_json", "output", output);
+    if (output.type != BT__JV_NONE) /* a tool's images (a screenshot, a file read) become attachments */
+        bt__attachments_set_json_text(a, span, "braintrust.output_json", "output", output.p, output.len);
     bt__jobj md;
     bt__jobj_init(&md);
     bt__jobj_set(&md, "provider", "\"anthropic\"", 11);
@@ -462,7 +510,7 @@ void bt__session_turn(bt_exchange *ex, bt__jv messages, bt__jobj *metadata)
     if (metadata)
         bt__jobj_set_int(metadata, "turn", xs->turn);
     if (xs->turn == 1 || !xs->prompt)
-        xs->prompt = prompt_of(messages);
+        xs->prompt = prompt_of(ex->a, messages);
 
     /* Tool results this request brings back: each ran between the reply that asked for it
      * (the latest call of the session this process saw end) and this request. */
@@ -516,6 +564,63 @@ static void add_model(session *e, const char *model)
     }
     e->models[at] = copy;
     e->n_models++;
+}
+
+void bt__session_add_call(bt_anthropic *a, const bt__session_call *c)
+{
+    bt__sessions *s = bt__anthropic_sessions(a);
+    if (!s || !c->session_id || !c->session_id[0] || strlen(c->session_id) > BT__SESSION_ID_MAX)
+        return;
+    char *input = NULL, *output = NULL;
+    int truncated = 0;
+    if (c->input)
+        input = preview_json(c->input, &truncated);
+    if (c->output)
+        output = preview_json(c->output, &truncated);
+    pthread_mutex_lock(&s->mu);
+    session *e = entry_for(s, c->session_id, c->source, c->braintrust_parent, c->start_ns);
+    int counted = 0;
+    for (size_t i = 0; e && c->once_id && i < ONCE_IDS && !counted; i++)
+        counted = !strncmp(e->once[i], c->once_id, sizeof e->once[0] - 1);
+    if (e && !counted) {
+        if (c->once_id) {
+            snprintf(e->once[e->once_next], sizeof e->once[0], "%s", c->once_id);
+            e->once_next = (e->once_next + 1) % ONCE_IDS;
+        }
+        e->dirty = 1;
+        e->calls++;
+        if (c->is_error)
+            e->errors++;
+        if (c->usage) {
+            add(&e->prompt, c->usage->prompt);
+            add(&e->completion, c->usage->output);
+            add(&e->cache_read, c->usage->cache_read);
+            add(&e->cache_creation, c->usage->cache_creation);
+            add(&e->reasoning, c->usage->reasoning);
+        }
+        add_model(e, c->model);
+        if (c->start_ns && c->start_ns < e->start_ns)
+            e->start_ns = c->start_ns;
+        if (c->end_ns > e->end_ns)
+            e->end_ns = c->end_ns;
+        if (c->end_ns > e->last_activity_ns)
+            e->last_activity_ns = c->end_ns;
+        if (input && !e->input) {
+            e->input = input;
+            input = NULL;
+        }
+        if (output && c->end_ns >= e->output_end_ns) {
+            free(e->output);
+            e->output = output;
+            e->output_end_ns = c->end_ns;
+            output = NULL;
+        }
+        if (truncated)
+            e->truncated = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(input);
+    free(output);
 }
 
 void bt__session_record(bt_exchange *ex, const bt__usage *u, const char *model, const bt__jv_members *message,

@@ -78,6 +78,8 @@ struct bt_sink {
      * batch sent in halves, one of which got through); BT__TAKEN_UNKNOWN (the caller
      * sets it before each call) when the sink cannot tell, meaning none. */
     size_t last_taken;
+    /* Set by a sink that delivers span attachments (uploads or stores their bytes). */
+    int keeps_attachments;
 };
 
 #endif

@@ -35,6 +35,7 @@
 #include "braintrust/sink.h"
 #include "braintrust/version.h"
 #include "core/sink_internal.h"
+#include "export/attachments_upload.h"
 #include "export/gzip.h"
 #include "export/otlp_json.h"
 #include "export/otlp_proto.h"
@@ -83,6 +84,7 @@ typedef struct otlp_sink {
     /* counters for metrics, read from any thread under stats_mu */
     pthread_mutex_t stats_mu;
     bt__delivery stats;
+    bt__uploader *uploader; /* Braintrust: span attachments go up first (NULL: none) */
 } otlp_sink;
 
 #define SINK_LOG(s, level, ...) \
@@ -502,6 +504,8 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
     s->taken = 0;
     s->export_status = 0;
     s->export_what[0] = '\0';
+    if (s->uploader) /* never holds the spans back: see attachments_upload.h */
+        bt__uploader_upload(s->uploader, &s->base, spans, n, deadline, NULL);
     int rc = BT_OK;
     for (size_t i = 0; i < n; i++) {
         if (done[i])
@@ -531,6 +535,7 @@ static void otlp_free(bt_sink *sink)
     otlp_sink *s = (otlp_sink *)sink;
     if (s->curl)
         curl_easy_cleanup(s->curl);
+    bt__uploader_free(s->uploader);
     curl_slist_free_all(s->fixed);
     free(s->display_url);
     free(s->default_parent);
@@ -724,6 +729,11 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     }
     if (rc == BT_OK && !(s->curl = curl_easy_init()))
         rc = BT_ENOMEM;
+    if (rc == BT_OK && opts->attachments_api_url) {
+        s->uploader = bt__uploader_new(opts->attachments_api_url, s->bearer);
+        rc = s->uploader ? BT_OK : BT_EINVAL;
+        s->base.keeps_attachments = s->uploader != NULL;
+    }
     if (rc == BT_OK) {
         CURL *c = s->curl;
         curl_easy_setopt(c, CURLOPT_URL, opts->traces_url);

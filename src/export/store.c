@@ -399,6 +399,8 @@ static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *
     int lost = 0;
     for (size_t i = 0; i < n; i++) {
         int rc = write_span(st, res, spans[i], stored_ns);
+        if (rc == BT_OK)
+            rc = bt__store_attachments_put(st->db, spans[i], stored_ns);
         if (rc == BT_EDB) {
             log_db(st, "write failed");
             sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
@@ -592,9 +594,11 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
         /* A spool promises that a committed span survives: sync the WAL on commit. */
         const char *sync = spool_to ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
         if (sqlite3_exec(st->db, sync, NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(st->db, UPSERT, -1, &st->upsert, NULL) != SQLITE_OK)
+            sqlite3_prepare_v2(st->db, UPSERT, -1, &st->upsert, NULL) != SQLITE_OK ||
+            bt__store_attachments_prepare(st->db) != BT_OK)
             rc = BT_EDB;
     }
+    st->base.keeps_attachments = 1; /* bt-spans writes them back out */
     if (rc == BT_OK && spool_to)
         rc = spool_open(st, path);
     if (rc != BT_OK) {

@@ -236,6 +236,12 @@ int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max
             bytes += len;
             last = rowid;
             int drc = line ? bt__stored_span_decode(line, len, &b.decoded[b.n]) : BT_EPARSE;
+            /* a target that uploads attachments gets the bytes the span refers to */
+            if (drc == BT_OK && to->keeps_attachments &&
+                bt__store_attachments_load(db, b.decoded[b.n].span) != BT_OK) {
+                bt__stored_span_free(&b.decoded[b.n]);
+                drc = BT_ENOMEM;
+            }
             if (drc == BT_OK)
                 b.rowids[b.n++] = rowid;
             else if (drc == BT_EPARSE)

@@ -29,8 +29,8 @@ void px_metrics_observe_duration(px_metrics *m, uint64_t ns)
 uint64_t px_active_streams(const px_proxy *px)
 {
     uint64_t n = 0;
-    for (const px_conn *c = px->conns; c; c = c->next)
-        n += c->xfer && c->xfer->is_sse && !c->xfer->finished;
+    for (const px_xfer *x = px->xfers; x; x = x->next)
+        n += x->is_sse && !x->finished;
     return n;
 }
 
@@ -42,6 +42,10 @@ static void metric(bt__buf *b, const char *name, const char *type, const char *h
 char *px_metrics_prometheus(px_proxy *px)
 {
     const px_metrics *m = &px->m;
+    hs_stats hs;
+    memset(&hs, 0, sizeof hs);
+    if (px->server)
+        hs_server_stats(px->server, &hs);
     bt_tracer_stats st;
     memset(&st, 0, sizeof st);
     int traced = px->tracer && bt_tracer_is_enabled(px->tracer);
@@ -54,18 +58,27 @@ char *px_metrics_prometheus(px_proxy *px)
 
     bt__buf b;
     bt__buf_init(&b, 64 * 1024);
-    metric(&b, "bt_proxy_requests_total", "counter", "Requests received.", m->requests);
+    metric(&b, "bt_proxy_requests_total", "counter", "Requests received.", hs.requests);
     metric(&b, "bt_proxy_requests_active", "gauge", "Requests in progress.", m->requests_active);
     metric(&b, "bt_proxy_active_streams", "gauge", "Streamed (SSE) responses in progress.",
            px_active_streams(px));
-    metric(&b, "bt_proxy_connections_total", "counter", "Client connections accepted.", m->connections_total);
-    metric(&b, "bt_proxy_connections_active", "gauge", "Client connections open.", m->connections_active);
-    metric(&b, "bt_proxy_received_bytes_total", "counter", "Request bytes read from clients.", m->bytes_in);
-    metric(&b, "bt_proxy_sent_bytes_total", "counter", "Response bytes written to clients.", m->bytes_out);
+    metric(&b, "bt_proxy_connections_total", "counter", "Client connections accepted.", hs.connections_total);
+    metric(&b, "bt_proxy_connections_active", "gauge", "Client connections open.", hs.connections_active);
+    metric(&b, "bt_proxy_connections_evicted_total", "counter",
+           "Idle connections closed to make room at --max-connections.", hs.connections_evicted);
+    metric(&b, "bt_proxy_connections_refused_total", "counter",
+           "Connections closed unserved: past the limit and its over-limit allowance.",
+           hs.connections_refused);
+    metric(&b, "bt_proxy_over_limit_requests_total", "counter",
+           "Requests answered 503 because every connection was busy.", m->over_limit);
+    metric(&b, "bt_proxy_request_timeouts_total", "counter", "Requests answered 408: head or body too slow.",
+           hs.timeouts);
+    metric(&b, "bt_proxy_received_bytes_total", "counter", "Request bytes read from clients.", hs.bytes_in);
+    metric(&b, "bt_proxy_sent_bytes_total", "counter", "Response bytes written to clients.", hs.bytes_out);
     metric(&b, "bt_proxy_upstream_errors_total", "counter",
            "Requests that failed on the way to or from the upstream.", m->upstream_errors);
     metric(&b, "bt_proxy_rejected_requests_total", "counter",
-           "Requests answered by the proxy itself with 4xx.", m->rejected);
+           "Requests answered by the proxy itself with 4xx.", m->rejected + hs.rejected);
     metric(&b, "bt_proxy_ready", "gauge", "1 while the proxy takes new requests, 0 once it drains.",
            !px->draining);
 
