@@ -47,9 +47,15 @@ static int on_sse_event(void *ud, const char *event, size_t event_len, const cha
     bt_exchange *ex = ud;
     msg_handler *m = (msg_handler *)ex->handler;
     (void)event_len;
-    /* as it arrives: when the adapter saw these bytes (bt_exchange_set_time), else now */
-    bt__msg_stream_event(m->stream, event, data, data_len, truncated, bt__exchange_now(ex));
+    bt__msg_stream_event(m->stream, event, data, data_len, truncated);
     return 0;
+}
+
+/* When the event being read arrived: when the adapter saw its bytes
+ * (bt_exchange_set_time), else now. */
+static uint64_t arrival_time(void *ex)
+{
+    return bt__exchange_now(ex);
 }
 
 static void on_response_start(bt__handler *h, bt_exchange *ex)
@@ -58,7 +64,7 @@ static void on_response_start(bt__handler *h, bt_exchange *ex)
     if (!ex->is_event_stream || ex->status >= 400 || m->count_tokens)
         return;
     size_t limit = bt__anthropic_body_limit(ex->a);
-    m->stream = bt__msg_stream_new(limit);
+    m->stream = bt__msg_stream_new(limit, arrival_time, ex);
     m->sse = m->stream ? bt__sse_new(limit, on_sse_event, ex) : NULL;
     if (!m->sse) {
         bt__msg_stream_free(m->stream);

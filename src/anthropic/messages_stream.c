@@ -37,7 +37,8 @@ struct bt__msg_stream {
     size_t n_blocks, cap_blocks;
     int saw_stop, saw_content, truncated;
     char *error_type, *error_message;
-    uint64_t event_ns; /* when the event being handled arrived */
+    uint64_t (*clock)(void *); /* when the event being handled arrived */
+    void *clock_ud;
     uint64_t first_content_ns;
     unsigned long malformed;    /* events whose data is not a JSON object */
     unsigned long invalid_utf8; /* events read with invalid bytes replaced */
@@ -46,15 +47,17 @@ struct bt__msg_stream {
 /* The arrival time of the event being handled. */
 static uint64_t now(const bt__msg_stream *s)
 {
-    return s->event_ns;
+    return s->clock(s->clock_ud);
 }
 
-bt__msg_stream *bt__msg_stream_new(size_t budget)
+bt__msg_stream *bt__msg_stream_new(size_t budget, uint64_t (*clock)(void *), void *clock_ud)
 {
     bt__msg_stream *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->budget = budget;
+    s->clock = clock;
+    s->clock_ud = clock_ud;
     bt__jobj_init(&s->message);
     bt__jobj_init(&s->usage);
     return s;
@@ -511,11 +514,10 @@ static void on_error(bt__msg_stream *s, const event_fields *ev)
 }
 
 void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
-                          int data_truncated, uint64_t arrived_ns)
+                          int data_truncated)
 {
     if (!s)
         return;
-    s->event_ns = arrived_ns;
     if (data_truncated) {
         s->truncated = 1; /* the event's JSON is incomplete: nothing to parse */
         return;

@@ -19,14 +19,15 @@
 
 typedef struct bt__msg_stream bt__msg_stream;
 
-bt__msg_stream *bt__msg_stream_new(size_t budget);
+/* `clock(clock_ud)` says when the event being handled arrived; it is read only for the
+ * events whose time is kept (a block's start and stop, the first content), so most
+ * events cost no clock read. */
+bt__msg_stream *bt__msg_stream_new(size_t budget, uint64_t (*clock)(void *), void *clock_ud);
 void bt__msg_stream_free(bt__msg_stream *s);
 
-/* One SSE event (`event` name, `data` JSON text), as it arrives; `arrived_ns` is when
- * its bytes were seen, kept as a block's start or stop and as the first content's time
- * (the caller's clock, so an adapter that feeds the bytes later still dates them). */
+/* One SSE event (`event` name, `data` JSON text), as it arrives. */
 void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
-                          int data_truncated, uint64_t arrived_ns);
+                          int data_truncated);
 
 /* When the first event with generated content arrived (the time-to-first-token
  * moment), or 0. */
