@@ -4,7 +4,6 @@
 // results_url rewriting, HTTP safety (smuggling shapes, limits, 100-continue, HEAD,
 // keep-alive, no open relay), the inbound token, healthz/metrics, secrets and SIGTERM.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -14,24 +13,14 @@ import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-const BUILD = process.env.BT_BUILD_DIR;
+import { dechunk, finish, raw, request, sleep, startProxy, test, watchdog } from '../support/proxy_harness.mjs';
+
 const TMP = process.env.BT_TEST_TMPDIR || '/tmp';
-const PROXY_BIN = path.join(BUILD, 'bt-proxy');
 const CANARY = 'sk-ant-api03-CANARY-proxy-test-0123456789';
 const QUERY_CANARY = 'query-secret-CANARY-42';
-const children = new Set();
-
-function killAll() {
-  for (const c of children) {
-    try { c.kill('SIGKILL'); } catch { /* already gone */ }
-  }
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(1); });
 // A hang anywhere is a failure, never a stuck CI job.
-const watchdog = setTimeout(() => { console.error('proxy test: watchdog expired'); killAll(); process.exit(1); }, 240000);
+const dog = watchdog(240000, 'proxy test');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
 
 // ---------------------------------------------------------------- the upstream
@@ -158,93 +147,6 @@ const upstream = http.createServer(async (req, res) => {
     res.end('{"type":"error","error":{"type":"not_found_error","message":"nope"}}');
   }
 });
-
-// ---------------------------------------------------------------- helpers
-function startProxy(args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PROXY_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '';
-    child.stderrText = '';
-    child.stderr.on('data', (d) => { child.stderrText += d; });
-    child.exitPromise = new Promise((r) => child.on('exit', (code, signal) => { children.delete(child); r({ code, signal }); }));
-    const timer = setTimeout(() => reject(new Error('bt-proxy did not print its address; stderr:\n' + child.stderrText)), 20000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) { clearTimeout(timer); child.port = Number(m[1]); resolve(child); }
-    });
-    child.on('exit', () => { clearTimeout(timer); reject(new Error('bt-proxy exited early; stderr:\n' + child.stderrText)); });
-  });
-}
-
-// A plain HTTP request returning the raw (never decompressed) body.
-function request(port, { method = 'GET', path: p = '/', headers = {}, body, onFirstChunk, slowStartMs = 0 } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false }, (res) => {
-      const chunks = [];
-      let first = true;
-      if (slowStartMs) {
-        res.pause();
-        setTimeout(() => res.resume(), slowStartMs);
-      }
-      res.on('data', (c) => {
-        if (first && onFirstChunk) onFirstChunk(c);
-        first = false;
-        chunks.push(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body && typeof body.pipe === 'function') body.pipe(req);
-    else req.end(body);
-  });
-}
-
-// Sends raw bytes; collects the answer until the server closes or `ms` passes.
-function raw(port, data, { ms = 3000, steps } = {}) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    let got = '';
-    let closed = false;
-    const done = () => { clearTimeout(t); s.destroy(); resolve({ text: got, closed }); };
-    const t = setTimeout(done, ms);
-    s.on('data', async (d) => {
-      got += d.toString('latin1');
-      if (steps) await steps(got, s);
-    });
-    s.on('end', () => { closed = true; done(); });
-    s.on('error', () => { closed = true; done(); });
-    s.on('connect', () => s.write(data));
-  });
-}
-
-// Decodes a chunked body (as latin1 text).
-function dechunk(text) {
-  let out = '';
-  let i = 0;
-  for (;;) {
-    const eol = text.indexOf('\r\n', i);
-    assert.ok(eol > i, 'chunk size line');
-    const n = parseInt(text.slice(i, eol), 16);
-    if (n === 0) return out;
-    out += text.slice(eol + 2, eol + 2 + n);
-    i = eol + 4 + n;
-  }
-}
-
-const results = [];
-async function test(name, fn) {
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`not ok - ${name}\n  ${String(e && e.stack || e).split('\n').slice(0, 6).join('\n  ')}`);
-  }
-}
 
 // ---------------------------------------------------------------- the tests
 await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
@@ -744,10 +646,7 @@ await test('unreachable upstream: 502 with an Anthropic-shaped error', async () 
   }
 });
 
-clearTimeout(watchdog);
+clearTimeout(dog);
 upstream.close();
-killAll();
 fs.rmSync(spansPath, { force: true });
-const failed = results.filter(([, ok]) => !ok);
-console.log(`\n${results.length - failed.length}/${results.length} proxy tests passed`);
-process.exit(failed.length ? 1 : 0);
+finish('proxy tests');

@@ -40,6 +40,17 @@ static void usage(FILE *out)
           "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
           "                         this long (default 600; streams have no total timeout)\n"
           "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
+          "  --max-connections N    client connections served at once (default 4096). At the\n"
+          "                         limit the connection idle the longest is closed to make\n"
+          "                         room; when none is idle, /healthz and /metrics still answer\n"
+          "                         and other requests get 503 with a JSON error.\n"
+          "  --min-body-rate BYTES  a request body must arrive at this many bytes/s on average\n"
+          "                         over each --min-body-rate-window, else 408 (default 1024;\n"
+          "                         0 turns the rule off)\n"
+          "  --min-body-rate-window SECONDS  (default 10)\n"
+          "  --public-url URL       how clients reach this proxy (e.g. https://llm.example.com),\n"
+          "                         for the results_url of batch objects. Default: the address\n"
+          "                         the client connected to.\n"
           "  --shutdown-grace SECONDS  how long in-flight requests may finish after the first\n"
           "                         SIGTERM/SIGINT (default 9, 0 to 13: the proxy exits within\n"
           "                         15 s of the signal, spans flushed)\n"
@@ -134,6 +145,37 @@ static int parse_upstream(px_config *cfg, const char *v)
     return 0;
 }
 
+/* http(s)://authority[/path], stored without a trailing slash. */
+static int parse_public_url(px_config *cfg, const char *v)
+{
+    size_t n = strlen(v);
+    while (n > 0 && v[n - 1] == '/')
+        n--;
+    if (n >= sizeof cfg->public_url || (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '?' || c == '#')
+            return -1;
+    }
+    const char *auth = strstr(v, "://") + 3;
+    if ((size_t)(auth - v) >= n || *auth == '/')
+        return -1;
+    memcpy(cfg->public_url, v, n);
+    cfg->public_url[n] = '\0';
+    return 0;
+}
+
+static int parse_count(const char *v, int min, int max, int *out)
+{
+    char *end = NULL;
+    long s = strtol(v, &end, 10);
+    if (!*v || *end || s < min || s > max)
+        return -1;
+    *out = (int)s;
+    return 0;
+}
+
 static int parse_seconds(const char *v, int max, int *out)
 {
     char *end = NULL;
@@ -155,6 +197,9 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     cfg->connect_timeout_s = 30;
     cfg->shutdown_grace_ms = 9000;
     cfg->session_idle_s = 300;
+    cfg->max_connections = PX_MAX_CONNECTIONS;
+    cfg->min_body_rate = 1024;
+    cfg->min_body_window_s = 10;
     const char *tok = getenv("BT_PROXY_TOKEN");
     if (tok && *tok)
         cfg->token = tok;
@@ -187,7 +232,11 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--upstream-idle-timeout",
                                             "--ca-bundle",
                                             "--shutdown-grace",
-                                            "--session-idle"};
+                                            "--session-idle",
+                                            "--max-connections",
+                                            "--min-body-rate",
+                                            "--min-body-rate-window",
+                                            "--public-url"};
         int is_known = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             is_known |= al == strlen(known[k]) && !strncmp(a, known[k], al);
@@ -225,6 +274,14 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                 cfg->client_idle_ms = s * 1000;
         } else if (FLAG("--upstream-idle-timeout")) {
             bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
+        } else if (FLAG("--max-connections")) {
+            bad = parse_count(val, 1, 1000000, &cfg->max_connections);
+        } else if (FLAG("--min-body-rate-window")) {
+            bad = parse_seconds(val, 3600, &cfg->min_body_window_s);
+        } else if (FLAG("--min-body-rate")) {
+            bad = parse_count(val, 0, 1 << 30, &cfg->min_body_rate);
+        } else if (FLAG("--public-url")) {
+            bad = parse_public_url(cfg, val);
         } else if (FLAG("--shutdown-grace")) {
             char *end = NULL;
             long sec = strtol(val, &end, 10);

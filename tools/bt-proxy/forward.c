@@ -1,6 +1,10 @@
 /* One proxied request: the upstream transfer on libcurl, the request body streamed
  * up as it arrives, the response streamed down chunk by chunk, backpressure both ways,
- * and a copy of every byte fed to the tracing exchange (which can only observe). */
+ * and a copy of every byte fed to the tracing exchange (which can only observe).
+ * Upstream response headers are forwarded minus hop-by-hop fields, and made safe: a
+ * line folding (obs-fold) becomes a space, and so does a CR, LF or other control
+ * character inside a value (RFC 9110 section 5.5), so nothing the upstream sends can
+ * split a header line on its way to the client. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,14 +42,75 @@ static int is_hop_by_hop(const char *name, size_t len, const char *connection_hd
     return connection_hdr && named_in_connection(name, len, connection_hdr, conn_len);
 }
 
-/* ---- request side ---- */
+/* Headers addressed to the proxy itself, never forwarded. */
+static int is_proxy_header(const char *name, size_t len)
+{
+    return name_is(name, len, "x-bt-parent") || name_is(name, len, "x-bt-session-id") ||
+        name_is(name, len, "x-bt-proxy-token");
+}
+
+/* ---- the upstream side's lifetime ---- */
 
 static void set_pause(px_xfer *x)
 {
+    if (!x->started || !x->easy)
+        return;
     int mask = (x->recv_paused ? CURLPAUSE_RECV : 0) | (x->send_paused ? CURLPAUSE_SEND : 0);
     curl_easy_pause(x->easy, mask);
-    px_upstream_kick(x->conn->px);
+    px_upstream_kick(x->px);
 }
+
+static void free_queue(px_xfer *x)
+{
+    for (px_chunk *ch = x->q_head, *next; ch; ch = next) {
+        next = ch->next;
+        free(ch);
+    }
+    x->q_head = x->q_tail = NULL;
+    x->q_bytes = 0;
+}
+
+/* Ends the upstream side (curl handle, queued body); the request itself lives on. */
+static void release_upstream(px_xfer *x)
+{
+    if (!x->easy)
+        return;
+    px_proxy *px = x->px;
+    if (x->started) {
+        curl_multi_remove_handle(px->multi, x->easy);
+        px->m.requests_active--;
+    }
+    curl_easy_cleanup(x->easy);
+    x->easy = NULL;
+    curl_slist_free_all(x->req_headers);
+    x->req_headers = NULL;
+    free_queue(x);
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        px->xfers = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+}
+
+/* Hands the transfer to curl: once the body is complete or PX_REQ_QUEUE_HIGH of it has
+ * arrived, never earlier, so a client trickling its body holds no upstream connection. */
+static void start_transfer(px_xfer *x)
+{
+    if (x->started || !x->easy || x->finished)
+        return;
+    if (curl_multi_add_handle(x->px->multi, x->easy) != CURLM_OK) {
+        px_xfer_done(x, CURLE_FAILED_INIT);
+        return;
+    }
+    x->started = 1;
+    x->last_activity_ns = px_now_ns();
+    x->px->m.requests_active++;
+    px_upstream_kick(x->px);
+}
+
+/* ---- request side ---- */
 
 static size_t read_cb(char *buffer, size_t size, size_t nitems, void *userp)
 {
@@ -70,8 +135,7 @@ static size_t read_cb(char *buffer, size_t size, size_t nitems, void *userp)
     x->q_bytes -= n;
     if (x->client_read_paused && x->q_bytes < PX_REQ_QUEUE_HIGH / 2) {
         x->client_read_paused = 0;
-        px_conn_read_resume(x->conn);
-        px_conn_backpressure_timer(x->conn, 1); /* the client is on the clock again */
+        hs_request_pause_body(x->r, 0); /* the client is on the clock again */
     }
     if (n > 0)
         return n;
@@ -83,12 +147,14 @@ static size_t read_cb(char *buffer, size_t size, size_t nitems, void *userp)
 
 void px_xfer_request_body(px_xfer *x, const char *data, size_t len)
 {
-    bt_exchange_request_body(x->ex, data, len);
-    if (x->finished || len == 0)
-        return; /* the upstream already answered; the rest of the body is drained */
+    if (x->ex)
+        bt_exchange_request_body(x->ex, data, len);
+    if (x->finished || !x->easy || len == 0)
+        return; /* the upstream already answered; the rest of the body is dropped */
     px_chunk *ch = malloc(sizeof *ch + len);
     if (!ch) {
-        px_conn_abort(x->conn);
+        px_xfer_cancel(x, 503, "out of memory");
+        hs_response_abort(x->r, "out of memory");
         return;
     }
     ch->next = NULL;
@@ -101,12 +167,16 @@ void px_xfer_request_body(px_xfer *x, const char *data, size_t len)
         x->q_head = ch;
     x->q_tail = ch;
     x->q_bytes += len;
+    if (!x->started) {
+        if (x->q_bytes >= PX_REQ_QUEUE_HIGH)
+            start_transfer(x);
+        return;
+    }
     if (x->q_bytes > PX_REQ_QUEUE_HIGH && !x->client_read_paused) {
-        /* The upstream is slower than the client: stop reading, and stop the client's
-         * idle clock since the wait is not the client's doing. */
+        /* The upstream is slower than the client: stop reading (the wait is not the
+         * client's doing, so its body-rate clock stops too). */
         x->client_read_paused = 1;
-        px_conn_read_pause(x->conn);
-        px_conn_backpressure_timer(x->conn, 0);
+        hs_request_pause_body(x->r, 1);
     }
     if (x->send_paused) {
         x->send_paused = 0;
@@ -117,7 +187,9 @@ void px_xfer_request_body(px_xfer *x, const char *data, size_t len)
 void px_xfer_request_end(px_xfer *x)
 {
     x->body_done = 1;
-    if (x->send_paused && !x->finished) {
+    if (!x->started) {
+        start_transfer(x);
+    } else if (x->send_paused && !x->finished) {
         x->send_paused = 0;
         set_pause(x);
     }
@@ -130,7 +202,7 @@ typedef struct resp_hdrs {
     size_t n;
 } resp_hdrs;
 
-/* Splits the raw header block (status line first) into headers. */
+/* Splits the raw header block (status line first) into headers, for tracing. */
 static void split_head(const char *block, size_t len, resp_hdrs *out)
 {
     out->n = 0;
@@ -147,7 +219,7 @@ static void split_head(const char *block, size_t len, resp_hdrs *out)
         if (le > p && le[-1] == '\r')
             le--;
         const char *colon = memchr(p, ':', (size_t)(le - p));
-        if (colon && colon > p) {
+        if (colon && colon > p && *p != ' ' && *p != '\t') {
             const char *v = colon + 1;
             while (v < le && (*v == ' ' || *v == '\t'))
                 v++;
@@ -172,14 +244,14 @@ static const bt_header *find_hdr(const resp_hdrs *r, const char *name)
     return NULL;
 }
 
-static const char *status_reason(const char *block, size_t len, size_t *rl)
+/* The reason phrase of the status line ("HTTP/1.1 200 OK"), copied into `out`. */
+static void status_reason(const char *block, size_t len, char *out, size_t outlen)
 {
-    /* "HTTP/1.1 200 OK\r\n": the reason is whatever follows the code. */
+    out[0] = '\0';
     const char *eol = memchr(block, '\n', len);
     const char *sp = memchr(block, ' ', len);
-    *rl = 0;
     if (!eol || !sp || sp > eol)
-        return NULL;
+        return;
     const char *r = sp + 1;
     while (r < eol && *r != ' ' && *r != '\r')
         r++;
@@ -188,103 +260,109 @@ static const char *status_reason(const char *block, size_t len, size_t *rl)
     const char *re = eol;
     if (re > r && re[-1] == '\r')
         re--;
-    *rl = (size_t)(re - r);
-    return r;
+    snprintf(out, outlen, "%.*s", (int)(re - r), r);
 }
 
-static const char *default_reason(int status)
+static int is_token(const char *s, size_t n)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 529:
-        return "Overloaded";
-    default:
-        return "Status";
+    for (size_t i = 0; i < n; i++)
+        if (!hp_is_tchar((unsigned char)s[i]))
+            return 0;
+    return n > 0;
+}
+
+/* A field value for the client: white space trimmed, any control character (a CR, LF,
+ * NUL, ESC...) but HTAB replaced by a space. */
+static void append_clean_value(bt__buf *out, const char *v, size_t n)
+{
+    while (n && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
     }
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        bt__buf_append_char(out, c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : ' ');
+    }
+}
+
+/* The upstream's end-to-end header fields as lines for the client: hop-by-hop ones and
+ * the framing (which the server writes) left out, names that are not tokens dropped,
+ * obs-fold joined with a space. Returns whether X-Accel-Buffering was among them. */
+static int client_header_lines(const px_xfer *x, const bt_header *conn_h, bt__buf *out)
+{
+    const char *block = x->resp_head.data, *end = block + x->resp_head.len;
+    const char *p = memchr(block, '\n', x->resp_head.len);
+    int have_accel = 0, open_line = 0, kept = 0;
+    for (p = p ? p + 1 : end; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        size_t n = (size_t)(eol - p);
+        if (n == 0 || (n == 1 && *p == '\r'))
+            break;
+        if (*p == ' ' || *p == '\t') {
+            if (kept) { /* obs-fold: one space, then the continuation */
+                bt__buf_append_char(out, ' ');
+                append_clean_value(out, p, n);
+            }
+        } else {
+            if (open_line)
+                bt__buf_append_str(out, "\r\n");
+            open_line = kept = 0;
+            const char *colon = memchr(p, ':', n);
+            size_t nl = colon ? (size_t)(colon - p) : 0;
+            int drop = !colon || !is_token(p, nl) ||
+                is_hop_by_hop(p, nl, conn_h ? conn_h->value : NULL, conn_h ? conn_h->value_len : 0) ||
+                name_is(p, nl, "content-length");
+            if (!drop) {
+                if (name_is(p, nl, "x-accel-buffering"))
+                    have_accel = 1;
+                bt__buf_append(out, p, nl);
+                bt__buf_append_str(out, ": ");
+                append_clean_value(out, colon + 1, n - nl - 1);
+                open_line = kept = 1;
+            }
+        }
+        p = eol + 1;
+    }
+    if (open_line)
+        bt__buf_append_str(out, "\r\n");
+    return have_accel;
+}
+
+static long long parse_length(const bt_header *h)
+{
+    if (!h || h->value_len == 0 || h->value_len > 18)
+        return -1;
+    long long v = 0;
+    for (size_t i = 0; i < h->value_len; i++) {
+        if (h->value[i] < '0' || h->value[i] > '9')
+            return -1;
+        v = v * 10 + (h->value[i] - '0');
+    }
+    return v;
 }
 
 /* Writes the response head to the client. `rewritten_len` >= 0 replaces the
  * upstream's body length (a rewritten batch object); -1 keeps the upstream framing. */
 static int send_head(px_xfer *x, long long rewritten_len)
 {
-    px_conn *c = x->conn;
     resp_hdrs r;
     split_head(x->resp_head.data, x->resp_head.len, &r);
-    const bt_header *conn_h = find_hdr(&r, "connection");
-    const bt_header *cl = find_hdr(&r, "content-length");
     const bt_header *te = find_hdr(&r, "transfer-encoding");
-
-    if (c->px->shutting_down)
-        c->keep_alive = 0;
     bt__buf out;
     bt__buf_init(&out, PX_MAX_RESP_HEADER_BYTES + 1024);
-    size_t rl;
-    const char *reason = status_reason(x->resp_head.data, x->resp_head.len, &rl);
-    if (reason && rl)
-        bt__buf_printf(&out, "HTTP/1.1 %d %.*s\r\n", x->status, (int)rl, reason);
-    else
-        bt__buf_printf(&out, "HTTP/1.1 %d %s\r\n", x->status, default_reason(x->status));
-    int have_accel = 0;
-    for (size_t i = 0; i < r.n; i++) {
-        const bt_header *h = &r.h[i];
-        if (is_hop_by_hop(h->name, h->name_len, conn_h ? conn_h->value : NULL,
-                          conn_h ? conn_h->value_len : 0))
-            continue;
-        if (name_is(h->name, h->name_len, "content-length") && !x->no_body && (rewritten_len >= 0 || te))
-            continue;
-        if (name_is(h->name, h->name_len, "x-accel-buffering"))
-            have_accel = 1;
-        bt__buf_printf(&out, "%.*s: %.*s\r\n", (int)h->name_len, h->name, (int)h->value_len, h->value);
-    }
+    int have_accel = client_header_lines(x, find_hdr(&r, "connection"), &out);
     if (x->is_sse && !have_accel)
         bt__buf_append_str(&out, "X-Accel-Buffering: no\r\n");
-    if (!x->no_body) {
-        if (rewritten_len >= 0) {
-            bt__buf_printf(&out, "Content-Length: %lld\r\n", rewritten_len);
-        } else if (cl && !te) {
-            /* kept above, byte counts match since the body is forwarded untouched */
-        } else if (c->http_minor >= 1) {
-            bt__buf_append_str(&out, "Transfer-Encoding: chunked\r\n");
-            x->chunked_out = 1;
-        } else {
-            c->keep_alive = 0; /* HTTP/1.0: the body ends when the connection closes */
-        }
-    }
-    if (!c->keep_alive)
-        bt__buf_append_str(&out, "Connection: close\r\n");
-    else if (c->http_minor == 0)
-        bt__buf_append_str(&out, "Connection: keep-alive\r\n");
-    bt__buf_append_str(&out, "\r\n");
-    int rc = out.truncated ? -1 : px_conn_write(c, out.data, out.len, NULL, 0, NULL, 0);
+    long long length = rewritten_len >= 0 ? rewritten_len
+        : te                              ? -1
+                                          : parse_length(find_hdr(&r, "content-length"));
+    char reason[128];
+    status_reason(x->resp_head.data, x->resp_head.len, reason, sizeof reason);
+    int rc = out.truncated ? -1 : hs_response_start(x->r, x->status, reason, out.data, out.len, length);
     bt__buf_free(&out);
     x->head_sent = 1;
     return rc;
@@ -292,19 +370,20 @@ static int send_head(px_xfer *x, long long rewritten_len)
 
 static void head_complete(px_xfer *x)
 {
-    px_conn *c = x->conn;
     resp_hdrs r;
     split_head(x->resp_head.data, x->resp_head.len, &r);
-    bt_exchange_response_headers(x->ex, x->status, r.h, r.n);
+    if (x->ex)
+        bt_exchange_response_headers(x->ex, x->status, r.h, r.n);
     const bt_header *ct = find_hdr(&r, "content-type");
     const bt_header *ce = find_hdr(&r, "content-encoding");
+    const hp_head *req = hs_request_head(x->r);
     x->is_sse = ct && ct->value_len >= 17 && !strncasecmp(ct->value, "text/event-stream", 17);
-    x->no_body = c->is_head || x->status == 204 || x->status == 304 || x->status < 200;
+    x->no_body = req->method_id == HTTP_HEAD || x->status == 204 || x->status == 304 || x->status < 200;
     int plain_or_gzip =
         !ce || name_is(ce->value, ce->value_len, "gzip") || name_is(ce->value, ce->value_len, "identity");
     x->gzip = ce && name_is(ce->value, ce->value_len, "gzip");
     x->rewrite = !x->no_body && !x->is_sse && x->status >= 200 && x->status < 300 && plain_or_gzip &&
-        px_rewrite_wanted(c->method, x->target);
+        px_rewrite_wanted(req->method, x->target);
     if (!x->rewrite && send_head(x, -1) != 0)
         x->failed_client = 1;
 }
@@ -336,17 +415,6 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
     return len;
 }
 
-static int write_body(px_xfer *x, const char *data, size_t len)
-{
-    px_conn *c = x->conn;
-    if (x->chunked_out) {
-        char pre[24];
-        int pl = snprintf(pre, sizeof pre, "%zx\r\n", len);
-        return px_conn_write(c, pre, (size_t)pl, data, len, "\r\n", 2);
-    }
-    return px_conn_write(c, data, len, NULL, 0, NULL, 0);
-}
-
 /* Stops buffering a batch object that turned out too large: it goes out untouched. */
 static int give_up_rewrite(px_xfer *x)
 {
@@ -354,7 +422,7 @@ static int give_up_rewrite(px_xfer *x)
     px_log("results_url rewrite skipped: batch response larger than %d bytes", PX_REWRITE_MAX);
     if (send_head(x, -1) != 0)
         return -1;
-    int rc = x->rewrite_buf.len ? write_body(x, x->rewrite_buf.data, x->rewrite_buf.len) : 0;
+    int rc = x->rewrite_buf.len ? hs_response_write(x->r, x->rewrite_buf.data, x->rewrite_buf.len) : 0;
     bt__buf_free(&x->rewrite_buf);
     bt__buf_init(&x->rewrite_buf, PX_REWRITE_MAX);
     return rc;
@@ -364,14 +432,14 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
 {
     px_xfer *x = userp;
     x->last_activity_ns = px_now_ns();
-    px_conn *c = x->conn;
     size_t len = size * n;
     if (!x->head_done || x->no_body)
         return len;
     if (x->rewrite) {
         if (x->rewrite_buf.len + len <= PX_REWRITE_MAX) {
             bt__buf_append(&x->rewrite_buf, data, len);
-            bt_exchange_response_body(x->ex, data, len);
+            if (x->ex)
+                bt_exchange_response_body(x->ex, data, len);
             x->resp_bytes += len;
             return len;
         }
@@ -380,17 +448,18 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
             return 0;
         }
     }
-    if (px_conn_write_queue(c) > PX_RESP_QUEUE_HIGH) {
-        /* A slow client: leave the bytes in curl and stop reading the upstream. */
+    if (hs_response_busy(x->r)) {
+        /* A slow client: leave the bytes in curl and stop reading the upstream until
+         * the server's on_drain. */
         x->recv_paused = 1;
-        px_conn_backpressure_timer(c, 1);
         return CURL_WRITEFUNC_PAUSE;
     }
-    if (write_body(x, data, len) != 0) {
+    if (hs_response_write(x->r, data, len) != 0) {
         x->failed_client = 1;
         return 0;
     }
-    bt_exchange_response_body(x->ex, data, len);
+    if (x->ex)
+        bt_exchange_response_body(x->ex, data, len);
     x->resp_bytes += len;
     return len;
 }
@@ -401,21 +470,10 @@ void px_xfer_client_drained(px_xfer *x)
         return;
     x->recv_paused = 0;
     x->last_activity_ns = px_now_ns(); /* the wait was the client's, not the upstream's */
-    px_conn_backpressure_timer(x->conn, 0);
     set_pause(x);
 }
 
 /* ---- start and finish ---- */
-
-static char *dup_range(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
 
 static int add_header(px_xfer *x, const char *name, size_t nl, const char *value, size_t vl)
 {
@@ -443,54 +501,49 @@ static int add_header(px_xfer *x, const char *name, size_t nl, const char *value
 
 static void begin_exchange(px_xfer *x, const char *target)
 {
-    px_conn *c = x->conn;
-    px_proxy *px = c->px;
+    px_proxy *px = x->px;
     if (!px->anthropic)
         return;
+    const hp_head *h = hs_request_head(x->r);
     bt_header hs[PX_MAX_HEADERS];
     size_t n = 0;
-    for (size_t i = 0; i < c->n_hdrs; i++) {
-        const char *name = c->head.data + c->hdrs[i].name_off;
-        size_t nl = c->hdrs[i].name_len;
-        if (name_is(name, nl, "x-bt-proxy-token") || name_is(name, nl, "proxy-authorization"))
+    for (size_t i = 0; i < h->n_fields && n < PX_MAX_HEADERS; i++) {
+        const hp_field *f = &h->fields[i];
+        if (name_is(f->name, f->name_len, "x-bt-proxy-token") ||
+            name_is(f->name, f->name_len, "proxy-authorization"))
             continue;
-        hs[n].name = name;
-        hs[n].name_len = nl;
-        hs[n].value = c->head.data + c->hdrs[i].value_off;
-        hs[n].value_len = c->hdrs[i].value_len;
+        hs[n].name = f->name;
+        hs[n].name_len = f->name_len;
+        hs[n].value = f->value;
+        hs[n].value_len = f->value_len;
         n++;
     }
     size_t tl, sl, pl;
-    const char *tp = px_conn_header(c, "traceparent", &tl);
-    const char *ts = px_conn_header(c, "tracestate", &sl);
-    const char *bp = px_conn_header(c, "x-bt-parent", &pl);
+    const char *tp = hs_request_header(x->r, "traceparent", &tl);
+    const char *ts = hs_request_header(x->r, "tracestate", &sl);
+    const char *bp = hs_request_header(x->r, "x-bt-parent", &pl);
     bt_span_context parent;
     bt_exchange_options opts = {0};
-    char *tp_s = tp ? dup_range(tp, tl) : NULL;
-    char *ts_s = ts ? dup_range(ts, sl) : NULL;
-    char *bp_s = bp && pl ? dup_range(bp, pl) : NULL;
+    char *tp_s = tp ? strndup(tp, tl) : NULL;
+    char *ts_s = ts ? strndup(ts, sl) : NULL;
+    char *bp_s = bp && pl ? strndup(bp, pl) : NULL;
     if (tp_s && bt_traceparent_parse(tp_s, ts_s, &parent) == BT_OK)
         opts.parent = &parent;
     opts.braintrust_parent = bp_s;
-    bt_exchange_begin(px->anthropic, c->method, target, hs, n, &opts, &x->ex);
+    bt_exchange_begin(px->anthropic, h->method, target, hs, n, &opts, &x->ex);
     free(tp_s);
     free(ts_s);
     free(bp_s);
 }
 
-int px_xfer_start(px_conn *c, const char *target)
+int px_xfer_start(px_xfer *x, const char *target)
 {
-    px_proxy *px = c->px;
-    px_xfer *x = calloc(1, sizeof *x);
-    if (!x)
-        return -1;
-    x->conn = c;
+    px_proxy *px = x->px;
+    const hp_head *h = hs_request_head(x->r);
     x->start_ns = x->last_activity_ns = px_now_ns();
-    bt__buf_init(&x->resp_head, PX_MAX_RESP_HEADER_BYTES);
-    bt__buf_init(&x->rewrite_buf, PX_REWRITE_MAX);
     size_t ul = strlen(px->cfg.upstream), tl = strlen(target);
     x->url = malloc(ul + tl + 1);
-    x->target = dup_range(target, tl);
+    x->target = strndup(target, tl);
     x->easy = curl_easy_init();
     if (!x->url || !x->target || !x->easy)
         goto fail;
@@ -498,28 +551,17 @@ int px_xfer_start(px_conn *c, const char *target)
     memcpy(x->url + ul, target, tl + 1);
 
     size_t connl;
-    const char *conn_h = px_conn_header(c, "connection", &connl);
-    int have_accept = 0, has_body = 0;
-    long long content_length = -1;
-    for (size_t i = 0; i < c->n_hdrs; i++) {
-        const char *name = c->head.data + c->hdrs[i].name_off;
-        size_t nl = c->hdrs[i].name_len;
-        const char *value = c->head.data + c->hdrs[i].value_off;
-        size_t vl = c->hdrs[i].value_len;
-        if (name_is(name, nl, "content-length")) {
-            content_length = (long long)c->parser.content_length;
-            has_body = 1;
+    const char *conn_h = hs_request_header(x->r, "connection", &connl);
+    int have_accept = 0, has_body = h->chunked || hp_head_field(h, "content-length");
+    for (size_t i = 0; i < h->n_fields; i++) {
+        const hp_field *f = &h->fields[i];
+        if (name_is(f->name, f->name_len, "content-length") ||
+            is_hop_by_hop(f->name, f->name_len, conn_h, connl) || name_is(f->name, f->name_len, "host") ||
+            name_is(f->name, f->name_len, "expect") || is_proxy_header(f->name, f->name_len))
             continue;
-        }
-        if (name_is(name, nl, "transfer-encoding"))
-            has_body = 1;
-        if (is_hop_by_hop(name, nl, conn_h, connl) || name_is(name, nl, "host") ||
-            name_is(name, nl, "expect") || name_is(name, nl, "x-bt-parent") ||
-            name_is(name, nl, "x-bt-session-id") || name_is(name, nl, "x-bt-proxy-token"))
-            continue;
-        if (name_is(name, nl, "accept"))
+        if (name_is(f->name, f->name_len, "accept"))
             have_accept = 1;
-        if (add_header(x, name, nl, value, vl) != 0)
+        if (add_header(x, f->name, f->name_len, f->value, f->value_len) != 0)
             goto fail;
     }
     /* Keep curl from adding headers the client did not send. */
@@ -532,7 +574,7 @@ int px_xfer_start(px_conn *c, const char *target)
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, x->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, h->method);
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
     curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
@@ -551,84 +593,67 @@ int px_xfer_start(px_conn *c, const char *target)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (px->cfg.ca_bundle)
         curl_easy_setopt(e, CURLOPT_CAINFO, px->cfg.ca_bundle);
-    if (c->is_head) {
+    if (h->method_id == HTTP_HEAD) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (has_body) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(e, CURLOPT_READDATA, x);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)content_length);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)h->content_length);
     }
     begin_exchange(x, target);
-    if (curl_multi_add_handle(px->multi, e) != CURLM_OK)
-        goto fail;
-    c->xfer = x;
-    px->m.requests_active++;
-    px_upstream_kick(px);
-    return 0;
+    x->next = px->xfers;
+    if (px->xfers)
+        px->xfers->prev = x;
+    px->xfers = x;
+    return 0; /* handed to curl by px_xfer_request_end or once enough body arrived */
 fail:
-    if (x->ex)
-        bt_exchange_end(x->ex, BT_EXCHANGE_TRANSPORT_ERROR, NULL);
     if (x->easy)
         curl_easy_cleanup(x->easy);
+    x->easy = NULL;
     curl_slist_free_all(x->req_headers);
-    free(x->url);
-    free(x->target);
-    bt__buf_free(&x->resp_head);
-    bt__buf_free(&x->rewrite_buf);
-    free(x);
+    x->req_headers = NULL;
     return -1;
 }
 
-static void xfer_free(px_xfer *x)
+void px_xfer_free(px_xfer *x)
 {
-    px_proxy *px = x->conn->px;
-    curl_multi_remove_handle(px->multi, x->easy);
-    curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->req_headers);
-    for (px_chunk *ch = x->q_head, *next; ch; ch = next) {
-        next = ch->next;
-        free(ch);
-    }
+    release_upstream(x);
+    if (x->ex)
+        bt_exchange_end(x->ex, BT_EXCHANGE_CLIENT_CANCELLED, NULL);
     free(x->url);
     free(x->target);
     bt__buf_free(&x->resp_head);
     bt__buf_free(&x->rewrite_buf);
-    x->conn->xfer = NULL;
-    px->m.requests_active--;
     free(x);
 }
 
-static void end_exchange(px_xfer *x, bt_exchange_outcome outcome, int status, const char *note)
+static void end_exchange(px_xfer *x, bt_exchange_outcome outcome, int log_status, const char *note)
 {
-    bt_exchange_info info;
-    memset(&info, 0, sizeof info);
-    info.input_tokens = info.output_tokens = -1;
+    memset(&x->info, 0, sizeof x->info);
+    x->info.input_tokens = x->info.output_tokens = -1;
     if (x->ex && outcome == BT_EXCHANGE_ABORTED)
-        bt_exchange_abort(x->ex, note, &info);
+        bt_exchange_abort(x->ex, note, &x->info);
     else if (x->ex)
-        bt_exchange_end(x->ex, outcome, &info);
+        bt_exchange_end(x->ex, outcome, &x->info);
     x->ex = NULL;
-    px_access_log(x->conn, status, &info, x->resp_bytes, note);
+    x->have_info = 1;
+    if (log_status)
+        x->log_status = log_status;
+    if (note && !x->note)
+        x->note = note;
 }
 
-/* Sends the buffered batch object, with results_url pointing at this proxy. */
+/* Sends the buffered batch object, with results_url pointing at this proxy: the
+ * --public-url, else the address the client reached (never the client's Host header,
+ * which the client chooses). */
 static int send_rewritten(px_xfer *x)
 {
-    px_conn *c = x->conn;
-    size_t hl;
-    const char *host = px_conn_header(c, "host", &hl);
-    char base[300];
-    int host_ok = host && hl > 0 && hl < 256;
-    for (size_t i = 0; host_ok && i < hl; i++) {
-        char ch = host[i];
-        host_ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
-    }
-    if (host_ok)
-        snprintf(base, sizeof base, "http://%.*s", (int)hl, host);
+    char base[2100];
+    if (x->px->cfg.public_url[0])
+        snprintf(base, sizeof base, "%s", x->px->cfg.public_url);
     else
-        snprintf(base, sizeof base, "http://%s", c->px->listen_addr);
+        snprintf(base, sizeof base, "http://%s", hs_request_local_authority(x->r));
     char *out = NULL;
     size_t out_len = 0;
     const char *body = x->rewrite_buf.data ? x->rewrite_buf.data : "";
@@ -638,12 +663,12 @@ static int send_rewritten(px_xfer *x)
     if (changed == 1) {
         rc = send_head(x, (long long)out_len);
         if (rc == 0 && out_len)
-            rc = px_conn_write(c, out, out_len, NULL, 0, NULL, 0);
+            rc = hs_response_write(x->r, out, out_len);
     } else {
         /* Nothing to rewrite (or not decodable): the upstream bytes, untouched. */
         rc = send_head(x, (long long)x->rewrite_buf.len);
         if (rc == 0 && x->rewrite_buf.len)
-            rc = px_conn_write(c, body, x->rewrite_buf.len, NULL, 0, NULL, 0);
+            rc = hs_response_write(x->r, body, x->rewrite_buf.len);
     }
     free(out);
     return rc;
@@ -651,76 +676,79 @@ static int send_rewritten(px_xfer *x)
 
 void px_xfer_done(px_xfer *x, CURLcode result)
 {
-    px_conn *c = x->conn;
+    hs_request *r = x->r;
     x->finished = 1;
     if (result == CURLE_OK && !x->head_done)
         result = CURLE_RECV_ERROR;
     if (result == CURLE_OK) {
-        int rc = 0;
-        if (x->rewrite)
-            rc = send_rewritten(x);
-        else if (x->chunked_out)
-            rc = px_conn_write(c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
-        end_exchange(x, BT_EXCHANGE_COMPLETED, x->status, NULL);
-        xfer_free(x);
-        if (rc != 0)
-            px_conn_abort(c);
+        int rc = x->rewrite ? send_rewritten(x) : 0;
+        end_exchange(x, BT_EXCHANGE_COMPLETED, 0, NULL);
+        release_upstream(x);
+        if (rc == 0)
+            hs_response_end(r);
         else
-            px_conn_request_done(c); /* close-delimited bodies cleared keep_alive */
+            hs_response_abort(r, "client went away");
         return;
     }
     if (x->failed_client) {
         end_exchange(x, BT_EXCHANGE_CLIENT_CANCELLED, 499, "client went away");
-        xfer_free(x);
-        px_conn_abort(c);
+        release_upstream(x);
+        hs_response_abort(r, "client went away");
         return;
     }
-    c->px->m.upstream_errors++;
-    char note[160];
-    snprintf(note, sizeof note, "upstream: %s", curl_easy_strerror(result));
+    x->px->m.upstream_errors++;
+    snprintf(x->note_buf, sizeof x->note_buf, "upstream: %s", curl_easy_strerror(result));
+    end_exchange(x, BT_EXCHANGE_TRANSPORT_ERROR, 0, x->note_buf);
+    release_upstream(x);
     if (!x->head_sent) {
         int status = result == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
-        end_exchange(x, BT_EXCHANGE_TRANSPORT_ERROR, status, note);
-        xfer_free(x);
-        c->keep_alive = 0;
-        px_send_error(c, status, "api_error",
-                      status == 504 ? "upstream timed out" : "upstream request failed");
-        /* the access log line was written by end_exchange */
-        px_conn_request_done(c);
+        hs_request_close_after(r);
+        hs_respond_error(r, status, "api_error",
+                         status == 504 ? "upstream timed out" : "upstream request failed");
         return;
     }
     /* Mid-body failure: cut the connection so the client sees a truncated response
      * (no final chunk), never a complete-looking one. */
-    end_exchange(x, BT_EXCHANGE_TRANSPORT_ERROR, x->status, note);
-    xfer_free(x);
-    px_conn_abort(c);
+    hs_response_abort(r, x->note_buf);
 }
 
 /* Idle, never total: a transfer fails only when the upstream neither sent nor took a
  * byte for the configured time while the proxy was ready for it (a slow client or a
  * client still sending its body do not count). Runs from a loop timer, outside curl. */
-void px_xfer_check_idle(px_xfer *x, uint64_t now_ns)
+static void check_idle(px_xfer *x, uint64_t now_ns)
 {
-    px_conn *c = x->conn;
     int waiting_on_others = x->recv_paused || (x->send_paused && !x->body_done);
     if (waiting_on_others) {
         x->last_activity_ns = now_ns;
         return;
     }
-    if (now_ns - x->last_activity_ns > (uint64_t)c->px->cfg.upstream_idle_s * 1000000000ull)
+    if (now_ns - x->last_activity_ns > (uint64_t)x->px->cfg.upstream_idle_s * 1000000000ull)
         px_xfer_done(x, CURLE_OPERATION_TIMEDOUT);
+}
+
+void px_check_idle_transfers(px_proxy *px, uint64_t now_ns)
+{
+    for (px_xfer *x = px->xfers, *next; x; x = next) {
+        next = x->next;
+        if (x->started && !x->finished)
+            check_idle(x, now_ns);
+    }
 }
 
 void px_xfer_cancel(px_xfer *x, int status, const char *why)
 {
-    if (!x->finished)
+    if (x->easy && !x->finished) {
+        x->finished = 1;
         end_exchange(x, BT_EXCHANGE_CLIENT_CANCELLED, status, why);
-    xfer_free(x);
+    }
+    release_upstream(x);
 }
 
 void px_xfer_cut(px_xfer *x, const char *why)
 {
-    if (!x->finished)
+    if (x->easy && !x->finished) {
+        x->finished = 1;
         end_exchange(x, BT_EXCHANGE_ABORTED, x->head_sent ? x->status : 0, why);
-    xfer_free(x);
+    }
+    release_upstream(x);
 }

@@ -163,13 +163,9 @@ static void log_stopped(px_proxy *px, int flushed)
 static void on_sweep(uv_timer_t *t)
 {
     px_proxy *px = t->data;
-    uint64_t now = px_now_ns();
-    for (px_conn *c = px->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->xfer)
-            px_xfer_check_idle(c->xfer, now);
-    }
+    px_check_idle_transfers(px, px_now_ns());
     bt_anthropic_tick(px->anthropic); /* roots of agent sessions gone idle */
+    px_release_memory_when_idle(px);
 }
 
 static void close_loop_handles(px_proxy *px)
@@ -178,22 +174,18 @@ static void close_loop_handles(px_proxy *px)
     uv_close((uv_handle_t *)&px->sigterm, NULL);
     uv_close((uv_handle_t *)&px->sigint, NULL);
     uv_close((uv_handle_t *)&px->shutdown_timer, NULL);
-    if (!uv_is_closing((uv_handle_t *)&px->listener))
-        uv_close((uv_handle_t *)&px->listener, NULL);
+    px_server_close(px);
 }
 
 /* Cuts what is still in flight, saying why in each span and access-log line. */
 static void cut_connections(px_proxy *px, const char *why)
 {
-    px_log("shutdown: %s, cutting %llu connection(s)", why, (unsigned long long)px->m.connections_active);
+    hs_stats st;
+    hs_server_stats(px->server, &st);
+    px_log("shutdown: %s, cutting %llu connection(s)", why, (unsigned long long)st.connections_active);
     char reason[160];
     snprintf(reason, sizeof reason, "cut by the proxy at shutdown (%s)", why);
-    for (px_conn *c = px->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->xfer)
-            px_xfer_cut(c->xfer, reason);
-        px_conn_abort(c);
-    }
+    px_server_cut(px, reason);
 }
 
 static void on_grace_over(uv_timer_t *t)
@@ -218,12 +210,7 @@ static void on_signal(uv_signal_t *s, int signum)
     px->shutdown_start_ns = px_now_ns();
     px_log("shutdown: signal %d, finishing %llu request(s) for up to %d s (a second signal cuts them now)",
            signum, (unsigned long long)px->m.requests_active, px->cfg.shutdown_grace_ms / 1000);
-    uv_close((uv_handle_t *)&px->listener, NULL);
-    px_close_idle_connections(px);
-    if (!px->conns) {
-        uv_stop(px->loop);
-        return;
-    }
+    px_server_drain(px); /* uv_stop once the last connection closed */
     uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)px->cfg.shutdown_grace_ms, 0);
 }
 

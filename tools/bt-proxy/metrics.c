@@ -19,17 +19,24 @@ char *px_metrics_json(px_proxy *px)
         bt_tracer_describe_export(px->tracer, where, sizeof where);
     }
     const px_metrics *m = &px->m;
+    hs_stats hs;
+    memset(&hs, 0, sizeof hs);
+    if (px->server)
+        hs_server_stats(px->server, &hs);
     bt__buf b;
     bt__buf_init(&b, 8192);
     bt__buf_printf(
         &b,
         "{\"requests\":%" PRIu64 ",\"requests_active\":%" PRIu64 ",\"connections_total\":%" PRIu64
         ",\"connections_active\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-        ",\"upstream_errors\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"spans\":{\"started\":%" PRIu64
-        ",\"ended\":%" PRIu64 ",\"queue_length\":%" PRIu64 ",\"exported\":%" PRIu64 ",\"sent\":%" PRIu64
-        ",\"spooled\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"dropped\":%" PRIu64 "},\"export\":{\"to\":",
-        m->requests, m->requests_active, m->connections_total, m->connections_active, m->bytes_in,
-        m->bytes_out, m->upstream_errors, m->rejected, st.spans_started, st.spans_ended, st.queue_length,
+        ",\"upstream_errors\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"timeouts\":%" PRIu64
+        ",\"connections_evicted\":%" PRIu64 ",\"connections_refused\":%" PRIu64 ",\"over_limit\":%" PRIu64
+        ",\"spans\":{\"started\":%" PRIu64 ",\"ended\":%" PRIu64 ",\"queue_length\":%" PRIu64
+        ",\"exported\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"spooled\":%" PRIu64 ",\"rejected\":%" PRIu64
+        ",\"dropped\":%" PRIu64 "},\"export\":{\"to\":",
+        hs.requests, m->requests_active, hs.connections_total, hs.connections_active, hs.bytes_in,
+        hs.bytes_out, m->upstream_errors, m->rejected + hs.rejected, hs.timeouts, hs.connections_evicted,
+        hs.connections_refused, m->over_limit, st.spans_started, st.spans_ended, st.queue_length,
         st.spans_exported, st.spans_sent, st.spans_spooled, st.spans_rejected, st.spans_dropped);
     if (where[0])
         bt__buf_append_json_string(&b, where, strlen(where));

@@ -1,7 +1,7 @@
 /*
  * bt-proxy internals shared by its files: a tracing reverse proxy for the Anthropic
- * API. One libuv loop runs everything: client connections (parsed with llhttp), the
- * upstream transfers (libcurl multi driven by the same loop), timers and signals.
+ * API. One libuv loop runs everything: client connections (tools/common/http_server),
+ * the upstream transfers (libcurl multi driven by the same loop), timers and signals.
  * Tracing sees a copy of the bytes through the library's exchange API and can never
  * change what the client receives.
  */
@@ -16,19 +16,22 @@
 
 #include "braintrust/anthropic.h"
 #include "braintrust/tracer.h"
+#include "http_server.h"
 #include "util/buf.h"
 
 /* Hard limits on what a client may send before the body. */
 #define PX_MAX_HEADER_BYTES (64 * 1024) /* request line + headers, else 431 */
 #define PX_MAX_HEADERS 100              /* header fields, else 431 */
 #define PX_MAX_URL_BYTES (16 * 1024)    /* request target, else 414 */
-/* Request body bytes queued for upstream before the proxy stops reading the client. */
+/* Request body bytes queued for upstream before the proxy stops reading the client.
+ * The upstream transfer starts only once the body is complete or this much of it has
+ * arrived, so that a client sending slowly holds no upstream connection meanwhile. */
 #define PX_REQ_QUEUE_HIGH (1024 * 1024)
 /* Response bytes queued on the client socket before the upstream read is paused, and
  * the level below which it resumes. */
 #define PX_RESP_QUEUE_HIGH (1024 * 1024)
 #define PX_RESP_QUEUE_LOW (256 * 1024)
-/* Client connections served at once; more are closed on accept. */
+/* Client connections served at once, by default (--max-connections). */
 #define PX_MAX_CONNECTIONS 4096
 /* Pipelined bytes kept while a response is still in flight. */
 #define PX_STASH_MAX (64 * 1024)
@@ -43,16 +46,20 @@ typedef struct px_config {
     char listen_buf[256];
     char upstream[2048];          /* base URL without trailing slash */
     char upstream_authority[512]; /* host[:port] of the upstream, for absolute-form checks */
+    char public_url[2048];        /* base of rewritten results_url; "" = the listen address */
     const char *spans_jsonl;
     const char *store;
     const char *correlation; /* PostgreSQL URL of a correlation store shared by replicas */
     int correlation_wait_ms; /* 0: the library's default */
-    const char *token;   /* NULL: no inbound token required */
-    int client_idle_ms;  /* idle client between requests / stalled client */
-    int upstream_idle_s; /* no upstream byte for this long aborts the transfer */
+    const char *token;       /* NULL: no inbound token required */
+    int client_idle_ms;      /* idle client between requests / stalled client / head deadline */
+    int upstream_idle_s;     /* no upstream byte for this long aborts the transfer */
     int connect_timeout_s;
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
+    int max_connections;   /* client connections served at once */
+    int min_body_rate;     /* bytes/s a request body must keep up (0: no rule) */
+    int min_body_window_s; /* ... over each window of this many seconds */
     int allow_untraced;    /* forward untraced when tracing cannot be set up */
     int session_idle_s;    /* --session-idle */
 } px_config;
@@ -60,22 +67,17 @@ typedef struct px_config {
 typedef struct px_metrics {
     uint64_t requests;
     uint64_t requests_active;
-    uint64_t connections_total;
-    uint64_t connections_active;
-    uint64_t bytes_in;  /* request bytes read from clients (heads and bodies) */
-    uint64_t bytes_out; /* response bytes written to clients */
     uint64_t upstream_errors;
-    uint64_t rejected; /* requests answered by the proxy itself with 4xx */
+    uint64_t rejected;   /* requests answered by the proxy itself with 4xx */
+    uint64_t over_limit; /* 503s: the connection limit was reached */
 } px_metrics;
 
-typedef struct px_conn px_conn;
 typedef struct px_xfer px_xfer;
 
 typedef struct px_proxy {
     uv_loop_t *loop;
     px_config cfg;
-    uv_tcp_t listener;
-    char listen_addr[128]; /* "127.0.0.1:PORT" actually bound */
+    hs_server *server;
     CURLM *multi;
     uv_timer_t curl_timer;
     bt_tracer *tracer;
@@ -85,14 +87,10 @@ typedef struct px_proxy {
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_start_ns;
-    uv_timer_t sweep; /* upstream idle checks, once a second */
-    px_conn *conns;   /* intrusive list of live connections */
+    uv_timer_t sweep;       /* upstream idle checks, once a second */
+    px_xfer *xfers;         /* transfers with an upstream side (started or waiting to) */
+    const char *cut_reason; /* set while px_server_cut runs */
 } px_proxy;
-
-/* One header as offsets into a connection's header buffer. */
-typedef struct px_hdr {
-    size_t name_off, name_len, value_off, value_len;
-} px_hdr;
 
 /* One queued piece of request body waiting for curl's read callback. */
 typedef struct px_chunk {
@@ -101,9 +99,15 @@ typedef struct px_chunk {
     char data[];
 } px_chunk;
 
+/* One request: answered by the proxy itself, or forwarded (then `easy` is set until the
+ * upstream transfer is over). Lives until the server's on_finish, which writes its
+ * access-log line. */
 struct px_xfer {
-    px_conn *conn;
+    px_proxy *px;
+    hs_request *r;
+    px_xfer *prev, *next; /* in px->xfers while easy is set */
     CURL *easy;
+    int started; /* handed to curl */
     struct curl_slist *req_headers;
     char *url;
     char *target; /* origin-form request target */
@@ -120,59 +124,21 @@ struct px_xfer {
     /* response */
     bt__buf resp_head; /* raw upstream header block of the final response */
     int status;
-    int head_sent;   /* the response head reached the client socket */
-    int head_done;   /* the final upstream header block is complete */
-    int chunked_out; /* chunked framing towards the client */
-    int no_body;     /* HEAD, 1xx, 204, 304 */
-    int rewrite;     /* buffering a batch object for results_url rewriting */
+    int head_sent; /* the response head reached the client socket */
+    int head_done; /* the final upstream header block is complete */
+    int no_body;   /* HEAD, 1xx, 204, 304 */
+    int rewrite;   /* buffering a batch object for results_url rewriting */
     int is_sse;
     bt__buf rewrite_buf;
     int failed_client; /* writing to the client failed inside a curl callback */
     uint64_t resp_bytes;
-    int finished;
-};
-
-typedef enum {
-    PX_CONN_IDLE = 0, /* waiting for (the rest of) a request head */
-    PX_CONN_BODY,     /* forwarding a request; request body still arriving */
-    PX_CONN_WAIT,     /* request complete, response in flight */
-    PX_CONN_CLOSING
-} px_conn_state;
-
-struct px_conn {
-    px_conn *next, *prev;
-    px_proxy *px;
-    uv_tcp_t tcp;
-    uv_timer_t idle;
-    llhttp_t parser;
-    char peer[64];
-    px_conn_state state;
-    /* request head being parsed */
-    bt__buf head; /* url + header bytes, NUL separated */
-    size_t url_off, url_len;
-    px_hdr hdrs[PX_MAX_HEADERS];
-    size_t n_hdrs;
-    int in_value;          /* last callback was a header value */
-    const char *value_end; /* end of the last header value piece (obs-fold check) */
-    const char *read_base; /* start of the buffer being parsed */
-    int prev_read_lf;      /* the previous buffer ended with a line feed */
-    int head_error;        /* 0 or the HTTP status to reject with (431, 414) */
-    int message_complete;
-    int reading;       /* uv_read_start active */
-    int parser_paused; /* llhttp paused at a message end or rejection */
-    int read_eof;
-    int keep_alive;
-    int is_local; /* answered by the proxy itself (healthz, errors) */
-    int logged;   /* the access-log line of this request was written */
-    int http_minor;
-    int is_head;
-    char method[16];
-    px_xfer *xfer;
-    size_t out_pending; /* bytes written but not yet confirmed by uv */
-    bt__buf stash;      /* pipelined bytes read past the current request */
-    int closing;
-    int handles_open;
-    uint64_t req_start_ns;
+    int finished; /* the upstream transfer is over */
+    /* the access-log line */
+    int log_status;     /* 0: the status sent */
+    const char *note;   /* static text, or NULL */
+    char note_buf[160]; /* ... or this */
+    bt_exchange_info info;
+    int have_info;
 };
 
 /* main.c */
@@ -186,32 +152,27 @@ int px_upstream_init(px_proxy *px);
 void px_upstream_close(px_proxy *px);
 void px_upstream_kick(px_proxy *px);
 
-/* client.c */
+/* client.c: the proxy's request handler on the shared HTTP server */
 int px_listen(px_proxy *px);
-void px_conn_request_done(px_conn *c);
-void px_conn_abort(px_conn *c);
-int px_conn_write(px_conn *c, const void *a, size_t alen, const void *b, size_t blen, const void *d,
-                  size_t dlen);
-void px_conn_read_resume(px_conn *c);
-void px_conn_read_pause(px_conn *c);
-size_t px_conn_write_queue(px_conn *c);
-void px_conn_backpressure_timer(px_conn *c, int on);
-void px_close_idle_connections(px_proxy *px);
-const char *px_conn_header(px_conn *c, const char *name, size_t *len);
-void px_send_local(px_conn *c, int status, const char *content_type, const char *body, int close_after);
-void px_send_error(px_conn *c, int status, const char *type, const char *message);
+void px_server_drain(px_proxy *px); /* stop accepting; uv_stop once no connection is left */
+/* Cuts every connection now; requests in flight are logged, and their spans end, with
+ * `why` (the proxy cut them, no client left). */
+void px_server_cut(px_proxy *px, const char *why);
+void px_server_close(px_proxy *px);
 
 /* forward.c: one proxied request */
-int px_xfer_start(px_conn *c, const char *target);
+int px_xfer_start(px_xfer *x, const char *target);
 void px_xfer_request_body(px_xfer *x, const char *data, size_t len);
 void px_xfer_request_end(px_xfer *x);
 void px_xfer_done(px_xfer *x, CURLcode result);
 void px_xfer_client_drained(px_xfer *x);
+/* The client side is gone (or cut): stop the upstream side, end the exchange. */
 void px_xfer_cancel(px_xfer *x, int status, const char *why);
 /* The proxy cuts the transfer itself (shutdown): the span and the access log name that
- * reason, not a client that left. Logged with the status the client saw, 0 for none. */
+ * reason, not a client that left. */
 void px_xfer_cut(px_xfer *x, const char *why);
-void px_xfer_check_idle(px_xfer *x, uint64_t now_ns);
+void px_xfer_free(px_xfer *x);
+void px_check_idle_transfers(px_proxy *px, uint64_t now_ns);
 
 /* rewrite.c */
 int px_rewrite_wanted(const char *method, const char *target);
@@ -221,11 +182,14 @@ int px_rewrite_results_url(const char *json, size_t len, const char *base, char 
 /* Same on a gzip body: inflate (bounded), rewrite, deflate. */
 int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, char **out, size_t *out_len);
 
+/* memory.c: from the once-a-second sweep */
+void px_release_memory_when_idle(px_proxy *px);
+
 /* metrics.c */
 char *px_metrics_json(px_proxy *px);
 
 /* accesslog.c */
-void px_access_log(px_conn *c, int status, const bt_exchange_info *info, uint64_t resp_bytes,
+void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint64_t resp_bytes,
                    const char *note);
 void px_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

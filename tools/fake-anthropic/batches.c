@@ -26,6 +26,7 @@
 
 #include "anthropic/batch_split.h"
 #include "fake.h"
+#include "http_status.h"
 
 #define BATCH_MAX_REQUESTS 100000
 #define RESULT_LINES_PER_PIECE 64
@@ -225,7 +226,7 @@ static void item_init(batch_item *it, const char *custom_id, json_t *params, uin
     const char *model = json_string_value(json_object_get(params, "model"));
     if (model && has_prefix(model, "fake-error-")) {
         int status = atoi(model + strlen("fake-error-"));
-        it->error_type = fake_error_type_for_status(status ? status : 500);
+        it->error_type = anthropic_error_type(status ? status : 500);
         it->error_message =
             strdup(status == 529 ? "Overloaded" : "fake-anthropic: error scenario from the model name");
         return;

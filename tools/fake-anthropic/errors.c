@@ -6,48 +6,34 @@
 #include <string.h>
 
 #include "fake.h"
+#include "http_status.h"
 
-const char *fake_error_type_for_status(int status)
+void fake_error_parts(const char *request_id, int status, const char *type, const char *message,
+                      bt__buf *headers, bt__buf *body)
 {
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 402:
-        return "billing_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 500:
-        return "api_error";
-    case 504:
-        return "timeout_error";
-    case 529:
-        return "overloaded_error";
-    default:
-        return status >= 500 ? "api_error" : "invalid_request_error";
-    }
+    json_t *v = json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "error", "error", "type", type, "message",
+                          message, "request_id", request_id);
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    bt__buf_append_str(body, text ? text : "{\"type\":\"error\"}");
+    free(text);
+    json_decref(v);
+    /* Retryable statuses say so, as the real API does; 429 also says when. */
+    bt__buf_append_str(headers,
+                       status == 429                          ? "retry-after: 1\r\nx-should-retry: true\r\n"
+                           : (status >= 500 || status == 409) ? "x-should-retry: true\r\n"
+                                                              : "x-should-retry: false\r\n");
 }
 
 void fake_respond_error(fake_conn *c, const fake_request *req, int status, const char *type,
                         const char *message)
 {
-    json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "error", "error", "type", type, "message",
-                             message, "request_id", req->request_id);
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    /* Retryable statuses say so, as the real API does; 429 also says when. */
-    const char *extra = status == 429      ? "retry-after: 1\r\nx-should-retry: true\r\n"
-        : (status >= 500 || status == 409) ? "x-should-retry: true\r\n"
-                                           : "x-should-retry: false\r\n";
-    static const char fallback[] = "{\"type\":\"error\"}";
-    fake_respond(c, req, status, "application/json", extra, text ? text : fallback,
-                 text ? strlen(text) : sizeof fallback - 1);
-    free(text);
-    json_decref(body);
+    bt__buf headers, body;
+    bt__buf_init(&headers, 0);
+    bt__buf_init(&body, 0);
+    fake_error_parts(req->request_id, status, type, message, &headers, &body);
+    fake_respond(c, req, status, "application/json", headers.data, body.data, body.len);
+    bt__buf_free(&headers);
+    bt__buf_free(&body);
 }
 
 const char *fake_scenario(const fake_request *req, const char *model)
@@ -79,7 +65,7 @@ int fake_respond_scenario(fake_conn *c, const fake_request *req, const char *sce
     int status = atoi(scenario);
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (table[i].status == status) {
-            fake_respond_error(c, req, status, fake_error_type_for_status(status), table[i].message);
+            fake_respond_error(c, req, status, anthropic_error_type(status), table[i].message);
             return 1;
         }
     }

@@ -4,11 +4,11 @@
  * Shared types between the HTTP server (server.c), the routes (router.c), and the
  * endpoint handlers (messages.c, stream.c, batches.c, errors.c, replay.c).
  *
- * A connection serves one request at a time. A handler answers either with a whole
- * body (fake_respond) or with a producer that the server calls for the next piece
- * whenever the socket has drained (fake_respond_stream); pieces are optionally paced
- * by a timer and gzip-compressed with a sync flush per piece, so each SSE event or
- * JSONL line leaves the process as soon as it is produced.
+ * HTTP itself (framing, limits, keep-alive, pipelining) is tools/common/http_server.
+ * A handler answers either with a whole body (fake_respond) or with a producer that is
+ * called for the next piece whenever the socket has drained (fake_respond_stream);
+ * pieces are optionally paced by a timer and gzip-compressed with a sync flush per
+ * piece, so each SSE event or JSONL line leaves the process as soon as it is produced.
  */
 #ifndef FAKE_ANTHROPIC_FAKE_H
 #define FAKE_ANTHROPIC_FAKE_H
@@ -21,7 +21,6 @@
 #include "util/buf.h"
 
 #define FAKE_MAX_HEADERS 100
-#define FAKE_MAX_HEADER_BYTES (64 * 1024)
 #define FAKE_MESSAGES_MAX_BODY (32u * 1024 * 1024) /* the real Messages API limit */
 
 typedef struct fake_config {
@@ -79,12 +78,13 @@ enum { FAKE_PIECE_MORE = 1, FAKE_PIECE_DONE = 0, FAKE_PIECE_ABORT = -1 };
  * (close the connection abruptly after sending `out`, without ending the body). */
 typedef int (*fake_produce_fn)(void *state, bt__buf *out);
 
-/* --- server.c --- */
+/* --- server.c: the glue to tools/common/http_server --- */
 struct uv_loop_s;
 /* Binds and listens on fake_cfg.host:port; *bound_port gets the actual port. */
 int fake_server_start(struct uv_loop_s *loop, int *bound_port);
 /* Stops accepting and closes every connection (SIGTERM/SIGINT). */
 void fake_server_stop(void);
+
 const char *fake_header_get(const fake_request *req, const char *name);
 /* Sends a complete response. `extra_headers` are "Name: value\r\n" lines or NULL.
  * The body is gzip-compressed when the client accepts it. */
@@ -113,8 +113,10 @@ void fake_dispatch(fake_conn *c, fake_request *req);
 /* Sends {"type":"error","error":{type,message},"request_id":...} with the status. */
 void fake_respond_error(fake_conn *c, const fake_request *req, int status, const char *type,
                         const char *message);
-/* The error type the real API uses for an HTTP status. */
-const char *fake_error_type_for_status(int status);
+/* The header lines and body of that error response (also used for the server's own
+ * answers: malformed requests, timeouts). */
+void fake_error_parts(const char *request_id, int status, const char *type, const char *message,
+                      bt__buf *headers, bt__buf *body);
 /* The scenario a request asks for: the x-fake-scenario header, else a model named
  * "fake-error-<scenario>". Returns NULL for normal behaviour. */
 const char *fake_scenario(const fake_request *req, const char *model);
