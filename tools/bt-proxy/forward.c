@@ -78,7 +78,7 @@ static void release_upstream(px_xfer *x)
     px_proxy *px = x->px;
     if (x->started) {
         curl_multi_remove_handle(px->multi, x->easy);
-        px->m.requests_active--;
+        px_counter_add(&px->m.requests_active, -1);
     }
     curl_easy_cleanup(x->easy);
     x->easy = NULL;
@@ -96,17 +96,63 @@ static void release_upstream(px_xfer *x)
 
 /* Hands the transfer to curl: once the body is complete or PX_REQ_QUEUE_HIGH of it has
  * arrived, never earlier, so a client trickling its body holds no upstream connection. */
+static void refuse_over_limit(px_xfer *x);
+
+/* A body complete before the transfer starts (most API calls) goes out in the same
+ * write as the request head, as POSTFIELDS, instead of through the read callback in a
+ * second one. The queue becomes one piece that stays put until the transfer is over. */
+static int inline_body(px_xfer *x)
+{
+    if (x->q_head && x->q_head->next) {
+        px_chunk *one = malloc(sizeof *one + x->q_bytes);
+        if (!one)
+            return -1;
+        one->next = NULL;
+        one->len = x->q_bytes;
+        one->off = 0;
+        size_t n = 0;
+        for (px_chunk *ch = x->q_head, *next; ch; ch = next) {
+            next = ch->next;
+            memcpy(one->data + n, ch->data + ch->off, ch->len - ch->off);
+            n += ch->len - ch->off;
+            free(ch);
+        }
+        x->q_head = x->q_tail = one;
+    }
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 0L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->q_bytes);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->q_head ? x->q_head->data + x->q_head->off : "");
+    size_t ctl;
+    if (!hs_request_header(x->r, "content-type", &ctl)) {
+        /* curl would add a form Content-Type to a POSTFIELDS body: the client sent none */
+        struct curl_slist *l = curl_slist_append(x->req_headers, "Content-Type:");
+        if (!l)
+            return -1;
+        x->req_headers = l;
+    }
+    return 0;
+}
+
 static void start_transfer(px_xfer *x)
 {
     if (x->started || !x->easy || x->finished)
         return;
+    if (!px_upstream_has_room(x->px)) {
+        refuse_over_limit(x);
+        return;
+    }
+    if (x->uploading && x->body_done && x->q_bytes <= PX_INLINE_BODY_MAX && inline_body(x) != 0) {
+        px_xfer_done(x, CURLE_OUT_OF_MEMORY);
+        return;
+    }
     if (curl_multi_add_handle(x->px->multi, x->easy) != CURLM_OK) {
         px_xfer_done(x, CURLE_FAILED_INIT);
         return;
     }
     x->started = 1;
     x->last_activity_ns = px_now_ns();
-    x->px->m.requests_active++;
+    px_counter_add(&x->px->m.requests_active, 1);
     px_upstream_kick(x->px);
 }
 
@@ -370,6 +416,7 @@ static int send_head(px_xfer *x, long long rewritten_len)
 
 static void head_complete(px_xfer *x)
 {
+    px_upstream_response_seen(x->px, x->easy);
     resp_hdrs r;
     split_head(x->resp_head.data, x->resp_head.len, &r);
     if (x->ex)
@@ -586,16 +633,11 @@ int px_xfer_start(px_xfer *x, const char *target)
     /* Larger reads cut per-chunk overhead on big bodies; a stream's bytes are still
      * handed over as soon as any arrive. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 128L * 1024);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)px->cfg.connect_timeout_s);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (px->cfg.ca_bundle)
-        curl_easy_setopt(e, CURLOPT_CAINFO, px->cfg.ca_bundle);
+    px_upstream_setup_easy(px, e);
     if (h->method_id == HTTP_HEAD) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (has_body) {
+        x->uploading = 1;
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(e, CURLOPT_READDATA, x);
@@ -672,6 +714,24 @@ static int send_rewritten(px_xfer *x)
     }
     free(out);
     return rc;
+}
+
+/* No upstream connection left for this request under --max-upstream-connections: a
+ * 503 now, never a wait in a queue nobody sees. The span says the proxy refused it. */
+static void refuse_over_limit(px_xfer *x)
+{
+    px_counter_add(&x->px->m.upstream_over_limit, 1);
+    x->finished = 1;
+    snprintf(x->note_buf, sizeof x->note_buf,
+             "upstream connection limit reached (--max-upstream-connections %d)",
+             x->px->cfg.max_upstream_connections);
+    end_exchange(x, BT_EXCHANGE_ABORTED, 503, x->note_buf);
+    release_upstream(x);
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "bt-proxy: all %d upstream connections are in use (--max-upstream-connections); retry shortly",
+             x->px->cfg.max_upstream_connections);
+    hs_respond_error(x->r, 503, "overloaded_error", msg);
 }
 
 void px_xfer_done(px_xfer *x, CURLcode result)

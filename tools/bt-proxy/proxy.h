@@ -27,12 +27,22 @@
  * The upstream transfer starts only once the body is complete or this much of it has
  * arrived, so that a client sending slowly holds no upstream connection meanwhile. */
 #define PX_REQ_QUEUE_HIGH (1024 * 1024)
+/* A request body complete before the transfer starts and no larger than this is sent
+ * with the request head in one write. */
+#define PX_INLINE_BODY_MAX (64 * 1024)
 /* Response bytes queued on the client socket before the upstream read is paused, and
  * the level below which it resumes. */
 #define PX_RESP_QUEUE_HIGH (1024 * 1024)
 #define PX_RESP_QUEUE_LOW (256 * 1024)
-/* Client connections served at once, by default (--max-connections). */
-#define PX_MAX_CONNECTIONS 4096
+/* Client connections served at once, by default (--max-connections), and upstream
+ * connections open at once (--max-upstream-connections); both are lowered at startup,
+ * with a log line, when the file descriptor limit cannot hold them. */
+#define PX_MAX_CONNECTIONS 10000
+#define PX_MAX_UPSTREAM_CONNECTIONS 10000
+/* Streams one HTTP/2 upstream connection carries (CURLMOPT_MAX_CONCURRENT_STREAMS). */
+#define PX_H2_STREAMS 100
+/* --workers at most. */
+#define PX_MAX_WORKERS 256
 /* Pipelined bytes kept while a response is still in flight. */
 #define PX_STASH_MAX (64 * 1024)
 /* Upstream response header block. */
@@ -58,19 +68,40 @@ typedef struct px_config {
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
     int max_connections;   /* client connections served at once */
+    int max_upstream_connections;
+    int explicit_connection_limit, explicit_upstream_limit; /* given on the command line */
+    int workers;           /* event loops; 0 until main picks the number of CPUs */
     int min_body_rate;     /* bytes/s a request body must keep up (0: no rule) */
     int min_body_window_s; /* ... over each window of this many seconds */
     int allow_untraced;    /* forward untraced when tracing cannot be set up */
     int session_idle_s;    /* --session-idle */
 } px_config;
 
+/* Counters, read by /metrics from any worker's thread: touch them with px_counter_*. */
 typedef struct px_metrics {
     uint64_t requests;
-    uint64_t requests_active;
+    uint64_t requests_active; /* upstream transfers in flight */
     uint64_t upstream_errors;
-    uint64_t rejected;   /* requests answered by the proxy itself with 4xx */
-    uint64_t over_limit; /* 503s: the connection limit was reached */
+    uint64_t rejected;                    /* requests answered by the proxy itself with 4xx */
+    uint64_t over_limit;                  /* 503s: the connection limit was reached */
+    uint64_t upstream_over_limit;         /* 503s: --max-upstream-connections was reached */
+    uint64_t upstream_connections;        /* open now */
+    uint64_t upstream_connections_opened; /* since the start */
+    uint64_t upstream_http2;              /* 1 once the upstream answered over HTTP/2 */
 } px_metrics;
+
+static inline void px_counter_add(uint64_t *c, int64_t d)
+{
+    __atomic_fetch_add(c, (uint64_t)d, __ATOMIC_RELAXED);
+}
+static inline uint64_t px_counter_get(const uint64_t *c)
+{
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+static inline void px_counter_set(uint64_t *c, uint64_t v)
+{
+    __atomic_store_n(c, v, __ATOMIC_RELAXED);
+}
 
 typedef struct px_xfer px_xfer;
 
@@ -90,6 +121,8 @@ typedef struct px_proxy {
     uv_timer_t sweep;       /* upstream idle checks, once a second */
     px_xfer *xfers;         /* transfers with an upstream side (started or waiting to) */
     const char *cut_reason; /* set while px_server_cut runs */
+    struct px_sock **socks; /* upstream sockets by file descriptor (upstream.c) */
+    size_t n_socks;
 } px_proxy;
 
 /* One queued piece of request body waiting for curl's read callback. */
@@ -119,6 +152,7 @@ struct px_xfer {
     px_chunk *q_head, *q_tail;
     size_t q_bytes;
     int body_done; /* client finished sending the body */
+    int uploading; /* the request has a body */
     int send_paused, recv_paused;
     int client_read_paused; /* request body queue full: not reading the client */
     /* response */
@@ -151,6 +185,9 @@ int px_config_parse(px_config *cfg, int argc, char **argv);
 int px_upstream_init(px_proxy *px);
 void px_upstream_close(px_proxy *px);
 void px_upstream_kick(px_proxy *px);
+void px_upstream_setup_easy(px_proxy *px, CURL *e);
+void px_upstream_response_seen(px_proxy *px, CURL *e);
+int px_upstream_has_room(px_proxy *px);
 
 /* client.c: the proxy's request handler on the shared HTTP server */
 int px_listen(px_proxy *px);
