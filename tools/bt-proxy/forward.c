@@ -146,6 +146,7 @@ static void start_transfer(px_xfer *x)
         px_xfer_done(x, CURLE_OUT_OF_MEMORY);
         return;
     }
+    px_upstream_reserve(x->px);
     if (curl_multi_add_handle(x->px->multi, x->easy) != CURLM_OK) {
         px_xfer_done(x, CURLE_FAILED_INIT);
         return;
@@ -756,7 +757,7 @@ void px_xfer_done(px_xfer *x, CURLcode result)
         hs_response_abort(r, "client went away");
         return;
     }
-    x->px->m.upstream_errors++;
+    px_counter_add(&x->px->m.upstream_errors, 1);
     snprintf(x->note_buf, sizeof x->note_buf, "upstream: %s", curl_easy_strerror(result));
     end_exchange(x, BT_EXCHANGE_TRANSPORT_ERROR, 0, x->note_buf);
     release_upstream(x);

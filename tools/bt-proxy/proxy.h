@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <llhttp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
@@ -77,7 +78,8 @@ typedef struct px_config {
     int session_idle_s;    /* --session-idle */
 } px_config;
 
-/* Counters, read by /metrics from any worker's thread: touch them with px_counter_*. */
+/* Counters, read by /metrics from any worker's thread: touch them with px_counter_*.
+ * Only uint64_t fields: px_gateway_totals sums the workers' structs field by field. */
 typedef struct px_metrics {
     uint64_t requests;
     uint64_t requests_active; /* upstream transfers in flight */
@@ -104,26 +106,62 @@ static inline void px_counter_set(uint64_t *c, uint64_t v)
 }
 
 typedef struct px_xfer px_xfer;
+typedef struct px_gateway px_gateway;
 
+/* Commands the main thread gives a worker (bits of px_proxy.cmd, then uv_async_send). */
+enum { PX_CMD_DRAIN = 1, PX_CMD_CUT = 2 };
+
+/* One worker: an event loop on its own thread serving its own client connections (its
+ * listener shares the port through SO_REUSEPORT) with its own curl multi for their
+ * upstream transfers. Everything here is touched by that thread only, except `m` and
+ * `published` (read by any worker for /metrics) and cmd / cut_why (set by the main
+ * thread). */
 typedef struct px_proxy {
-    uv_loop_t *loop;
-    px_config cfg;
+    uv_loop_t *loop; /* &own_loop */
+    uv_loop_t own_loop;
+    px_gateway *gw;
+    int id;
+    px_config cfg; /* a copy of the gateway's */
     hs_server *server;
     CURLM *multi;
     uv_timer_t curl_timer;
-    bt_tracer *tracer;
-    bt_anthropic *anthropic;
+    bt_tracer *tracer;       /* shared by every worker (thread-safe) */
+    bt_anthropic *anthropic; /* shared; each exchange stays on the worker that began it */
     px_metrics m;
-    int shutting_down;
-    uv_signal_t sigterm, sigint;
-    uv_timer_t shutdown_timer;
-    uint64_t shutdown_start_ns;
+    uv_thread_t thread;
+    uv_async_t wake;    /* the main thread has set cmd */
+    int cmd;            /* PX_CMD_* bits, atomic */
+    char cut_why[192];  /* for PX_CMD_CUT, written before the bit is set */
+    int exited;         /* atomic: the thread is done */
+    uv_check_t publish; /* copies the server's stats after every loop iteration */
+    pthread_mutex_t pub_mu;
+    hs_stats published;
     uv_timer_t sweep;       /* upstream idle checks, once a second */
     px_xfer *xfers;         /* transfers with an upstream side (started or waiting to) */
     const char *cut_reason; /* set while px_server_cut runs */
     struct px_sock **socks; /* upstream sockets by file descriptor (upstream.c) */
+    long curl_conn_bound;   /* CURLMOPT_MAX_HOST_CONNECTIONS now (0: none) */
     size_t n_socks;
 } px_proxy;
+
+/* The process: configuration, the tracer and instrumentation shared by the workers,
+ * and the main thread's loop, which only handles signals, the shutdown clock and the
+ * once-a-second housekeeping. */
+struct px_gateway {
+    px_config cfg;
+    bt_tracer *tracer;
+    bt_anthropic *anthropic;
+    int n_workers;
+    px_proxy *workers;
+    uv_loop_t *loop;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t shutdown_timer, sweep;
+    uv_async_t worker_exited;
+    int shutting_down;
+    uint64_t shutdown_start_ns;
+    int workers_left; /* main thread only */
+    char listen_addr[160];
+};
 
 /* One queued piece of request body waiting for curl's read callback. */
 typedef struct px_chunk {
@@ -186,11 +224,22 @@ int px_upstream_init(px_proxy *px);
 void px_upstream_close(px_proxy *px);
 void px_upstream_kick(px_proxy *px);
 void px_upstream_setup_easy(px_proxy *px, CURL *e);
+void px_upstream_reserve(px_proxy *px);
 void px_upstream_response_seen(px_proxy *px, CURL *e);
 int px_upstream_has_room(px_proxy *px);
 
+/* workers.c */
+int px_workers_start(px_gateway *gw); /* listen on every worker, then run their threads */
+void px_workers_command(px_gateway *gw, int cmd, const char *cut_why);
+void px_workers_join(px_gateway *gw);
+/* Sums over the workers (any thread): their counters and their servers' stats. */
+void px_gateway_totals(px_gateway *gw, px_metrics *m, hs_stats *hs);
+int px_default_workers(void);
+
 /* client.c: the proxy's request handler on the shared HTTP server */
-int px_listen(px_proxy *px);
+/* Binds the worker's listener: `port` as given (worker 0, maybe 0 for any), shared
+ * with the others through SO_REUSEPORT when `reuse`. */
+int px_listen(px_proxy *px, int port, int reuse);
 void px_server_drain(px_proxy *px); /* stop accepting; uv_stop once no connection is left */
 /* Cuts every connection now; requests in flight are logged, and their spans end, with
  * `why` (the proxy cut them, no client left). */
@@ -219,15 +268,17 @@ int px_rewrite_results_url(const char *json, size_t len, const char *base, char 
 /* Same on a gzip body: inflate (bounded), rewrite, deflate. */
 int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, char **out, size_t *out_len);
 
-/* memory.c: from the once-a-second sweep */
-void px_release_memory_when_idle(px_proxy *px);
-
 /* metrics.c */
 char *px_metrics_json(px_proxy *px);
+
+/* memory.c: from the main thread's once-a-second sweep */
+void px_release_memory_when_idle(px_gateway *gw);
 
 /* accesslog.c */
 void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint64_t resp_bytes,
                    const char *note);
 void px_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes this thread's gathered access-log lines (end of every loop turn). */
+void px_log_flush(void);
 
 #endif

@@ -238,9 +238,47 @@ void px_upstream_response_seen(px_proxy *px, CURL *e)
  * connection; over HTTP/2 a connection carries up to PX_H2_STREAMS of them. */
 int px_upstream_has_room(px_proxy *px)
 {
-    uint64_t per_conn = px_counter_get(&px->m.upstream_http2) ? PX_H2_STREAMS : 1;
-    uint64_t cap = (uint64_t)px->cfg.max_upstream_connections * per_conn;
-    return px_counter_get(&px->m.requests_active) < cap;
+    uint64_t active = 0, h2 = 0;
+    px_gateway *gw = px->gw;
+    for (int i = 0; i < gw->n_workers; i++) { /* the limit is the process's, not a worker's */
+        active += px_counter_get(&gw->workers[i].m.requests_active);
+        h2 |= px_counter_get(&gw->workers[i].m.upstream_http2);
+    }
+    uint64_t cap = (uint64_t)px->cfg.max_upstream_connections * (h2 ? PX_H2_STREAMS : 1);
+    return active < cap;
+}
+
+/* Before a transfer is added: over HTTP/2, let curl open only the connections the
+ * transfers in flight need (100 streams each). Without that bound curl, finding every
+ * connection full or still in its TLS handshake, opens one per new transfer: a burst
+ * of a thousand streams became hundreds of connections. With it, transfers beyond the
+ * open connections' streams wait for the one connection being set up, a handshake at
+ * most. Over HTTP/1.1 curl has no bound (each transfer needs its own connection, and
+ * px_upstream_has_room already refused what --max-upstream-connections does not
+ * allow). */
+static int upstream_speaks_h2(px_gateway *gw)
+{
+    for (int i = 0; i < gw->n_workers; i++)
+        if (px_counter_get(&gw->workers[i].m.upstream_http2))
+            return 1;
+    return 0;
+}
+
+void px_upstream_reserve(px_proxy *px)
+{
+    long want = 0;
+    if (upstream_speaks_h2(px->gw)) { /* whichever worker learnt it */
+        uint64_t in_flight = px_counter_get(&px->m.requests_active) + 1;
+        want = (long)((in_flight + PX_H2_STREAMS - 1) / PX_H2_STREAMS);
+        if (want > px->cfg.max_upstream_connections)
+            want = px->cfg.max_upstream_connections;
+        if (want < px->curl_conn_bound)
+            return; /* never lowered: connections already open stay usable */
+    }
+    if (want != px->curl_conn_bound) {
+        px->curl_conn_bound = want;
+        curl_multi_setopt(px->multi, CURLMOPT_MAX_HOST_CONNECTIONS, want);
+    }
 }
 
 /* Lets curl act on a newly added or unpaused handle right away. */
