@@ -236,7 +236,7 @@ for (const stopWhenAnswered of [true, false]) {
 
 // ---------------------------------------------------------------- log injection
 await test('access log: a model with newline, ESC and CR is escaped, from the response and from the request', async () => {
-  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP], { OTEL_EXPORTER_OTLP_ENDPOINT: '', BRAINTRUST_API_KEY: '', BT_STORE_PATH: '', XDG_STATE_HOME: process.env.BT_TEST_TMPDIR });
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--spans-jsonl', '/dev/null'], { OTEL_EXPORTER_OTLP_ENDPOINT: '', BRAINTRUST_API_KEY: '' });
   try {
     const hdrs = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': 'k' };
     const body = JSON.stringify({ model: 'claude\nFAKE-LINE from the request\u001b[2J\r', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] });

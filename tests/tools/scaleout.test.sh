@@ -60,18 +60,14 @@ bt_pg_start || die "PostgreSQL did not start"
 start fake fake-anthropic --batch-polls 2 --pace-ms 1
 # Spans go to each replica's JSONL file only.
 export OTEL_EXPORTER_OTLP_ENDPOINT= OTEL_EXPORTER_OTLP_TRACES_ENDPOINT= BRAINTRUST_API_KEY= OTEL_BSP_SCHEDULE_DELAY=100
-# A by flag, B by environment: both ways of naming the store.
-# Lookups may wait 10 s (default 200 ms): this checks joined inputs on a machine that
-# may be busy with sanitizers and other tests, not the proxy's speed.
-start A bt-proxy --upstream "http://127.0.0.1:$PORT_fake" --spans-jsonl "$TMP/A.jsonl" --correlation "$BT_PG_URL" \
-    --correlation-wait-ms 10000
-BT_CORRELATION_URL="$BT_PG_URL" start B bt-proxy --upstream "http://127.0.0.1:$PORT_fake" \
-    --spans-jsonl "$TMP/B.jsonl" --correlation-wait-ms 10000
-
+# nginx first, on the replicas' ports picked now: the replicas are told the public URL
+# (nginx's), which batch objects' results_url then point at.
+PA=$(bt_free_port)
+PB=$(bt_free_port)
 cat >"$TMP/site.conf" <<EOF
-upstream replicas { server 127.0.0.1:$PORT_A; server 127.0.0.1:$PORT_B; }
-upstream replica_a { server 127.0.0.1:$PORT_A; }
-upstream replica_b { server 127.0.0.1:$PORT_B; }
+upstream replicas { server 127.0.0.1:$PA; server 127.0.0.1:$PB; }
+upstream replica_a { server 127.0.0.1:$PA; }
+upstream replica_b { server 127.0.0.1:$PB; }
 # Batch creates on A, batch results on B, everything else round robin.
 map "\$request_method \$uri" \$replica {
     "~^POST /v1/messages/batches\$"          replica_a;
@@ -93,6 +89,14 @@ server {
 EOF
 bt_nginx_start "$TMP/site.conf" || die "nginx did not start"
 LB="http://127.0.0.1:$BT_NGINX_PORT"
+
+# A by flag, B by environment: both ways of naming the store.
+# Lookups may wait 10 s (default 200 ms): this checks joined inputs on a machine that
+# may be busy with sanitizers and other tests, not the proxy's speed.
+start A bt-proxy --upstream "http://127.0.0.1:$PORT_fake" --spans-jsonl "$TMP/A.jsonl" --correlation "$BT_PG_URL" \
+    --correlation-wait-ms 10000 --listen "127.0.0.1:$PA" --public-url "$LB"
+BT_CORRELATION_URL="$BT_PG_URL" start B bt-proxy --upstream "http://127.0.0.1:$PORT_fake" \
+    --spans-jsonl "$TMP/B.jsonl" --correlation-wait-ms 10000 --listen "127.0.0.1:$PB" --public-url "$LB"
 
 check "both replicas use the shared store" grep -q "batch correlation in PostgreSQL: connected" "$TMP/A.err" "$TMP/B.err"
 

@@ -17,9 +17,15 @@
  *   Connection: close, and the rest of the body is read and dropped for a while before
  *   closing, so the client reads the answer instead of a reset.
  *
- * One server runs on one uv loop and keeps no global state: running several (one per
+ * The program must ignore SIGPIPE (both tools do), since writing to a client that left
+ * raises it. One server runs on one uv loop and keeps no global state: running several (one per
  * loop and thread, each with its own listener on the same port via HS_LISTEN_REUSEPORT)
  * is the way to use several cores.
+ *
+ * A client that shuts its sending side while its response is in flight still gets the
+ * response (HTTP allows the half-close); a response that never ends (server-sent
+ * events) learns that its client left when a write fails, and on_finish follows: such
+ * a handler writes something now and then (an SSE comment line).
  *
  * Callbacks run only from the loop, never from inside an hs_* call the handler makes:
  * a handler may respond, write or pause from any of its callbacks or from its own

@@ -404,15 +404,14 @@ static void fake_format_error(hs_request *r, int status, const char *type, const
 int fake_server_start(uv_loop_t *loop, int *bound_port)
 {
     /* Bodies are held (or parsed as they come) and dispatched whole; streamed answers
-     * are pumped again on each drain. */
-    static const hs_handler handler = {
-        .on_request = fake_on_request,
-        .on_body = fake_on_body,
-        .on_body_end = fake_on_body_end,
-        .format_error = fake_format_error,
-        .on_drain = fake_on_drain,
-        .on_finish = fake_on_finish,
-    };
+     * are pumped again on each drain; errors carry the request id like the real API's. */
+    hs_handler handler = {0};
+    handler.on_request = fake_on_request;
+    handler.on_body = fake_on_body;
+    handler.on_body_end = fake_on_body_end;
+    handler.on_drain = fake_on_drain;
+    handler.on_finish = fake_on_finish;
+    handler.format_error = fake_format_error;
     hs_limits lim;
     hs_limits_default(&lim);
     lim.head.max_target_bytes = FAKE_MAX_TARGET;
