@@ -108,6 +108,9 @@ typedef enum {
 typedef struct bt_exchange_options {
     const bt_span_context *parent; /* e.g. from an incoming traceparent; may be NULL */
     const char *braintrust_parent; /* per-request braintrust.parent override; may be NULL */
+    uint64_t start_unix_nano;      /* when the request arrived (the tracer's clock, Unix ns);
+                                    * 0: now. For an adapter that begins the exchange later
+                                    * than it saw the request (from a queue). */
 } bt_exchange_options;
 
 /* Starts observing one exchange. `target` is the request target (path and query, or an
@@ -124,6 +127,17 @@ BT_EXTERN void bt_exchange_response_headers(bt_exchange *ex, int status, const b
                                             size_t n_headers);
 /* Response body bytes as received (still content-encoded), in any chunking. */
 BT_EXTERN void bt_exchange_response_body(bt_exchange *ex, const void *data, size_t len);
+
+/* Dates the calls that follow on `ex` (response headers, body bytes, end): they happened
+ * at `unix_nano`, on the tracer's clock (0: the tracer's clock again). For an adapter that
+ * hands bytes to the exchange later than they arrived, so that the span's times, time to
+ * first token included, stay those of the traffic. */
+BT_EXTERN void bt_exchange_set_time(bt_exchange *ex, uint64_t unix_nano);
+
+/* The adapter could not hand over the rest of the exchange (it fell behind and dropped
+ * bytes): decoding stops here, and the span, still ended by bt_exchange_end, is marked
+ * metadata.truncated with decode_error = `reason` (borrowed for the call). */
+BT_EXTERN void bt_exchange_lost(bt_exchange *ex, const char *reason);
 
 /* A summary for access logs. */
 typedef struct bt_exchange_info {

@@ -157,7 +157,7 @@ int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target, c
     ex->a = a;
     ex->route = route;
     snprintf(ex->method, sizeof ex->method, "%s", method);
-    ex->start_unix_nano = bt_tracer_now(t);
+    ex->start_unix_nano = opts && opts->start_unix_nano ? opts->start_unix_nano : bt_tracer_now(t);
     ex->outcome = BT_EXCHANGE_COMPLETED;
 
     server_from_url(ex, target);
@@ -220,7 +220,7 @@ void bt_exchange_response_headers(bt_exchange *ex, int status, const bt_header *
     if (ex->status)
         return; /* only the first final response counts */
     ex->status = status > 0 ? status : 0;
-    ex->response_start_unix_nano = bt_tracer_now(bt__anthropic_tracer(ex->a));
+    ex->response_start_unix_nano = bt__exchange_now(ex);
 
     const bt_header *encoding = NULL;
     for (size_t i = 0; i < n_headers; i++) {
@@ -299,7 +299,7 @@ void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_exchange_i
         ex->inflater = NULL;
     }
     ex->outcome = outcome;
-    ex->end_unix_nano = bt_tracer_now(bt__anthropic_tracer(ex->a));
+    ex->end_unix_nano = bt__exchange_now(ex);
     if (ex->end_unix_nano < ex->start_unix_nano)
         ex->end_unix_nano = ex->start_unix_nano;
     bt_exchange_info local;
@@ -314,6 +314,26 @@ void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_exchange_i
     bt__session_end(ex);
     free(ex->braintrust_parent);
     free(ex);
+}
+
+uint64_t bt__exchange_now(const bt_exchange *ex)
+{
+    return ex->fed_at_unix_nano ? ex->fed_at_unix_nano : bt_tracer_now(bt__anthropic_tracer(ex->a));
+}
+
+void bt_exchange_set_time(bt_exchange *ex, uint64_t unix_nano)
+{
+    if (ex)
+        ex->fed_at_unix_nano = unix_nano;
+}
+
+void bt_exchange_lost(bt_exchange *ex, const char *reason)
+{
+    if (!ex || ex->decode_error[0])
+        return;
+    snprintf(ex->decode_error, sizeof ex->decode_error, "%s",
+             reason && *reason ? reason : "the rest of the exchange was not observed");
+    ex->is_truncated = 1;
 }
 
 void bt_exchange_abort(bt_exchange *ex, const char *reason, bt_exchange_info *info)

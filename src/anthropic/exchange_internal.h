@@ -40,6 +40,7 @@ struct bt_exchange {
     uint64_t start_unix_nano;          /* tracer clock at begin */
     uint64_t response_start_unix_nano; /* when response headers arrived; 0 before */
     uint64_t end_unix_nano;
+    uint64_t fed_at_unix_nano; /* bt_exchange_set_time: when the bytes being fed arrived; 0 */
     /* request headers worth keeping (never secrets) */
     char anthropic_beta[512]; /* repeated headers joined with "," */
     char anthropic_version[64];
@@ -105,5 +106,9 @@ const char *bt__exchange_cut(const bt_exchange *ex, const char **message);
 bt__handler *bt__messages_handler_new(bt_exchange *ex);      /* messages + count_tokens */
 bt__handler *bt__batches_handler_new(bt_exchange *ex);       /* create/retrieve/list/cancel/delete */
 bt__handler *bt__batch_results_handler_new(bt_exchange *ex); /* results + the batch trace */
+
+/* The time of what the exchange is being fed: bt_exchange_set_time's, else the tracer's
+ * clock now. */
+uint64_t bt__exchange_now(const bt_exchange *ex);
 
 #endif

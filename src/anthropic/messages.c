@@ -40,7 +40,7 @@ static int on_sse_event(void *ud, const char *event, size_t event_len, const cha
     bt_exchange *ex = ud;
     msg_handler *m = (msg_handler *)ex->handler;
     (void)event_len;
-    uint64_t now = bt_tracer_now(bt__anthropic_tracer(ex->a)); /* as it arrives */
+    uint64_t now = bt__exchange_now(ex); /* as it arrives */
     if (bt__msg_stream_event(m->stream, event, data, data_len, truncated, now) && !m->first_content_nano)
         m->first_content_nano = now;
     return 0;
