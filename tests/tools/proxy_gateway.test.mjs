@@ -154,6 +154,44 @@ await test('--max-upstream-connections: past it a 503 JSON error at once, an abo
   assert.equal(lines.length, 4);
 });
 
+await test('tracing never holds traffic back: past --trace-backlog a call passes intact, its span marked and counted', async () => {
+  const spans = path.join(tmp, 'backlog.jsonl');
+  // 0 MiB: no copy may wait for the tracing thread, so every call's bytes are refused.
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--trace-backlog', '0', '--spans-jsonl', spans]);
+  try {
+    const r = await message(tp.port);
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).id, 'msg_1', 'the response passes whole');
+    const m = await metrics(tp.port);
+    assert.equal(m.tracing.incomplete, 1);
+    assert.equal(m.tracing.backlog_limit, 0);
+  } finally {
+    await stopProxy(tp);
+  }
+  const lines = fs.readFileSync(spans, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, 1, 'the span is there, not dropped');
+  const md = JSON.parse(lines[0].attributes.find((a) => a.key === 'braintrust.metadata').value.stringValue);
+  assert.equal(md.truncated, true);
+  assert.match(md.decode_error, /tracing fell behind/);
+});
+
+await test('tracing beside the loop keeps span times: start and end are when the traffic happened', async () => {
+  const spans = path.join(tmp, 'times.jsonl');
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--spans-jsonl', spans]);
+  const before = BigInt(Date.now()) * 1000000n;
+  let after;
+  try {
+    assert.equal((await message(tp.port)).status, 200);
+    after = BigInt(Date.now()) * 1000000n;
+  } finally {
+    await stopProxy(tp);
+  }
+  const [span] = fs.readFileSync(spans, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const start = BigInt(span.startTimeUnixNano);
+  const end = BigInt(span.endTimeUnixNano);
+  assert.ok(start >= before - 1000000000n && end <= after + 1000000000n && start <= end, `${before} ${start} ${end} ${after}`);
+});
+
 // ------------------------------------------------ HTTP/2 over TLS through local nginx
 
 function haveNginx() {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,8 +113,7 @@ static void safe_target(const hp_head *h, bt__buf *out)
     }
 }
 
-void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint64_t resp_bytes,
-                   const char *note)
+char *px_access_log_prefix(hs_request *r, int status, uint64_t resp_bytes)
 {
     const hp_head *h = hs_request_head(r);
     bt__buf target;
@@ -124,6 +124,23 @@ void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint
     bt__buf_init(&line, 4096);
     bt__buf_printf(&line, "%s \"%s %s\" %d %.1fms bytes=%" PRIu64, hs_request_peer(r), h ? h->method : "-",
                    target.data ? target.data : "", status, ms, resp_bytes);
+    bt__buf_free(&target);
+    return bt__buf_steal(&line, NULL);
+}
+
+void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint64_t resp_bytes,
+                   const char *note)
+{
+    char *prefix = px_access_log_prefix(r, status, resp_bytes);
+    px_access_log_finish(prefix ? prefix : "", info, note);
+    free(prefix);
+}
+
+void px_access_log_finish(const char *prefix, const bt_exchange_info *info, const char *note)
+{
+    bt__buf line;
+    bt__buf_init(&line, 4096);
+    bt__buf_append_str(&line, prefix);
     if (info && info->span_name)
         bt__buf_printf(&line, " span=%s", info->span_name);
     if (info && info->model[0]) {
@@ -141,5 +158,4 @@ void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint
     }
     log_line_batched(line.data ? line.data : "");
     bt__buf_free(&line);
-    bt__buf_free(&target);
 }

@@ -187,7 +187,13 @@ static void px_on_finish(hs_request *r, const hs_finish *f)
         status = x->log_status;
     else if (!status && !x->px->cut_reason)
         status = 499; /* the client left before any answer */
-    px_access_log(r, status, x->have_info ? &x->info : NULL, x->resp_bytes, x->note ? x->note : f->reason);
+    const char *note = x->note ? x->note : f->reason;
+    if (x->trace) { /* the line waits for the span's summary, on the lane */
+        px_trace_log(x->px, x->trace, px_access_log_prefix(r, status, x->resp_bytes), note);
+        x->trace = NULL;
+    } else {
+        px_access_log(r, status, NULL, x->resp_bytes, note);
+    }
     px_xfer_free(x);
 }
 

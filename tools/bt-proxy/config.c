@@ -52,6 +52,11 @@ static void usage(FILE *out)
           "                         a JSON error at once: nothing waits in a hidden queue.\n"
           "  --workers N            event loops serving clients, each on its own thread with\n"
           "                         its own connections (default: the number of CPUs)\n"
+          "  --trace-backlog MIB    copies of traffic waiting to be traced, all workers\n"
+          "                         together (default 256). Tracing runs beside forwarding\n"
+          "                         and never holds it back: past this, the rest of a call is\n"
+          "                         not traced, its span is marked truncated and /metrics\n"
+          "                         counts it (tracing.incomplete).\n"
           "  --min-body-rate BYTES  a request body must arrive at this many bytes/s on average\n"
           "                         over each --min-body-rate-window, else 408 (default 1024;\n"
           "                         0 turns the rule off)\n"
@@ -208,6 +213,7 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     cfg->max_connections = PX_MAX_CONNECTIONS;
     cfg->max_upstream_connections = PX_MAX_UPSTREAM_CONNECTIONS;
     cfg->workers = 0; /* the number of CPUs, decided in main */
+    cfg->trace_backlog_bytes = (uint64_t)PX_TRACE_BACKLOG_MIB << 20;
     cfg->min_body_rate = 1024;
     cfg->min_body_window_s = 10;
     const char *tok = getenv("BT_PROXY_TOKEN");
@@ -246,6 +252,7 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--max-connections",
                                             "--max-upstream-connections",
                                             "--workers",
+                                            "--trace-backlog",
                                             "--min-body-rate",
                                             "--min-body-rate-window",
                                             "--public-url"};
@@ -289,6 +296,10 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
         } else if (FLAG("--max-upstream-connections")) {
             bad = parse_count(val, 1, 1000000, &cfg->max_upstream_connections);
             cfg->explicit_upstream_limit = 1;
+        } else if (FLAG("--trace-backlog")) {
+            int mib = 0;
+            bad = parse_count(val, 0, 1 << 20, &mib);
+            cfg->trace_backlog_bytes = (uint64_t)mib << 20;
         } else if (FLAG("--workers")) {
             bad = parse_count(val, 1, PX_MAX_WORKERS, &cfg->workers);
         } else if (FLAG("--max-connections")) {

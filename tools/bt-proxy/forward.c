@@ -194,8 +194,7 @@ static size_t read_cb(char *buffer, size_t size, size_t nitems, void *userp)
 
 void px_xfer_request_body(px_xfer *x, const char *data, size_t len)
 {
-    if (x->ex)
-        bt_exchange_request_body(x->ex, data, len);
+    px_trace_request_body(x->px, x->trace, data, len);
     if (x->finished || !x->easy || len == 0)
         return; /* the upstream already answered; the rest of the body is dropped */
     px_chunk *ch = malloc(sizeof *ch + len);
@@ -420,8 +419,7 @@ static void head_complete(px_xfer *x)
     px_upstream_response_seen(x->px, x->easy);
     resp_hdrs r;
     split_head(x->resp_head.data, x->resp_head.len, &r);
-    if (x->ex)
-        bt_exchange_response_headers(x->ex, x->status, r.h, r.n);
+    px_trace_response_headers(x->px, x->trace, x->status, r.h, r.n);
     const bt_header *ct = find_hdr(&r, "content-type");
     const bt_header *ce = find_hdr(&r, "content-encoding");
     const hp_head *req = hs_request_head(x->r);
@@ -486,8 +484,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
     if (x->rewrite) {
         if (x->rewrite_buf.len + len <= PX_REWRITE_MAX) {
             bt__buf_append(&x->rewrite_buf, data, len);
-            if (x->ex)
-                bt_exchange_response_body(x->ex, data, len);
+            px_trace_response_body(x->px, x->trace, data, len);
             x->resp_bytes += len;
             return len;
         }
@@ -506,8 +503,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
         x->failed_client = 1;
         return 0;
     }
-    if (x->ex)
-        bt_exchange_response_body(x->ex, data, len);
+    px_trace_response_body(x->px, x->trace, data, len);
     x->resp_bytes += len;
     return len;
 }
@@ -571,14 +567,13 @@ static void begin_exchange(px_xfer *x, const char *target)
     const char *ts = hs_request_header(x->r, "tracestate", &sl);
     const char *bp = hs_request_header(x->r, "x-bt-parent", &pl);
     bt_span_context parent;
-    bt_exchange_options opts = {0};
+    const bt_span_context *parent_p = NULL;
     char *tp_s = tp ? strndup(tp, tl) : NULL;
     char *ts_s = ts ? strndup(ts, sl) : NULL;
     char *bp_s = bp && pl ? strndup(bp, pl) : NULL;
     if (tp_s && bt_traceparent_parse(tp_s, ts_s, &parent) == BT_OK)
-        opts.parent = &parent;
-    opts.braintrust_parent = bp_s;
-    bt_exchange_begin(px->anthropic, h->method, target, hs, n, &opts, &x->ex);
+        parent_p = &parent;
+    x->trace = px_trace_begin(px, h->method, target, hs, n, parent_p, bp_s);
     free(tp_s);
     free(ts_s);
     free(bp_s);
@@ -662,8 +657,11 @@ fail:
 void px_xfer_free(px_xfer *x)
 {
     release_upstream(x);
-    if (x->ex)
-        bt_exchange_end(x->ex, BT_EXCHANGE_CLIENT_CANCELLED, NULL);
+    if (x->trace) { /* not logged (px_on_finish always logs): end it, then log without a line */
+        px_trace_end(x->px, x->trace, BT_EXCHANGE_CLIENT_CANCELLED, NULL);
+        px_trace_log(x->px, x->trace, NULL, NULL);
+        x->trace = NULL;
+    }
     free(x->url);
     free(x->target);
     bt__buf_free(&x->resp_head);
@@ -673,14 +671,7 @@ void px_xfer_free(px_xfer *x)
 
 static void end_exchange(px_xfer *x, bt_exchange_outcome outcome, int log_status, const char *note)
 {
-    memset(&x->info, 0, sizeof x->info);
-    x->info.input_tokens = x->info.output_tokens = -1;
-    if (x->ex && outcome == BT_EXCHANGE_ABORTED)
-        bt_exchange_abort(x->ex, note, &x->info);
-    else if (x->ex)
-        bt_exchange_end(x->ex, outcome, &x->info);
-    x->ex = NULL;
-    x->have_info = 1;
+    px_trace_end(x->px, x->trace, outcome, outcome == BT_EXCHANGE_ABORTED ? note : NULL);
     if (log_status)
         x->log_status = log_status;
     if (note && !x->note)

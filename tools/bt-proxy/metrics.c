@@ -32,6 +32,8 @@ char *px_metrics_json(px_proxy *px)
         ",\"connections_evicted\":%" PRIu64 ",\"connections_refused\":%" PRIu64 ",\"over_limit\":%" PRIu64
         ",\"workers\":%d,\"upstream\":{\"connections\":%" PRIu64 ",\"connections_opened\":%" PRIu64
         ",\"http2\":%s,\"over_limit\":%" PRIu64 ",\"max_connections\":%d}"
+        ",\"tracing\":{\"backlog_bytes\":%" PRIu64 ",\"backlog_limit\":%" PRIu64 ",\"incomplete\":%" PRIu64
+        "}"
         ",\"spans\":{\"started\":%" PRIu64 ",\"ended\":%" PRIu64 ",\"queue_length\":%" PRIu64
         ",\"exported\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"spooled\":%" PRIu64 ",\"rejected\":%" PRIu64
         ",\"dropped\":%" PRIu64 "},\"export\":{\"to\":",
@@ -39,8 +41,9 @@ char *px_metrics_json(px_proxy *px)
         hs.bytes_out, m->upstream_errors, m->rejected + hs.rejected, hs.timeouts, hs.connections_evicted,
         hs.connections_refused, m->over_limit, px->gw->n_workers, m->upstream_connections,
         m->upstream_connections_opened, m->upstream_http2 ? "true" : "false", m->upstream_over_limit,
-        px->cfg.max_upstream_connections, st.spans_started, st.spans_ended, st.queue_length,
-        st.spans_exported, st.spans_sent, st.spans_spooled, st.spans_rejected, st.spans_dropped);
+        px->cfg.max_upstream_connections, m->trace_backlog_bytes, px->cfg.trace_backlog_bytes,
+        m->spans_incomplete, st.spans_started, st.spans_ended, st.queue_length, st.spans_exported,
+        st.spans_sent, st.spans_spooled, st.spans_rejected, st.spans_dropped);
     if (where[0])
         bt__buf_append_json_string(&b, where, strlen(where));
     else

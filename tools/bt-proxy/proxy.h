@@ -42,6 +42,8 @@
 #define PX_MAX_UPSTREAM_CONNECTIONS 10000
 /* Streams one HTTP/2 upstream connection carries (CURLMOPT_MAX_CONCURRENT_STREAMS). */
 #define PX_H2_STREAMS 100
+/* --trace-backlog by default, in MiB. */
+#define PX_TRACE_BACKLOG_MIB 256
 /* --workers at most. */
 #define PX_MAX_WORKERS 256
 /* Pipelined bytes kept while a response is still in flight. */
@@ -71,11 +73,12 @@ typedef struct px_config {
     int max_connections;   /* client connections served at once */
     int max_upstream_connections;
     int explicit_connection_limit, explicit_upstream_limit; /* given on the command line */
-    int workers;           /* event loops; 0 until main picks the number of CPUs */
-    int min_body_rate;     /* bytes/s a request body must keep up (0: no rule) */
-    int min_body_window_s; /* ... over each window of this many seconds */
-    int allow_untraced;    /* forward untraced when tracing cannot be set up */
-    int session_idle_s;    /* --session-idle */
+    int workers;                  /* event loops; 0 until main picks the number of CPUs */
+    uint64_t trace_backlog_bytes; /* copies waiting to be traced, all workers (--trace-backlog) */
+    int min_body_rate;            /* bytes/s a request body must keep up (0: no rule) */
+    int min_body_window_s;        /* ... over each window of this many seconds */
+    int allow_untraced;           /* forward untraced when tracing cannot be set up */
+    int session_idle_s;           /* --session-idle */
 } px_config;
 
 /* Counters, read by /metrics from any worker's thread: touch them with px_counter_*.
@@ -90,6 +93,8 @@ typedef struct px_metrics {
     uint64_t upstream_connections;        /* open now */
     uint64_t upstream_connections_opened; /* since the start */
     uint64_t upstream_http2;              /* 1 once the upstream answered over HTTP/2 */
+    uint64_t trace_backlog_bytes;         /* copies waiting for the lane, now */
+    uint64_t spans_incomplete;            /* exchanges whose tracing fell behind: marked */
 } px_metrics;
 
 static inline void px_counter_add(uint64_t *c, int64_t d)
@@ -107,6 +112,8 @@ static inline void px_counter_set(uint64_t *c, uint64_t v)
 
 typedef struct px_xfer px_xfer;
 typedef struct px_gateway px_gateway;
+typedef struct px_trace px_trace;
+typedef struct px_lane px_lane;
 
 /* Commands the main thread gives a worker (bits of px_proxy.cmd, then uv_async_send). */
 enum { PX_CMD_DRAIN = 1, PX_CMD_CUT = 2 };
@@ -137,6 +144,7 @@ typedef struct px_proxy {
     pthread_mutex_t pub_mu;
     hs_stats published;
     uv_timer_t sweep;       /* upstream idle checks, once a second */
+    px_lane *lane;          /* the worker's tracing thread (tracelane.c); NULL untraced */
     px_xfer *xfers;         /* transfers with an upstream side (started or waiting to) */
     const char *cut_reason; /* set while px_server_cut runs */
     struct px_sock **socks; /* upstream sockets by file descriptor (upstream.c) */
@@ -181,9 +189,9 @@ struct px_xfer {
     int started; /* handed to curl */
     struct curl_slist *req_headers;
     char *url;
-    char *target; /* origin-form request target */
-    int gzip;     /* response Content-Encoding: gzip */
-    bt_exchange *ex;
+    char *target;    /* origin-form request target */
+    int gzip;        /* response Content-Encoding: gzip */
+    px_trace *trace; /* its tracing, on the worker's lane; NULL when untraced */
     uint64_t start_ns;
     uint64_t last_activity_ns; /* last byte to or from the upstream */
     /* request body on its way upstream */
@@ -209,8 +217,6 @@ struct px_xfer {
     int log_status;     /* 0: the status sent */
     const char *note;   /* static text, or NULL */
     char note_buf[160]; /* ... or this */
-    bt_exchange_info info;
-    int have_info;
 };
 
 /* main.c */
@@ -227,6 +233,23 @@ void px_upstream_setup_easy(px_proxy *px, CURL *e);
 void px_upstream_reserve(px_proxy *px);
 void px_upstream_response_seen(px_proxy *px, CURL *e);
 int px_upstream_has_room(px_proxy *px);
+
+/* tracelane.c: tracing beside the worker's loop. Every px_trace_* call takes its own
+ * copy and returns at once; NULL traces are ignored. After px_trace_log the trace
+ * belongs to the lane. */
+px_trace *px_trace_begin(px_proxy *px, const char *method, const char *target, const bt_header *h, size_t n,
+                         const bt_span_context *parent, const char *braintrust_parent);
+void px_trace_request_body(px_proxy *px, px_trace *t, const void *data, size_t len);
+void px_trace_response_headers(px_proxy *px, px_trace *t, int status, const bt_header *h, size_t n);
+void px_trace_response_body(px_proxy *px, px_trace *t, const void *data, size_t len);
+/* `reason` (borrowed) names why the proxy aborted it, for BT_EXCHANGE_ABORTED. */
+void px_trace_end(px_proxy *px, px_trace *t, bt_exchange_outcome outcome, const char *reason);
+/* The access-log line: `prefix` (malloc'd, taken; NULL: no line) is completed with the
+ * span's summary and `note` (borrowed) once the lane has ended the exchange. */
+void px_trace_log(px_proxy *px, px_trace *t, char *prefix, const char *note);
+void px_lane_flush(px_proxy *px); /* end of a loop turn */
+int px_lane_start(px_proxy *px);
+void px_lane_stop(px_proxy *px);
 
 /* workers.c */
 int px_workers_start(px_gateway *gw); /* listen on every worker, then run their threads */
@@ -277,6 +300,10 @@ void px_release_memory_when_idle(px_gateway *gw);
 /* accesslog.c */
 void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint64_t resp_bytes,
                    const char *note);
+/* The same line in two steps: what the worker knows (malloc'd), then the span's
+ * summary and the note, added where the exchange ended (the lane). */
+char *px_access_log_prefix(hs_request *r, int status, uint64_t resp_bytes);
+void px_access_log_finish(const char *prefix, const bt_exchange_info *info, const char *note);
 void px_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes this thread's gathered access-log lines (end of every loop turn). */
 void px_log_flush(void);

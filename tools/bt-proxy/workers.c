@@ -25,6 +25,7 @@ int px_default_workers(void)
 static void on_publish(uv_check_t *h)
 {
     px_proxy *px = h->data;
+    px_lane_flush(px);
     px_log_flush();
     hs_stats st;
     hs_server_stats(px->server, &st);
@@ -66,6 +67,8 @@ static void worker_main(void *arg)
     px_upstream_close(px);
     uv_run(px->loop, UV_RUN_DEFAULT);
     uv_loop_close(px->loop);
+    px_lane_stop(px); /* every exchange of this worker traced before the tracer flushes */
+    px_log_flush();
     __atomic_store_n(&px->exited, 1, __ATOMIC_RELEASE);
     uv_async_send(&px->gw->worker_exited);
 }
@@ -95,7 +98,7 @@ static int worker_init(px_gateway *gw, int i, int port)
     px->sweep.data = px;
     uv_timer_start(&px->sweep, on_sweep, 1000, 1000);
     uv_unref((uv_handle_t *)&px->sweep);
-    if (px_upstream_init(px) != 0 || px_listen(px, port, gw->n_workers > 1) != 0)
+    if (px_upstream_init(px) != 0 || px_listen(px, port, gw->n_workers > 1) != 0 || px_lane_start(px) != 0)
         return -1;
     on_publish(&px->publish);
     return 0;
