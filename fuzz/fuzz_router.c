@@ -47,8 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (id_len == sizeof r.batch_id || memchr(r.batch_id, '/', id_len))
         abort();
     int has_id = r.kind == BT__ROUTE_BATCH_RETRIEVE || r.kind == BT__ROUTE_BATCH_CANCEL ||
-        r.kind == BT__ROUTE_BATCH_DELETE || r.kind == BT__ROUTE_BATCH_RESULTS;
+        r.kind == BT__ROUTE_BATCH_DELETE || r.kind == BT__ROUTE_BATCH_RESULTS ||
+        r.kind == BT__ROUTE_SESSION_EVENTS_SEND || r.kind == BT__ROUTE_SESSION_EVENTS_LIST ||
+        r.kind == BT__ROUTE_SESSION_EVENTS_STREAM;
     if ((has_id && id_len == 0) || (!has_id && id_len != 0))
+        abort();
+    size_t thread_len = strnlen(r.thread_id, sizeof r.thread_id);
+    if (thread_len == sizeof r.thread_id || memchr(r.thread_id, '/', thread_len) ||
+        (thread_len && r.kind != BT__ROUTE_SESSION_EVENTS_LIST && r.kind != BT__ROUTE_SESSION_EVENTS_STREAM))
         abort();
     if ((r.kind != BT__ROUTE_NONE) != (bt__route_span_name(r.kind) != NULL))
         abort();

@@ -32,6 +32,10 @@ typedef struct bt_otlp_options {
     int max_retries;          /* 0: the default 5; negative: never retry */
     size_t max_request_bytes; /* a batch encoding to more is sent in several requests;
                                     0: 8 MiB (Braintrust rejects requests over 10 MB) */
+    /* Braintrust's API base URL, for a sink that exports to Braintrust: span attachments
+     * (base64 images and documents, see docs/SPANS.md) are uploaded through its
+     * attachment API with bearer_token before their spans are sent. NULL: none are. */
+    const char *attachments_api_url;
 } bt_otlp_options;
 
 /* Creates an OTLP/HTTP sink. Retries HTTP 429/502/503/504 and network errors only
@@ -60,13 +64,18 @@ BT_EXTERN int bt_sink_jsonl_new(const char *path, bt_sink **out);
 /* Human-readable one-line summary per span to stderr. */
 BT_EXTERN int bt_sink_console_new(bt_sink **out);
 
-/* Keeps every exported span in memory as its OTLP JSON Span line; for tests. */
+/* Keeps every exported span in memory as its OTLP JSON Span line, and the bytes of the
+ * spans' attachments (base64 images and documents that spans refer to by key, see
+ * docs/SPANS.md); for tests. */
 BT_EXTERN int bt_sink_memory_new(bt_sink **out);
 /* Number of spans held. Thread-safe. */
 BT_EXTERN size_t bt_sink_memory_count(bt_sink *sink);
 /* Copy of span i as an OTLP JSON Span line (malloc'd; caller frees), or NULL. */
 BT_EXTERN char *bt_sink_memory_get(bt_sink *sink, size_t i);
 BT_EXTERN void bt_sink_memory_clear(bt_sink *sink);
+/* Copy of the bytes of the attachment with this key (malloc'd; caller frees; *len gets
+ * the size), or NULL when the sink holds none. Thread-safe. */
+BT_EXTERN unsigned char *bt_sink_memory_get_attachment(bt_sink *sink, const char *key, size_t *len);
 
 /* The local SQLite span store (WAL). With `spool_to` non-NULL the store is a durable
  * spool: spans are written first, then shipped to that sink (which the store takes

@@ -128,6 +128,13 @@ static bt__handler *handler_for(bt_exchange *ex)
     case BT__ROUTE_BATCH_CANCEL:
     case BT__ROUTE_BATCH_DELETE:
         return bt__batches_handler_new(ex);
+    case BT__ROUTE_SESSION_CREATE:
+    case BT__ROUTE_SESSION_EVENTS_SEND:
+    case BT__ROUTE_SESSION_EVENTS_LIST:
+    case BT__ROUTE_SESSION_EVENTS_STREAM:
+        return bt__managed_sessions_handler_new(ex);
+    case BT__ROUTE_FILE_UPLOAD:
+        return bt__files_handler_new(ex);
     case BT__ROUTE_NONE:
         break;
     }

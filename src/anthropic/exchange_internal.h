@@ -103,9 +103,15 @@ int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body
 const char *bt__exchange_cut(const bt_exchange *ex, const char **message);
 
 /* Handler constructors (one file each). */
-bt__handler *bt__messages_handler_new(bt_exchange *ex);      /* messages + count_tokens */
-bt__handler *bt__batches_handler_new(bt_exchange *ex);       /* create/retrieve/list/cancel/delete */
-bt__handler *bt__batch_results_handler_new(bt_exchange *ex); /* results + the batch trace */
+bt__handler *bt__messages_handler_new(bt_exchange *ex);         /* messages + count_tokens */
+bt__handler *bt__batches_handler_new(bt_exchange *ex);          /* create/retrieve/list/cancel/delete */
+bt__handler *bt__batch_results_handler_new(bt_exchange *ex);    /* results + the batch trace */
+bt__handler *bt__managed_sessions_handler_new(bt_exchange *ex); /* Managed Agents sessions */
+bt__handler *bt__files_handler_new(bt_exchange *ex);            /* Files API uploads */
+
+/* The time of what the exchange is being fed: bt_exchange_set_time's, else the tracer's
+ * clock now. */
+uint64_t bt__exchange_now(const bt_exchange *ex);
 
 /* The time of what the exchange is being fed: bt_exchange_set_time's, else the tracer's
  * clock now. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "anthropic/attachments.h"
 #include "anthropic/exchange_internal.h"
 #include "anthropic/genai.h"
 #include "anthropic/json_util.h"
@@ -69,8 +70,8 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
     if (in->status_error_type)
         bt_span_set_string(span, "error.type", in->status_error_type);
 
-    if (in->input)
-        bt__span_set_json(a, span, "braintrust.input_json", "input", in->input);
+    if (in->input) /* base64 media become attachments */
+        bt__attachments_set_json(a, span, "braintrust.input_json", "input", in->input);
     json_t *output = output_of(in);
     if (output)
         bt__span_set_json(a, span, "braintrust.output_json", "output", output);

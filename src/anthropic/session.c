@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "anthropic/attachments.h"
 #include "anthropic/conversation.h"
 #include "anthropic/exchange_internal.h"
 #include "anthropic/json_util.h"
@@ -21,6 +22,8 @@
 #define MODELS_MAX 8
 /* Client tool rounds turned into spans per call; more are counted on the call. */
 #define TOOL_ROUNDS_MAX 128
+/* Model requests of a Managed Agents session remembered as counted. */
+#define ONCE_IDS 64
 
 /* The session headers, most explicit first. */
 static const char *const SESSION_HEADERS[] = {"x-bt-session-id", "x-claude-code-session-id"};
@@ -56,6 +59,8 @@ typedef struct session {
     int output_turn;
     uint64_t output_end_ns;
     int truncated;
+    char once[ONCE_IDS][64]; /* calls already counted (bt__session_add_call), a ring */
+    size_t once_next;
 } session;
 
 struct bt__sessions {
@@ -130,7 +135,7 @@ static void put_count(json_t *md, const char *key, int64_t v)
 static json_t *root_metadata(const session *e)
 {
     json_t *md =
-        json_pack("{s:s,s:s,s:s}", "provider", "anthropic", "session_id", e->id, "session_header", e->header);
+        json_pack("{s:s,s:s,s:s}", "provider", "anthropic", "session_id", e->id, "session_source", e->header);
     json_t *models = json_array();
     for (size_t i = 0; i < e->n_models; i++)
         json_array_append_new(models, json_string(e->models[i]));
@@ -263,6 +268,31 @@ static void derive_ids(const char *id, uint8_t trace_id[16], uint8_t root_id[8])
     bt_derive_id(NS_ROOT, id, strlen(id), root_id, 8);
 }
 
+void bt__session_context(const char *session_id, bt_span_context *out)
+{
+    memset(out, 0, sizeof *out);
+    derive_ids(session_id, out->trace_id, out->span_id);
+    out->trace_flags = 1;
+}
+
+/* The session's entry, made when missing (NULL when the table is full of sessions in
+ * flight). Called with the lock held. */
+static session *entry_for(bt__sessions *s, const char *id, const char *source, const char *bt_parent,
+                          uint64_t start_ns)
+{
+    session *e = find(s, id);
+    if (e || (e = make_room(s)) == NULL)
+        return e;
+    e->in_use = 1;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->header = source;
+    derive_ids(id, e->trace_id, e->root_id);
+    e->start_ns = e->end_ns = e->last_activity_ns = start_ns;
+    if (bt_parent)
+        e->braintrust_parent = strdup(bt_parent);
+    return e;
+}
+
 void bt__session_begin(bt_exchange *ex, const bt_header *headers, size_t n_headers)
 {
     bt__sessions *s = bt__anthropic_sessions(ex->a);
@@ -347,15 +377,17 @@ static char *preview(const json_t *v, int *truncated)
     return strdup("{\"truncated\":true,\"note\":\"longer than the session preview; see the turn spans\"}");
 }
 
-/* The last user turn, as the input of a root: [{"role":"user","content":...}]. */
-static char *prompt_of(const json_t *messages)
+/* The last user turn, as the input of a root: [{"role":"user","content":...}], its media
+ * as references to the attachments the turn's span carries. */
+static char *prompt_of(bt_anthropic *a, const json_t *messages)
 {
     for (size_t i = json_array_size(messages); i-- > 0;) {
         const json_t *m = json_array_get(messages, i);
         const char *role = json_string_value(json_object_get(m, "role"));
         if (!role || strcmp(role, "user") != 0)
             continue;
-        json_t *in = json_pack("[{s:s,s:O}]", "role", "user", "content", json_object_get(m, "content"));
+        json_t *content = bt__attachments_references(a, json_object_get(m, "content"));
+        json_t *in = json_pack("[{s:s,s:o}]", "role", "user", "content", content ? content : json_null());
         int truncated = 0;
         char *text = preview(in, &truncated);
         json_decref(in);
@@ -390,8 +422,8 @@ static void emit_tool_round(bt_exchange *ex, const bt__tool_round *t, uint64_t s
     if (input)
         bt__span_set_json(a, span, "braintrust.input_json", "input", input);
     json_t *output = json_object_get(t->result, "content");
-    if (output)
-        bt__span_set_json(a, span, "braintrust.output_json", "output", output);
+    if (output) /* a tool's images (a screenshot, a file read) become attachments */
+        bt__attachments_set_json(a, span, "braintrust.output_json", "output", output);
     json_t *md =
         json_pack("{s:s,s:s,s:i}", "provider", "anthropic", "tool_call_type", "tool_use", "turn", t->turn);
     if (id)
@@ -436,7 +468,7 @@ void bt__session_turn(bt_exchange *ex, const char *request, size_t len, json_t *
     if (json_is_object(metadata))
         json_object_set_new(metadata, "turn", json_integer(xs->turn));
     if (xs->turn == 1 || !xs->prompt)
-        xs->prompt = prompt_of(messages);
+        xs->prompt = prompt_of(ex->a, messages);
 
     /* Tool results this request brings back: each ran between the reply that asked for it
      * (the latest call of the session this process saw end) and this request. */
@@ -491,6 +523,63 @@ static void add_model(session *e, const char *model)
     }
     e->models[at] = copy;
     e->n_models++;
+}
+
+void bt__session_add_call(bt_anthropic *a, const bt__session_call *c)
+{
+    bt__sessions *s = bt__anthropic_sessions(a);
+    if (!s || !c->session_id || !c->session_id[0] || strlen(c->session_id) > BT__SESSION_ID_MAX)
+        return;
+    char *input = NULL, *output = NULL;
+    int truncated = 0;
+    if (c->input)
+        input = preview(c->input, &truncated);
+    if (c->output)
+        output = preview(c->output, &truncated);
+    pthread_mutex_lock(&s->mu);
+    session *e = entry_for(s, c->session_id, c->source, c->braintrust_parent, c->start_ns);
+    int counted = 0;
+    for (size_t i = 0; e && c->once_id && i < ONCE_IDS && !counted; i++)
+        counted = !strncmp(e->once[i], c->once_id, sizeof e->once[0] - 1);
+    if (e && !counted) {
+        if (c->once_id) {
+            snprintf(e->once[e->once_next], sizeof e->once[0], "%s", c->once_id);
+            e->once_next = (e->once_next + 1) % ONCE_IDS;
+        }
+        e->dirty = 1;
+        e->calls++;
+        if (c->is_error)
+            e->errors++;
+        if (c->usage) {
+            add(&e->prompt, c->usage->prompt);
+            add(&e->completion, c->usage->output);
+            add(&e->cache_read, c->usage->cache_read);
+            add(&e->cache_creation, c->usage->cache_creation);
+            add(&e->reasoning, c->usage->reasoning);
+        }
+        add_model(e, c->model);
+        if (c->start_ns && c->start_ns < e->start_ns)
+            e->start_ns = c->start_ns;
+        if (c->end_ns > e->end_ns)
+            e->end_ns = c->end_ns;
+        if (c->end_ns > e->last_activity_ns)
+            e->last_activity_ns = c->end_ns;
+        if (input && !e->input) {
+            e->input = input;
+            input = NULL;
+        }
+        if (output && c->end_ns >= e->output_end_ns) {
+            free(e->output);
+            e->output = output;
+            e->output_end_ns = c->end_ns;
+            output = NULL;
+        }
+        if (truncated)
+            e->truncated = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(input);
+    free(output);
 }
 
 void bt__session_record(bt_exchange *ex, const bt__usage *u, const char *model, const json_t *message,

@@ -42,6 +42,26 @@ void bt__sessions_set_idle(bt__sessions *s, uint64_t idle_ns);
  * `now_ns` (all of them with news when `all`); returns how many were emitted. */
 size_t bt__sessions_emit(bt__sessions *s, uint64_t now_ns, int all);
 
+/* The context of a session's root (trace id, root span id, sampled), for spans placed
+ * in a session by other means than its headers (Managed Agents sessions). */
+void bt__session_context(const char *session_id, bt_span_context *out);
+
+/* A model call of a session seen other than as a Messages exchange: a Managed Agents
+ * session's model request, read from its event stream. */
+typedef struct bt__session_call {
+    const char *session_id;
+    const char *source;            /* what named the session (static string) */
+    const char *braintrust_parent; /* or NULL */
+    const char *once_id;           /* counted once per id (events read twice), or NULL */
+    uint64_t start_ns, end_ns;
+    const bt__usage *usage; /* or NULL */
+    const char *model;      /* or NULL */
+    int is_error;
+    const json_t *input;  /* the prompt, a candidate for the root's input; or NULL */
+    const json_t *output; /* the reply, a candidate for the root's output; or NULL */
+} bt__session_call;
+void bt__session_add_call(bt_anthropic *a, const bt__session_call *c);
+
 /* --- the hooks of one exchange (exchange.c, messages.c) ------------------------------ */
 
 /* At begin, for an exchange without a parent context of its own: when a session header

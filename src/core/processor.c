@@ -80,10 +80,14 @@ void bt__processor_enqueue(bt_tracer *t, bt_span *s)
     if (p->qlen == 1)
         p->oldest_enqueued_mono = proc_now(t);
     /* The thread needs waking only to start the schedule-delay timer (or, with local
-     * sinks, to export) or for a full batch. */
-    if (p->qlen == 1 || p->qlen == (size_t)t->max_export_batch)
-        poke(p);
+     * sinks, to export) or for a full batch; signalled after unlocking, so that it
+     * does not wake only to wait for this lock. */
+    int wake = p->qlen == 1 || p->qlen == (size_t)t->max_export_batch;
+    if (wake)
+        p->idle = 0;
     pthread_mutex_unlock(&p->mu);
+    if (wake)
+        pthread_cond_signal(&p->work);
 }
 
 /* Hands spans[0..n) to every sink in pieces under the byte cap. Returns how many of the
@@ -101,11 +105,17 @@ static size_t export_batch(bt_tracer *t, bt_span **spans, size_t n, uint64_t *re
         while (j < n && (j == i || bytes + spans[j]->approx_bytes <= t->max_request_bytes))
             bytes += spans[j++]->approx_bytes;
         int ok = 1;
+        size_t taken_by_all = j - i; /* of this piece, taken by every sink */
         for (size_t k = 0; k < t->n_sinks; k++) {
             bt_sink *sink = t->sinks[k];
+            sink->last_taken = BT__TAKEN_UNKNOWN;
             int rc = sink->vt->export_spans(sink, &t->resource, spans + i, j - i);
             (*req)++;
             if (rc != BT_OK) {
+                size_t taken =
+                    sink->last_taken != BT__TAKEN_UNKNOWN && sink->last_taken < j - i ? sink->last_taken : 0;
+                if (taken < taken_by_all)
+                    taken_by_all = taken;
                 (*fail)++;
                 ok = 0;
                 uint64_t streak = ++p->fail_streak; /* the export thread's own */
@@ -118,10 +128,9 @@ static size_t export_batch(bt_tracer *t, bt_span **spans, size_t n, uint64_t *re
                         (unsigned long long)streak);
             }
         }
-        if (ok) {
-            delivered += j - i;
+        delivered += taken_by_all;
+        if (ok)
             p->fail_streak = 0;
-        }
         i = j;
     }
     return delivered;

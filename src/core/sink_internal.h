@@ -22,6 +22,8 @@ typedef enum {
                          * the request must not be sent again */
 } bt__send_kind;
 
+#define BT__TAKEN_UNKNOWN ((size_t)-1)
+
 /* What a sink knows about delivery to a remote receiver: counters since it was
  * created, and the last failure. */
 typedef struct bt__delivery {
@@ -43,6 +45,9 @@ typedef struct bt__sink_vtable {
     int (*flush)(bt_sink *sink, int timeout_ms);
     /* Optional: called once before free, on the export thread, at tracer shutdown. */
     void (*shutdown)(bt_sink *sink);
+    /* Optional: the tracer is starting, the sink's logger is set; a sink with a thread
+     * of its own starts it here (on the thread starting the tracer). */
+    void (*attached)(bt_sink *sink);
     void (*free)(bt_sink *sink);
     /* 1 when delivery is local and cheap (a file, a database, memory): when every sink
      * is local the processor hands spans over as soon as it is idle instead of waiting
@@ -69,6 +74,12 @@ struct bt_sink {
     /* How the last export_spans call went, for the thread that made it. */
     bt__send_kind last_kind;
     int64_t retry_after_ms; /* -1, or the delay a failed request's Retry-After asked */
+    /* Of the spans of a failed export, how many the receiver took all the same (a
+     * batch sent in halves, one of which got through); BT__TAKEN_UNKNOWN (the caller
+     * sets it before each call) when the sink cannot tell, meaning none. */
+    size_t last_taken;
+    /* Set by a sink that delivers span attachments (uploads or stores their bytes). */
+    int keeps_attachments;
 };
 
 #endif

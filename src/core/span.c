@@ -312,6 +312,7 @@ void bt__span_free(bt_span *s)
     if (!s)
         return;
     bt__attrs_free(&s->attrs);
+    bt__span_free_attachments(s);
     for (size_t i = 0; i < s->n_events; i++) {
         free(s->events[i].name);
         bt__attrs_free(&s->events[i].attrs);

@@ -58,6 +58,18 @@ typedef struct bt__link {
     bt__attrs attrs;
 } bt__link;
 
+/* Bytes that a span's attributes refer to instead of carrying them inline: a Braintrust
+ * attachment (its reference {"type":"braintrust_attachment","content_type","filename",
+ * "key"} sits in the JSON of an attribute). Sinks that keep attachments upload or store
+ * them with the span; the others only see the reference. */
+typedef struct bt__attachment {
+    char key[37]; /* UUID-shaped */
+    char *content_type;
+    char *filename;
+    unsigned char *data;
+    size_t len;
+} bt__attachment;
+
 struct bt_span {
     bt_tracer *tracer;
     uint8_t trace_id[16];
@@ -76,8 +88,10 @@ struct bt_span {
     bt__link *links;
     size_t n_links, cap_links;
     bt_status_code status_code;
-    char *status_message; /* NULL unless ERROR with a message */
-    size_t approx_bytes;  /* running estimate of the encoded size */
+    char *status_message;        /* NULL unless ERROR with a message */
+    size_t approx_bytes;         /* running estimate of the encoded size */
+    bt__attachment *attachments; /* core/attachment.c */
+    size_t n_attachments;
     /* Counts of what the per-span caps refused (OTLP dropped_*_count). */
     uint32_t dropped_attributes, dropped_events, dropped_links;
     struct bt_span *next; /* processor queue link */
@@ -96,5 +110,17 @@ void bt__attrs_free(bt__attrs *a);
 
 /* Frees a span and everything it owns. */
 void bt__span_free(bt_span *s);
+
+/* Attachments (core/attachment.c). Adds one to the span, taking `data` (malloc'd; freed
+ * on failure too); strings are copied. BT_ELIMIT when the tracer's budget of attachment
+ * bytes waiting for export (BT__ATTACHMENT_BUDGET) would be passed, BT_EINVAL for a NULL
+ * span or a span of a tracer whose sinks keep no attachments. */
+#define BT__ATTACHMENT_BUDGET ((size_t)256 << 20)
+int bt__span_add_attachment(bt_span *s, const char *key, const char *content_type, const char *filename,
+                            unsigned char *data, size_t len);
+/* Releases a span's attachments (bt__span_free calls it). */
+void bt__span_free_attachments(bt_span *s);
+/* 1 when a sink of the tracer delivers attachments (bt_sink.keeps_attachments). */
+int bt__tracer_keeps_attachments(const bt_tracer *t);
 
 #endif

@@ -152,6 +152,9 @@ int bt__tracer_run(bt_tracer *t)
         t->sinks[i]->log_ud = t->log_ud;
         t->sinks[i]->log_level = t->log_level;
     }
+    for (size_t i = 0; i < t->n_sinks; i++)
+        if (t->sinks[i]->vt->attached)
+            t->sinks[i]->vt->attached(t->sinks[i]);
     rc = bt__processor_start(t);
     if (rc)
         return rc;

@@ -74,6 +74,7 @@ struct bt_tracer {
     unsigned run_generation; /* bt__fork_generation() at start: the export thread
                                  * exists only in that process */
     atomic_uint_fast64_t spans_started;
+    atomic_size_t attachment_bytes; /* held by spans not yet freed (attachment.c) */
     /* The processor's clock: CLOCK_MONOTONIC, or a manual one that tests move
      * (bt__tracer_use_manual_clock); manual_now_ns is guarded by proc.mu once running. */
     int manual_clock;

@@ -32,12 +32,68 @@ static int seg_is(const char *s, size_t len, const char *lit)
     return len == n && memcmp(s, lit, n) == 0;
 }
 
+/* Decodes one id segment of the path into out; 0 when it is not a usable id. */
+static int id_segment(const char *s, size_t len, char *out, size_t out_size)
+{
+    long n = bt__percent_decode(s, len, 0, out, out_size);
+    if (!valid_batch_id(out, n)) {
+        out[0] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
+/* "sessions/..." after "/v1/": the Managed Agents session calls that run the agent or
+ * report its work (create, send events, list and stream events, per thread too). */
+static bt__route_kind match_sessions(int post, int get, const char *p, size_t len, bt__route *out)
+{
+    static const char prefix[] = "sessions";
+    size_t plen = sizeof prefix - 1;
+    if (seg_is(p, len, prefix))
+        return post ? BT__ROUTE_SESSION_CREATE : BT__ROUTE_NONE;
+    if (len <= plen + 1 || memcmp(p, "sessions/", plen + 1) != 0)
+        return BT__ROUTE_NONE;
+    const char *id = p + plen + 1, *end = p + len;
+    const char *slash = memchr(id, '/', (size_t)(end - id));
+    if (!slash || !id_segment(id, (size_t)(slash - id), out->batch_id, sizeof out->batch_id))
+        return BT__ROUTE_NONE;
+    const char *tail = slash + 1;
+    size_t tlen = (size_t)(end - tail);
+    if (seg_is(tail, tlen, "events"))
+        return post ? BT__ROUTE_SESSION_EVENTS_SEND : get ? BT__ROUTE_SESSION_EVENTS_LIST : BT__ROUTE_NONE;
+    if (seg_is(tail, tlen, "events/stream"))
+        return get ? BT__ROUTE_SESSION_EVENTS_STREAM : BT__ROUTE_NONE;
+    /* threads/{tid}/events and threads/{tid}/stream */
+    if (tlen > 8 && memcmp(tail, "threads/", 8) == 0) {
+        const char *tid = tail + 8;
+        const char *tslash = memchr(tid, '/', (size_t)(end - tid));
+        if (!tslash || !id_segment(tid, (size_t)(tslash - tid), out->thread_id, sizeof out->thread_id))
+            return BT__ROUTE_NONE;
+        const char *last = tslash + 1;
+        size_t llen = (size_t)(end - last);
+        if (seg_is(last, llen, "events"))
+            return get ? BT__ROUTE_SESSION_EVENTS_LIST : BT__ROUTE_NONE;
+        if (seg_is(last, llen, "stream"))
+            return get ? BT__ROUTE_SESSION_EVENTS_STREAM : BT__ROUTE_NONE;
+    }
+    return BT__ROUTE_NONE;
+}
+
 /* Path after "/v1/" -> route kind for the method, filling the batch id. */
 static bt__route_kind match_v1(const char *method, const char *p, size_t len, bt__route *out)
 {
     int post = strcmp(method, "POST") == 0;
     int get = strcmp(method, "GET") == 0;
     int del = strcmp(method, "DELETE") == 0;
+
+    if (len >= 8 && memcmp(p, "sessions", 8) == 0) {
+        bt__route_kind k = match_sessions(post, get, p, len, out);
+        if (k == BT__ROUTE_NONE)
+            out->batch_id[0] = out->thread_id[0] = '\0';
+        return k;
+    }
+    if (seg_is(p, len, "files"))
+        return post ? BT__ROUTE_FILE_UPLOAD : BT__ROUTE_NONE;
 
     if (seg_is(p, len, "messages"))
         return post ? BT__ROUTE_MESSAGES : BT__ROUTE_NONE;
@@ -172,6 +228,16 @@ const char *bt__route_span_name(bt__route_kind kind)
         return "anthropic.messages.batches.delete";
     case BT__ROUTE_BATCH_RESULTS:
         return "anthropic.messages.batches.results";
+    case BT__ROUTE_SESSION_CREATE:
+        return "anthropic.beta.sessions.create";
+    case BT__ROUTE_SESSION_EVENTS_SEND:
+        return "anthropic.beta.sessions.events.send";
+    case BT__ROUTE_SESSION_EVENTS_LIST:
+        return "anthropic.beta.sessions.events.list";
+    case BT__ROUTE_SESSION_EVENTS_STREAM:
+        return "anthropic.beta.sessions.events.stream";
+    case BT__ROUTE_FILE_UPLOAD:
+        return "anthropic.beta.files.upload";
     case BT__ROUTE_NONE:
         break;
     }

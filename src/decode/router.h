@@ -17,16 +17,24 @@ typedef enum {
     BT__ROUTE_BATCH_RETRIEVE, /* GET /v1/messages/batches/{id} */
     BT__ROUTE_BATCH_CANCEL,   /* POST /v1/messages/batches/{id}/cancel */
     BT__ROUTE_BATCH_DELETE,   /* DELETE /v1/messages/batches/{id} */
-    BT__ROUTE_BATCH_RESULTS   /* GET /v1/messages/batches/{id}/results */
+    BT__ROUTE_BATCH_RESULTS,  /* GET /v1/messages/batches/{id}/results */
+    /* Managed Agents sessions (beta): the calls that run the agent or report its work */
+    BT__ROUTE_SESSION_CREATE,        /* POST /v1/sessions */
+    BT__ROUTE_SESSION_EVENTS_SEND,   /* POST /v1/sessions/{id}/events */
+    BT__ROUTE_SESSION_EVENTS_LIST,   /* GET /v1/sessions/{id}/events, .../threads/{tid}/events */
+    BT__ROUTE_SESSION_EVENTS_STREAM, /* GET /v1/sessions/{id}/events/stream, .../threads/{tid}/stream */
+    BT__ROUTE_FILE_UPLOAD            /* POST /v1/files */
 } bt__route_kind;
 
 #define BT__BATCH_ID_MAX 128
 
 typedef struct bt__route {
     bt__route_kind kind;
-    int beta;                        /* query has beta=true */
-    char batch_id[BT__BATCH_ID_MAX]; /* percent-decoded; "" when not in the path */
-    const char *query;               /* points into the target, after '?'; NULL if none */
+    int beta;                         /* query has beta=true */
+    char batch_id[BT__BATCH_ID_MAX];  /* percent-decoded; "" when not in the path; the
+                                      * session id for session routes */
+    char thread_id[BT__BATCH_ID_MAX]; /* session thread routes; "" otherwise */
+    const char *query;                /* points into the target, after '?'; NULL if none */
     size_t query_len;
 } bt__route;
 

@@ -14,8 +14,9 @@
  *   every request and wait of one export fits in the export timeout (the meaning of
  *   OTEL_EXPORTER_OTLP_TIMEOUT). Other statuses fail at once.
  * - A 2xx response with partial_success.rejected_spans > 0 is a failure that must not
- *   be retried; a 413 splits the batch in halves, so one span too large for the
- *   receiver does not take the others down with it.
+ *   be retried; a 413 splits the batch in halves (unless a spool does that itself), so
+ *   one span too large for the receiver does not take the others down with it. A
+ *   failed export says how many of its spans got through all the same (last_taken).
  * - Each export's outcome is classified (bt__send_kind) for a spool that retries on its
  *   own; counters and the last error are kept for metrics (any thread may read them).
  * - A run of identical failures is logged once, then at 2, 4, 8... failed exports,
@@ -34,6 +35,7 @@
 #include "braintrust/sink.h"
 #include "braintrust/version.h"
 #include "core/sink_internal.h"
+#include "export/attachments_upload.h"
 #include "export/gzip.h"
 #include "export/otlp_json.h"
 #include "export/otlp_proto.h"
@@ -76,11 +78,13 @@ typedef struct otlp_sink {
     char fail_what[256];   /* "HTTP 503: <excerpt>", "Couldn't connect to server", ... */
     char export_what[256]; /* the failure that decided base.last_kind */
     long export_status;
+    size_t taken;    /* spans of the current export a receiver accepted */
     uint64_t streak; /* failed exports in a row */
     long streak_key; /* HTTP status, or -(curl code), of the streak's first failure */
     /* counters for metrics, read from any thread under stats_mu */
     pthread_mutex_t stats_mu;
     bt__delivery stats;
+    bt__uploader *uploader; /* Braintrust: span attachments go up first (NULL: none) */
 } otlp_sink;
 
 #define SINK_LOG(s, level, ...) \
@@ -342,10 +346,12 @@ static int deliver(otlp_sink *s, const void *data, size_t len, const char *paren
             if (rejected > 0) {
                 uint64_t r = (uint64_t)rejected < n_spans ? (uint64_t)rejected : n_spans;
                 count_spans(s, n_spans - r, r);
+                s->taken += n_spans - (size_t)r;
                 return failed(s, BT__SEND_PARTIAL, status, "the receiver rejected %lld of %zu spans: %.160s",
                               (long long)rejected, n_spans, s->msg.len ? s->msg.data : "(no message)");
             }
             count_spans(s, n_spans, 0);
+            s->taken += n_spans;
             if (s->msg.len)
                 SINK_LOG(s, BT_LOG_WARN, "OTLP receiver %s accepted the spans with a warning: %.300s",
                          s->display_url, s->msg.data);
@@ -404,9 +410,11 @@ static int export_group(otlp_sink *s, const bt__resource *res, bt_span *const *s
         send = &s->gz;
     }
     rc = deliver(s, send->data, send->len, parent, n, deadline);
-    if (rc != BT_OK && n > 1 && s->fail_status == 413 && s->fail_kind == BT__SEND_CONTENT) {
+    if (rc != BT_OK && n > 1 && s->fail_status == 413 && s->fail_kind == BT__SEND_CONTENT &&
+        !s->base.single_attempt) {
         /* Too large for this receiver, whatever max_request_bytes says: halves. The
-         * 413 itself does not count against the export when the halves get through. */
+         * 413 itself does not count against the export when the halves get through.
+         * (A spool splits on its own, knowing which spans got through.) */
         if (s->base.last_kind == BT__SEND_CONTENT && s->export_status == 413)
             s->base.last_kind = BT__SEND_OK;
         size_t half = n / 2;
@@ -493,8 +501,11 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
     uint64_t deadline = bt__monotonic_nano() + (uint64_t)s->timeout_ms * 1000000u;
     s->base.last_kind = BT__SEND_OK;
     s->base.retry_after_ms = -1;
+    s->taken = 0;
     s->export_status = 0;
     s->export_what[0] = '\0';
+    if (s->uploader) /* never holds the spans back: see attachments_upload.h */
+        bt__uploader_upload(s->uploader, &s->base, spans, n, deadline, NULL);
     int rc = BT_OK;
     for (size_t i = 0; i < n; i++) {
         if (done[i])
@@ -513,7 +524,9 @@ static int otlp_export(bt_sink *sink, const bt__resource *res, bt_span *const *s
     free(parents);
     free(group);
     free(done);
-    report(s, rc, n);
+    report(s, rc, n - s->taken);
+    if (rc != BT_OK)
+        s->base.last_taken = s->taken;
     return rc;
 }
 
@@ -522,6 +535,7 @@ static void otlp_free(bt_sink *sink)
     otlp_sink *s = (otlp_sink *)sink;
     if (s->curl)
         curl_easy_cleanup(s->curl);
+    bt__uploader_free(s->uploader);
     curl_slist_free_all(s->fixed);
     free(s->display_url);
     free(s->default_parent);
@@ -715,6 +729,11 @@ int bt_sink_otlp_new(const bt_otlp_options *opts, bt_sink **out)
     }
     if (rc == BT_OK && !(s->curl = curl_easy_init()))
         rc = BT_ENOMEM;
+    if (rc == BT_OK && opts->attachments_api_url) {
+        s->uploader = bt__uploader_new(opts->attachments_api_url, s->bearer);
+        rc = s->uploader ? BT_OK : BT_EINVAL;
+        s->base.keeps_attachments = s->uploader != NULL;
+    }
     if (rc == BT_OK) {
         CURL *c = s->curl;
         curl_easy_setopt(c, CURLOPT_URL, opts->traces_url);

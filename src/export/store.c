@@ -47,6 +47,8 @@ typedef struct store_sink {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, wake, busy;
+    int force;            /* a flush wants an attempt now, backoff or not */
+    uint64_t started;     /* shipping attempts started */
     uint64_t attempts;    /* shipping attempts completed */
     int last_rc;          /* result of the last attempt */
     uint64_t pending;     /* unsent rows, as of the last commit or attempt */
@@ -275,8 +277,10 @@ static void report_attempt(store_sink *st, int rc, const bt__store_ship_result *
 /* One shipping attempt; called with `mu` held, returns with it held. */
 static void ship_once(store_sink *st)
 {
+    st->started++;
     st->busy = 1;
     st->wake = 0;
+    st->force = 0;
     /* The target logs through the tracer's logger, set on the store when it was added. */
     st->spool->log = st->base.log;
     st->spool->log_ud = st->base.log_ud;
@@ -323,7 +327,7 @@ static void *shipper_main(void *arg)
     store_sink *st = arg;
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        while (!st->stop && !st->wake) {
+        while (!st->stop && !st->wake && !st->force) {
             if (st->retry_at_ms) {
                 struct timespec ts;
                 deadline_ts(st->retry_at_ms, &ts);
@@ -357,9 +361,34 @@ static void shipper_stop(store_sink *st)
     st->shipper_running = 0;
 }
 
+/* The shipper thread, started once the sink's logger is set: when the tracer starts
+ * (store_attached), or at the first export or flush of a sink used on its own. It
+ * begins by shipping what a previous run left unsent. */
+static void shipper_ensure(store_sink *st)
+{
+    if (!st->spool)
+        return;
+    pthread_mutex_lock(&st->mu);
+    if (!st->shipper_running && !st->stop) {
+        st->wake = 1;
+        if (pthread_create(&st->shipper, NULL, shipper_main, st) == 0)
+            st->shipper_running = 1;
+        else
+            bt__log(st->base.log, st->base.log_ud, st->base.log_level, BT_LOG_ERROR,
+                    "span store: cannot start the shipper thread; spans stay unsent in %s", st->path);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void store_attached(bt_sink *sink)
+{
+    shipper_ensure((store_sink *)sink);
+}
+
 static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
 {
     store_sink *st = (store_sink *)sink;
+    shipper_ensure(st);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t stored_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -370,6 +399,8 @@ static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *
     int lost = 0;
     for (size_t i = 0; i < n; i++) {
         int rc = write_span(st, res, spans[i], stored_ns);
+        if (rc == BT_OK)
+            rc = bt__store_attachments_put(st->db, spans[i], stored_ns);
         if (rc == BT_EDB) {
             log_db(st, "write failed");
             sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
@@ -419,26 +450,27 @@ static int store_export(bt_sink *sink, const bt__resource *res, bt_span *const *
 }
 
 /* Asks for an attempt now (a failing target included) and waits, at most timeout_ms,
- * until an attempt ends with nothing left unsent, or fails. */
+ * until an attempt that started after the call ends with nothing left unsent, or
+ * fails. (An attempt already under way may have looked before the spans the caller
+ * just committed.) */
 static int store_flush(bt_sink *sink, int timeout_ms)
 {
     store_sink *st = (store_sink *)sink;
     if (!st->spool)
         return BT_OK;
+    shipper_ensure(st);
     uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     struct timespec ts;
     deadline_ts(deadline, &ts);
     int rc = BT_OK;
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        uint64_t seen = st->attempts;
-        if (!st->busy) {
-            st->wake = 1;
-            pthread_cond_broadcast(&st->cv);
-        }
-        while (st->attempts == seen && now_ms() < deadline)
+        uint64_t want = st->started + 1; /* attempts run one after the other */
+        st->force = 1;
+        pthread_cond_broadcast(&st->cv);
+        while (st->attempts < want && now_ms() < deadline)
             pthread_cond_timedwait(&st->cv, &st->mu, &ts);
-        if (st->attempts == seen) {
+        if (st->attempts < want) {
             rc = BT_ETIMEDOUT;
             break;
         }
@@ -462,6 +494,7 @@ static void store_shutdown(bt_sink *sink)
     store_sink *st = (store_sink *)sink;
     if (!st->spool)
         return;
+    shipper_ensure(st); /* its last attempt ships what is pending */
     shipper_stop(st);
     if (st->spool->vt->shutdown)
         st->spool->vt->shutdown(st->spool);
@@ -508,6 +541,7 @@ static void store_describe(bt_sink *sink, bt__buf *out)
 }
 
 static const bt__sink_vtable store_vt = {
+    .attached = store_attached,
     .delivery = store_delivery,
     .describe = store_describe,
     .name = "store",
@@ -520,16 +554,14 @@ static const bt__sink_vtable store_vt = {
 
 /* The shipper's connection and thread; it starts by shipping what a previous run left
  * unsent. */
-static int spool_start(store_sink *st, const char *path)
+/* The shipper's connection, opened with the sink so that a bad file is reported at
+ * once. */
+static int spool_open(store_sink *st, const char *path)
 {
     int rc = bt__store_open(path, BT__STORE_READ_WRITE, &st->ship_db, NULL);
     if (rc != BT_OK)
         return rc;
     sqlite3_exec(st->ship_db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL);
-    st->wake = 1;
-    if (pthread_create(&st->shipper, NULL, shipper_main, st) != 0)
-        return BT_ENOMEM;
-    st->shipper_running = 1;
     return BT_OK;
 }
 
@@ -562,11 +594,13 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
         /* A spool promises that a committed span survives: sync the WAL on commit. */
         const char *sync = spool_to ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
         if (sqlite3_exec(st->db, sync, NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(st->db, UPSERT, -1, &st->upsert, NULL) != SQLITE_OK)
+            sqlite3_prepare_v2(st->db, UPSERT, -1, &st->upsert, NULL) != SQLITE_OK ||
+            bt__store_attachments_prepare(st->db) != BT_OK)
             rc = BT_EDB;
     }
+    st->base.keeps_attachments = 1; /* bt-spans writes them back out */
     if (rc == BT_OK && spool_to)
-        rc = spool_start(st, path);
+        rc = spool_open(st, path);
     if (rc != BT_OK) {
         store_free(&st->base);
         return rc;

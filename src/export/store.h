@@ -4,8 +4,9 @@
  * connection) and bt-spans (which reads it, and writes only the sent flag on `send`).
  *
  * One row per span in table `spans`, keyed by (trace_id, span_id): the span's OTLP JSON
- * line (the JSONL format, resource included) plus columns extracted for queries. The
- * schema version is PRAGMA user_version.
+ * line (the JSONL format, resource included) plus columns extracted for queries; the
+ * bytes of span attachments in table `attachments`, one row per key
+ * (store_attachments.c). The schema version is PRAGMA user_version.
  */
 #ifndef BT_EXPORT_STORE_H
 #define BT_EXPORT_STORE_H
@@ -69,6 +70,14 @@ typedef struct bt__store_ship_result {
  * BT_EDB on a database error. `res` may be NULL. */
 int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max_batches,
                    bt__store_progress_fn progress, void *ud, bt__store_ship_result *res);
+
+/* Attachments (store_attachments.c). Creates their table when missing (writers). */
+int bt__store_attachments_prepare(sqlite3 *db);
+/* Writes the attachments of `s` not stored yet, inside the caller's transaction. */
+int bt__store_attachments_put(sqlite3 *db, const bt_span *s, int64_t stored_ns);
+/* Loads into a decoded span the attachments its input and output refer to (for a target
+ * that uploads them). */
+int bt__store_attachments_load(sqlite3 *db, bt_span *s);
 
 /* Creates the missing parent directories of `path` (mode 0700). */
 int bt__store_make_parent_dirs(const char *path);

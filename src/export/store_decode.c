@@ -257,6 +257,7 @@ static void span_release(bt_span *s)
     if (!s)
         return;
     attrs_release(&s->attrs);
+    bt__span_free_attachments(s); /* loaded for a target that uploads them */
     for (size_t i = 0; i < s->n_events; i++) {
         free(s->events[i].name);
         attrs_release(&s->events[i].attrs);

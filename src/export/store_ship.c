@@ -5,9 +5,10 @@
  * the target's acceptance and that commit is the only place a span can be sent twice.
  *
  * When the receiver refuses spans for their content (HTTP 400/413), the run is sent
- * again one span at a time, and only the spans refused alone are set aside as
- * undeliverable (sent = 2; `bt-spans send --all` sends them again), so one bad span
- * cannot hold back every span after it. A partial success (the receiver took the
+ * again in halves, and spans refused on their own are set aside as undeliverable
+ * (sent = 2; `bt-spans send --all` sends them again) once the receiver has taken
+ * others, so one bad span cannot hold back every span after it, while a receiver that
+ * refuses everything keeps them all waiting. A partial success (the receiver took the
  * request and rejected some spans) must not be sent again: the run is marked sent.
  */
 #include <stdio.h>
@@ -16,6 +17,11 @@
 
 #include "export/store.h"
 #include "util/log.h"
+
+/* A batch's stored lines add up to at most this (a single larger span goes alone), so
+ * that its export fits in one request (8 MiB by default) and is taken or refused
+ * whole. */
+#define SHIP_MAX_BYTES ((size_t)4 << 20)
 
 typedef struct ship_batch {
     int64_t *rowids;
@@ -98,61 +104,94 @@ static int export_run(bt_sink *to, ship_batch *b, size_t i, size_t j)
     return rc != BT_OK && to->last_kind == BT__SEND_PARTIAL ? BT_OK : rc;
 }
 
-/* Sends a refused run one span at a time: what goes through is marked sent, what is
- * refused alone is set aside. Stops (BT_EEXPORT) at a failure of another kind. */
-static int deliver_one_by_one(sqlite3 *db, bt_sink *to, ship_batch *b, size_t i, size_t j,
-                              bt__store_ship_result *res)
+/* Sends spans [i, j). A content refusal (a request too large, or a bad span among good
+ * ones) splits the range in halves, so what the receiver takes is marked sent and only
+ * spans refused on their own remain, noted in `refused`. Returns BT_OK to go on, or
+ * BT_EEXPORT / BT_EDB to stop (to->last_kind says why). */
+static int deliver_split(sqlite3 *db, bt_sink *to, ship_batch *b, size_t i, size_t j,
+                         bt__store_ship_result *res, unsigned char *refused)
 {
-    for (size_t k = i; k < j; k++) {
-        int rc = j - i > 1 ? export_run(to, b, k, k + 1) : BT_EEXPORT;
-        int value = BT__STORE_SENT;
-        if (rc != BT_OK) {
-            if (to->last_kind != BT__SEND_CONTENT)
-                return BT_EEXPORT;
-            char why[256], tid[33], sid[17];
-            last_error(to, why, sizeof why);
-            hex(b->decoded[k].span->trace_id, 16, tid);
-            hex(b->decoded[k].span->span_id, 8, sid);
-            bt__log(to->log, to->log_ud, to->log_level, BT_LOG_ERROR,
-                    "span store: span %s/%s (\"%.80s\") refused by the receiver (%s); set aside as "
-                    "undeliverable (`bt-spans send --all` sends it again)",
-                    tid, sid, b->decoded[k].span->name ? b->decoded[k].span->name : "", why);
-            value = BT__STORE_UNDELIVERABLE;
-        }
-        if (mark(db, &b->rowids[k], 1, value) != BT_OK)
+    int rc = export_run(to, b, i, j);
+    if (rc == BT_OK) {
+        if (mark(db, b->rowids + i, j - i, BT__STORE_SENT) != BT_OK)
             return BT_EDB;
-        if (value == BT__STORE_SENT)
-            res->shipped++;
-        else
-            res->refused++;
+        res->shipped += j - i;
+        return BT_OK;
+    }
+    if (to->last_kind != BT__SEND_CONTENT)
+        return BT_EEXPORT;
+    if (j - i == 1) {
+        refused[i] = 1;
+        return BT_OK;
+    }
+    size_t mid = i + (j - i) / 2;
+    rc = deliver_split(db, to, b, i, mid, res, refused);
+    return rc == BT_OK ? deliver_split(db, to, b, mid, j, res, refused) : rc;
+}
+
+/* Spans refused on their own are set aside, but only once the receiver has taken some
+ * others: a receiver that refuses everything (a wrong endpoint, a bad parent) has a
+ * problem of its own, and the spans wait for it to be fixed. */
+static int set_aside(sqlite3 *db, bt_sink *to, ship_batch *b, const unsigned char *refused,
+                     bt__store_ship_result *res)
+{
+    size_t n_refused = 0;
+    for (size_t k = 0; k < b->n; k++)
+        n_refused += refused[k];
+    if (!n_refused)
+        return BT_OK;
+    if (res->shipped == 0) {
+        to->last_kind = BT__SEND_REFUSED;
+        return BT_EEXPORT;
+    }
+    char why[256];
+    last_error(to, why, sizeof why);
+    for (size_t k = 0; k < b->n; k++) {
+        if (!refused[k])
+            continue;
+        char tid[33], sid[17];
+        hex(b->decoded[k].span->trace_id, 16, tid);
+        hex(b->decoded[k].span->span_id, 8, sid);
+        bt__log(to->log, to->log_ud, to->log_level, BT_LOG_ERROR,
+                "span store: span %s/%s (\"%.80s\") refused by the receiver (%s) while others got through; "
+                "set aside as undeliverable (`bt-spans send --all` sends it again)",
+                tid, sid, b->decoded[k].span->name ? b->decoded[k].span->name : "", why);
+        if (mark(db, &b->rowids[k], 1, BT__STORE_UNDELIVERABLE) != BT_OK)
+            return BT_EDB;
+        res->refused++;
     }
     return BT_OK;
 }
 
-/* Delivers decoded spans in runs that share a resource (one export call per run),
- * marking each run once the target took it. */
+/* The span's own braintrust.parent: spans with different ones go in different
+ * requests, so a run is sent whole or not at all. */
+static const char *span_parent(const bt_span *s)
+{
+    const bt__attr *a = bt__attrs_find(&s->attrs, "braintrust.parent");
+    return a && a->type == BT__ATTR_STRING && a->v.s.ptr ? a->v.s.ptr : "";
+}
+
+/* Delivers decoded spans in runs that share a resource and a parent (one request per
+ * run), marking each run once the target took it. */
 static int deliver(sqlite3 *db, bt_sink *to, ship_batch *b, bt__store_ship_result *res)
 {
+    unsigned char *refused = calloc(b->n ? b->n : 1, 1);
+    if (!refused)
+        return BT_ENOMEM;
+    int rc = BT_OK;
     size_t i = 0;
-    while (i < b->n) {
+    while (rc == BT_OK && i < b->n) {
         size_t j = i;
-        while (j < b->n && strcmp(b->decoded[j].resource_key, b->decoded[i].resource_key) == 0)
+        while (j < b->n && strcmp(b->decoded[j].resource_key, b->decoded[i].resource_key) == 0 &&
+               strcmp(span_parent(b->decoded[j].span), span_parent(b->decoded[i].span)) == 0)
             j++;
-        int rc = export_run(to, b, i, j);
-        if (rc == BT_OK) {
-            if (mark(db, b->rowids + i, j - i, BT__STORE_SENT) != BT_OK)
-                return BT_EDB;
-            res->shipped += j - i;
-        } else if (to->last_kind == BT__SEND_CONTENT) {
-            rc = deliver_one_by_one(db, to, b, i, j, res);
-            if (rc != BT_OK)
-                return rc;
-        } else {
-            return BT_EEXPORT;
-        }
+        rc = deliver_split(db, to, b, i, j, res, refused);
         i = j;
     }
-    return BT_OK;
+    if (rc == BT_OK)
+        rc = set_aside(db, to, b, refused, res);
+    free(refused);
+    return rc;
 }
 
 int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max_batches,
@@ -185,12 +224,24 @@ int bt__store_ship(sqlite3 *db, bt_sink *to, int all, size_t batch, unsigned max
         sqlite3_bind_int64(sel, 1, last);
         sqlite3_bind_int64(sel, 2, (sqlite3_int64)batch);
         int step;
+        size_t bytes = 0;
         while ((step = sqlite3_step(sel)) == SQLITE_ROW) {
             int64_t rowid = sqlite3_column_int64(sel, 0);
             const char *line = (const char *)sqlite3_column_text(sel, 1);
             size_t len = (size_t)sqlite3_column_bytes(sel, 1);
+            if (b.n + nbad > 0 && bytes + len > SHIP_MAX_BYTES) {
+                step = SQLITE_DONE; /* the rest in the next batch */
+                break;
+            }
+            bytes += len;
             last = rowid;
             int drc = line ? bt__stored_span_decode(line, len, &b.decoded[b.n]) : BT_EPARSE;
+            /* a target that uploads attachments gets the bytes the span refers to */
+            if (drc == BT_OK && to->keeps_attachments &&
+                bt__store_attachments_load(db, b.decoded[b.n].span) != BT_OK) {
+                bt__stored_span_free(&b.decoded[b.n]);
+                drc = BT_ENOMEM;
+            }
             if (drc == BT_OK)
                 b.rowids[b.n++] = rowid;
             else if (drc == BT_EPARSE)

@@ -6,7 +6,8 @@
  *
  * Default, in order: an OTLP endpoint (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT) -> OTLP
  * there, with the OTEL headers; a Braintrust API key -> OTLP to
- * {api_url}/otel/v1/traces with the key as Bearer token and the parent as x-bt-parent;
+ * {api_url}/otel/v1/traces with the key as Bearer token and the parent as x-bt-parent,
+ * span attachments uploaded through {api_url}'s attachment API;
  * otherwise the local SQLite store, at the configured store path or its default
  * per-user location (bt_store_default_path); the console only when no store can be
  * opened there.
@@ -61,6 +62,7 @@ static int otlp_sink_from_settings(const bt__export_settings *cfg, size_t max_re
         *what = "the Braintrust API URL (BRAINTRUST_API_URL)";
         url = join_url(cfg->api_url ? cfg->api_url : BT__DEFAULT_API_URL, "/otel/v1/traces");
         o.bearer_token = cfg->api_key;
+        o.attachments_api_url = cfg->api_url ? cfg->api_url : BT__DEFAULT_API_URL;
     } else {
         return BT_ENOTFOUND;
     }

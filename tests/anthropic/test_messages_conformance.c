@@ -8,6 +8,8 @@
 
 #include "conformance.h"
 #include "msg_harness.h"
+#include "util/base64.h"
+#include "util/sha256.h"
 
 /* --- an independent reading of the recorded response ------------------------------ */
 
@@ -175,6 +177,87 @@ static const char *header(const bt_test_header *h, size_t n, const char *name)
 
 static int n_checked, n_streams, n_errors, n_count_tokens, n_gzip, n_skipped;
 
+/* The attachment key of docs/SPANS.md: SHA-256("braintrust:attachment" 0 type 0 bytes),
+ * shaped like a version 4 UUID. */
+static void attachment_key(const char *type, const unsigned char *data, size_t len, char out[37])
+{
+    bt__sha256 c;
+    uint8_t h[32];
+    bt__sha256_init(&c);
+    bt__sha256_update(&c, "braintrust:attachment", 22);
+    bt__sha256_update(&c, type, strlen(type) + 1);
+    bt__sha256_update(&c, data, len);
+    bt__sha256_final(&c, h);
+    h[6] = (uint8_t)((h[6] & 0x0f) | 0x40);
+    h[8] = (uint8_t)((h[8] & 0x3f) | 0x80);
+    for (int i = 0, o = 0; i < 16; i++) {
+        o += sprintf(out + o, "%02x", h[i]);
+        if (i == 3 || i == 5 || i == 7 || i == 9)
+            out[o++] = '-';
+    }
+    out[36] = '\0';
+}
+
+/* What the span shows of what was sent: the same, except that a base64 image or
+ * document source is a Braintrust attachment reference to its bytes. */
+static int shown_as_sent(json_t *got, json_t *sent, int depth)
+{
+    json_t *src = json_object_get(sent, "source");
+    const char *btype = json_string_value(json_object_get(sent, "type"));
+    const char *stype = json_string_value(json_object_get(src, "type"));
+    if (btype && (!strcmp(btype, "image") || !strcmp(btype, "document")) && stype &&
+        !strcmp(stype, "base64")) {
+        const char *media = json_string_value(json_object_get(src, "media_type"));
+        const char *data = json_string_value(json_object_get(src, "data"));
+        size_t n = data ? strlen(data) : 0;
+        unsigned char *bytes = malloc(n + 1);
+        long len = data && media && *media ? bt__base64_decode(data, n, bytes) : -1;
+        json_t *ref = json_object_get(got, "source");
+        int ok;
+        if (len > 0) {
+            char key[37];
+            attachment_key(media, bytes, (size_t)len, key);
+            ok = !strcmp(json_string_value(json_object_get(ref, "type")), "braintrust_attachment") &&
+                !strcmp(json_string_value(json_object_get(ref, "content_type")), media) &&
+                !strcmp(json_string_value(json_object_get(ref, "key")), key) &&
+                !strncmp(json_string_value(json_object_get(ref, "filename")), btype, strlen(btype));
+        } else {
+            ok = json_equal(ref, src);
+        }
+        free(bytes);
+        if (!ok)
+            return 0;
+        json_t *rest_got = json_copy(got), *rest_sent = json_copy(sent);
+        json_object_del(rest_got, "source");
+        json_object_del(rest_sent, "source");
+        ok = json_equal(rest_got, rest_sent);
+        json_decref(rest_got);
+        json_decref(rest_sent);
+        return ok;
+    }
+    if (depth < 64 && json_is_object(sent) && json_is_object(got)) {
+        if (json_object_size(sent) != json_object_size(got))
+            return 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(sent, k, v)
+        {
+            if (!shown_as_sent(json_object_get(got, k), v, depth + 1))
+                return 0;
+        }
+        return 1;
+    }
+    if (depth < 64 && json_is_array(sent) && json_is_array(got)) {
+        if (json_array_size(sent) != json_array_size(got))
+            return 0;
+        for (size_t i = 0; i < json_array_size(sent); i++)
+            if (!shown_as_sent(json_array_get(got, i), json_array_get(sent, i), depth + 1))
+                return 0;
+        return 1;
+    }
+    return json_equal(got, sent);
+}
+
 static void check_input(json_t *span, json_t *req)
 {
     json_t *input = span_json(span, "braintrust.input_json");
@@ -182,7 +265,7 @@ static void check_input(json_t *span, json_t *req)
     json_t *msgs = json_object_get(req, "messages");
     size_t nm = json_array_size(msgs);
     for (size_t i = 0; i < nm; i++)
-        assert_true(json_equal(json_array_get(input, i), json_array_get(msgs, i)));
+        assert_true(shown_as_sent(json_array_get(input, i), json_array_get(msgs, i), 0));
     json_t *sys = json_object_get(req, "system");
     if (sys && !(json_is_string(sys) && !json_string_length(sys))) {
         assert_int_equal(json_array_size(input), nm + 1);

@@ -9,9 +9,8 @@
  * it from the OTLP instrumentation scope and the resource's telemetry.sdk.version. The
  * test checks those two are non-empty instead of matching `context` on the row.
  *
- * attachments.yaml expects base64 image/document sources uploaded as Braintrust
- * attachments: NOT YET SUPPORTED (sources are exported inline). The test says so and
- * checks that the attachment sources are the only mismatches of that case.
+ * attachments.yaml: base64 image and document sources become Braintrust attachment
+ * references in the input, and the decoded bytes reach the sink under the same key.
  */
 #include <yaml.h>
 
@@ -247,7 +246,50 @@ static json_t *row_of(json_t *span)
     return row;
 }
 
-static void run_case(const char *name, int attachments_expected_gap)
+/* Every braintrust_attachment reference in the row's input: its bytes are in the sink
+ * and equal the base64 the request carried at the same place. */
+static void check_attachment_bytes(harness *h, json_t *req, json_t *input)
+{
+    size_t checked = 0;
+    json_t *msgs = json_object_get(req, "messages");
+    for (size_t i = 0; i < json_array_size(msgs); i++) {
+        json_t *sent = json_object_get(json_array_get(msgs, i), "content");
+        json_t *got = json_object_get(json_array_get(input, i), "content");
+        for (size_t k = 0; k < json_array_size(sent); k++) {
+            json_t *src = json_object_get(json_array_get(sent, k), "source");
+            json_t *ref = json_object_get(json_array_get(got, k), "source");
+            if (!src)
+                continue;
+            assert_string_equal(json_string_value(json_object_get(ref, "type")), "braintrust_attachment");
+            size_t len = 0;
+            unsigned char *bytes =
+                bt_sink_memory_get_attachment(h->mem, json_string_value(json_object_get(ref, "key")), &len);
+            assert_non_null(bytes);
+            /* the bytes re-encoded give the base64 that was sent */
+            static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            char *b64 = malloc(len / 3 * 4 + 8);
+            size_t o = 0;
+            for (size_t j = 0; j < len; j += 3) {
+                unsigned v = (unsigned)bytes[j] << 16 | (j + 1 < len ? (unsigned)bytes[j + 1] << 8 : 0) |
+                    (j + 2 < len ? bytes[j + 2] : 0);
+                b64[o++] = tab[v >> 18 & 63];
+                b64[o++] = tab[v >> 12 & 63];
+                b64[o++] = j + 1 < len ? tab[v >> 6 & 63] : '=';
+                b64[o++] = j + 2 < len ? tab[v & 63] : '=';
+            }
+            b64[o] = '\0';
+            assert_string_equal(b64, json_string_value(json_object_get(src, "data")));
+            assert_string_equal(json_string_value(json_object_get(ref, "content_type")),
+                                json_string_value(json_object_get(src, "media_type")));
+            free(b64);
+            free(bytes);
+            checked++;
+        }
+    }
+    assert_true(checked > 0);
+}
+
+static void run_case(const char *name, int has_attachments)
 {
     print_message("spec case %s\n", name);
     json_t *c = load_case(name);
@@ -279,7 +321,10 @@ static void run_case(const char *name, int attachments_expected_gap)
     feed_chunks(ex, body, strlen(body), FEED_RANDOM, 7);
     h_now += 500000000ull;
     bt_exchange_end(ex, BT_EXCHANGE_COMPLETED, NULL);
-    char *line = harness_take_span(&h);
+    /* read without clearing the sink: it holds the attachments' bytes too */
+    assert_int_equal(bt_tracer_flush(h.t, 10000), BT_OK);
+    assert_int_equal(bt_sink_memory_count(h.mem), 1);
+    char *line = bt_sink_memory_get(h.mem, 0);
     assert_non_null(line);
     assert_null(strstr(line, "sk-ant-spec-secret"));
     json_t *span = json_loads(line, 0, NULL);
@@ -308,16 +353,9 @@ static void run_case(const char *name, int attachments_expected_gap)
     assert_non_null(ver);
     assert_true(ver->type == BT__ATTR_STRING && ver->v.s.len > 0);
 
-    if (attachments_expected_gap) {
-        print_message("NOT YET SUPPORTED: %s expects base64 sources as braintrust_attachment; "
-                      "they are exported inline (%d mismatch(es), all in attachment sources)\n",
-                      name, m.n);
-        assert_true(m.n > 0); /* if this starts passing, the note above is stale */
-        for (int i = 0; i < m.n; i++)
-            assert_non_null(strstr(m.paths[i], ".source"));
-    } else {
-        assert_int_equal(m.n, 0);
-    }
+    assert_int_equal(m.n, 0);
+    if (has_attachments)
+        check_attachment_bytes(&h, req, json_object_get(row, "input"));
     json_decref(row);
     json_decref(span);
     free(line);

@@ -239,7 +239,7 @@ static void test_claude_code_session_is_one_trace(void **state)
     assert_string_equal(sid(root, "endTimeUnixNano"), want_end);
     json_t *md = md_of(root);
     assert_string_equal(json_string_value(json_object_get(md, "session_id")), CC_ID);
-    assert_string_equal(json_string_value(json_object_get(md, "session_header")), "x-claude-code-session-id");
+    assert_string_equal(json_string_value(json_object_get(md, "session_source")), "x-claude-code-session-id");
     assert_int_equal(json_integer_value(json_object_get(md, "llm_calls")), 3);
     assert_int_equal(json_integer_value(json_object_get(md, "errors")), 0);
     assert_int_equal(json_integer_value(json_object_get(md, "turns")), 3);
@@ -407,7 +407,7 @@ static void test_precedence_and_counts(void **state)
     json_t *root = json_array_get(spans, 0);
     assert_string_equal(sid(root, "spanId"), root_hex);
     json_t *md = md_of(root);
-    assert_string_equal(json_string_value(json_object_get(md, "session_header")), "x-bt-session-id");
+    assert_string_equal(json_string_value(json_object_get(md, "session_source")), "x-bt-session-id");
     assert_int_equal(json_integer_value(json_object_get(md, "llm_calls")), 2);
     assert_int_equal(json_integer_value(json_object_get(md, "errors")), 1);
     assert_int_equal(json_integer_value(json_object_get(md, "count_tokens_calls")), 1);

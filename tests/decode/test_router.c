@@ -30,6 +30,11 @@ typedef struct {
 #define BD BT__ROUTE_BATCH_DELETE
 #define BRS BT__ROUTE_BATCH_RESULTS
 #define NO BT__ROUTE_NONE
+#define SC BT__ROUTE_SESSION_CREATE
+#define SS BT__ROUTE_SESSION_EVENTS_SEND
+#define SL BT__ROUTE_SESSION_EVENTS_LIST
+#define SST BT__ROUTE_SESSION_EVENTS_STREAM
+#define FU BT__ROUTE_FILE_UPLOAD
 
 static const route_case CASES[] = {
     /* every endpoint */
@@ -110,7 +115,54 @@ static const route_case CASES[] = {
     {"DELETE", "/v1/messages/batches/msgbatch_1/results", NO, 0, ""},
     {"DELETE", "/v1/messages/batches/msgbatch_1/cancel", NO, 0, ""},
     {"", "/v1/messages", NO, 0, ""},
+    /* Managed Agents sessions: what runs the agent or reports its work; the rest passes */
+    {"POST", "/v1/sessions?beta=true", SC, 1, ""},
+    {"POST", "/v1/sessions/sesn_011CZk/events?beta=true", SS, 1, "sesn_011CZk"},
+    {"GET", "/v1/sessions/sesn_011CZk/events?limit=5&beta=true", SL, 1, "sesn_011CZk"},
+    {"GET", "/v1/sessions/sesn_011CZk/events/stream?beta=true", SST, 1, "sesn_011CZk"},
+    {"GET", "/v1/sessions/sesn_1/threads/sthr_2/events", SL, 0, "sesn_1"},
+    {"GET", "/v1/sessions/sesn_1/threads/sthr_2/stream", SST, 0, "sesn_1"},
+    {"GET", "/gw/v1/sessions/sesn%5F1/events/stream", SST, 0, "sesn_1"},
+    {"GET", "/v1/sessions", NO, 0, ""},
+    {"GET", "/v1/sessions/sesn_1", NO, 0, ""},
+    {"POST", "/v1/sessions/sesn_1", NO, 0, ""},
+    {"DELETE", "/v1/sessions/sesn_1", NO, 0, ""},
+    {"POST", "/v1/sessions/sesn_1/archive", NO, 0, ""},
+    {"POST", "/v1/sessions/sesn_1/events/stream", NO, 0, ""},
+    {"GET", "/v1/sessions/sesn_1/events/", NO, 0, ""},
+    {"GET", "/v1/sessions//events", NO, 0, ""},
+    {"GET", "/v1/sessions/a%2Fb/events", NO, 0, ""},
+    {"GET", "/v1/sessions/sesn_1/threads/sthr_2", NO, 0, ""},
+    {"GET", "/v1/sessions/sesn_1/threads//stream", NO, 0, ""},
+    {"POST", "/v1/sessions/sesn_1/threads/sthr_2/events", NO, 0, ""},
+    {"GET", "/v1/sessions/sesn_1/resources", NO, 0, ""},
+    {"POST", "/v1/sessionsx", NO, 0, ""},
+    /* Files API: uploads are traced, reads and deletes pass */
+    {"POST", "/v1/files?beta=true", FU, 1, ""},
+    {"GET", "/v1/files", NO, 0, ""},
+    {"GET", "/v1/files/file_1", NO, 0, ""},
+    {"DELETE", "/v1/files/file_1", NO, 0, ""},
+    {"GET", "/v1/files/file_1/content", NO, 0, ""},
+    /* the rest of the API surface passes untraced */
+    {"POST", "/v1/agents", NO, 0, ""},
+    {"GET", "/v1/models", NO, 0, ""},
+    {"POST", "/v1/skills", NO, 0, ""},
+    {"POST", "/v1/environments/env_1/work/poll", NO, 0, ""},
 };
+
+static void test_session_thread_ids(void **state)
+{
+    (void)state;
+    bt__route r;
+    static const char t[] = "/v1/sessions/sesn_1/threads/sthr%5F2/stream?beta=true";
+    bt__route_match("GET", t, sizeof t - 1, &r);
+    assert_int_equal(r.kind, SST);
+    assert_string_equal(r.batch_id, "sesn_1");
+    assert_string_equal(r.thread_id, "sthr_2");
+    static const char e[] = "/v1/sessions/sesn_1/events";
+    bt__route_match("GET", e, sizeof e - 1, &r);
+    assert_string_equal(r.thread_id, "");
+}
 
 static void test_route_table(void **state)
 {
@@ -242,6 +294,11 @@ static void test_span_names(void **state)
     assert_string_equal(bt__route_span_name(BX), "anthropic.messages.batches.cancel");
     assert_string_equal(bt__route_span_name(BD), "anthropic.messages.batches.delete");
     assert_string_equal(bt__route_span_name(BRS), "anthropic.messages.batches.results");
+    assert_string_equal(bt__route_span_name(SC), "anthropic.beta.sessions.create");
+    assert_string_equal(bt__route_span_name(SS), "anthropic.beta.sessions.events.send");
+    assert_string_equal(bt__route_span_name(SL), "anthropic.beta.sessions.events.list");
+    assert_string_equal(bt__route_span_name(SST), "anthropic.beta.sessions.events.stream");
+    assert_string_equal(bt__route_span_name(FU), "anthropic.beta.files.upload");
     assert_null(bt__route_span_name(NO));
 }
 
@@ -251,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_route_table),         cmocka_unit_test(test_query_points_into_target),
         cmocka_unit_test(test_batch_id_length_cap), cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_query_get),           cmocka_unit_test(test_span_names),
+        cmocka_unit_test(test_session_thread_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

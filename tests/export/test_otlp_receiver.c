@@ -642,6 +642,40 @@ static void test_413_splits_the_batch(void **state)
     json_decref(sum);
 }
 
+/* One span too large for the receiver among others: the halves get the others
+ * through, and only that span is counted lost. */
+static void test_413_loses_only_the_span_too_large(void **state)
+{
+    (void)state;
+    control_ok("POST", "/config", "{\"maxBodyBytes\":6000}");
+    bt_otlp_options o;
+    memset(&o, 0, sizeof o);
+    o.traces_url = traces_url("/v1/traces");
+    o.timeout_ms = 15000;
+    bt_tracer *t = tracer_with_sink(&o);
+    char big[9000];
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 4; i++) {
+        bt_span *sp = bt_span_start(t, i == 2 ? "too.large" : "fits", NULL);
+        if (i == 2)
+            bt_span_set_string(sp, "payload", big);
+        bt_span_end(sp, 0);
+    }
+    assert_int_equal(bt_tracer_flush(t, FLUSH_MS), BT_EEXPORT);
+    bt_tracer_stats st;
+    bt_tracer_get_stats(t, &st);
+    assert_int_equal(st.spans_sent, 3);
+    assert_int_equal(st.spans_dropped, 1);
+    assert_int_equal(st.spans_exported, 3);
+    assert_int_equal(st.last_send_status, 413);
+    bt_tracer_free(t);
+    json_t *sum = summary();
+    assert_int_equal(summary_int(sum, "distinct"), 3);
+    assert_int_equal(summary_int(sum, "spans"), 3);
+    json_decref(sum);
+}
+
 /* A receiver that stays down, then comes back: the statistics say what was sent and
  * what was lost, with the last error; the log says it once, then at 2, 4, 8... failed
  * exports, then the recovery. */
@@ -1006,6 +1040,7 @@ int main(void)
         cmocka_unit_test_setup(test_partial_success_is_a_failure, reset_case),
         cmocka_unit_test_setup(test_flush_reports_failure_when_receiver_down, reset_case),
         cmocka_unit_test_setup(test_413_splits_the_batch, reset_case),
+        cmocka_unit_test_setup(test_413_loses_only_the_span_too_large, reset_case),
         cmocka_unit_test_setup(test_failures_counted_and_logged_once, reset_case),
         cmocka_unit_test_setup(test_spool_to_receiver, reset_case),
         cmocka_unit_test_setup(test_per_span_parent_grouping, reset_case),

@@ -381,6 +381,32 @@ static void test_restart_ships_unsent_once(void **state)
     bt_sink_free(sink);
 }
 
+/* A tracer started on a store that a previous run left spans in: they are shipped at
+ * start, before any span of this run, with the tracer's logger in place. */
+static void test_tracer_start_ships_leftovers(void **state)
+{
+    (void)state;
+    bt_sink *mem = NULL, *sink = NULL;
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    bt_sink *target = bt_test_failing_sink(mem);
+    assert_int_equal(bt_sink_store_new(g_path, target, &sink), BT_OK);
+    bt_test_sink_fail_next(target, 1000000);
+    assert_int_equal(export_n(sink, 17, 1, 2), BT_OK);
+    bt_sink_free(sink);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 2);
+
+    bt_tracer *t = NULL;
+    assert_int_equal(bt_tracer_new(&t), BT_OK);
+    assert_int_equal(bt_sink_memory_new(&mem), BT_OK);
+    assert_int_equal(bt_sink_store_new(g_path, mem, &sink), BT_OK);
+    assert_int_equal(bt_tracer_add_sink(t, sink), BT_OK);
+    assert_int_equal(bt_tracer_start(t), BT_OK);
+    for (int i = 0; i < 60000 && bt_sink_memory_count(mem) < 2; i++) /* bounded; no span, no flush */
+        usleep(1000);
+    assert_int_equal(bt_sink_memory_count(mem), 2);
+    bt_tracer_free(t);
+}
+
 /* A target that kills its own process when asked to export: the crash lands after
  * the store committed and before anything was shipped or marked sent. */
 static int killer_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
@@ -512,6 +538,7 @@ typedef struct scripted_target {
     size_t n_script, next;
     size_t calls, spans_in, spans_taken;
     size_t call_sizes[64];
+    bt__send_kind last_failure; /* like an OTLP sink: the last failed request's */
 } scripted_target;
 
 static int scripted_export(bt_sink *sink, const bt__resource *res, bt_span *const *spans, size_t n)
@@ -528,6 +555,8 @@ static int scripted_export(bt_sink *sink, const bt__resource *res, bt_span *cons
     t->spans_in += n;
     if (k == BT__SEND_OK || k == BT__SEND_PARTIAL)
         t->spans_taken += n;
+    if (k != BT__SEND_OK)
+        t->last_failure = k;
     pthread_mutex_unlock(&t->mu);
     sink->last_kind = k;
     return k == BT__SEND_OK ? BT_OK : BT_EEXPORT;
@@ -539,8 +568,8 @@ static void scripted_delivery(bt_sink *sink, bt__delivery *out)
     pthread_mutex_lock(&t->mu);
     out->sent += t->spans_taken;
     out->requests += t->calls;
-    if (t->next && t->next <= t->n_script && t->script[t->next - 1] != BT__SEND_OK) {
-        out->last_status = t->script[t->next - 1] == BT__SEND_CONTENT ? 400 : 503;
+    if (t->last_failure != BT__SEND_OK) {
+        out->last_status = t->last_failure == BT__SEND_CONTENT ? 400 : 503;
         snprintf(out->last_error, sizeof out->last_error, "HTTP %d: scripted", out->last_status);
     }
     pthread_mutex_unlock(&t->mu);
@@ -615,22 +644,25 @@ static int flush_until_delivered(bt_sink *sink, int max_flushes)
     return -1;
 }
 
-/* The receiver refuses a batch for its content: the spans are tried one at a time, and
- * only the one refused alone is set aside; the others are delivered, nothing waits. */
+/* The receiver refuses a batch for its content: it is sent again in halves, and only
+ * the span refused on its own is set aside; the others are delivered, nothing waits. */
 static void test_spool_sets_aside_only_the_refused_span(void **state)
 {
     (void)state;
-    const bt__send_kind script[] = {BT__SEND_CONTENT, BT__SEND_OK, BT__SEND_CONTENT, BT__SEND_OK};
-    bt_sink *sink = store_over(scripted_new(script, 4));
+    /* [1 2 3] refused; [1] taken; [2 3] refused; [2] refused alone; [3] taken */
+    const bt__send_kind script[] = {BT__SEND_CONTENT, BT__SEND_OK, BT__SEND_CONTENT, BT__SEND_CONTENT,
+                                    BT__SEND_OK};
+    bt_sink *sink = store_over(scripted_new(script, 5));
     assert_int_equal(export_n(sink, 12, 1, 3), BT_OK);
     assert_true(flush_until_delivered(sink, 2) > 0);
-    assert_int_equal(g_scripted.calls, 4);
-    assert_int_equal(g_scripted.call_sizes[0], 3);
-    assert_int_equal(g_scripted.call_sizes[1], 1);
+    assert_int_equal(g_scripted.calls, 5);
+    const size_t sizes[] = {3, 1, 2, 1, 1};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(g_scripted.call_sizes[i], sizes[i]);
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 2);
     assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 2 AND span_id LIKE '%02'"), 1);
     assert_int_equal(log_count("set aside as undeliverable"), 1);
-    assert_int_equal(log_count("(HTTP 400: scripted)"), 1);
+    assert_int_equal(log_count("(HTTP 400: scripted) while others got through"), 1);
     bt__delivery d;
     memset(&d, 0, sizeof d);
     sink->vt->delivery(sink, &d);
@@ -638,7 +670,50 @@ static void test_spool_sets_aside_only_the_refused_span(void **state)
     assert_int_equal(d.spooled, 0);
     /* nothing is left to send, and nothing is sent again */
     assert_int_equal(sink->vt->flush(sink, 60000), BT_OK);
-    assert_int_equal(g_scripted.calls, 4);
+    assert_int_equal(g_scripted.calls, 5);
+    bt_sink_free(sink);
+}
+
+/* A receiver that refuses every span, even alone (a wrong endpoint, a parent it does
+ * not know): nothing is set aside, the spans wait, and go once it takes them. */
+static void test_spool_keeps_spans_a_receiver_refuses_all(void **state)
+{
+    (void)state;
+    /* each attempt: [1 2 3], [1], [2 3], [2], [3], all refused; two attempts' worth */
+    bt__send_kind script[10];
+    for (int i = 0; i < 10; i++)
+        script[i] = BT__SEND_CONTENT;
+    bt_sink *sink = store_over(scripted_new(script, 10));
+    assert_int_equal(export_n(sink, 15, 1, 3), BT_OK);
+    for (int i = 0; i < 3 && g_scripted.calls < 10; i++) /* bounded by the script */
+        assert_int_equal(sink->vt->flush(sink, 60000), BT_EEXPORT);
+    assert_int_equal(g_scripted.calls, 10);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 0"), 3);
+    assert_int_equal(log_count("set aside"), 0);
+    assert_int_equal(flush_until_delivered(sink, 2), 1);
+    assert_int_equal(g_scripted.calls, 11);
+    assert_int_equal(scalar("SELECT count(*) FROM spans WHERE sent = 1"), 3);
+    bt_sink_free(sink);
+}
+
+/* Spans with different braintrust.parent go in different exports: each is taken or
+ * refused whole, so a failure never makes the spool send again what got through. */
+static void test_spool_runs_split_by_parent(void **state)
+{
+    (void)state;
+    bt_sink *sink = store_over(scripted_new(NULL, 0));
+    bt_span *spans[4];
+    for (int i = 0; i < 4; i++) {
+        spans[i] = llm_span(16, i + 1);
+        fx_attr_string(&spans[i]->attrs, "braintrust.parent", i < 2 ? "project_name:a" : "project_name:b");
+    }
+    assert_int_equal(sink->vt->export_spans(sink, &g_res, spans, 4), BT_OK);
+    for (int i = 0; i < 4; i++)
+        fx_span_free(spans[i]);
+    assert_true(flush_until_delivered(sink, 2) > 0);
+    assert_int_equal(g_scripted.calls, 2);
+    assert_int_equal(g_scripted.call_sizes[0], 2);
+    assert_int_equal(g_scripted.call_sizes[1], 2);
     bt_sink_free(sink);
 }
 
@@ -912,9 +987,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spool_failure_keeps_spans_until_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_target_does_not_block_exports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_ships_unsent_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tracer_start_ships_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_write_and_ship, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_accept_and_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_sets_aside_only_the_refused_span, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_keeps_spans_a_receiver_refuses_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_runs_split_by_parent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_partial_success_is_not_resent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_failures_are_counted_and_logged_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ship_all_batches_and_undeliverable, setup, teardown),

@@ -158,7 +158,7 @@ await test('its calls form one session trace under an agent.session root', async
   for (const s of spans.filter((x) => x !== root)) assert.equal(s.parentSpanId, rootId, s.name);
   const md = jsonAttr(root, 'braintrust.metadata');
   assert.equal(md.session_id, report.session_id);
-  assert.equal(md.session_header, 'x-claude-code-session-id');
+  assert.equal(md.session_source, 'x-claude-code-session-id');
   assert.equal(md.llm_calls, 3);
   assert.equal(md.turns, 3);
   assert.equal(md.errors, 0);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo` end to end: scripts/demo prints the trace trees of the C example and the
-# official SDK's traffic, and leaves nothing running (its servers' ports are closed and
+# `make demo` end to end: scripts/demo prints the trace trees of the C example's, the
+# official SDK's and Claude Code's traffic, and leaves nothing running (its servers' ports are closed and
 # no process of its own remains).
 set -euo pipefail
 
@@ -32,7 +32,16 @@ grep -q '^anthropic.batch ' "$OUT" || fail "batch trace root"
 grep -q '^anthropic.messages.stream .*tokens' "$OUT" || fail "stream span with tokens"
 grep -q 'out: .*\[tool_use get_weather\]' "$OUT" || fail "tool call in the output preview"
 grep -q '^TOTAL ' "$OUT" || fail "totals"
+# Claude Code's session (where its binary exists for the platform): one agent trace.
+if grep -q '^  claude: success in 3 turns' "$OUT"; then
+  grep -q '^agent.session  \[task\]' "$OUT" || fail "Claude Code session root"
+  [[ $(grep -c '[├└]─ anthropic.messages.stream' "$OUT") -ge 3 ]] || fail "Claude Code turns under the root"
+  grep -q '[├└]─ Bash  \[tool\]' "$OUT" || fail "Claude Code tool round trip"
+elif ! grep -q 'skipped: no Claude Code binary' "$OUT"; then
+  fail "Claude Code step"
+fi
 grep -q 'Done; nothing left running' "$OUT" || fail "demo did not finish"
+grep -q "bt-spans --store $B/demo-spans.db serve\$" "$OUT" || fail "the demo ends with the viewer's command"
 
 # Nothing left running: the servers' ports refuse connections, and no process started
 # by the demo remains.

@@ -408,7 +408,7 @@ await test('a client leaving mid-stream cancels the upstream transfer; the proxy
   });
   let m;
   for (let i = 0; i < 50; i++) {
-    m = JSON.parse((await request(P, { path: '/metrics' })).body);
+    m = JSON.parse((await request(P, { path: '/metrics', headers: { accept: 'application/json' } })).body);
     if (m.requests_active === 0) break;
     await sleep(100);
   }
@@ -429,7 +429,7 @@ await test('an upstream that breaks mid-body leaves the client with a visibly cu
     req.end();
   });
   assert.equal(outcome, 'cut');
-  const m = JSON.parse((await request(P, { path: '/metrics' })).body);
+  const m = JSON.parse((await request(P, { path: '/metrics', headers: { accept: 'application/json' } })).body);
   assert.ok(m.upstream_errors >= 1);
 });
 
@@ -466,7 +466,7 @@ await test('hostile input: 300 mutated requests never crash or wedge the proxy',
 });
 
 await test('GET /metrics reports requests, bytes and spans', async () => {
-  const r = await request(P, { path: '/metrics' });
+  const r = await request(P, { path: '/metrics', headers: { accept: 'application/json' } });
   const m = JSON.parse(r.body);
   assert.ok(m.requests >= 10, JSON.stringify(m));
   assert.ok(m.bytes_in > 24 * 1024 * 1024);

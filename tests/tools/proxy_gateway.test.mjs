@@ -75,7 +75,19 @@ async function until(cond, what, ms = 60000) {
   }
 }
 
-const metrics = async (port) => JSON.parse((await request(port, { path: '/metrics' })).body);
+const metrics = async (port) => JSON.parse((await request(port, { path: '/metrics', headers: { accept: 'application/json' } })).body);
+// The Prometheus text format: { name: value } of the samples without labels.
+async function prometheus(port) {
+  const r = await request(port, { path: '/metrics' });
+  assert.equal(r.status, 200);
+  const text = r.body.toString();
+  const samples = {};
+  for (const line of text.split('\n')) {
+    const m = line.match(/^([a-z0-9_]+) (\S+)$/);
+    if (m) samples[m[1]] = Number(m[2]);
+  }
+  return { text, samples };
+}
 const message = (port, headers = {}) => request(port, {
   method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json', 'x-api-key': 'k', ...headers },
   body: '{"model":"claude-test","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
@@ -103,6 +115,40 @@ await test('three workers serve one port: /metrics counts them, requests on many
   }
   const lines = fs.readFileSync(spans, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.filter((s) => s.name === 'anthropic.messages.create').length, 60, 'one span per call, none lost');
+});
+
+await test('several workers answer /readyz and Prometheus /metrics for the whole process', async () => {
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--workers', '3', '--drain-delay', '13']);
+  try {
+    const rs = await Promise.all(Array.from({ length: 60 }, () => message(tp.port)));
+    for (const r of rs) assert.equal(r.status, 200);
+    // Every connection is new, so SO_REUSEPORT spreads them over the workers; each one's
+    // answer must hold the sums over all three.
+    for (let i = 0; i < 9; i++) {
+      const { text, samples } = await prometheus(tp.port);
+      assert.equal(samples.bt_proxy_workers, 3);
+      assert.ok(samples.bt_proxy_requests_total >= 60 + i, `requests ${samples.bt_proxy_requests_total}`);
+      assert.ok(samples.bt_proxy_request_duration_seconds_count >= 60, text);
+      assert.ok(samples.bt_proxy_upstream_connections_opened_total >= 1, text);
+      for (const name of ['bt_proxy_upstream_connections', 'bt_proxy_upstream_over_limit_requests_total',
+        'bt_proxy_upstream_http2', 'bt_proxy_trace_backlog_bytes', 'bt_proxy_spans_incomplete_total']) {
+        assert.ok(name in samples, `missing ${name}`);
+        assert.match(text, new RegExp(`# HELP ${name} .+\n# TYPE ${name} (gauge|counter)\n`));
+      }
+      assert.equal(samples.bt_proxy_ready, 1);
+    }
+    tp.kill('SIGTERM'); // the drain: every worker says 503 on /readyz and still serves
+    await until(() => tp.stderrText.includes('draining'), 'the drain to start');
+    for (let i = 0; i < 30; i++) {
+      const r = await request(tp.port, { path: '/readyz' });
+      assert.equal(r.status, 503, `readyz on connection ${i}`);
+      assert.equal(JSON.parse(r.body).status, 'draining');
+    }
+    assert.equal((await message(tp.port)).status, 200, 'still serving during the drain delay');
+    assert.equal((await prometheus(tp.port)).samples.bt_proxy_ready, 0);
+  } finally {
+    await stopProxy(tp); // a second signal skips the rest of the delay
+  }
 });
 
 await test('no ceiling: 300 upstream transfers in flight at once over HTTP/1.1', async () => {

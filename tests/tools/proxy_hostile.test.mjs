@@ -94,8 +94,9 @@ const quiet = { OTEL_SDK_DISABLED: 'true' };
 const proxy = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP], quiet);
 const P = proxy.port;
 
+const asJson = { accept: 'application/json' };
 async function metrics(port = P) {
-  return JSON.parse((await request(port, { path: '/metrics' })).body);
+  return JSON.parse((await request(port, { path: '/metrics', headers: asJson })).body);
 }
 
 // ---------------------------------------------------------------- pipelining
@@ -111,7 +112,7 @@ await test('pipelining: three /healthz in one write get three answers, then the 
 await test('pipelining: proxied, /healthz, proxied, /metrics, proxied: five answers in order', async () => {
   const req = (n) => `GET /echo?n=${n} HTTP/1.1\r\nHost: x\r\n\r\n`;
   const r = await raw(P, req(1) + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' + req(2) +
-    'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n' + req(3).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    'GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n' + req(3).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
   const rs = parseResponses(r.text);
   assert.equal(rs.length, 5, r.text);
   assert.equal(JSON.parse(rs[0].body).url, '/echo?n=1');
@@ -294,7 +295,7 @@ await test('connection limit: the idlest connection makes room; /healthz answers
   }
 });
 
-await test('connection limit: with every connection busy, /healthz and /metrics answer, others get 503 JSON', async () => {
+await test('connection limit: with every connection busy, /healthz, /readyz and /metrics answer, others get 503 JSON', async () => {
   const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--max-connections', '4', '--workers', '1'], quiet);
   const busy = [];
   try {
@@ -305,9 +306,13 @@ await test('connection limit: with every connection busy, /healthz and /metrics 
     await until(() => seen.filter((s) => s.url === '/stall').length >= before + 4, 'four streams in flight');
     const h = await request(tp.port, { path: '/healthz' });
     assert.equal(h.status, 200);
-    const m = await request(tp.port, { path: '/metrics' });
+    const m = await request(tp.port, { path: '/metrics', headers: asJson });
     assert.equal(m.status, 200);
     assert.equal(JSON.parse(m.body).requests_active, 4);
+    const ready = await request(tp.port, { path: '/readyz' });
+    assert.equal(ready.status, 200);
+    const prom = await request(tp.port, { path: '/metrics' });
+    assert.match(prom.body.toString(), /^bt_proxy_requests_active 4$/m);
     const r = await request(tp.port, { method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(r.status, 503);
     assert.equal(r.headers['retry-after'], '1');
@@ -316,7 +321,7 @@ await test('connection limit: with every connection busy, /healthz and /metrics 
     assert.equal(err.type, 'error');
     assert.equal(err.error.type, 'overloaded_error');
     assert.match(err.error.message, /connection limit/);
-    assert.ok(JSON.parse((await request(tp.port, { path: '/metrics' })).body).over_limit >= 1);
+    assert.ok((await metrics(tp.port)).over_limit >= 1);
     for (const res of stalls) res.end();
     stalls = [];
     const done = await Promise.all(busy);
@@ -378,6 +383,13 @@ await test('results_url with --public-url', async () => {
     assert.equal(JSON.parse(r.body).results_url, 'https://llm.example.com/anthropic/v1/messages/batches/msgbatch_p/results');
   } finally {
     await stopProxy(tp);
+  }
+  const byEnv = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP], { ...quiet, BT_PROXY_PUBLIC_URL: 'http://lb.example:8080' });
+  try {
+    const r = await request(byEnv.port, { path: '/v1/messages/batches/msgbatch_e' });
+    assert.equal(JSON.parse(r.body).results_url, 'http://lb.example:8080/v1/messages/batches/msgbatch_e/results');
+  } finally {
+    await stopProxy(byEnv);
   }
   const bad = await startProxy(['--listen', '127.0.0.1:0', '--public-url', 'ftp://x'], quiet).catch((e) => e);
   assert.ok(bad instanceof Error && /bad value for --public-url/.test(bad.message), String(bad));

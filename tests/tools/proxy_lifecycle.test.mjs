@@ -100,7 +100,7 @@ await test('a bad tracing setting stops the proxy at startup with the variable, 
 await test('--allow-untraced: it forwards untraced and says so, in the log and in /metrics', async () => {
   const p = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', UP, '--allow-untraced'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'not-a-url' });
   assert.match(p.stderrText, /tracing is OFF: the tracing configuration in the environment is invalid; requests are forwarded untraced/);
-  const m = await new Promise((resolve) => http.get({ host: '127.0.0.1', port: p.port, path: '/metrics' }, (res) => {
+  const m = await new Promise((resolve) => http.get({ host: '127.0.0.1', port: p.port, path: '/metrics', headers: { accept: 'application/json' } }, (res) => {
     let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(JSON.parse(b)));
   }));
   assert.equal(m.tracing_enabled, false);

@@ -93,8 +93,9 @@ LB="http://127.0.0.1:$BT_NGINX_PORT"
 # A by flag, B by environment: both ways of naming the store.
 # Lookups may wait 10 s (default 200 ms): this checks joined inputs on a machine that
 # may be busy with sanitizers and other tests, not the proxy's speed.
+# A drains for 5 s after SIGTERM (/readyz at 503, still serving).
 start A bt-proxy --upstream "http://127.0.0.1:$PORT_fake" --spans-jsonl "$TMP/A.jsonl" --correlation "$BT_PG_URL" \
-    --correlation-wait-ms 10000 --listen "127.0.0.1:$PA" --public-url "$LB"
+    --correlation-wait-ms 10000 --drain-delay 5 --listen "127.0.0.1:$PA" --public-url "$LB"
 BT_CORRELATION_URL="$BT_PG_URL" start B bt-proxy --upstream "http://127.0.0.1:$PORT_fake" \
     --spans-jsonl "$TMP/B.jsonl" --correlation-wait-ms 10000 --listen "127.0.0.1:$PB" --public-url "$LB"
 
@@ -125,7 +126,55 @@ read_results "$PORT_B" >"$TMP/concurrent-b" & rb=$!
 wait "$ra" "$rb"
 check "A and B read them at the same time" test "$(cat "$TMP/concurrent-a" "$TMP/concurrent-b")" = 200200
 
-check "replica A stops cleanly" stop "$PID_A"
+# Operations conventions, on replica A.
+status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+check "/healthz and /readyz answer 200" test "$(status "http://127.0.0.1:$PORT_A/healthz")$(status "http://127.0.0.1:$PORT_A/readyz")" = 200200
+curl -s -D "$TMP/metrics.head" -o "$TMP/metrics.txt" "http://127.0.0.1:$PORT_A/metrics"
+check "/metrics is Prometheus text by default" grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/metrics.head"
+# Parsed by the Prometheus project's own Python client (Debian's python3-prometheus-client).
+check "/metrics parses as the exposition format, with what operators need" /usr/bin/python3 - "$TMP/metrics.txt" <<'EOF'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1]).read()
+families = {f.name: f for f in text_string_to_metric_families(text)}
+for line in text.splitlines():
+    if line and not line.startswith("#"):
+        name = line.split("{")[0].split(" ")[0]
+        base = name
+        for suffix in ("_bucket", "_sum", "_count", "_total"):
+            if name.endswith(suffix):
+                base = name[: -len(suffix)]
+        assert f"# HELP {base} " in text or f"# HELP {name} " in text, f"no HELP for {name}"
+        assert f"# TYPE {base} " in text or f"# TYPE {name} " in text, f"no TYPE for {name}"
+want = {"bt_proxy_requests": "counter", "bt_proxy_requests_active": "gauge", "bt_proxy_active_streams": "gauge",
+        "bt_proxy_upstream_errors": "counter", "bt_proxy_spans_exported": "counter",
+        "bt_proxy_spans_dropped": "counter", "bt_proxy_request_duration_seconds": "histogram",
+        "bt_proxy_correlation_store_errors": "counter", "bt_proxy_correlation_store_up": "gauge",
+        "bt_proxy_ready": "gauge"}
+for name, kind in want.items():
+    assert name in families, f"missing {name}"
+    assert families[name].type == kind, (name, families[name].type)
+samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+h = [s for s in families["bt_proxy_request_duration_seconds"].samples if s.name.endswith("_bucket")]
+assert [s.value for s in h] == sorted(s.value for s in h), "buckets are cumulative"
+count = samples[("bt_proxy_request_duration_seconds_count", ())]
+assert h[-1].labels["le"] == "+Inf" and h[-1].value == count and count >= 3, (h[-1], count)
+assert samples[("bt_proxy_correlation_store_up", (("backend", "postgresql"),))] == 1
+assert samples[("bt_proxy_correlation_lookups_total", ())] >= 3
+assert samples[("bt_proxy_ready", ())] == 1
+EOF
+check "/metrics with Accept: application/json is the JSON document" bash -c "curl -s -H 'Accept: application/json' \
+    'http://127.0.0.1:$PORT_A/metrics' | python3 -c 'import json,sys; m=json.load(sys.stdin); assert m[\"correlation\"][\"backend\"]==\"postgresql\" and m[\"correlation\"][\"available\"] and m[\"ready\"], m'"
+
+# Draining: from SIGTERM on /readyz says 503 while A still serves for --drain-delay,
+# then A stops accepting and exits on its own.
+kill -TERM "$PID_A"
+for _ in $(seq 1 50); do grep -q "draining" "$TMP/A.err" && break; sleep 0.1; done
+check "/readyz answers 503 as soon as the drain begins" test "$(status "http://127.0.0.1:$PORT_A/readyz")" = 503
+check "/healthz still answers 200 while draining" test "$(status "http://127.0.0.1:$PORT_A/healthz")" = 200
+check "a draining replica still forwards" test "$(status -H 'x-api-key: sk-ant-api03-CANARY-scaleout-0000000000' \
+    -H 'anthropic-version: 2023-06-01' "http://127.0.0.1:$PORT_A/v1/messages/batches/$BATCH")" = 200
+check "replica A exits cleanly after the drain" wait "$PID_A"
 check "replica B stops cleanly" stop "$PID_B"
 
 # The batch trace from each replica's spans: B read the results twice (the SDK through
@@ -177,6 +226,20 @@ root = [s for s in spans if s["name"] == "anthropic.batch"][0]
 md = json.loads(attr(root, "braintrust.metadata"))
 assert md["processing_status"] == "ended" and md["unknown_ids"] == 0, md
 EOF
+# The example configuration shipped in contrib/ is one nginx accepts as it is.
+contrib_ok() {
+    local d; d=$(mktemp -d)
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/key.pem" -out "$d/cert.pem" -days 1 -subj /CN=lb \
+        >/dev/null 2>&1 || return 1
+    sed -e "s|/etc/ssl/certs/anthropic-proxy.pem|$d/cert.pem|; s|/etc/ssl/private/anthropic-proxy.key|$d/key.pem|" \
+        "$BT_SOURCE_DIR/contrib/nginx/bt-proxy.conf" >"$d/site.conf"
+    printf 'pid %s/nginx.pid;\nevents {}\nhttp { include %s/site.conf; }\n' "$d" "$d" >"$d/nginx.conf"
+    local rc=0
+    "$(command -v nginx || echo /usr/sbin/nginx)" -t -q -p "$d" -c "$d/nginx.conf" -e "$d/error.log" || rc=1
+    rm -rf "$d"
+    return $rc
+}
+check "contrib/nginx/bt-proxy.conf passes nginx -t" contrib_ok
 check "no secret in any span or log" bash -c "! grep -rq 'CANARY-scaleout' '$TMP'/*.jsonl '$TMP'/*.err"
 
 echo "$PASSES passed, $FAILS failed"

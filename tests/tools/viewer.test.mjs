@@ -287,6 +287,145 @@ for (const [name, trace, check] of [['demo batch', () => demoBatch, checkDemoBat
   });
 }
 
+// ---- bt-spans serve ------------------------------------------------------------------
+
+function get(port, p, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: p, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const serve = await start('bt-spans', ['--store', STORE, 'serve', '--listen', '127.0.0.1:0']);
+const ORIGIN = `http://127.0.0.1:${serve.port}`;
+
+await test('bt-spans serve: headers, loopback Host only, JSON API', async () => {
+  const page = await get(serve.port, '/');
+  assert.equal(page.status, 200);
+  assert.match(page.headers['content-security-policy'], /default-src 'none'; script-src 'self'/);
+  assert.doesNotMatch(page.headers['content-security-policy'], /unsafe/);
+  assert.equal(page.headers['x-content-type-options'], 'nosniff');
+  assert.match(page.body, /<script src="\/app.js"><\/script>/);
+  assert.equal((await get(serve.port, '/', { host: 'rebound.example:' + serve.port })).status, 421, 'DNS rebinding');
+  const js = await get(serve.port, '/app.js');
+  assert.match(js.headers['content-type'], /javascript/);
+  const traces = JSON.parse((await get(serve.port, '/api/traces?limit=2')).body);
+  assert.equal(traces.traces.length, 2);
+  assert.ok(traces.next);
+  const xss = JSON.parse((await get(serve.port, `/api/traces/${xssBatch.trace_id}`)).body);
+  const raw = (await get(serve.port, `/api/traces/${xssBatch.trace_id}/spans/${xss.spans[1].span_id}`)).body;
+  assert.ok(!raw.includes('<'), 'span JSON carries no raw markup characters');
+  assert.ok(JSON.parse(raw).attributes.length > 0);
+});
+
+await test('bt-spans serve: the list, each trace a link to its own URL, filters and pages', async () => {
+  const page = await newPage(ORIGIN);
+  await page.goto(ORIGIN + '/');
+  await page.waitForSelector('table.traces tbody tr');
+  const rows = await page.locator('table.traces tbody tr').count();
+  assert.ok(rows >= 10, `${rows} rows`);
+  // DESIGN.md: each trace is a link whose href carries the trace id.
+  for (const a of await page.locator('table.traces a.root').all()) {
+    const tr = await a.evaluate((e) => e.closest('tr').getAttribute('data-trace'));
+    assert.equal(await a.getAttribute('href'), `/trace/${tr}`);
+  }
+  // Filters go into the URL.
+  await page.fill('input[name=model]', 'claude-xss');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForFunction(() => location.search.includes('model=claude-xss') && document.querySelectorAll('table.traces tbody tr').length === 1);
+  assert.equal(await page.locator('table.traces tbody tr').getAttribute('data-trace'), xssBatch.trace_id);
+  await page.selectOption('select[name=status]', 'error');
+  await page.fill('input[name=model]', '');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForFunction(() => location.search.includes('status=error'));
+  await page.waitForSelector('table.traces tbody tr');
+  for (const tr of await page.locator('table.traces tbody tr').all()) {
+    assert.ok((await tr.innerText()).match(/error|failed span/), await tr.innerText());
+  }
+  // Keyset pages: three at a time, older and back.
+  await page.goto(ORIGIN + '/?limit=3');
+  await page.waitForSelector('table.traces tbody tr');
+  const first = await page.locator('table.traces tbody tr').evaluateAll((t) => t.map((r) => r.getAttribute('data-trace')));
+  assert.equal(first.length, 3);
+  await page.click('a.older');
+  await page.waitForFunction(() => location.search.includes('cursor='));
+  await page.waitForSelector('table.traces tbody tr');
+  const second = await page.locator('table.traces tbody tr').evaluateAll((t) => t.map((r) => r.getAttribute('data-trace')));
+  assert.equal(second.length, 3);
+  assert.ok(second.every((id) => !first.includes(id)), 'an older page repeats no trace');
+  await page.goBack();
+  await page.waitForFunction((id) => document.querySelector('table.traces tbody tr')?.getAttribute('data-trace') === id, first[0]);
+  await page.goto(ORIGIN + '/');
+  await page.waitForSelector('table.traces tbody tr');
+  await page.screenshot({ path: path.join(SHOTS, 'serve-list.png') });
+  // The demo's batch, by clicking its link.
+  await page.click(`a[href="/trace/${demoBatch.trace_id}"]`);
+  await page.waitForFunction((id) => location.pathname === `/trace/${id}`, demoBatch.trace_id);
+  await checkDemoBatch(page, 'serve-demo-batch.png');
+  await assertNothingRan(page);
+  await page.context().close();
+});
+
+await test('bt-spans serve: the 20,000-request batch and the payload batch', async () => {
+  const page = await newPage(ORIGIN);
+  await page.goto(`${ORIGIN}/trace/${bigBatch.trace_id}`);
+  await checkBigBatch(page, 'serve-big-batch.png');
+  await page.goto(`${ORIGIN}/trace/${xssBatch.trace_id.slice(0, 10)}`); // a prefix is enough
+  await checkPayloads(page, 'serve-payload-batch.png');
+  await page.goto(`${ORIGIN}/?model=claude-xss`);
+  await page.waitForSelector('table.traces tbody tr');
+  assert.ok((await page.locator('table.traces').innerText()).includes('claude-<script>'), 'the payload model shows as text');
+  await assertNothingRan(page);
+  await page.context().close();
+});
+
+await test('bt-spans serve: totals as charts', async () => {
+  const page = await newPage(ORIGIN);
+  await page.goto(ORIGIN + '/');
+  await page.click('nav a[href="/totals"]');
+  await page.waitForSelector('.chart svg rect');
+  assert.equal(await page.locator('.chart').count(), 4);
+  assert.ok(await page.locator('.chart svg rect').count() >= 4);
+  const cards = await page.locator('.cards').innerText();
+  assert.match(cards, /llm calls/);
+  assert.match(await page.locator('table.totals').innerText(), /claude-haiku-4-5-20251001/);
+  await page.screenshot({ path: path.join(SHOTS, 'serve-totals.png'), fullPage: true });
+  await assertNothingRan(page);
+  await page.context().close();
+});
+
+await test('bt-spans serve: new spans appear without a reload', async () => {
+  const page = await newPage(ORIGIN);
+  await page.goto(ORIGIN + '/');
+  await page.waitForSelector('table.traces tbody tr');
+  await page.waitForSelector('.live.on', { timeout: 20000 });
+  const before = await page.locator('table.traces tbody tr').count();
+  btSpans(...writeBatch(path.join(W, 'live'), 'msgbatch_viewer_live', '2031-01-01T10:00:00Z',
+    [{ custom_id: 'live', params: { model: 'claude-live', max_tokens: 5, messages: [{ role: 'user', content: 'Live?' }] } }],
+    [{ custom_id: 'live', result: { type: 'succeeded', message: message('claude-live', [{ type: 'text', text: 'Yes.' }]) } }]));
+  const live = JSON.parse(btSpans('--json', 'list', '--limit', '1'))[0];
+  assert.equal(live.models[0], 'claude-live');
+  await page.waitForSelector(`tr[data-trace="${live.trace_id}"]`, { timeout: 20000 });
+  assert.equal(await page.locator('table.traces tbody tr').first().getAttribute('data-trace'), live.trace_id);
+  assert.equal(await page.locator('table.traces tbody tr').count(), Math.min(50, before + 1));
+  await page.context().close();
+});
+
+await test('bt-spans serve: stops on SIGTERM with a live-update client connected', async () => {
+  const events = http.get({ host: '127.0.0.1', port: serve.port, path: '/api/events', agent: false });
+  const res = await new Promise((r) => events.on('response', r));
+  assert.equal(res.headers['content-type'], 'text/event-stream');
+  res.resume();
+  const ended = new Promise((r) => { res.on('end', r); res.on('error', r); res.on('close', r); });
+  await stop(serve);
+  await ended;
+});
+
 await browser.close();
 beacon.close();
 clearTimeout(watchdog);

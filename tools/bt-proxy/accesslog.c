@@ -119,7 +119,10 @@ char *px_access_log_prefix(hs_request *r, int status, uint64_t resp_bytes)
     bt__buf target;
     bt__buf_init(&target, 2048);
     safe_target(h, &target);
-    double ms = (double)(uv_hrtime() - hs_request_start_ns(r)) / 1e6;
+    uint64_t elapsed = uv_hrtime() - hs_request_start_ns(r);
+    px_proxy *px = hs_server_user(hs_request_server(r));
+    px_metrics_observe_duration(&px->m, elapsed); /* one line per request: one sample */
+    double ms = (double)elapsed / 1e6;
     bt__buf line;
     bt__buf_init(&line, 4096);
     bt__buf_printf(&line, "%s \"%s %s\" %d %.1fms bytes=%" PRIu64, hs_request_peer(r), h ? h->method : "-",

@@ -62,12 +62,6 @@ static const char *origin_target(px_proxy *px, const char *url)
     return NULL; /* "http://host?x" or "http://host": nothing sensible to forward */
 }
 
-static int path_is(const char *target, const char *path)
-{
-    size_t n = strlen(path);
-    return !strncmp(target, path, n) && (target[n] == '\0' || target[n] == '?');
-}
-
 /* Errors in the Anthropic API's shape, never cached. */
 static void px_format_error(hs_request *r, int status, const char *type, const char *message,
                             bt__buf *headers, bt__buf *body)
@@ -87,26 +81,24 @@ static void reject(px_xfer *x, int status, const char *type, const char *message
     hs_respond_error(x->r, status, type, message);
 }
 
+/* /healthz, /readyz, /metrics (endpoints.c), for the origin-form target. */
 static void answer_local(px_xfer *x)
 {
-    const hp_head *h = hs_request_head(x->r);
-    static const char headers[] = "Content-Type: application/json\r\nCache-Control: no-store\r\n";
-    if (path_is(h->target, "/healthz")) {
-        static const char ok[] = "{\"status\":\"ok\"}\n";
-        hs_respond(x->r, 200, headers, ok, sizeof ok - 1);
-        x->resp_bytes = sizeof ok - 1;
-        return;
-    }
-    char *body = px_metrics_json(x->px);
-    hs_respond(x->r, body ? 200 : 503, headers, body ? body : "{}\n", body ? strlen(body) : 3);
-    x->resp_bytes = body ? strlen(body) : 3;
-    free(body);
+    const char *target = origin_target(x->px, hs_request_head(x->r)->target);
+    size_t al = 0;
+    const char *accept = hs_request_header(x->r, "accept", &al);
+    px_local_response lr;
+    px_local_answer(x->px, target ? target : "/", accept, al, &lr);
+    char headers[160];
+    snprintf(headers, sizeof headers, "Content-Type: %s\r\nCache-Control: no-store\r\n", lr.content_type);
+    hs_respond(x->r, lr.status, headers, lr.body ? lr.body : "", lr.len);
+    x->resp_bytes = lr.len;
+    free(lr.body);
 }
 
-static int is_local_endpoint(const hp_head *h)
+static int is_local_endpoint(const hp_head *h, const char *target)
 {
-    return (path_is(h->target, "/healthz") || path_is(h->target, "/metrics")) &&
-        (h->method_id == HTTP_GET || h->method_id == HTTP_HEAD);
+    return target && px_is_local_endpoint(target) && (h->method_id == HTTP_GET || h->method_id == HTTP_HEAD);
 }
 
 static void px_on_request(hs_request *r)
@@ -128,10 +120,11 @@ static void px_on_request(hs_request *r)
     if (!target) {
         reject(x, h->target[0] == '*' || h->target[0] == '/' ? 400 : 403, "invalid_request_error",
                "only origin-form targets for the configured upstream are accepted");
-    } else if (is_local_endpoint(h)) {
-        if (path_is(target, "/metrics") && !token_ok(px, r))
+    } else if (is_local_endpoint(h, target)) {
+        if (px_local_endpoint_needs_token(target) && !token_ok(px, r))
             reject(x, 401, "authentication_error", "missing or wrong proxy token");
-        /* else answered once the (empty) body is in */
+        else
+            x->local = 1; /* answered once the (empty) body is in */
     } else if (hs_request_over_limit(r)) {
         px_counter_add(&px->m.over_limit, 1);
         x->note = "connection limit reached";
@@ -158,7 +151,7 @@ static void px_on_body_end(hs_request *r)
         return;
     if (x->easy)
         px_xfer_request_end(x);
-    else if (is_local_endpoint(hs_request_head(r)))
+    else if (x->local)
         answer_local(x);
 }
 

@@ -42,9 +42,9 @@ static void usage(FILE *out)
           "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
           "  --max-connections N    client connections served at once (default 10000). At the\n"
           "                         limit the connection idle the longest is closed to make\n"
-          "                         room; when none is idle, /healthz and /metrics still answer\n"
-          "                         and other requests get 503 with a JSON error. Each worker\n"
-          "                         serves its share (N / --workers).\n"
+          "                         room; when none is idle, /healthz, /readyz and /metrics still\n"
+          "                         answer and other requests get 503 with a JSON error. Each\n"
+          "                         worker serves its share (N / --workers).\n"
           "  --max-upstream-connections N  upstream connections open at once (default 10000).\n"
           "                         Over HTTP/1.1 each request in flight holds one; over HTTP/2\n"
           "                         (preferred when the upstream offers it) one carries up to\n"
@@ -62,11 +62,16 @@ static void usage(FILE *out)
           "                         0 turns the rule off)\n"
           "  --min-body-rate-window SECONDS  (default 10)\n"
           "  --public-url URL       how clients reach this proxy (e.g. https://llm.example.com),\n"
-          "                         for the results_url of batch objects. Default: the address\n"
+          "                         for the results_url of batch objects; set it behind a load\n"
+          "                         balancer (also BT_PROXY_PUBLIC_URL). Default: the address\n"
           "                         the client connected to.\n"
           "  --shutdown-grace SECONDS  how long in-flight requests may finish after the first\n"
           "                         SIGTERM/SIGINT (default 9, 0 to 13: the proxy exits within\n"
           "                         15 s of the signal, spans flushed)\n"
+          "  --drain-delay SECONDS  after the first SIGTERM/SIGINT, keep accepting and serving\n"
+          "                         for this long with GET /readyz answering 503, so load\n"
+          "                         balancers that poll it stop sending first (default 0,\n"
+          "                         0 to 13; counted in the 15 s, the grace period shrinks)\n"
           "  --allow-untraced       start even when the tracing configuration is invalid (a bad\n"
           "                         OTEL_* or BRAINTRUST_* value, an OTLP endpoint that is not a\n"
           "                         URL) and forward requests untraced; without it such a\n"
@@ -78,7 +83,7 @@ static void usage(FILE *out)
           "\n"
           "environment: BRAINTRUST_API_KEY, BRAINTRUST_API_URL, BRAINTRUST_PARENT,\n"
           "OTEL_EXPORTER_OTLP_*, OTEL_BSP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
-          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN,\n"
+          "OTEL_SDK_DISABLED, BT_STORE_PATH (as in the library), BT_PROXY_TOKEN, BT_PROXY_PUBLIC_URL,\n"
           "BT_CORRELATION_URL.\n"
           "\n"
           "per request: an incoming traceparent header makes the request's span its child;\n"
@@ -86,8 +91,10 @@ static void usage(FILE *out)
           "project or experiment and is not forwarded upstream; x-bt-session-id: ID (not\n"
           "forwarded) or Claude Code's x-claude-code-session-id puts the request in its agent\n"
           "session's trace, under one root span with the session's totals.\n"
-          "endpoints of the proxy itself: GET /healthz, GET /metrics (JSON: requests, and spans\n"
-          "ended, sent, waiting in the store, dropped, with the last export error).\n"
+          "endpoints of the proxy itself: GET /healthz (200 while the process lives), GET /readyz\n"
+          "(200, then 503 from the first stop signal), GET /metrics (Prometheus text format;\n"
+          "with Accept: application/json, JSON: requests, and spans ended, sent, waiting in\n"
+          "the store, dropped, with the last export error, and the batch correlation store).\n"
           "\n"
           "where spans go (logged at startup): --store and --spans-jsonl as given, else the\n"
           "library's choice: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT or BRAINTRUST_API_KEY is\n"
@@ -219,6 +226,11 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     const char *tok = getenv("BT_PROXY_TOKEN");
     if (tok && *tok)
         cfg->token = tok;
+    const char *pub = getenv("BT_PROXY_PUBLIC_URL");
+    if (pub && *pub && parse_public_url(cfg, pub) != 0) {
+        fprintf(stderr, "bt-proxy: bad value for BT_PROXY_PUBLIC_URL (an http(s) URL, see --help)\n");
+        return -1;
+    }
     const char *corr = getenv("BT_CORRELATION_URL");
     if (corr && *corr)
         cfg->correlation = corr;
@@ -248,6 +260,7 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--upstream-idle-timeout",
                                             "--ca-bundle",
                                             "--shutdown-grace",
+                                            "--drain-delay",
                                             "--session-idle",
                                             "--max-connections",
                                             "--max-upstream-connections",
@@ -317,6 +330,12 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
             bad = !*val || *end || sec < 0 || sec > 13;
             if (!bad)
                 cfg->shutdown_grace_ms = (int)sec * 1000;
+        } else if (FLAG("--drain-delay")) {
+            char *end = NULL;
+            long sec = strtol(val, &end, 10);
+            bad = !*val || *end || sec < 0 || sec > 13;
+            if (!bad)
+                cfg->drain_delay_ms = (int)sec * 1000;
         } else if (FLAG("--session-idle")) {
             char *end = NULL;
             long s = strtol(val, &end, 10);

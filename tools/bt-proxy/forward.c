@@ -80,6 +80,10 @@ static void release_upstream(px_xfer *x)
         curl_multi_remove_handle(px->multi, x->easy);
         px_counter_add(&px->m.requests_active, -1);
     }
+    if (x->stream_counted) {
+        x->stream_counted = 0;
+        px_counter_add(&px->m.streams_active, -1);
+    }
     curl_easy_cleanup(x->easy);
     x->easy = NULL;
     curl_slist_free_all(x->req_headers);
@@ -424,6 +428,10 @@ static void head_complete(px_xfer *x)
     const bt_header *ce = find_hdr(&r, "content-encoding");
     const hp_head *req = hs_request_head(x->r);
     x->is_sse = ct && ct->value_len >= 17 && !strncasecmp(ct->value, "text/event-stream", 17);
+    if (x->is_sse && !x->stream_counted) {
+        x->stream_counted = 1;
+        px_counter_add(&x->px->m.streams_active, 1);
+    }
     x->no_body = req->method_id == HTTP_HEAD || x->status == 204 || x->status == 304 || x->status < 200;
     int plain_or_gzip =
         !ce || name_is(ce->value, ce->value_len, "gzip") || name_is(ce->value, ce->value_len, "identity");

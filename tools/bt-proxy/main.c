@@ -202,8 +202,33 @@ static void on_grace_over(uv_timer_t *t)
     cut_connections(gw, why);
 }
 
-/* The first signal stops accepting and lets in-flight requests finish for the grace
- * period; a second one cuts them at once. */
+/* Stops accepting on every worker and lets in-flight requests finish for the grace
+ * period (less the drain delay already spent, so the exit stays within 15 s of the
+ * signal). */
+static void begin_shutdown(px_gateway *gw, const char *why)
+{
+    gw->shutting_down = 1;
+    int grace_ms = gw->cfg.shutdown_grace_ms;
+    int spent_ms = (int)((px_now_ns() - gw->shutdown_start_ns) / 1000000);
+    if (grace_ms > 13000 - spent_ms)
+        grace_ms = spent_ms < 13000 ? 13000 - spent_ms : 0;
+    px_metrics m;
+    hs_stats st;
+    px_gateway_totals(gw, &m, &st);
+    px_log("shutdown: %s, finishing %llu request(s) for up to %d s (a second signal cuts them now)", why,
+           (unsigned long long)m.requests_active, grace_ms / 1000);
+    px_workers_command(gw, PX_CMD_DRAIN, NULL); /* each stops once its last connection closed */
+    uv_timer_start(&gw->shutdown_timer, on_grace_over, (uint64_t)grace_ms, 0);
+}
+
+static void on_drain_delay_over(uv_timer_t *t)
+{
+    begin_shutdown(t->data, "drain delay over");
+}
+
+/* The first signal starts the drain: /readyz answers 503 at once on every worker; after
+ * --drain-delay (still serving meanwhile) the workers stop accepting. A second signal
+ * skips the delay, a signal during the grace period cuts what is in flight. */
 static void on_signal(uv_signal_t *s, int signum)
 {
     px_gateway *gw = s->data;
@@ -212,15 +237,22 @@ static void on_signal(uv_signal_t *s, int signum)
         cut_connections(gw, "a second signal");
         return;
     }
-    gw->shutting_down = 1;
+    char why[48];
+    snprintf(why, sizeof why, "signal %d", signum);
+    if (__atomic_load_n(&gw->draining, __ATOMIC_ACQUIRE)) {
+        uv_timer_stop(&gw->shutdown_timer);
+        begin_shutdown(gw, why);
+        return;
+    }
+    __atomic_store_n(&gw->draining, 1, __ATOMIC_RELEASE);
     gw->shutdown_start_ns = px_now_ns();
-    px_metrics m;
-    hs_stats st;
-    px_gateway_totals(gw, &m, &st);
-    px_log("shutdown: signal %d, finishing %llu request(s) for up to %d s (a second signal cuts them now)",
-           signum, (unsigned long long)m.requests_active, gw->cfg.shutdown_grace_ms / 1000);
-    px_workers_command(gw, PX_CMD_DRAIN, NULL); /* each stops once its last connection closed */
-    uv_timer_start(&gw->shutdown_timer, on_grace_over, (uint64_t)gw->cfg.shutdown_grace_ms, 0);
+    if (gw->cfg.drain_delay_ms > 0) {
+        px_log("shutdown: signal %d, draining: /readyz answers 503, still serving for %d s", signum,
+               gw->cfg.drain_delay_ms / 1000);
+        uv_timer_start(&gw->shutdown_timer, on_drain_delay_over, (uint64_t)gw->cfg.drain_delay_ms, 0);
+        return;
+    }
+    begin_shutdown(gw, why);
 }
 
 /* A worker finished: once all have, the main loop ends too. */

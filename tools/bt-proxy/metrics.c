@@ -20,7 +20,7 @@ char *px_metrics_json(px_proxy *px)
     }
     px_metrics totals;
     hs_stats hs;
-    px_gateway_totals(px->gw, &totals, &hs); /* every worker's, as of its last loop turn */
+    px_worker_totals(px->gw, px, &totals, &hs); /* the other workers' as of their last loop turn */
     const px_metrics *m = &totals;
     bt__buf b;
     bt__buf_init(&b, 8192);
@@ -59,7 +59,18 @@ char *px_metrics_json(px_proxy *px)
     } else {
         bt__buf_append_str(&b, "null");
     }
-    bt__buf_printf(&b, "},\"tracing_enabled\":%s}\n", traced ? "true" : "false");
+    bt_correlation_stats cs;
+    memset(&cs, 0, sizeof cs);
+    if (px->anthropic)
+        bt_anthropic_get_correlation_stats(px->anthropic, &cs);
+    bt__buf_printf(&b,
+                   "},\"correlation\":{\"backend\":\"%s\",\"available\":%s,\"errors\":%" PRIu64
+                   ",\"writes_queued\":%" PRIu64 ",\"writes_dropped\":%" PRIu64 ",\"lookups\":%" PRIu64
+                   ",\"queries\":%" PRIu64 ",\"connects\":%" PRIu64 "}",
+                   cs.backend ? cs.backend : "none", cs.available ? "true" : "false", cs.errors,
+                   cs.writes_queued, cs.writes_dropped, cs.reads, cs.read_queries, cs.connects);
+    bt__buf_printf(&b, ",\"ready\":%s,\"tracing_enabled\":%s}\n", px_draining(px) ? "false" : "true",
+                   traced ? "true" : "false");
     if (b.truncated) {
         bt__buf_free(&b);
         return NULL;

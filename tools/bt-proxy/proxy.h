@@ -1,9 +1,10 @@
 /*
  * bt-proxy internals shared by its files: a tracing reverse proxy for the Anthropic
- * API. One libuv loop runs everything: client connections (tools/common/http_server),
- * the upstream transfers (libcurl multi driven by the same loop), timers and signals.
- * Tracing sees a copy of the bytes through the library's exchange API and can never
- * change what the client receives.
+ * API. Each worker thread runs one libuv loop for its own client connections
+ * (tools/common/http_server) and their upstream transfers (libcurl multi driven by the
+ * same loop); the main thread handles signals, the shutdown clock and housekeeping.
+ * Tracing sees a copy of the bytes through the library's exchange API, on the worker's
+ * tracing thread, and can never change what the client receives.
  */
 #ifndef BT_PROXY_H
 #define BT_PROXY_H
@@ -69,6 +70,7 @@ typedef struct px_config {
     int upstream_idle_s;     /* no upstream byte for this long aborts the transfer */
     int connect_timeout_s;
     int shutdown_grace_ms; /* in-flight requests get this long after SIGTERM */
+    int drain_delay_ms;    /* keep serving this long after SIGTERM with /readyz at 503 */
     const char *ca_bundle; /* optional CURLOPT_CAINFO */
     int max_connections;   /* client connections served at once */
     int max_upstream_connections;
@@ -81,20 +83,27 @@ typedef struct px_config {
     int session_idle_s;           /* --session-idle */
 } px_config;
 
-/* Counters, read by /metrics from any worker's thread: touch them with px_counter_*.
- * Only uint64_t fields: px_gateway_totals sums the workers' structs field by field. */
+#define PX_DURATION_BUCKETS 16
+
+/* A worker's counters (connections and bytes are the HTTP server's, hs_stats), read by
+ * /metrics from any worker's thread: touch them with px_counter_*. Only uint64_t
+ * fields: px_gateway_totals sums the workers' structs field by field. */
 typedef struct px_metrics {
     uint64_t requests;
     uint64_t requests_active; /* upstream transfers in flight */
     uint64_t upstream_errors;
     uint64_t rejected;                    /* requests answered by the proxy itself with 4xx */
     uint64_t over_limit;                  /* 503s: the connection limit was reached */
+    uint64_t streams_active;              /* SSE responses in progress */
     uint64_t upstream_over_limit;         /* 503s: --max-upstream-connections was reached */
     uint64_t upstream_connections;        /* open now */
     uint64_t upstream_connections_opened; /* since the start */
     uint64_t upstream_http2;              /* 1 once the upstream answered over HTTP/2 */
     uint64_t trace_backlog_bytes;         /* copies waiting for the lane, now */
     uint64_t spans_incomplete;            /* exchanges whose tracing fell behind: marked */
+    /* request durations: counts per bucket of metrics_prom.c, the last one +Inf */
+    uint64_t duration_buckets[PX_DURATION_BUCKETS + 1];
+    uint64_t duration_count, duration_sum_ns;
 } px_metrics;
 
 static inline void px_counter_add(uint64_t *c, int64_t d)
@@ -165,7 +174,8 @@ struct px_gateway {
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer, sweep;
     uv_async_t worker_exited;
-    int shutting_down;
+    int draining;      /* atomic: a stop signal came, /readyz answers 503 (read by workers) */
+    int shutting_down; /* main thread only: no longer accepting, in the grace period */
     uint64_t shutdown_start_ns;
     int workers_left; /* main thread only */
     char listen_addr[160];
@@ -186,6 +196,7 @@ struct px_xfer {
     hs_request *r;
     px_xfer *prev, *next; /* in px->xfers while easy is set */
     CURL *easy;
+    int local;   /* answered by the proxy itself (endpoints.c) */
     int started; /* handed to curl */
     struct curl_slist *req_headers;
     char *url;
@@ -209,6 +220,7 @@ struct px_xfer {
     int no_body;   /* HEAD, 1xx, 204, 304 */
     int rewrite;   /* buffering a batch object for results_url rewriting */
     int is_sse;
+    int stream_counted; /* in px->m.streams_active */
     bt__buf rewrite_buf;
     int failed_client; /* writing to the client failed inside a curl callback */
     uint64_t resp_bytes;
@@ -257,6 +269,8 @@ void px_workers_command(px_gateway *gw, int cmd, const char *cut_why);
 void px_workers_join(px_gateway *gw);
 /* Sums over the workers (any thread): their counters and their servers' stats. */
 void px_gateway_totals(px_gateway *gw, px_metrics *m, hs_stats *hs);
+/* The same from worker `self`'s thread, its own server numbers taken live. */
+void px_worker_totals(px_gateway *gw, px_proxy *self, px_metrics *m, hs_stats *hs);
 int px_default_workers(void);
 
 /* client.c: the proxy's request handler on the shared HTTP server */
@@ -293,6 +307,24 @@ int px_rewrite_results_url_gzip(const char *gz, size_t len, const char *base, ch
 
 /* metrics.c */
 char *px_metrics_json(px_proxy *px);
+/* endpoints.c: /healthz, /readyz and /metrics for any front end. */
+typedef struct px_local_response {
+    int status;
+    const char *content_type; /* static */
+    char *body;               /* malloc'd (free it); NULL only when out of memory */
+    size_t len;
+} px_local_response;
+int px_is_local_endpoint(const char *target);
+int px_local_endpoint_needs_token(const char *target);
+/* `accept` (the request's Accept header, may be NULL) chooses the metrics format. */
+void px_local_answer(px_proxy *px, const char *target, const char *accept, size_t accept_len,
+                     px_local_response *out);
+
+/* metrics_prom.c: the Prometheus text format; durations for its histogram. */
+char *px_metrics_prometheus(px_proxy *px);
+void px_metrics_observe_duration(px_metrics *m, uint64_t ns);
+/* 1 from the first stop signal on (any thread). */
+int px_draining(const px_proxy *px);
 
 /* memory.c: from the main thread's once-a-second sweep */
 void px_release_memory_when_idle(px_gateway *gw);

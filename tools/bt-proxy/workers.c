@@ -151,6 +151,11 @@ void px_workers_join(px_gateway *gw)
 
 void px_gateway_totals(px_gateway *gw, px_metrics *m, hs_stats *hs)
 {
+    px_worker_totals(gw, NULL, m, hs);
+}
+
+void px_worker_totals(px_gateway *gw, px_proxy *self, px_metrics *m, hs_stats *hs)
+{
     memset(m, 0, sizeof *m);
     memset(hs, 0, sizeof *hs);
     for (int i = 0; gw->workers && i < gw->n_workers; i++) {
@@ -159,9 +164,14 @@ void px_gateway_totals(px_gateway *gw, px_metrics *m, hs_stats *hs)
         uint64_t *dst = (uint64_t *)m;
         for (size_t k = 0; k < sizeof *m / sizeof(uint64_t); k++)
             dst[k] += px_counter_get(&src[k]);
-        pthread_mutex_lock(&px->pub_mu);
-        hs_stats st = px->published;
-        pthread_mutex_unlock(&px->pub_mu);
+        hs_stats st;
+        if (px == self && px->server) {
+            hs_server_stats(px->server, &st); /* its own thread: the numbers of this moment */
+        } else {
+            pthread_mutex_lock(&px->pub_mu);
+            st = px->published;
+            pthread_mutex_unlock(&px->pub_mu);
+        }
         const uint64_t *s2 = (const uint64_t *)&st;
         uint64_t *d2 = (uint64_t *)hs;
         for (size_t k = 0; k < sizeof *hs / sizeof(uint64_t); k++)

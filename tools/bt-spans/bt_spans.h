@@ -14,7 +14,7 @@ typedef struct bts_options {
     int all;                                /* send: --all re-sends spans already sent */
     const char *batch, *requests, *results; /* import-batch */
     int full;                               /* show: --full, whole inputs and outputs */
-    const char *output;                     /* html: -o FILE ("-": standard output) */
+    const char *output;                     /* html, attachment: -o FILE ("-": standard output) */
     const char *listen;                     /* serve: --listen HOST:PORT */
 } bts_options;
 
@@ -35,6 +35,7 @@ int bts_import_batch(const bts_options *o);
 int bts_span(const bts_options *o, const char *trace_id, const char *span_id);
 int bts_html(const bts_options *o, const char *trace_id);
 int bts_serve(const bts_options *o);
+int bts_attachment(const bts_options *o, const char *key);
 
 /* Resolves a trace id or unique prefix into out[33]; otherwise says why on stderr (for
  * an ambiguous or empty prefix, with the candidates) and returns nonzero. */

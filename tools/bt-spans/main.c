@@ -46,12 +46,19 @@ static const char usage[] =
     "                       create requests as JSONL or the create body, the results JSONL\n"
     "                       or .gz) into the store: one anthropic.batch trace with one span\n"
     "                       per custom_id; importing again replaces, never duplicates\n"
+    "  attachment KEY [-o FILE]\n"
+    "                       write out an attachment: the bytes of a base64 image or\n"
+    "                       document that a span's input refers to by key\n"
+    "                       ({\"type\":\"braintrust_attachment\",...,\"key\":KEY}), to FILE or\n"
+    "                       standard output (not a terminal); with --json its content\n"
+    "                       type, file name, size and span instead\n"
     "\n"
     "options:\n"
     "  --store PATH         the store (default $BT_STORE_PATH, else\n"
     "                       $XDG_STATE_HOME/braintrust/spans.db, else\n"
     "                       ~/.local/state/braintrust/spans.db)\n"
-    "  --json               machine-readable output (list, show, span, totals, import-batch)\n"
+    "  --json               machine-readable output (list, show, span, totals, import-batch,\n"
+    "                       attachment)\n"
     "  --help               this text\n"
     "\n"
     "exit status: 0 ok, 1 failure (missing or unreadable store, unknown trace, export\n"
@@ -161,8 +168,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int nargs;
-    } commands[] = {{"list", 0},  {"show", 1}, {"span", 2}, {"totals", 0},
-                    {"serve", 0}, {"html", 1}, {"send", 0}, {"import-batch", 0}};
+    } commands[] = {{"list", 0}, {"show", 1}, {"span", 2},         {"totals", 0},    {"serve", 0},
+                    {"html", 1}, {"send", 0}, {"import-batch", 0}, {"attachment", 1}};
     int want = -1;
     for (size_t c = 0; command && c < sizeof commands / sizeof *commands; c++)
         if (strcmp(command, commands[c].name) == 0)
@@ -173,7 +180,8 @@ int main(int argc, char **argv)
         return usage_error("unexpected argument \"%s\"", args[want]);
     if (!command)
         return usage_error(
-            "%s", "a command is needed: list, show, span, totals, serve, html, send or import-batch");
+            "%s",
+            "a command is needed: list, show, span, totals, serve, html, send, import-batch or attachment");
     if (strcmp(command, "list") == 0)
         return bts_list(&o);
     if (strcmp(command, "show") == 0 || strcmp(command, "html") == 0) {
@@ -187,6 +195,11 @@ int main(int argc, char **argv)
             return usage_error("%s",
                                "span needs a TRACE_ID and a SPAN_ID (bt-spans show --json lists span ids)");
         return bts_span(&o, args[0], args[1]);
+    }
+    if (strcmp(command, "attachment") == 0) {
+        if (!args[0])
+            return usage_error("%s", "attachment needs a KEY (from a braintrust_attachment reference)");
+        return bts_attachment(&o, args[0]);
     }
     if (strcmp(command, "serve") == 0)
         return bts_serve(&o);

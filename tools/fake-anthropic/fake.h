@@ -187,6 +187,11 @@ void fake_batches_free_all(void);
 /* Installs the streaming parser for a batch create body. */
 void fake_batches_install_sink(fake_request *req);
 
+/* --- sessions.c --- */
+/* Handles the Managed Agents sessions under /v1/sessions. */
+void fake_handle_sessions(fake_conn *c, fake_request *req);
+void fake_sessions_free_all(void);
+
 /* --- replay.c --- */
 int fake_replay_init(const char *path); /* 0 or -1 with a message on stderr */
 /* Serves the next recorded body for /v1/messages. Returns 0 if none configured. */

@@ -46,8 +46,11 @@ static const char usage[] =
     "                       and error scenarios still apply.\n"
     "  --help               this text\n"
     "\n"
-    "endpoints: POST /v1/messages, POST /v1/messages/count_tokens, and the batch API under\n"
-    "/v1/messages/batches (create, retrieve, list, cancel, delete, results); ?beta=true is\n"
+    "endpoints: POST /v1/messages, POST /v1/messages/count_tokens, the batch API under\n"
+    "/v1/messages/batches (create, retrieve, list, cancel, delete, results), and Managed\n"
+    "Agents sessions under /v1/sessions (create, retrieve, send events, list and stream\n"
+    "events: each user message gets one deterministic agent turn, reported as the real\n"
+    "event sequence; a stream replays the events so far and ends); ?beta=true is\n"
     "accepted everywhere. GET /healthz answers {\"status\":\"ok\"}.\n"
     "\n"
     "behaviour:\n"
@@ -200,6 +203,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     fake_batches_free_all();
+    fake_sessions_free_all();
     fake_replay_free();
     return 0;
 }

@@ -70,6 +70,8 @@ void fake_dispatch(fake_conn *c, fake_request *req)
         fake_handle_count_tokens(c, req);
     } else if (strcmp(path, "/v1/messages/batches") == 0 || starts_with(path, "/v1/messages/batches/")) {
         fake_handle_batches(c, req);
+    } else if (strcmp(path, "/v1/sessions") == 0 || starts_with(path, "/v1/sessions/")) {
+        fake_handle_sessions(c, req);
     } else {
         fake_respond_error(c, req, 404, "not_found_error", "Not Found");
     }

@@ -675,7 +675,8 @@
     return el('div', { class: 'chart' }, el('h3', { text: title }), body, foot || null);
   }
   function swatches(items) {
-    return el('div', { class: 'swatches' }, items.map(([c, label]) => el('span', null, el('i', { class: c }), label)));
+    return el('div', { class: 'swatches' }, items.map(([c, label]) =>
+      el('span', { title: label }, el('i', { class: c }), label.length > 40 ? label.slice(0, 39) + '…' : label)));
   }
   function short(n) {
     n = Number(n) || 0;
