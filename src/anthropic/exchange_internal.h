@@ -119,4 +119,8 @@ bt__handler *bt__files_handler_new(bt_exchange *ex);            /* Files API upl
  * clock now. */
 uint64_t bt__exchange_now(const bt_exchange *ex);
 
+/* The time of what the exchange is being fed: bt_exchange_set_time's, else the tracer's
+ * clock now. */
+uint64_t bt__exchange_now(const bt_exchange *ex);
+
 #endif
