@@ -679,7 +679,9 @@ void px_xfer_free(px_xfer *x)
 
 static void end_exchange(px_xfer *x, bt_exchange_outcome outcome, int log_status, const char *note)
 {
-    px_trace_end(x->px, x->trace, outcome, outcome == BT_EXCHANGE_ABORTED ? note : NULL);
+    /* the reason names what cut or broke the exchange, for its span's status */
+    int named = outcome == BT_EXCHANGE_ABORTED || outcome == BT_EXCHANGE_TRANSPORT_ERROR;
+    px_trace_end(x->px, x->trace, outcome, named ? note : NULL);
     if (log_status)
         x->log_status = log_status;
     if (note && !x->note)
@@ -762,9 +764,11 @@ void px_xfer_done(px_xfer *x, CURLcode result)
     release_upstream(x);
     if (!x->head_sent) {
         int status = result == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
+        char message[160];
+        /* curl's text for the cause ("Couldn't connect to server"): a fixed string */
+        snprintf(message, sizeof message, "upstream request failed: %s", curl_easy_strerror(result));
         hs_request_close_after(r);
-        hs_respond_error(r, status, "api_error",
-                         status == 504 ? "upstream timed out" : "upstream request failed");
+        hs_respond_error(r, status, "api_error", status == 504 ? "upstream timed out" : message);
         return;
     }
     /* Mid-body failure: cut the connection so the client sees a truncated response

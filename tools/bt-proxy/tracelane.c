@@ -365,6 +365,8 @@ static void handle(px_proxy *px, lane_msg *m)
             bt_exchange_set_time(t->ex, m->at);
             if (m->value == BT_EXCHANGE_ABORTED)
                 bt_exchange_abort(t->ex, m->data, &t->info);
+            else if (m->value == BT_EXCHANGE_TRANSPORT_ERROR)
+                bt_exchange_fail(t->ex, m->data, &t->info);
             else
                 bt_exchange_end(t->ex, (bt_exchange_outcome)m->value, &t->info);
             t->have_info = 1;
