@@ -5,6 +5,7 @@
  * byte; no event's data exceeds the cap; a truncated event is exactly at the cap.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,10 @@ static int parse(const char *in, size_t len, size_t cap, const size_t *cuts, siz
         at = end;
     }
     int partial = bt__sse_finish(p);
+    /* events without data are counted the same whatever the chunking */
+    char count[32];
+    int n = snprintf(count, sizeof count, "\x1d%lu", bt__sse_events_without_data(p));
+    bt__buf_append(&r->log, count, (size_t)n);
     bt__sse_free(p);
     return partial;
 }

@@ -42,6 +42,14 @@ BT_EXTERN int bt_anthropic_set_mask(bt_anthropic *a, bt_mask_fn fn, void *userda
 /* Cap on a request or a non-streaming response body kept for tracing (default 32 MiB);
  * beyond it the span is marked metadata.truncated. */
 BT_EXTERN int bt_anthropic_set_body_limit(bt_anthropic *a, size_t bytes);
+/* The API server the traced requests go to, for the spans' server.address and
+ * server.port (the OpenTelemetry meaning: the server the call is for). A proxy, whose
+ * clients' Host header names the proxy itself, sets its upstream here:
+ * bt_anthropic_set_upstream(a, "https://api.anthropic.com") gives api.anthropic.com and
+ * 443. `url` (copied) is an absolute URL, whose port defaults to its scheme's, or an
+ * authority ("host:port"). NULL, or never called: each request's absolute URL target,
+ * else its Host header. BT_EINVAL when `url` names no host. */
+BT_EXTERN int bt_anthropic_set_upstream(bt_anthropic *a, const char *url);
 /* SQLite file of the batch correlation store (create inputs kept until results are
  * read). NULL or never called: an in-memory bounded map. */
 BT_EXTERN int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path);

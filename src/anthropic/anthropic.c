@@ -4,9 +4,11 @@
  * are meant to be set before traffic flows (as with the tracer's setters).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "anthropic/correlation.h"
 #include "anthropic/exchange_internal.h"
+#include "anthropic/server_address.h"
 #include "anthropic/session.h"
 #include "braintrust/anthropic.h"
 
@@ -20,7 +22,8 @@ struct bt_anthropic {
     void *mask_ud;
     size_t body_limit;
     struct bt__correlation *corr;
-    int corr_wait_ms; /* 0: the store's default */
+    bt__server upstream; /* address "" when not set */
+    int corr_wait_ms;    /* 0: the store's default */
     bt__sessions *sessions;
 };
 
@@ -126,6 +129,29 @@ int bt_anthropic_set_correlation_store(bt_anthropic *a, const char *sqlite_path)
     return BT_OK;
 }
 
+int bt_anthropic_set_upstream(bt_anthropic *a, const char *url)
+{
+    if (!a)
+        return BT_EINVAL;
+    if (!url) {
+        a->upstream.address[0] = '\0';
+        a->upstream.port = 0;
+        return BT_OK;
+    }
+    bt__server srv;
+    int rc = strstr(url, "://") ? bt__server_from_url(&srv, url, 1)
+                                : bt__server_from_authority(&srv, url, strlen(url));
+    if (rc != 0)
+        return BT_EINVAL;
+    a->upstream = srv;
+    return BT_OK;
+}
+
+const bt__server *bt__anthropic_upstream(const bt_anthropic *a)
+{
+    return a && a->upstream.address[0] ? &a->upstream : NULL;
+}
+
 int bt_anthropic_set_correlation_url(bt_anthropic *a, const char *url)
 {
     if (!a || !url)
@@ -182,7 +208,12 @@ struct bt__sessions *bt__anthropic_sessions(bt_anthropic *a)
     return a ? a->sessions : NULL;
 }
 
-char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len)
+int bt__anthropic_masks(const bt_anthropic *a)
+{
+    return a && a->mask;
+}
+
+const char *bt__anthropic_mask(const bt_anthropic *a, const char *field, const char *json, size_t len)
 {
     if (!a || !a->mask || !json)
         return json;

@@ -1,4 +1,5 @@
 /* Base64 media as Braintrust attachments (see attachments.h). */
+#define _GNU_SOURCE /* memmem */
 #include "anthropic/attachments.h"
 
 #include <stdio.h>
@@ -173,4 +174,132 @@ json_t *bt__attachments_references(bt_anthropic *a, const json_t *value)
     if (copy)
         convert(copy, NULL, 0);
     return copy;
+}
+
+/* --- the same on canonical text (the Messages path: no tree is built) ----------------- */
+
+/* Splices references into a copy of the text: what precedes each replaced `source` is
+ * copied as it is. */
+typedef struct splice {
+    bt_span *span;      /* NULL: references only */
+    const char *copied; /* the text before this is in `out` */
+    bt__buf *out;
+    size_t replaced;
+} splice;
+
+static int text_is_media_block(bt__jv block, bt__jv *source)
+{
+    bt__jv type = bt__jv_get(block, "type");
+    if (!bt__jv_is(type, "image") && !bt__jv_is(type, "document"))
+        return 0;
+    *source = bt__jv_get(block, "source");
+    bt__jv media = bt__jv_get(*source, "media_type"), data = bt__jv_get(*source, "data");
+    /* as jansson reads it: a C string, so a media type starting with "\u0000" is empty */
+    return bt__jv_is(bt__jv_get(*source, "type"), "base64") && media.type == BT__JV_STRING && media.len > 2 &&
+        !(media.len >= 8 && !memcmp(media.p, "\"\\u0000", 7)) && data.type == BT__JV_STRING && data.len > 2;
+}
+
+static void splice_source(splice *sp, bt__jv block, bt__jv source)
+{
+    char *media = bt__jv_strdup(bt__jv_get(source, "media_type"));
+    bt__buf b64;
+    bt__buf_init(&b64, 0);
+    unsigned char *bytes = NULL;
+    if (!media || bt__jv_decode(bt__jv_get(source, "data"), &b64) != BT_OK ||
+        !(bytes = malloc(bt__base64_decoded_max(b64.len) + 1)))
+        goto done;
+    long n = bt__base64_decode(b64.data, b64.len, bytes);
+    if (n <= 0)
+        goto done; /* not valid base64: shown as sent */
+    char key[37], filename[64], block_type[16];
+    bt__attachment_key(media, bytes, (size_t)n, key);
+    bt__jv_copy(bt__jv_get(block, "type"), block_type, sizeof block_type);
+    snprintf(filename, sizeof filename, "%s.%s", block_type, extension(media));
+    if (sp->span) {
+        int rc = bt__span_add_attachment(sp->span, key, media, filename, bytes, (size_t)n);
+        bytes = NULL; /* taken, also on failure */
+        if (rc != BT_OK)
+            goto done; /* over the budget: the data stays inline */
+    }
+    bt__buf_append(sp->out, sp->copied, (size_t)(source.p - sp->copied));
+    bt__buf_append_str(sp->out, "{\"type\":\"braintrust_attachment\",\"content_type\":");
+    bt__buf_append_json_string(sp->out, media, strlen(media));
+    bt__buf_printf(sp->out, ",\"filename\":\"%s\",\"key\":\"%s\"}", filename, key);
+    sp->copied = source.p + source.len;
+    sp->replaced++;
+done:
+    free(bytes);
+    bt__buf_free(&b64);
+    free(media);
+}
+
+static void splice_walk(splice *sp, bt__jv v, int depth)
+{
+    if (depth > WALK_DEPTH_MAX || (v.type != BT__JV_OBJECT && v.type != BT__JV_ARRAY))
+        return;
+    bt__jv source;
+    if (v.type == BT__JV_OBJECT && text_is_media_block(v, &source)) {
+        splice_source(sp, v, source);
+        return;
+    }
+    bt__jv_iter it = bt__jv_iterate(v);
+    bt__jv key, child;
+    if (v.type == BT__JV_ARRAY)
+        while (bt__jv_next(&it, &child))
+            splice_walk(sp, child, depth + 1);
+    else
+        while (bt__jv_next_member(&it, &key, &child))
+            splice_walk(sp, child, depth + 1);
+}
+
+/* Whether the text can hold a base64 source at all: canonical text spells its type
+ * "base64" exactly, so text without those bytes (nearly all of it) is not walked. */
+static int may_hold_media(const char *json, size_t len)
+{
+    return memmem(json, len, "\"base64\"", 8) != NULL;
+}
+
+/* Writes `value` with its media replaced into `out`; how many were replaced (none
+ * written when 0). */
+static size_t splice_text(bt_span *span, bt__jv value, bt__buf *out)
+{
+    splice sp = {.span = span, .copied = value.p, .out = out};
+    splice_walk(&sp, value, 0);
+    if (sp.replaced)
+        bt__buf_append(out, sp.copied, (size_t)(value.p + value.len - sp.copied));
+    return sp.replaced;
+}
+
+void bt__attachments_set_json_text(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
+                                   const char *json, size_t len)
+{
+    if (!span || !json)
+        return;
+    bt__buf out;
+    bt__buf_init(&out, 0);
+    bt__jv value = bt__jv_from(json, len);
+    if (bt__tracer_keeps_attachments(bt__anthropic_tracer(a)) && may_hold_media(json, len) &&
+        splice_text(span, value, &out) && !out.truncated)
+        bt__span_set_json_text(a, span, key, mask_field, out.data, out.len);
+    else
+        bt__span_set_json_slice(a, span, key, mask_field, value);
+    bt__buf_free(&out);
+}
+
+int bt__attachments_references_text(bt_anthropic *a, bt__jv value, bt__buf *out)
+{
+    if (value.type == BT__JV_NONE)
+        return BT_OK;
+    if (bt__tracer_keeps_attachments(bt__anthropic_tracer(a)) && may_hold_media(value.p, value.len)) {
+        bt__buf refs;
+        bt__buf_init(&refs, 0);
+        int rc = BT_OK;
+        if (splice_text(NULL, value, &refs) && !refs.truncated)
+            rc = bt__buf_append(out, refs.data, refs.len);
+        else
+            rc = bt__buf_append(out, value.p, value.len);
+        bt__buf_free(&refs);
+        return rc;
+    }
+    return bt__buf_append(out, value.p, value.len);
 }

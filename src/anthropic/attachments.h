@@ -16,12 +16,26 @@
 #include <jansson.h>
 
 #include "braintrust/anthropic.h"
+#include "decode/json_scan.h"
+#include "util/buf.h"
 
 /* Sets `key` on `span` to the JSON of `value` (borrowed, not modified), with its base64
  * media turned into attachments of the span; otherwise as bt__span_set_json (the mask
  * callback, when `mask_field` is set, sees the text with the references). */
 void bt__attachments_set_json(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
                               const json_t *value);
+
+/* The same for canonical JSON text (decode/json_scan.h; `len` bytes, borrowed, not
+ * necessarily NUL-terminated): text without base64 media, nearly all of it, is set as it is; otherwise
+ * only each media block's `source` is replaced, every other byte is kept (numbers keep
+ * their spelling). */
+void bt__attachments_set_json_text(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
+                                   const char *json, size_t len);
+
+/* Appends `value` (a view of canonical text) to `out` with its base64 media replaced by
+ * their references, no bytes attached (see bt__attachments_references); as it is when
+ * nothing is replaced or no sink keeps attachments. BT_OK or the buffer's error. */
+int bt__attachments_references_text(bt_anthropic *a, bt__jv value, bt__buf *out);
 
 /* `value` (borrowed) with its base64 media replaced by their references but no bytes
  * attached, for a span that only shows what another span of the trace carries (the

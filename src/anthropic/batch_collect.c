@@ -131,9 +131,10 @@ static int finish_with(bt_batch_collector *c, const char *incomplete, bt_batch_i
         out->duplicate_ids = k->duplicate;
         out->unknown_ids = k->unknown;
         out->oversized_lines = k->oversized;
-        json_t *m = bt__batch_trace_metrics(c->trace);
-        out->prompt_tokens = json_integer_value(json_object_get(m, "prompt_tokens"));
-        out->completion_tokens = json_integer_value(json_object_get(m, "completion_tokens"));
+        int64_t prompt = bt__batch_trace_metric(c->trace, "prompt_tokens");
+        int64_t completion = bt__batch_trace_metric(c->trace, "completion_tokens");
+        out->prompt_tokens = prompt > 0 ? prompt : 0;
+        out->completion_tokens = completion > 0 ? completion : 0;
     }
     return (c->requests_error || rs->invalid || k->invalid || incomplete) ? BT_EPARSE : BT_OK;
 }

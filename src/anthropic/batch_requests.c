@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anthropic/llm_request.h"
 #include "anthropic/batch_split.h"
+#include "anthropic/llm_request.h"
 #include "anthropic/correlation.h"
 #include "braintrust/common.h"
 #include "util/utf8.h"
@@ -23,72 +23,95 @@ struct bt__batch_requests {
 /* Room kept in an entry for the envelope and the metadata when the input is cut. */
 #define ENTRY_SLACK 256
 
-static char *dump(json_t *v)
+/* {"input":<input>,"metadata":<metadata>} (+ ,"truncated":true) into `out`. */
+static void write_entry(bt__buf *out, const char *input, size_t input_len, const bt__jobj *md, int truncated)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    bt__buf_append(out, "{\"input\":", 9);
+    bt__buf_append(out, input, input_len);
+    bt__buf_append(out, ",\"metadata\":", 12);
+    bt__jobj_write(md, out);
+    if (truncated)
+        bt__buf_append(out, ",\"truncated\":true", 17);
+    bt__buf_append(out, "}", 1);
 }
 
-char *bt__batch_request_entry(json_t *params, size_t *len_out, int *truncated)
+static char *entry_of(const bt__jv_members *params, size_t *len_out, int *truncated)
 {
     *truncated = 0;
-    json_t *input = bt__llm_input(params);
-    json_t *meta = bt__llm_request_metadata(params);
-    json_object_del(meta, "stream"); /* batched requests cannot stream: not a parameter here */
-    json_t *entry = json_pack("{s:o,s:o}", "input", input, "metadata", meta);
-    char *text = dump(entry);
-    if (text && strlen(text) > BT__CORR_ENTRY_MAX) {
+    bt__buf input, text;
+    bt__buf_init(&input, 0);
+    bt__buf_init(&text, 0);
+    bt__jobj meta;
+    bt__jobj_init(&meta);
+    bt__llm_input(params, &input);
+    bt__llm_request_metadata(params, &meta);
+    bt__jobj_del(&meta, "stream"); /* batched requests cannot stream: not a parameter here */
+    write_entry(&text, input.data, input.len, &meta, 0);
+    if (text.len > BT__CORR_ENTRY_MAX) {
         /* Too large (images, long documents): keep the request metadata if it fits,
          * else only the model, and the start of the input text as a string. */
-        free(text);
         *truncated = 1;
-        char *meta_text = dump(meta);
-        if (!meta_text || strlen(meta_text) > BT__CORR_ENTRY_MAX / 2) {
-            json_t *model = json_object_get(params, "model");
-            json_t *small = json_pack("{s:s}", "provider", "anthropic");
-            if (json_is_string(model))
-                json_object_set(small, "model", model);
-            json_object_set_new(entry, "metadata", small);
+        bt__buf meta_text;
+        bt__buf_init(&meta_text, 0);
+        bt__jobj_write(&meta, &meta_text);
+        if (meta.rc || meta_text.len > BT__CORR_ENTRY_MAX / 2) {
+            bt__jv model = bt__jv_lookup(params, "model");
+            bt__jobj_clear(&meta);
+            bt__jobj_set(&meta, "provider", "\"anthropic\"", 11);
+            if (model.type == BT__JV_STRING)
+                bt__jobj_set(&meta, "model", model.p, model.len);
+            bt__buf_reset(&meta_text);
+            bt__jobj_write(&meta, &meta_text);
         }
-        free(meta_text);
-        meta_text = dump(json_object_get(entry, "metadata"));
-        char *input_text = dump(input);
-        size_t room = BT__CORR_ENTRY_MAX - (meta_text ? strlen(meta_text) : 0) - ENTRY_SLACK;
+        size_t room = BT__CORR_ENTRY_MAX - meta_text.len - ENTRY_SLACK;
         /* JSON escaping can grow the prefix up to 6x (\u00XX); leave room for it. */
-        size_t keep = input_text
-            ? bt__utf8_cut(input_text, strlen(input_text) < room / 6 ? strlen(input_text) : room / 6)
-            : 0;
-        json_object_set_new(entry, "input", input_text ? json_stringn(input_text, keep) : json_null());
-        json_object_set_new(entry, "truncated", json_true());
-        free(meta_text);
-        free(input_text);
-        text = dump(entry);
+        size_t keep = bt__utf8_cut(input.data ? input.data : "", input.len < room / 6 ? input.len : room / 6);
+        bt__buf cut;
+        bt__buf_init(&cut, 0);
+        bt__json_write_string(&cut, input.data ? input.data : "", keep);
+        bt__buf_reset(&text);
+        write_entry(&text, cut.data, cut.len, &meta, 1);
+        bt__buf_free(&cut);
+        bt__buf_free(&meta_text);
     }
-    json_decref(entry);
-    if (text && len_out)
-        *len_out = strlen(text);
-    return text;
+    bt__jobj_free(&meta);
+    bt__buf_free(&input);
+    return bt__buf_steal(&text, len_out);
 }
 
-static void note_model(bt__batch_requests *r, json_t *model)
+char *bt__batch_request_entry(const char *params_json, size_t len, size_t *len_out, int *truncated)
 {
-    if (!json_is_string(model))
+    *truncated = 0;
+    bt__json_doc d;
+    char *entry = NULL;
+    if (bt__json_parse(&d, params_json, len, 0) == BT_OK && d.root.type == BT__JV_OBJECT)
+        entry = entry_of(&d.members, len_out, truncated);
+    bt__json_doc_free(&d);
+    return entry;
+}
+
+static void note_model(bt__batch_requests *r, bt__jv model)
+{
+    char *m = bt__jv_strdup(model);
+    if (!m)
         return;
-    const char *m = json_string_value(model);
     size_t n = json_array_size(r->models), at = n;
     for (size_t i = 0; i < n; i++) {
         int cmp = strcmp(json_string_value(json_array_get(r->models, i)), m);
-        if (cmp == 0)
+        if (cmp == 0) {
+            free(m);
             return;
+        }
         if (cmp > 0) {
             at = i;
             break;
         }
     }
-    if (n >= BT__BATCH_SUMMARY_MODELS) {
+    if (n >= BT__BATCH_SUMMARY_MODELS)
         r->models_truncated = 1;
-        return;
-    }
-    json_array_insert_new(r->models, at, json_string(m));
+    else
+        json_array_insert_new(r->models, at, json_string(m));
+    free(m);
 }
 
 static void store(bt__batch_requests *r, const char *custom_id, const char *entry, size_t len)
@@ -101,23 +124,29 @@ static void store(bt__batch_requests *r, const char *custom_id, const char *entr
 static int on_element(void *ud, const char *elem, size_t len, int truncated, const char *custom_id)
 {
     bt__batch_requests *r = ud;
-    json_t *req = truncated ? NULL : json_loadb(elem, len, 0, NULL);
-    json_t *id = json_object_get(req, "custom_id");
-    const char *cid = json_is_string(id) ? json_string_value(id) : custom_id;
+    bt__json_doc req;
+    bt__json_doc_init(&req);
+    int parsed = !truncated && bt__json_parse(&req, elem, len, 0) == BT_OK;
+    bt__jv id = parsed ? bt__json_get(&req, "custom_id") : bt__jv_from(NULL, 0);
+    char *own_id = bt__jv_strdup(id);
+    const char *cid = own_id ? own_id : custom_id;
     if (!cid[0] || strlen(cid) > BT__BATCH_CUSTOM_ID_MAX) {
         r->stats.invalid++;
-        json_decref(req);
+        free(own_id);
+        bt__json_doc_free(&req);
         return 0;
     }
     r->stats.requests++;
     if (json_array_size(r->ids) < BT__BATCH_SUMMARY_IDS)
         json_array_append_new(r->ids, json_string(cid));
-    json_t *params = json_object_get(req, "params");
-    if (json_is_object(params)) {
-        note_model(r, json_object_get(params, "model"));
+    bt__jv params = parsed ? bt__json_get(&req, "params") : bt__jv_from(NULL, 0);
+    if (params.type == BT__JV_OBJECT) {
+        bt__jv_members members;
+        bt__jv_index(params, &members);
+        note_model(r, bt__jv_lookup(&members, "model"));
         size_t elen = 0;
         int cut = 0;
-        char *entry = bt__batch_request_entry(params, &elen, &cut);
+        char *entry = entry_of(&members, &elen, &cut);
         if (entry)
             store(r, cid, entry, elen);
         if (cut)
@@ -130,7 +159,8 @@ static int on_element(void *ud, const char *elem, size_t len, int truncated, con
         store(r, cid, marker, sizeof marker - 1);
         r->stats.truncated++;
     }
-    json_decref(req);
+    free(own_id);
+    bt__json_doc_free(&req);
     return 0;
 }
 

@@ -46,9 +46,9 @@ json_t *bt__batch_requests_models(const bt__batch_requests *r);
 int bt__batch_requests_models_truncated(const bt__batch_requests *r);
 void bt__batch_requests_free(bt__batch_requests *r);
 
-/* Builds the entry for one parsed request's params (used by tests and the splitter
- * callback): a malloc'd JSON text of at most BT__CORR_ENTRY_MAX bytes; *truncated set
- * when the input had to be shortened. */
-char *bt__batch_request_entry(json_t *params, size_t *len_out, int *truncated);
+/* Builds the entry for one request's params (JSON text of an object, borrowed): a
+ * malloc'd JSON text of at most BT__CORR_ENTRY_MAX bytes; *truncated set when the input
+ * had to be shortened. NULL when the params are not a JSON object. */
+char *bt__batch_request_entry(const char *params_json, size_t len, size_t *len_out, int *truncated);
 
 #endif

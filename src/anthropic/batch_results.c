@@ -4,6 +4,7 @@
  * "anthropic.messages.batches.results" with counts by result type and summed token
  * metrics, linked to the batch span. An error response produces no batch trace.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <jansson.h>
@@ -70,12 +71,8 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     }
     info->is_error = !r->trace || incomplete != NULL;
     if (r->trace) {
-        json_t *m = bt__batch_trace_metrics(r->trace);
-        json_t *v = json_object_get(m, "prompt_tokens");
-        if (json_is_integer(v))
-            info->input_tokens = json_integer_value(v);
-        if (json_is_integer(v = json_object_get(m, "completion_tokens")))
-            info->output_tokens = json_integer_value(v);
+        info->input_tokens = bt__batch_trace_metric(r->trace, "prompt_tokens");
+        info->output_tokens = bt__batch_trace_metric(r->trace, "completion_tokens");
         info->span_name = "anthropic.batch";
     }
     if (!bt__anthropic_lifecycle_enabled(ex->a))
@@ -111,12 +108,14 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         json_object_set_new(meta, "oversized_lines", json_integer((json_int_t)c->oversized));
         bt__span_set_json(ex->a, span, "braintrust.output_json", "output", output);
         json_decref(output);
-        json_t *metrics = bt__batch_trace_metrics(r->trace);
-        if (json_object_size(metrics))
-            bt__span_set_json(ex->a, span, "braintrust.metrics", NULL, metrics);
+        bt__batch_trace_set_metrics(r->trace, ex->a, span);
+        if (bt__batch_trace_metrics_saturated(r->trace))
+            json_object_set_new(meta, "token_counts_saturated", json_true());
     }
     if (!bt__exchange_set_http_error(ex, span, r->error_body.data, r->error_body.len) && incomplete) {
-        bt_span_set_status(span, BT_STATUS_ERROR, incomplete);
+        char msg[256];
+        snprintf(msg, sizeof msg, "incomplete_results: %s", incomplete);
+        bt_span_set_status(span, BT_STATUS_ERROR, msg);
         bt_span_set_string(span, "error.type", "incomplete_results");
     }
     if (incomplete || ex->is_truncated)

@@ -27,8 +27,9 @@ struct bt__batch_trace {
     json_t *batch;             /* latest batch object seen, or NULL */
     bt__ndjson *lines;
     bt__batch_counts counts;
-    json_t *metrics;
-    uint64_t *seen; /* open addressing set of child span ids (0 = empty) */
+    bt__jobj metrics;      /* summed over the succeeded children */
+    int metrics_saturated; /* a sum passed INT64_MAX and stays there */
+    uint64_t *seen;        /* open addressing set of child span ids (0 = empty) */
     size_t seen_slots, seen_used;
     char server_address[256]; /* the results call's API server, "" when not observed */
     int server_port;
@@ -125,18 +126,34 @@ static void set_parent_attr(const bt__batch_trace *t, bt_span *span)
         bt_span_set_string(span, "braintrust.parent", t->braintrust_parent);
 }
 
-/* Adds every integer metric of `from` into `into` (summing). */
-static void metrics_add(json_t *into, const json_t *from)
+/* Adds every integer metric of `from` into `into`; a sum past INT64_MAX stays there. */
+static void metrics_add(bt__jobj *into, const bt__jobj *from, int *saturated)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)from, key, value)
-    {
-        if (!json_is_integer(value))
+    for (size_t i = 0; i < from->n; i++) {
+        size_t len;
+        const char *v = bt__jobj_value(from, i, &len);
+        int64_t add, base = 0;
+        if (!bt__jv_int64(bt__jv_from(v, len), &add))
             continue;
-        json_t *cur = json_object_get(into, key);
-        json_int_t base = json_is_integer(cur) ? json_integer_value(cur) : 0;
-        json_object_set_new(into, key, json_integer(base + json_integer_value(value)));
+        const char *key = from->text.data + from->m[i].key_off;
+        size_t key_len = from->m[i].key_len;
+        for (size_t j = 0; j < into->n; j++) {
+            if (into->m[j].key_len == key_len &&
+                !memcmp(into->text.data + into->m[j].key_off, key, key_len)) {
+                size_t cl;
+                const char *cur = bt__jobj_value(into, j, &cl);
+                bt__jv_int64(bt__jv_from(cur, cl), &base);
+                break;
+            }
+        }
+        int64_t sum;
+        if (__builtin_add_overflow(base, add, &sum)) {
+            sum = add > 0 ? INT64_MAX : INT64_MIN;
+            *saturated = 1;
+        }
+        char tmp[24];
+        int n = snprintf(tmp, sizeof tmp, "%lld", (long long)sum);
+        bt__jobj_set_raw(into, key, key_len, tmp, (size_t)n);
     }
 }
 
@@ -165,9 +182,9 @@ static int scan_string_field(const char *line, size_t len, const char *key, char
     return 0;
 }
 
-/* Emits one child span. `result` is the parsed result object, or NULL for an oversized
+/* Emits one child span. `result` is the result object, or absent for an oversized
  * line (then `type` comes from a scan and the output is lost). */
-static void emit_child(bt__batch_trace *t, const char *custom_id, const char *type, json_t *result,
+static void emit_child(bt__batch_trace *t, const char *custom_id, const char *type, bt__jv result,
                        size_t oversized_len)
 {
     uint8_t sid[8];
@@ -178,14 +195,16 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
     }
     t->counts.results++;
 
-    /* The request side, re-joined from the create by custom_id. */
-    json_t *entry = NULL;
+    /* The request side, re-joined from the create by custom_id (an entry we wrote:
+     * {"input", "metadata", "truncated"}). */
+    bt__json_doc entry;
+    bt__json_doc_init(&entry);
     char *entry_text = NULL;
-    if (bt__correlation_get(bt__anthropic_correlation(t->a), t->batch_id, custom_id, &entry_text, NULL) ==
-        BT_OK)
-        entry = json_loads(entry_text, 0, NULL);
-    free(entry_text);
-    if (!entry)
+    size_t entry_len = 0;
+    int have_entry = bt__correlation_get(bt__anthropic_correlation(t->a), t->batch_id, custom_id, &entry_text,
+                                         &entry_len) == BT_OK &&
+        bt__json_parse(&entry, entry_text, entry_len, 0) == BT_OK;
+    if (!have_entry)
         t->counts.unknown++;
 
     bt__llm_span call = {
@@ -201,68 +220,92 @@ static void emit_child(bt__batch_trace *t, const char *custom_id, const char *ty
         .server_address = t->server_address[0] ? t->server_address : NULL,
         .server_port = t->server_port,
     };
-    json_t *input = json_object_get(entry, "input");
-    if (input && !json_is_null(input))
-        call.input = input;
-    call.request_metadata = json_object_get(entry, "metadata");
+    bt__jv input = bt__json_get(&entry, "input");
+    if (input.type != BT__JV_NONE && input.type != BT__JV_NULL) {
+        call.input = input.p;
+        call.input_len = input.len;
+    }
+    bt__jobj metadata, before, last;
+    bt__jobj_init(&metadata);
+    bt__jobj_init(&before);
+    bt__jobj_init(&last);
+    bt__jv stored = bt__json_get(&entry, "metadata");
+    if (stored.type == BT__JV_OBJECT) {
+        bt__jv_iter it = bt__jv_iterate(stored);
+        bt__jv k, v;
+        while (bt__jv_next_member(&it, &k, &v))
+            bt__jobj_set_raw(&metadata, k.p + 1, k.len - 2, v.p, v.len);
+    } else {
+        bt__jobj_set(&metadata, "provider", "\"anthropic\"", 11);
+    }
+    call.metadata = &metadata;
 
     /* after the request's keys: which request this is, and what was lost of it */
-    json_t *before = json_pack("{s:s,s:s}", "custom_id", custom_id, "batch_id", t->batch_id);
-    if (!entry)
-        json_object_set_new(before, "input_unavailable", json_true());
-    if (json_is_true(json_object_get(entry, "truncated")) || oversized_len)
-        json_object_set_new(before, "truncated", json_true());
+    bt__jobj_set_string(&before, "custom_id", custom_id, strlen(custom_id));
+    bt__jobj_set_string(&before, "batch_id", t->batch_id, strlen(t->batch_id));
+    if (!have_entry)
+        bt__jobj_set_true(&before, "input_unavailable");
+    if (bt__json_get(&entry, "truncated").type == BT__JV_TRUE || oversized_len)
+        bt__jobj_set_true(&before, "truncated");
     if (oversized_len)
-        json_object_set_new(before, "result_line_bytes", json_integer((json_int_t)oversized_len));
-    call.metadata_before = before;
+        bt__jobj_set_int(&before, "result_line_bytes", (int64_t)oversized_len);
+    call.metadata_before = &before;
 
-    json_t *last = json_object();
-    char *status = NULL;
+    char *status = NULL, *etype = NULL;
+    bt__jv_members message_members;
     if (strcmp(type, "succeeded") == 0) {
         t->counts.succeeded++;
-        json_t *message = json_object_get(result, "message");
-        if (json_is_object(message))
-            call.message = message;
+        bt__jv message = bt__jv_get(result, "message");
+        if (message.type == BT__JV_OBJECT) {
+            bt__jv_index(message, &message_members);
+            call.message = &message_members;
+        }
     } else if (strcmp(type, "errored") == 0) {
         t->counts.errored++;
         /* result.error is a full ErrorResponse envelope: the detail is one level down. */
-        json_t *err = json_object_get(result, "error");
-        json_t *inner = json_object_get(err, "error");
-        if (!json_is_object(inner))
+        bt__jv err = bt__jv_get(result, "error");
+        bt__jv inner = bt__jv_get(err, "error");
+        if (inner.type != BT__JV_OBJECT)
             inner = err;
-        json_t *et = json_object_get(inner, "type"), *em = json_object_get(inner, "message");
-        const char *etype = json_is_string(et) ? json_string_value(et) : "api_error";
-        const char *emsg = json_is_string(em) ? json_string_value(em) : "batch request errored";
-        size_t n = strlen(etype) + strlen(emsg) + 3;
-        status = malloc(n);
-        if (status)
-            snprintf(status, n, "%s: %s", etype, emsg);
-        call.status_message = status;
-        call.status_error_type = call.genai_error_type = etype;
-        json_object_set_new(last, "error_type", json_string(etype));
+        bt__jv et = bt__jv_get(inner, "type"), em = bt__jv_get(inner, "message");
+        etype = et.type == BT__JV_STRING ? bt__jv_strdup(et) : strdup("api_error");
+        char *emsg = em.type == BT__JV_STRING ? bt__jv_strdup(em) : strdup("batch request errored");
+        if (etype && emsg) {
+            size_t n = strlen(etype) + strlen(emsg) + 3;
+            status = malloc(n);
+            if (status)
+                snprintf(status, n, "%s: %s", etype, emsg);
+            call.status_message = status;
+            call.status_error_type = call.genai_error_type = etype;
+            bt__jobj_set_string(&last, "error_type", etype, strlen(etype));
+        }
+        free(emsg);
     } else {
         int canceled = strcmp(type, "canceled") == 0;
         if (canceled)
             t->counts.canceled++;
         else
             t->counts.expired++;
-        call.status_message =
-            canceled ? "Anthropic batch request canceled" : "Anthropic batch request expired";
+        call.status_message = canceled ? "batch_request_canceled: Anthropic batch request canceled"
+                                       : "batch_request_expired: Anthropic batch request expired";
         call.status_error_type = call.genai_error_type =
             canceled ? "batch_request_canceled" : "batch_request_expired";
     }
-    json_object_set_new(last, "result_type", json_string(type));
-    call.metadata_last = last;
+    bt__jobj_set_string(&last, "result_type", type, strlen(type));
+    call.metadata_last = &last;
 
     bt__llm_span_result r;
     bt__llm_span_emit(&call, &r);
     if (call.message)
-        metrics_add(t->metrics, r.metrics);
-    json_decref(r.metrics);
+        metrics_add(&t->metrics, &r.metrics, &t->metrics_saturated);
+    bt__jobj_free(&r.metrics);
     free(status);
-    json_decref(before);
-    json_decref(last);
-    json_decref(entry);
+    free(etype);
+    bt__jobj_free(&metadata);
+    bt__jobj_free(&before);
+    bt__jobj_free(&last);
+    bt__json_doc_free(&entry);
+    free(entry_text);
 }
 
 static int is_result_type(const char *type)
@@ -279,22 +322,26 @@ static int on_line(void *ud, const char *line, size_t len, size_t full_len, int 
         char custom_id[BT__BATCH_CUSTOM_ID_MAX + 1], type[16];
         if (scan_string_field(line, len, "custom_id", custom_id, sizeof custom_id) &&
             scan_string_field(line, len, "type", type, sizeof type) && is_result_type(type))
-            emit_child(t, custom_id, type, NULL, full_len);
+            emit_child(t, custom_id, type, bt__jv_from(NULL, 0), full_len);
         else
             t->counts.invalid++;
         return 0;
     }
-    json_t *root = bt__json_parse_lenient(line, len); /* a stray invalid byte loses no span */
-    json_t *id = json_object_get(root, "custom_id");
-    json_t *result = json_object_get(root, "result");
-    json_t *type = json_object_get(result, "type");
-    if (!json_is_string(id) || json_string_length(id) == 0 ||
-        json_string_length(id) > BT__BATCH_CUSTOM_ID_MAX || !json_is_string(type) ||
-        !is_result_type(json_string_value(type)))
+    /* a stray invalid byte loses no span */
+    bt__json_doc d;
+    int ok = bt__json_parse(&d, line, len, BT__JSON_ANY | BT__JSON_ALLOW_NUL | BT__JSON_LENIENT) == BT_OK;
+    bt__jv id = ok ? bt__json_get(&d, "custom_id") : bt__jv_from(NULL, 0);
+    bt__jv result = ok ? bt__json_get(&d, "result") : bt__jv_from(NULL, 0);
+    char custom_id[BT__BATCH_CUSTOM_ID_MAX + 1], type[16];
+    size_t id_len = bt__jv_decoded_len(id);
+    if (id.type != BT__JV_STRING || id_len == 0 || id_len > BT__BATCH_CUSTOM_ID_MAX ||
+        bt__jv_copy(bt__jv_get(result, "type"), type, sizeof type) < 0 || !is_result_type(type)) {
         t->counts.invalid++;
-    else
-        emit_child(t, json_string_value(id), json_string_value(type), result, 0);
-    json_decref(root);
+    } else {
+        bt__jv_copy(id, custom_id, sizeof custom_id);
+        emit_child(t, custom_id, type, result, 0);
+    }
+    bt__json_doc_free(&d);
     return 0;
 }
 
@@ -316,8 +363,8 @@ bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, cons
     bt__batch_span_context(batch_id, &t->ctx);
     t->braintrust_parent = braintrust_parent ? strdup(braintrust_parent) : NULL;
     t->lines = bt__ndjson_new(BT__BATCH_LINE_MAX, on_line, t);
-    t->metrics = json_object();
-    if (!t->lines || !t->metrics || (braintrust_parent && !t->braintrust_parent)) {
+    bt__jobj_init(&t->metrics);
+    if (!t->lines || (braintrust_parent && !t->braintrust_parent)) {
         bt__batch_trace_free(t);
         return NULL;
     }
@@ -388,10 +435,12 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
         json_object_set(meta, "created_at", v);
     if (json_is_string(v = json_object_get(t->batch, "ended_at")))
         json_object_set(meta, "ended_at", v);
+    if (t->metrics_saturated)
+        json_object_set_new(meta, "token_counts_saturated", json_true());
     if (incomplete) {
         json_object_set_new(meta, "truncated", json_true());
         char msg[256];
-        snprintf(msg, sizeof msg, "batch results incomplete: %s", incomplete);
+        snprintf(msg, sizeof msg, "incomplete_results: batch results incomplete: %s", incomplete);
         bt_span_set_status(span, BT_STATUS_ERROR, msg);
         bt_span_set_string(span, "error.type", "incomplete_results");
     } else if (c->canceled || c->expired) {
@@ -401,8 +450,7 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete)
         bt_span_set_status(span, BT_STATUS_ERROR, msg);
     }
     bt__span_set_json(t->a, span, "braintrust.metadata", NULL, meta);
-    if (json_object_size(t->metrics))
-        bt__span_set_json(t->a, span, "braintrust.metrics", NULL, t->metrics);
+    bt__batch_trace_set_metrics(t, t->a, span);
     bt_span_set_string(span, "anthropic.batch.id", t->batch_id);
     bt_span_end(span, end_time(t));
     json_decref(meta);
@@ -418,9 +466,31 @@ const bt__batch_counts *bt__batch_trace_counts(const bt__batch_trace *t)
     return &t->counts;
 }
 
-json_t *bt__batch_trace_metrics(const bt__batch_trace *t)
+int64_t bt__batch_trace_metric(const bt__batch_trace *t, const char *name)
 {
-    return t->metrics;
+    long i = bt__jobj_find(&t->metrics, name);
+    if (i < 0)
+        return -1;
+    size_t len;
+    const char *text = bt__jobj_value(&t->metrics, (size_t)i, &len);
+    int64_t v;
+    return bt__jv_int64(bt__jv_from(text, len), &v) ? v : -1;
+}
+
+int bt__batch_trace_metrics_saturated(const bt__batch_trace *t)
+{
+    return t->metrics_saturated;
+}
+
+void bt__batch_trace_set_metrics(const bt__batch_trace *t, bt_anthropic *a, bt_span *span)
+{
+    if (!t->metrics.n)
+        return;
+    bt__buf b;
+    bt__buf_init(&b, 0);
+    if (bt__jobj_write(&t->metrics, &b) == BT_OK)
+        bt__span_set_json_text(a, span, "braintrust.metrics", NULL, b.data, b.len);
+    bt__buf_free(&b);
 }
 
 void bt__batch_trace_free(bt__batch_trace *t)
@@ -428,7 +498,7 @@ void bt__batch_trace_free(bt__batch_trace *t)
     if (!t)
         return;
     bt__ndjson_free(t->lines);
-    json_decref(t->metrics);
+    bt__jobj_free(&t->metrics);
     json_decref(t->batch);
     free(t->seen);
     free(t->braintrust_parent);

@@ -22,7 +22,6 @@
 #ifndef BT_ANTHROPIC_BATCH_TRACE_H
 #define BT_ANTHROPIC_BATCH_TRACE_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,8 +58,12 @@ void bt__batch_trace_finish(bt__batch_trace *t, const char *incomplete);
  * NULL. */
 const char *bt__batch_trace_incomplete(const bt__batch_trace *t);
 const bt__batch_counts *bt__batch_trace_counts(const bt__batch_trace *t);
-/* Summed metrics of the succeeded results (borrowed). */
-json_t *bt__batch_trace_metrics(const bt__batch_trace *t);
+/* A metric summed over the succeeded results (prompt_tokens, ...), or -1 when none. */
+int64_t bt__batch_trace_metric(const bt__batch_trace *t, const char *name);
+/* A summed metric passed INT64_MAX (it stays there). */
+int bt__batch_trace_metrics_saturated(const bt__batch_trace *t);
+/* Sets braintrust.metrics on `span` to the summed metrics (nothing when there are none). */
+void bt__batch_trace_set_metrics(const bt__batch_trace *t, bt_anthropic *a, bt_span *span);
 void bt__batch_trace_free(bt__batch_trace *t);
 
 #endif

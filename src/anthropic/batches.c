@@ -193,15 +193,14 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
             json_object_set_new(meta, "truncated", json_true());
         if (!bt__exchange_set_http_error(ex, span, b->response.data, b->response.len)) {
             if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR) {
-                bt_span_set_status(span, BT_STATUS_ERROR, "transport error: the connection failed or broke");
+                bt_span_set_status(span, BT_STATUS_ERROR, "transport_error: the connection failed or broke");
                 bt_span_set_string(span, "error.type", "transport_error");
-            } else if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-                bt_span_set_status(span, BT_STATUS_ERROR, "client cancelled the request");
-                bt_span_set_string(span, "error.type", "client_cancelled");
-            } else if (ex->outcome == BT_EXCHANGE_ABORTED) {
-                const char *message = NULL;
-                bt_span_set_string(span, "error.type", bt__exchange_cut(ex, &message));
-                bt_span_set_status(span, BT_STATUS_ERROR, message);
+            } else {
+                const char *message = NULL, *cut = bt__exchange_cut(ex, &message);
+                if (cut) {
+                    bt_span_set_string(span, "error.type", cut);
+                    bt_span_set_status(span, BT_STATUS_ERROR, message);
+                }
             }
         }
         if (input)

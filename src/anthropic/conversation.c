@@ -1,92 +1,97 @@
 /* The conversation carried by a Messages request (see conversation.h). */
 #include "anthropic/conversation.h"
 
+#include <stdio.h>
 #include <string.h>
 
-static int role_is(const json_t *msg, const char *role)
+/* A string member equal to `name` as a C string compares it (up to a NUL). */
+static int member_is(bt__jv obj, const char *key, const char *name)
 {
-    const char *r = json_string_value(json_object_get(msg, "role"));
-    return r && strcmp(r, role) == 0;
+    bt__jv v = bt__jv_get(obj, key);
+    if (v.type != BT__JV_STRING)
+        return 0;
+    char tmp[64];
+    return bt__jv_copy(v, tmp, sizeof tmp) >= 0 && strcmp(tmp, name) == 0;
 }
 
-static int block_is(const json_t *block, const char *type)
+size_t bt__system_turn_indices(bt__jv messages, bt__buf *out)
 {
-    const char *t = json_string_value(json_object_get(block, "type"));
-    return t && strcmp(t, type) == 0;
-}
-
-json_t *bt__system_turn_indices(const json_t *messages)
-{
-    json_t *out = NULL;
-    size_t i;
-    json_t *m;
-    json_array_foreach(messages, i, m)
-    {
-        if (!role_is(m, "system"))
-            continue;
-        if (!out)
-            out = json_array();
-        json_array_append_new(out, json_integer((json_int_t)i));
+    size_t found = 0, i = 0;
+    bt__jv_iter it = bt__jv_iterate(messages);
+    bt__jv m;
+    while (messages.type == BT__JV_ARRAY && bt__jv_next(&it, &m)) {
+        if (member_is(m, "role", "system")) {
+            char num[24];
+            int n = snprintf(num, sizeof num, "%s%zu", found ? "," : "[", i);
+            bt__buf_append(out, num, (size_t)n);
+            found++;
+        }
+        i++;
     }
-    return out;
+    if (found)
+        bt__buf_append(out, "]", 1);
+    return found;
 }
 
-int bt__conversation_turn(const json_t *messages)
+int bt__conversation_turn(bt__jv messages)
 {
     int n = 1;
-    size_t i;
-    json_t *m;
-    json_array_foreach(messages, i, m)
-    {
-        if (role_is(m, "assistant") && n < 1000000)
+    bt__jv_iter it = bt__jv_iterate(messages);
+    bt__jv m;
+    while (messages.type == BT__JV_ARRAY && bt__jv_next(&it, &m))
+        if (member_is(m, "role", "assistant") && n < 1000000)
             n++;
-    }
     return n;
 }
 
-/* The tool_use block with this id in an assistant turn's content, or NULL. */
-static const json_t *find_call(const json_t *assistant, const char *id)
+/* The tool_use block with this id in an assistant turn's content, or absent. */
+static bt__jv find_call(bt__jv assistant, bt__jv id)
 {
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(assistant, "content"), i, b)
-    {
-        const char *bid = json_string_value(json_object_get(b, "id"));
-        if (block_is(b, "tool_use") && bid && strcmp(bid, id) == 0)
+    bt__jv_iter it = bt__jv_iterate(bt__jv_get(assistant, "content"));
+    bt__jv b;
+    while (bt__jv_next(&it, &b)) {
+        bt__jv bid = bt__jv_get(b, "id");
+        /* canonical strings are equal exactly when their texts are */
+        if (member_is(b, "type", "tool_use") && bid.type == BT__JV_STRING && bid.len == id.len &&
+            memcmp(bid.p, id.p, id.len) == 0)
             return b;
     }
-    return NULL;
+    return bt__jv_from(NULL, 0);
 }
 
-size_t bt__conversation_tool_rounds(const json_t *messages, bt__tool_round *out, size_t max)
+size_t bt__conversation_tool_rounds(bt__jv messages, bt__tool_round *out, size_t max)
 {
-    size_t n_msgs = json_array_size(messages);
+    if (messages.type != BT__JV_ARRAY)
+        return 0;
     /* the last assistant turn; what follows it is what the request brings back */
-    size_t last = n_msgs;
-    for (size_t i = n_msgs; i-- > 0;) {
-        if (role_is(json_array_get(messages, i), "assistant")) {
-            last = i;
-            break;
+    bt__jv assistant = bt__jv_from(NULL, 0), m;
+    const char *after = NULL;
+    int turn = 0;
+    bt__jv_iter it = bt__jv_iterate(messages);
+    while (bt__jv_next(&it, &m)) {
+        if (member_is(m, "role", "assistant")) {
+            assistant = m;
+            after = m.p + m.len;
+            if (turn < 999999)
+                turn++;
         }
     }
-    if (last == n_msgs)
+    if (assistant.type == BT__JV_NONE)
         return 0;
-    const json_t *assistant = json_array_get(messages, last);
-    int turn = bt__conversation_turn(messages) - 1; /* the turn that made the calls */
     size_t found = 0;
-    for (size_t i = last + 1; i < n_msgs; i++) {
-        const json_t *m = json_array_get(messages, i);
-        if (!role_is(m, "user"))
+    it = bt__jv_iterate(messages);
+    it.p = after + 1 <= it.end ? after + 1 : it.end; /* past the comma after it */
+    while (bt__jv_next(&it, &m)) {
+        if (!member_is(m, "role", "user"))
             continue;
-        size_t k;
-        json_t *b;
-        json_array_foreach(json_object_get(m, "content"), k, b)
-        {
-            const char *id = json_string_value(json_object_get(b, "tool_use_id"));
-            if (!block_is(b, "tool_result") || !id)
+        bt__jv_iter ci = bt__jv_iterate(bt__jv_get(m, "content"));
+        bt__jv b;
+        while (bt__jv_next(&ci, &b)) {
+            bt__jv id = bt__jv_get(b, "tool_use_id");
+            if (!member_is(b, "type", "tool_result") || id.type != BT__JV_STRING)
                 continue;
-            const json_t *call = find_call(assistant, id);
-            if (!call)
+            bt__jv call = find_call(assistant, id);
+            if (call.type == BT__JV_NONE)
                 continue;
             if (found < max)
                 out[found] = (bt__tool_round){.call = call, .result = b, .turn = turn};

@@ -14,6 +14,7 @@
 
 #include "anthropic/exchange_internal.h"
 #include "anthropic/json_util.h"
+#include "anthropic/server_address.h"
 #include "anthropic/session.h"
 #include "decode/inflate.h"
 #include "util/buf.h"
@@ -67,51 +68,28 @@ static void append_beta(bt_exchange *ex, const char *v, size_t len)
     memcpy(ex->anthropic_beta + have, tmp, strlen(tmp) + 1);
 }
 
-/* "host", "host:port", "[v6]:port" into server_address / server_port. */
-static void set_server(bt_exchange *ex, const char *v, size_t len)
+/* A Content-Length value, or 0 when it is not a plain number: a sizing hint only. */
+static size_t content_length(const char *v, size_t len)
 {
-    char tmp[sizeof ex->server_address];
-    if (!copy_value(tmp, sizeof tmp, v, len) || !tmp[0])
-        return;
-    char *port = NULL;
-    if (tmp[0] == '[') {
-        char *close = strchr(tmp, ']');
-        if (!close)
-            return;
-        if (close[1] == ':')
-            port = close + 2;
-        close[1] = '\0';
-    } else {
-        char *colon = strchr(tmp, ':');
-        if (colon) {
-            *colon = '\0';
-            port = colon + 1;
-        }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == ' ' || v[i] == '\t')
+            continue;
+        if (v[i] < '0' || v[i] > '9' || n > SIZE_MAX / 10 - 10)
+            return 0;
+        n = n * 10 + (size_t)(v[i] - '0');
     }
-    snprintf(ex->server_address, sizeof ex->server_address, "%s", tmp);
-    ex->server_port = 0;
-    if (port && *port) {
-        char *end;
-        long p = strtol(port, &end, 10);
-        if (*end == '\0' && p > 0 && p < 65536)
-            ex->server_port = (int)p;
-    }
+    return n;
 }
 
-/* The authority of an absolute URL target ("https://host:port/v1/..."). */
-static void server_from_url(bt_exchange *ex, const char *target)
+/* server.address / server.port from an authority; an unusable one leaves them. */
+static void set_server(bt_exchange *ex, const char *v, size_t len)
 {
-    const char *p = strstr(target, "://");
-    if (!p || memchr(target, '/', (size_t)(p - target)))
+    bt__server srv;
+    if (bt__server_from_authority(&srv, v, len) != 0)
         return;
-    p += 3;
-    size_t n = strcspn(p, "/?#");
-    const char *at = memchr(p, '@', n); /* userinfo is never kept */
-    if (at) {
-        n -= (size_t)(at + 1 - p);
-        p = at + 1;
-    }
-    set_server(ex, p, n);
+    memcpy(ex->server_address, srv.address, sizeof ex->server_address);
+    ex->server_port = srv.port;
 }
 
 static bt__handler *handler_for(bt_exchange *ex)
@@ -167,7 +145,17 @@ int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target, c
     ex->start_unix_nano = opts && opts->start_unix_nano ? opts->start_unix_nano : bt_tracer_now(t);
     ex->outcome = BT_EXCHANGE_COMPLETED;
 
-    server_from_url(ex, target);
+    /* the API server: the one set for this bt_anthropic (a proxy's upstream), else the
+     * target's authority, else the Host header */
+    const bt__server *upstream = bt__anthropic_upstream(a);
+    bt__server srv;
+    if (upstream) {
+        memcpy(ex->server_address, upstream->address, sizeof ex->server_address);
+        ex->server_port = upstream->port;
+    } else if (bt__server_from_url(&srv, target, 0) == 0) {
+        memcpy(ex->server_address, srv.address, sizeof ex->server_address);
+        ex->server_port = srv.port;
+    }
     for (size_t i = 0; i < n_headers; i++) {
         const bt_header *h = &headers[i];
         if (!h->value)
@@ -178,6 +166,8 @@ int bt_exchange_begin(bt_anthropic *a, const char *method, const char *target, c
             copy_value(ex->anthropic_version, sizeof ex->anthropic_version, h->value, h->value_len);
         else if (header_is(h, "host") && !ex->server_address[0])
             set_server(ex, h->value, h->value_len);
+        else if (header_is(h, "content-length"))
+            ex->request_length = content_length(h->value, h->value_len);
         /* Everything else, x-api-key, authorization and cookies first of all, is
          * deliberately not looked at. */
     }
@@ -240,6 +230,8 @@ void bt_exchange_response_headers(bt_exchange *ex, int status, const bt_header *
             copy_value(ex->content_type, sizeof ex->content_type, h->value, h->value_len);
         else if (header_is(h, "content-encoding"))
             encoding = h;
+        else if (header_is(h, "content-length"))
+            ex->response_length = content_length(h->value, h->value_len);
     }
     ex->is_event_stream = strncasecmp(ex->content_type, "text/event-stream", 17) == 0;
 
@@ -354,7 +346,7 @@ void bt_exchange_abort(bt_exchange *ex, const char *reason, bt_exchange_info *in
 const char *bt__exchange_cut(const bt_exchange *ex, const char **message)
 {
     if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
-        *message = "client cancelled";
+        *message = "client_cancelled: the client went away before the end";
         return "client_cancelled";
     }
     if (ex->outcome == BT_EXCHANGE_ABORTED) {

@@ -46,10 +46,12 @@ struct bt_exchange {
     char anthropic_version[64];
     char server_address[256]; /* host of the upstream (Host header or URL), "" if unknown */
     int server_port;          /* 0 when not stated */
+    size_t request_length;    /* the request's Content-Length, 0 when not stated */
     /* response */
     int status; /* 0 until response_headers */
     char request_id[128];
     char content_type[128];
+    size_t response_length; /* the response's Content-Length, 0 when not stated */
     int is_event_stream;    /* content-type text/event-stream */
     int is_truncated;       /* some cap was hit: metadata.truncated */
     char decode_error[128]; /* "" or why the response body could not be decoded */
@@ -68,9 +70,13 @@ int bt__anthropic_genai_enabled(const bt_anthropic *a);
 int bt__anthropic_lifecycle_enabled(const bt_anthropic *a);
 size_t bt__anthropic_body_limit(const bt_anthropic *a);
 bt_tracer *bt__anthropic_tracer(const bt_anthropic *a);
-/* Applies the mask callback to a JSON text; returns the text to use (either `json` or
- * a malloc'd replacement to free with free()). */
-char *bt__anthropic_mask(const bt_anthropic *a, const char *field, char *json, size_t len);
+/* Applies the mask callback to a JSON text (NUL-terminated); returns the text to use:
+ * `json` itself, or a malloc'd replacement the caller frees. */
+const char *bt__anthropic_mask(const bt_anthropic *a, const char *field, const char *json, size_t len);
+/* Whether a mask callback is set (it reads NUL-terminated text). */
+int bt__anthropic_masks(const bt_anthropic *a);
+/* The API server set with bt_anthropic_set_upstream, or NULL. */
+const struct bt__server *bt__anthropic_upstream(const bt_anthropic *a);
 /* The correlation store (never NULL after bt_anthropic_new). */
 struct bt__correlation *bt__anthropic_correlation(bt_anthropic *a);
 /* The agent sessions table (session.h); NULL only if it could not be allocated. */

@@ -1,5 +1,4 @@
-/* Tolerant JSON parsing and JSON-valued span attributes. */
-#include <math.h>
+/* JSON-valued span attributes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,30 +7,36 @@
 #include "decode/json_write.h"
 #include "util/utf8.h"
 
-/* Copy of `data` with every invalid UTF-8 byte replaced by U+FFFD (EF BF BD). */
-static char *replace_invalid_utf8(const char *data, size_t len, size_t *out_len)
+void bt__span_set_json_text(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
+                            const char *json, size_t len)
 {
-    if (len > SIZE_MAX / 3)
-        return NULL;
-    char *out = malloc(len * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        size_t n = bt__utf8_valid_prefix_len((const unsigned char *)data + i, len - i);
-        if (n == 0) {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        } else {
-            memcpy(out + o, data + i, n);
-            o += n;
-            i += n;
-        }
+    if (!span || !json)
+        return;
+    const char *use = mask_field ? bt__anthropic_mask(a, mask_field, json, len) : json;
+    if (use == json) {
+        bt_span_set_string_len(span, key, json, len);
+    } else {
+        bt_span_set_string(span, key, use);
+        free((void *)use); /* the callback's malloc'd replacement */
     }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
+}
+
+void bt__span_set_json_slice(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
+                             bt__jv value)
+{
+    if (!span || value.type == BT__JV_NONE)
+        return;
+    if (!mask_field || !bt__anthropic_masks(a)) {
+        bt_span_set_string_len(span, key, value.p, value.len);
+        return;
+    }
+    char *text = malloc(value.len + 1); /* the callback reads a NUL-terminated text */
+    if (!text)
+        return;
+    memcpy(text, value.p, value.len);
+    text[value.len] = '\0';
+    bt__span_set_json_text(a, span, key, mask_field, text, value.len);
+    free(text);
 }
 
 json_t *bt__json_parse_lenient(const char *data, size_t len)
@@ -41,27 +46,12 @@ json_t *bt__json_parse_lenient(const char *data, size_t len)
     json_t *v = json_loadb(data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     if (v || bt__utf8_valid(data, len))
         return v;
-    size_t fixed_len;
-    char *fixed = replace_invalid_utf8(data, len, &fixed_len);
-    if (!fixed)
-        return NULL;
-    v = json_loadb(fixed, fixed_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    free(fixed);
+    /* the scanner's repaired text is valid UTF-8 and what jansson would read */
+    bt__json_doc d;
+    if (bt__json_parse(&d, data, len, BT__JSON_ANY | BT__JSON_ALLOW_NUL | BT__JSON_LENIENT) == 0)
+        v = json_loadb(d.text, d.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    bt__json_doc_free(&d);
     return v;
-}
-
-int64_t bt__json_count(const json_t *v)
-{
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        return i >= 0 ? (int64_t)i : -1;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (isfinite(d) && d >= 0 && d < 9.0e18 && floor(d) == d)
-            return (int64_t)d;
-    }
-    return -1;
 }
 
 void bt__span_set_json(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
@@ -70,14 +60,8 @@ void bt__span_set_json(bt_anthropic *a, bt_span *span, const char *key, const ch
     if (!span || !value)
         return;
     char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text)
-        return;
-    char *use = text;
-    if (mask_field)
-        use = bt__anthropic_mask(a, mask_field, text, strlen(text));
-    bt_span_set_string(span, key, use);
-    if (use != text)
-        free(use);
+    if (text)
+        bt__span_set_json_text(a, span, key, mask_field, text, strlen(text));
     free(text);
 }
 

@@ -5,6 +5,10 @@
  * timing, how the call ended, and the few metadata keys only it has); the builder sets
  * every attribute, emits the server and MCP tool child spans, and ends the span.
  *
+ * Everything is assembled from canonical JSON text (decode/json_scan.h): the input and
+ * the output's content are copies of slices of the request and the message, metadata
+ * values are slices too; only counts, ids and names are decoded.
+ *
  * Attributes, in this order: braintrust.parent, braintrust.span_attributes, error.type
  * (errors that carry it with their status), braintrust.input_json, braintrust.output_json,
  * braintrust.metrics, braintrust.metadata, then the gen_ai.* attributes.
@@ -21,11 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "anthropic/server_tools.h"
 #include "anthropic/usage.h"
 #include "braintrust/anthropic.h"
+#include "decode/json_scan.h"
+#include "decode/json_write.h"
 
 typedef struct bt__llm_span {
     /* the span */
@@ -36,16 +40,19 @@ typedef struct bt__llm_span {
     uint64_t end_ns;
 
     /* the request */
-    const json_t *input;            /* braintrust.input_json, or NULL */
-    const json_t *request_metadata; /* provider + request parameters, or NULL (then
-                                     * {"provider":"anthropic"}); gen_ai.request.* read it */
+    const char *input; /* braintrust.input_json text, or NULL */
+    size_t input_len;
+    bt__jobj *metadata; /* the request metadata (provider + request parameters), which the
+                         * builder completes; gen_ai.request.* are read from it. NULL:
+                         * {"provider":"anthropic"} */
 
     /* the response */
-    const json_t *message;       /* the message, or count_tokens' result; NULL when none */
-    int count_tokens;            /* output = the result as is; prompt_tokens = input_tokens */
-    int stream;                  /* gen_ai.request.stream, time to first token */
-    uint64_t first_content_ns;   /* stream: when the first content delta arrived (0: none) */
-    const bt__block_time *times; /* stream: arrival of each content block, or NULL */
+    const bt__jv_members *message; /* the message's members, or count_tokens' result's (canonical);
+                                    * NULL when there is none */
+    int count_tokens;              /* output = the result as is; prompt_tokens = input_tokens */
+    int stream;                    /* gen_ai.request.stream, time to first token */
+    uint64_t first_content_ns;     /* stream: when the first content delta arrived (0: none) */
+    const bt__block_time *times;   /* stream: arrival of each content block, or NULL */
     size_t n_times;
     int derive_tool_ids; /* tool span ids derived from the llm span id (batch traces) */
 
@@ -54,7 +61,7 @@ typedef struct bt__llm_span {
     const char *status_error_type; /* error.type set with the status, or NULL */
     const char *genai_error_type;  /* error.type among the gen_ai attributes, or NULL */
     int truncated;                 /* a cap was reached: metadata.truncated */
-    const json_t *metadata_before, *metadata_after, *metadata_last; /* objects or NULL */
+    const bt__jobj *metadata_before, *metadata_after, *metadata_last; /* or NULL */
 
     /* the API server, for server.address / server.port */
     const char *server_address;
@@ -63,9 +70,9 @@ typedef struct bt__llm_span {
 
 /* What the builder read, for the caller's summaries. */
 typedef struct bt__llm_span_result {
-    bt__usage usage; /* -1 fields when not reported; .prompt also for count_tokens */
-    char model[128]; /* metadata.model (the response's, else the request's), "" if none */
-    json_t *metrics; /* braintrust.metrics as set (new reference; the caller frees) */
+    bt__usage usage;  /* -1 fields when not reported; .prompt also for count_tokens */
+    char model[128];  /* metadata.model (the response's, else the request's), "" if none */
+    bt__jobj metrics; /* braintrust.metrics as set; free with bt__jobj_free */
 } bt__llm_span_result;
 
 /* Builds, emits and ends the span; `out` may be NULL. */

@@ -73,7 +73,7 @@ static uint64_t event_time(bt_exchange *ex, const json_t *ev)
     uint64_t ns;
     if (t && bt__rfc3339_parse(t, strlen(t), &ns) == BT_OK)
         return ns;
-    return bt_tracer_now(bt__anthropic_tracer(ex->a));
+    return bt__exchange_now(ex); /* when its bytes were seen */
 }
 
 static void derived_span_id(const char *session_id, const char *event_id, uint8_t out[8])
@@ -111,10 +111,30 @@ static bt_span *session_span(bt_exchange *ex, const char *session_id, const char
 
 static void usage_from(const json_t *mu, bt__usage *u, json_t *metrics)
 {
-    /* model_usage has the Messages usage names */
-    bt__usage_read(mu, u);
-    if (metrics)
-        bt__usage_add_metrics(mu, metrics);
+    /* model_usage has the Messages usage names: read as a Messages usage is, from its
+     * canonical text */
+    char *text = mu ? json_dumps(mu, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    bt__json_doc d;
+    bt__json_doc_init(&d);
+    bt__jv usage = bt__jv_from(NULL, 0);
+    if (text && bt__json_parse(&d, text, strlen(text), BT__JSON_ANY) == BT_OK)
+        usage = d.root;
+    bt__usage_read(usage, u);
+    if (metrics) {
+        bt__jobj m;
+        bt__jobj_init(&m);
+        bt__usage_add_metrics(usage, &m);
+        bt__buf out;
+        bt__buf_init(&out, 0);
+        json_t *parsed = bt__jobj_write(&m, &out) == BT_OK ? json_loadb(out.data, out.len, 0, NULL) : NULL;
+        if (parsed)
+            json_object_update(metrics, parsed);
+        json_decref(parsed);
+        bt__buf_free(&out);
+        bt__jobj_free(&m);
+    }
+    bt__json_doc_free(&d);
+    free(text);
 }
 
 static void emit_request(ms_handler *m, bt_exchange *ex)

@@ -117,12 +117,11 @@ void bt__sessions_set_idle(bt__sessions *s, uint64_t idle_ns)
 
 /* --- the root span -------------------------------------------------------------------- */
 
-static void set_parsed(bt_anthropic *a, bt_span *span, const char *key, const char *field, const char *text)
+/* A preview (canonical JSON text, or NULL) as a JSON attribute. */
+static void set_preview(bt_anthropic *a, bt_span *span, const char *key, const char *field, const char *text)
 {
-    json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-    if (v)
-        bt__span_set_json(a, span, key, field, v);
-    json_decref(v);
+    if (text)
+        bt__span_set_json_text(a, span, key, field, text, strlen(text));
 }
 
 static void put_count(json_t *md, const char *key, int64_t v)
@@ -177,8 +176,8 @@ static void emit_root(bt__sessions *s, session *e)
     if (e->braintrust_parent)
         bt_span_set_string(span, "braintrust.parent", e->braintrust_parent);
     bt__span_set_span_attributes(span, "task", ROOT_NAME);
-    set_parsed(a, span, "braintrust.input_json", "input", e->input);
-    set_parsed(a, span, "braintrust.output_json", "output", e->output);
+    set_preview(a, span, "braintrust.input_json", "input", e->input);
+    set_preview(a, span, "braintrust.output_json", "output", e->output);
     json_t *md = root_metadata(e);
     bt__span_set_json(a, span, "braintrust.metadata", NULL, md);
     json_decref(md);
@@ -366,43 +365,74 @@ int bt__session_of(const bt_exchange *ex)
 
 /* --- one call ------------------------------------------------------------------------- */
 
-/* Compact JSON text of `v` when it fits the preview size, else a marked stand-in. */
-static char *preview(const json_t *v, int *truncated)
+/* `parts` joined (canonical JSON text) when it fits the preview size, else a marked
+ * stand-in. */
+static char *preview(const char *const *parts, const size_t *lens, size_t n, int *truncated)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += lens[i];
+    if (total > BT__SESSION_PREVIEW_MAX) {
+        *truncated = 1;
+        return strdup(
+            "{\"truncated\":true,\"note\":\"longer than the session preview; see the turn spans\"}");
+    }
+    char *text = malloc(total + 1);
+    if (!text)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(text + o, parts[i], lens[i]);
+        o += lens[i];
+    }
+    text[o] = '\0';
+    return text;
+}
+
+/* The same for a tree (Managed Agents sessions read their events with jansson). */
+static char *preview_json(const json_t *v, int *truncated)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (text && strlen(text) <= BT__SESSION_PREVIEW_MAX)
-        return text;
+    size_t len = text ? strlen(text) : 0;
+    const char *const parts[] = {text};
+    char *out = text ? preview(parts, &len, 1, truncated) : NULL;
     free(text);
-    *truncated = 1;
-    return strdup("{\"truncated\":true,\"note\":\"longer than the session preview; see the turn spans\"}");
+    return out;
 }
 
 /* The last user turn, as the input of a root: [{"role":"user","content":...}], its media
  * as references to the attachments the turn's span carries. */
-static char *prompt_of(bt_anthropic *a, const json_t *messages)
+static char *prompt_of(bt_anthropic *a, bt__jv messages)
 {
-    for (size_t i = json_array_size(messages); i-- > 0;) {
-        const json_t *m = json_array_get(messages, i);
-        const char *role = json_string_value(json_object_get(m, "role"));
-        if (!role || strcmp(role, "user") != 0)
-            continue;
-        json_t *content = bt__attachments_references(a, json_object_get(m, "content"));
-        json_t *in = json_pack("[{s:s,s:o}]", "role", "user", "content", content ? content : json_null());
-        int truncated = 0;
-        char *text = preview(in, &truncated);
-        json_decref(in);
-        return text;
+    bt__jv last = bt__jv_from(NULL, 0), m;
+    bt__jv_iter it = bt__jv_iterate(messages);
+    while (messages.type == BT__JV_ARRAY && bt__jv_next(&it, &m)) {
+        char role[16];
+        if (bt__jv_copy(bt__jv_get(m, "role"), role, sizeof role) >= 0 && !strcmp(role, "user"))
+            last = m;
     }
-    return NULL;
+    if (last.type == BT__JV_NONE)
+        return NULL;
+    bt__jv content = bt__jv_get(last, "content");
+    bt__buf refs;
+    bt__buf_init(&refs, 0);
+    if (content.type == BT__JV_NONE || bt__attachments_references_text(a, content, &refs) != BT_OK)
+        bt__buf_append(&refs, "null", 4);
+    const char *head = "[{\"role\":\"user\",\"content\":";
+    const char *const parts[] = {head, refs.data ? refs.data : "null", "}]"};
+    const size_t lens[] = {strlen(head), refs.data ? refs.len : 4, 2};
+    int truncated = 0;
+    char *text = preview(parts, lens, 3, &truncated);
+    bt__buf_free(&refs);
+    return text;
 }
 
 static void emit_tool_round(bt_exchange *ex, const bt__tool_round *t, uint64_t start_ns, uint64_t end_ns)
 {
     bt_anthropic *a = ex->a;
-    const char *id = json_string_value(json_object_get(t->call, "id"));
-    const char *name = json_string_value(json_object_get(t->call, "name"));
-    if (!name || !name[0])
-        name = "tool";
+    char *id = bt__jv_strdup(bt__jv_get(t->call, "id"));
+    char *name = bt__jv_strdup(bt__jv_get(t->call, "name"));
+    const char *shown = name && name[0] ? name : "tool";
     char key[2 * (BT__SESSION_ID_MAX + 1) + 256];
     int klen = snprintf(key, sizeof key, "%s%c%.255s", ex->session->id, 0, id ? id : "");
     uint8_t sid[8];
@@ -412,61 +442,73 @@ static void emit_tool_round(bt_exchange *ex, const bt__tool_round *t, uint64_t s
     o.span_id = sid;
     o.start_unix_nano = start_ns;
     o.kind = BT_SPAN_KIND_INTERNAL;
-    bt_span *span = bt_span_start(bt__anthropic_tracer(a), name, &o);
-    if (!span)
+    bt_span *span = bt_span_start(bt__anthropic_tracer(a), shown, &o);
+    if (!span) {
+        free(id);
+        free(name);
         return;
+    }
     if (ex->braintrust_parent)
         bt_span_set_string(span, "braintrust.parent", ex->braintrust_parent);
-    bt__span_set_span_attributes(span, "tool", name);
-    json_t *input = json_object_get(t->call, "input");
-    if (input)
-        bt__span_set_json(a, span, "braintrust.input_json", "input", input);
-    json_t *output = json_object_get(t->result, "content");
-    if (output) /* a tool's images (a screenshot, a file read) become attachments */
-        bt__attachments_set_json(a, span, "braintrust.output_json", "output", output);
-    json_t *md =
-        json_pack("{s:s,s:s,s:i}", "provider", "anthropic", "tool_call_type", "tool_use", "turn", t->turn);
+    bt__span_set_span_attributes(span, "tool", shown);
+    bt__jv input = bt__jv_get(t->call, "input");
+    if (input.type != BT__JV_NONE)
+        bt__span_set_json_slice(a, span, "braintrust.input_json", "input", input);
+    bt__jv output = bt__jv_get(t->result, "content");
+    if (output.type != BT__JV_NONE) /* a tool's images (a screenshot, a file read) become attachments */
+        bt__attachments_set_json_text(a, span, "braintrust.output_json", "output", output.p, output.len);
+    bt__jobj md;
+    bt__jobj_init(&md);
+    bt__jobj_set(&md, "provider", "\"anthropic\"", 11);
+    bt__jobj_set(&md, "tool_call_type", "\"tool_use\"", 10);
+    bt__jobj_set_int(&md, "turn", t->turn);
     if (id)
-        json_object_set_new(md, "tool_use_id", json_string(id));
-    bt__span_set_json(a, span, "braintrust.metadata", NULL, md);
-    json_decref(md);
-    int is_error = json_is_true(json_object_get(t->result, "is_error"));
+        bt__jobj_set_string(&md, "tool_use_id", id, strlen(id));
+    bt__buf text;
+    bt__buf_init(&text, 0);
+    if (bt__jobj_write(&md, &text) == 0)
+        bt__span_set_json_text(a, span, "braintrust.metadata", NULL, text.data, text.len);
+    bt__buf_free(&text);
+    bt__jobj_free(&md);
+    int is_error = bt__jv_get(t->result, "is_error").type == BT__JV_TRUE;
     if (is_error) {
         /* the first text of the result says what went wrong */
-        const json_t *c = json_object_get(t->result, "content");
-        const char *text = json_string_value(c);
-        if (!text)
-            text = json_string_value(json_object_get(json_array_get(c, 0), "text"));
+        bt__jv c = bt__jv_get(t->result, "content");
+        bt__jv first = c.type == BT__JV_STRING ? c : bt__jv_from(NULL, 0);
+        if (c.type == BT__JV_ARRAY) {
+            bt__jv_iter it = bt__jv_iterate(c);
+            bt__jv b;
+            if (bt__jv_next(&it, &b))
+                first = bt__jv_get(b, "text");
+        }
+        char *what = bt__jv_strdup(first);
         char msg[512];
-        snprintf(msg, sizeof msg, "tool_error: %s", text ? text : "the tool reported an error");
+        snprintf(msg, sizeof msg, "tool_error: %s", what ? what : "the tool reported an error");
         msg[bt__utf8_cut(msg, strlen(msg))] = '\0';
         bt_span_set_status(span, BT_STATUS_ERROR, msg);
+        free(what);
     }
     if (bt__anthropic_genai_enabled(a)) {
         bt_span_set_string(span, "gen_ai.operation.name", "execute_tool");
-        bt_span_set_string(span, "gen_ai.tool.name", name);
+        bt_span_set_string(span, "gen_ai.tool.name", shown);
         if (id)
             bt_span_set_string(span, "gen_ai.tool.call.id", id);
         if (is_error)
             bt_span_set_string(span, "error.type", "tool_error");
     }
     bt_span_end(span, end_ns);
+    free(id);
+    free(name);
 }
 
-void bt__session_turn(bt_exchange *ex, const char *request, size_t len, json_t *metadata)
+void bt__session_turn(bt_exchange *ex, bt__jv messages, bt__jobj *metadata)
 {
-    if (!ex || !ex->session || !request || !len)
+    if (!ex || !ex->session || messages.type != BT__JV_ARRAY)
         return;
-    json_t *req = bt__json_parse_lenient(request, len);
-    const json_t *messages = json_object_get(req, "messages");
-    if (!json_is_array(messages)) {
-        json_decref(req);
-        return;
-    }
     struct bt__exchange_session *xs = ex->session;
     xs->turn = bt__conversation_turn(messages);
-    if (json_is_object(metadata))
-        json_object_set_new(metadata, "turn", json_integer(xs->turn));
+    if (metadata)
+        bt__jobj_set_int(metadata, "turn", xs->turn);
     if (xs->turn == 1 || !xs->prompt)
         xs->prompt = prompt_of(ex->a, messages);
 
@@ -490,9 +532,8 @@ void bt__session_turn(bt_exchange *ex, const char *request, size_t len, json_t *
     }
     for (size_t i = 0; i < shown; i++)
         emit_tool_round(ex, &rounds[i], start, ex->start_unix_nano);
-    if (n > shown && json_is_object(metadata))
-        json_object_set_new(metadata, "tool_spans_dropped", json_integer((json_int_t)(n - shown)));
-    json_decref(req);
+    if (n > shown && metadata)
+        bt__jobj_set_int(metadata, "tool_spans_dropped", (int64_t)(n - shown));
 }
 
 static void add(int64_t *sum, int64_t v)
@@ -533,9 +574,9 @@ void bt__session_add_call(bt_anthropic *a, const bt__session_call *c)
     char *input = NULL, *output = NULL;
     int truncated = 0;
     if (c->input)
-        input = preview(c->input, &truncated);
+        input = preview_json(c->input, &truncated);
     if (c->output)
-        output = preview(c->output, &truncated);
+        output = preview_json(c->output, &truncated);
     pthread_mutex_lock(&s->mu);
     session *e = entry_for(s, c->session_id, c->source, c->braintrust_parent, c->start_ns);
     int counted = 0;
@@ -582,7 +623,7 @@ void bt__session_add_call(bt_anthropic *a, const bt__session_call *c)
     free(output);
 }
 
-void bt__session_record(bt_exchange *ex, const bt__usage *u, const char *model, const json_t *message,
+void bt__session_record(bt_exchange *ex, const bt__usage *u, const char *model, const bt__jv_members *message,
                         int is_error, int count_tokens)
 {
     bt__sessions *s = ex ? bt__anthropic_sessions(ex->a) : NULL;
@@ -591,11 +632,12 @@ void bt__session_record(bt_exchange *ex, const bt__usage *u, const char *model, 
     struct bt__exchange_session *xs = ex->session;
     char *output = NULL;
     int truncated = 0;
-    const json_t *content = json_object_get(message, "content");
-    if (!count_tokens && !is_error && json_is_array(content)) {
-        json_t *out = json_pack("{s:s,s:O}", "role", "assistant", "content", content);
-        output = preview(out, &truncated);
-        json_decref(out);
+    bt__jv content = message ? bt__jv_lookup(message, "content") : bt__jv_from(NULL, 0);
+    if (!count_tokens && !is_error && content.type == BT__JV_ARRAY) {
+        const char *head = "{\"role\":\"assistant\",\"content\":";
+        const char *const parts[] = {head, content.p, "}"};
+        const size_t lens[] = {strlen(head), content.len, 1};
+        output = preview(parts, lens, 3, &truncated);
     }
     pthread_mutex_lock(&s->mu);
     session *e = find(s, xs->id);

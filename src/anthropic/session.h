@@ -70,15 +70,15 @@ void bt__session_add_call(bt_anthropic *a, const bt__session_call *c);
 void bt__session_begin(bt_exchange *ex, const bt_header *headers, size_t n_headers);
 /* Whether the exchange belongs to a session. */
 int bt__session_of(const bt_exchange *ex);
-/* A Messages call, before its span is emitted: reads the request (raw bytes), adds the
- * call's `turn` to `metadata` (an object), and emits a `tool` span for each client-side
- * tool call whose result the request brings back. */
-void bt__session_turn(bt_exchange *ex, const char *request, size_t len, json_t *metadata);
+/* A Messages call, before its span is emitted: reads the request's `messages` (a view
+ * of the canonical request), adds the call's `turn` to `metadata`, and emits a `tool`
+ * span for each client-side tool call whose result the request brings back. */
+void bt__session_turn(bt_exchange *ex, bt__jv messages, bt__jobj *metadata);
 /* A Messages call, after its span was emitted: adds its tokens, model and outcome to the
  * session's totals, and keeps its reply as the session's output when it is the latest
  * turn. `message` (borrowed) may be NULL. */
-void bt__session_record(bt_exchange *ex, const bt__usage *usage, const char *model, const json_t *message,
-                        int is_error, int count_tokens);
+void bt__session_record(bt_exchange *ex, const bt__usage *usage, const char *model,
+                        const bt__jv_members *message, int is_error, int count_tokens);
 /* At end: the exchange is over (the session may now become idle). Frees its session
  * part. */
 void bt__session_end(bt_exchange *ex);

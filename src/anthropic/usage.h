@@ -7,7 +7,8 @@
 
 #include <stdint.h>
 
-#include <jansson.h>
+#include "decode/json_scan.h"
+#include "decode/json_write.h"
 
 /* Token counts of one usage object; -1 means "not reported". */
 typedef struct bt__usage {
@@ -20,14 +21,20 @@ typedef struct bt__usage {
     int64_t reasoning; /* output_tokens_details.thinking_tokens */
     int64_t prompt;    /* input + cache read + cache creation */
     int64_t total;     /* prompt + output */
+    int saturated;     /* a sum passed INT64_MAX and stays there (never wraps, never lost) */
 } bt__usage;
 
-void bt__usage_read(const json_t *usage, bt__usage *out);
+/* A count: a non-negative JSON integer, or a real with an integral value; else -1. */
+int64_t bt__usage_count(bt__jv v);
 
-/* Adds the Braintrust metrics of `usage` to `metrics` (an object): prompt_tokens,
+/* Reads `usage` (an object view, or absent: everything -1). */
+void bt__usage_read(bt__jv usage, bt__usage *out);
+
+/* Adds the Braintrust metrics of `usage` to `metrics`: prompt_tokens,
  * completion_tokens, tokens, prompt_cached_tokens, the 5m/1h split when reported (and
  * then no aggregate) else prompt_cache_creation_tokens, completion_reasoning_tokens,
- * server_tool_use_<key>. Only what was reported; never negative. */
-void bt__usage_add_metrics(const json_t *usage, json_t *metrics);
+ * server_tool_use_<key>. Only what was reported; never negative; a sum past INT64_MAX
+ * is INT64_MAX (bt__usage_read says it saturated). */
+void bt__usage_add_metrics(bt__jv usage, bt__jobj *metrics);
 
 #endif

@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "braintrust/common.h"
 #include "util/buf.h"
 
@@ -52,7 +56,8 @@ struct bt__sse {
     int after_cr;    /* the previous byte was CR: a following LF belongs to it */
     size_t bom_seen; /* BOM bytes matched at the start of the stream */
     int bom_done;
-    int stopped; /* callback's non-zero return; parsing has stopped */
+    int stopped;                /* callback's non-zero return; parsing has stopped */
+    unsigned long without_data; /* field blocks that ended without a data line */
 };
 
 bt__sse *bt__sse_new(size_t max_event_bytes, bt__sse_event_fn fn, void *ud)
@@ -81,6 +86,8 @@ static void reset_event(bt__sse *p)
 static int dispatch(bt__sse *p)
 {
     int rc = 0;
+    if (!p->has_data && p->pending)
+        p->without_data++; /* fields but no data: per the spec, not an event */
     if (p->has_data) {
         const char *type = p->type.len ? p->type.data : "message";
         size_t type_len = p->type.len ? p->type.len : 7;
@@ -143,6 +150,25 @@ static int end_line(bt__sse *p)
     return 0;
 }
 
+/* The first CR or LF at or after i, or len: the end of the line's bytes in this feed.
+ * Lines are mostly long data values, so the search goes 16 bytes at a time. */
+static size_t line_end(const char *d, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    while (i + 16 <= len) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + i));
+        int bits = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+        if (bits)
+            return i + (size_t)__builtin_ctz((unsigned)bits);
+        i += 16;
+    }
+#endif
+    while (i < len && d[i] != '\r' && d[i] != '\n')
+        i++;
+    return i;
+}
+
 static int process(bt__sse *p, const char *d, size_t len)
 {
     size_t i = 0;
@@ -203,9 +229,7 @@ static int process(bt__sse *p, const char *d, size_t len)
             /* fall through */
         case IN_VALUE:
         case SKIP_LINE: {
-            size_t j = i;
-            while (j < len && d[j] != '\r' && d[j] != '\n')
-                j++;
+            size_t j = line_end(d, i, len);
             if (p->state == IN_VALUE)
                 append_value(p, d + i, j - i);
             i = j;
@@ -256,6 +280,11 @@ int bt__sse_finish(bt__sse *p)
     reset_event(p);
     p->state = AT_LINE_START;
     return partial;
+}
+
+unsigned long bt__sse_events_without_data(const bt__sse *p)
+{
+    return p ? p->without_data : 0;
 }
 
 void bt__sse_free(bt__sse *p)

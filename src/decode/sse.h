@@ -28,6 +28,9 @@ int bt__sse_feed(bt__sse *p, const char *data, size_t len);
 /* End of stream. Per the spec, an event without its terminating blank line is not
  * dispatched; returns 1 if such a partial event (or partial line) was pending, else 0. */
 int bt__sse_finish(bt__sse *p);
+/* Blocks of fields ended by a blank line without any data line ("event: x" alone):
+ * not dispatched, as the spec says, but counted, since the sender did send them. */
+unsigned long bt__sse_events_without_data(const bt__sse *p);
 void bt__sse_free(bt__sse *p);
 
 #endif

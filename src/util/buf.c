@@ -1,5 +1,9 @@
 #include "util/buf.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +93,9 @@ int bt__buf_printf(bt__buf *b, const char *fmt, ...)
     return rc;
 }
 
-int bt__buf_append_json_string(bt__buf *b, const char *s, size_t len)
+/* The slow, piece-by-piece writer: used when the result may not fit under the cap, so
+ * that a cut string stops exactly where the cap is. */
+static int append_json_string_capped(bt__buf *b, const char *s, size_t len)
 {
     int rc = bt__buf_append_char(b, '"');
     size_t i = 0;
@@ -146,6 +152,92 @@ int bt__buf_append_json_string(bt__buf *b, const char *s, size_t len)
     if (rc == BT_OK)
         rc = bt__buf_append_char(b, '"');
     return rc;
+}
+
+int bt__buf_append_json_string(bt__buf *b, const char *str, size_t len)
+{
+    /* Escaping writes at most 6 bytes a byte: when even that fits under the cap, write in
+     * place in one pass; otherwise piece by piece, so the cut lands exactly at the cap. */
+    if (len > (SIZE_MAX / 2 - 64) / 6 || len * 6 + 2 > b->max - b->len)
+        return append_json_string_capped(b, str, len);
+    const unsigned char *s = (const unsigned char *)str;
+    static const char hex[] = "0123456789abcdef";
+    /* Room for every byte doubled (quotes, backslashes, \n \r \t) and 16 bytes of slack
+     * for whole-block stores; \u00XX and U+FFFD make sure of more when they come. */
+    int rc = reserve(b, b->len + 2 * len + 2 + 16);
+    if (rc)
+        return rc;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    size_t i = 0;
+    for (;;) {
+#if defined(__SSE2__)
+        /* 16 bytes at a time: stored whole, then the output only advances to the first
+         * special byte (the rest is overwritten next) */
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+        while (i + 16 <= len) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                     _mm_cmplt_epi8(v, space));
+            _mm_storeu_si128((__m128i *)(void *)o, v);
+            int bits = _mm_movemask_epi8(m);
+            if (bits) {
+                size_t k = (size_t)__builtin_ctz((unsigned)bits);
+                o += k;
+                i += k;
+                break;
+            }
+            o += 16;
+            i += 16;
+        }
+#endif
+        while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+            *o++ = (char)s[i++];
+        if (i == len)
+            break;
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+            o[0] = '\\';
+            o[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : (char)c;
+            o += 2;
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t n = bt__utf8_valid_prefix_len(s + i, len - i);
+            if (n) {
+                memcpy(o, s + i, n);
+                o += n;
+                i += n;
+                continue;
+            }
+        }
+        /* another control byte (\u00XX: 6) or an invalid one (U+FFFD: 3): make sure the
+         * rest still fits at two bytes a byte */
+        size_t at = (size_t)(o - b->data);
+        if ((rc = reserve(b, at + 6 + 2 * (len - i) + 2 + 16)) != BT_OK)
+            return rc;
+        o = b->data + at;
+        if (c >= 0x80) {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+        } else {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        }
+        i++;
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+    return BT_OK;
+}
+
+int bt__buf_reserve(bt__buf *b, size_t len)
+{
+    return reserve(b, len < b->max ? len : b->max);
 }
 
 void bt__buf_reset(bt__buf *b)

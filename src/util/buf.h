@@ -27,6 +27,9 @@ int bt__buf_vprintf(bt__buf *b, const char *fmt, va_list ap) __attribute__((form
  * U+FFFD). */
 int bt__buf_append_json_string(bt__buf *b, const char *s, size_t len);
 void bt__buf_reset(bt__buf *b); /* len = 0, keeps memory and cap, clears truncated */
+/* Makes room for `len` bytes in all (within the cap) up front, so that appending them
+ * does not grow the buffer piece by piece. BT_OK or BT_ENOMEM. */
+int bt__buf_reserve(bt__buf *b, size_t len);
 /* Hands the data to the caller (malloc'd, NUL-terminated, never NULL unless ENOMEM)
  * and leaves the buffer empty. */
 char *bt__buf_steal(bt__buf *b, size_t *len_out);

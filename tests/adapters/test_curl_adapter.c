@@ -228,7 +228,7 @@ static void test_caller_abort_is_client_cancelled(void **state)
     char *line = harness_take_span(&h);
     json_t *span = json_loads(line, 0, NULL);
     assert_int_equal(span_status_code(span), 2);
-    assert_string_equal(span_status_message(span), "client cancelled");
+    assert_string_equal(span_status_message(span), "client_cancelled: the client went away before the end");
     json_decref(span);
     free(line);
     harness_free(&h);

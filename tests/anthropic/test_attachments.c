@@ -226,12 +226,48 @@ static void test_session_root_refers_to_the_same_keys(void **state)
     harness_free(&h);
 }
 
+/* The input is the request's own text with only the media sources replaced: what
+ * surrounds them keeps its bytes (numbers as spelled, escapes, key order), and a
+ * request without media is the request's text itself. */
+static void test_only_the_sources_change(void **state)
+{
+    (void)state;
+    harness h;
+    harness_init(&h);
+    static const char body[] =
+        "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":["
+        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\","
+        "\"data\":\"" B64_HELLO "\"},\"z\":1.50},"
+        "{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"caf\\u00e9 \\/ 1e2\",\"n\":1E+2}]}]}]}";
+    bt_exchange *ex = NULL;
+    assert_int_equal(bt_exchange_begin(h.a, "POST", "/v1/messages", NULL, 0, NULL, &ex), BT_OK);
+    bt_exchange_request_body(ex, body, strlen(body));
+    bt_exchange_response_headers(ex, 200, json_ct, 1);
+    bt_exchange_response_body(ex, reply, strlen(reply));
+    bt_exchange_end(ex, BT_EXCHANGE_COMPLETED, NULL);
+    json_t *span = span_of(&h, "anthropic.messages.create");
+    char key[37];
+    bt__attachment_key("image/png", (const unsigned char *)"hello world!", 12, key);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":{\"type\":"
+             "\"braintrust_attachment\",\"content_type\":\"image/png\",\"filename\":\"image.png\","
+             "\"key\":\"%s\"},\"z\":1.50},{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":"
+             "[{\"type\":\"text\",\"text\":\"caf\u00e9 / 1e2\",\"n\":1E+2}]}]}]",
+             key);
+    assert_string_equal(span_str(span, "braintrust.input_json"), want);
+    json_decref(span);
+    harness_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_references_and_bytes),
         cmocka_unit_test(test_caps_mask_and_plain_sinks),
         cmocka_unit_test(test_session_root_refers_to_the_same_keys),
+        cmocka_unit_test(test_only_the_sources_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -331,9 +331,11 @@ static void test_result_types_and_bad_lines(void **state)
     assert_string_equal(tb_str(json_array_get(in, 0), "content"), "B?"); /* input even on error */
     json_decref(in);
     json_t *cc = tb_child(spans, "c");
-    assert_string_equal(tb_str(json_object_get(cc, "status"), "message"), "Anthropic batch request canceled");
+    assert_string_equal(tb_str(json_object_get(cc, "status"), "message"),
+                        "batch_request_canceled: Anthropic batch request canceled");
     json_t *dd = tb_child(spans, "d");
-    assert_string_equal(tb_str(json_object_get(dd, "status"), "message"), "Anthropic batch request expired");
+    assert_string_equal(tb_str(json_object_get(dd, "status"), "message"),
+                        "batch_request_expired: Anthropic batch request expired");
     json_t *z = tb_child(spans, "zzz");
     md = meta_of(z);
     assert_true(json_is_true(json_object_get(md, "input_unavailable")));
@@ -439,7 +441,7 @@ static void expect_incomplete(json_t *spans, size_t children)
     json_t *batch = tb_one(spans, "anthropic.batch");
     json_t *st = json_object_get(batch, "status");
     assert_int_equal(json_integer_value(json_object_get(st, "code")), 2);
-    assert_non_null(strstr(tb_str(st, "message"), "batch results incomplete"));
+    assert_non_null(strstr(tb_str(st, "message"), "incomplete_results: batch results incomplete"));
     json_t *md = meta_of(batch);
     assert_true(json_is_true(json_object_get(md, "truncated")));
     json_decref(md);

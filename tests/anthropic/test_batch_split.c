@@ -153,7 +153,9 @@ static void test_entry_input_and_metadata(void **state)
                                 0, NULL);
     size_t len = 0;
     int cut = -1;
-    char *text = bt__batch_request_entry(params, &len, &cut);
+    char *params_text = json_dumps(params, JSON_COMPACT);
+    char *text = bt__batch_request_entry(params_text, strlen(params_text), &len, &cut);
+    free(params_text);
     assert_non_null(text);
     assert_int_equal(cut, 0);
     assert_int_equal(len, strlen(text));
@@ -182,7 +184,9 @@ static void test_entry_input_and_metadata(void **state)
                             "messages", "role", "user", "content", "type", "image", "source", "type",
                             "base64", "media_type", "image/png", "data", data);
     free(data);
-    text = bt__batch_request_entry(img, &len, &cut);
+    char *img_text = json_dumps(img, JSON_COMPACT);
+    text = bt__batch_request_entry(img_text, strlen(img_text), &len, &cut);
+    free(img_text);
     assert_non_null(text);
     assert_int_equal(cut, 1);
     assert_true(len <= BT__CORR_ENTRY_MAX);

@@ -68,7 +68,7 @@ static void test_stream_cut_by_the_caller(void **state)
     /* the client leaving is still told apart */
     bt_exchange_end(stream_started(&h), BT_EXCHANGE_CLIENT_CANCELLED, NULL);
     s = take(&h);
-    assert_string_equal(span_status_message(s), "client cancelled");
+    assert_string_equal(span_status_message(s), "client_cancelled: the client went away before the end");
     json_decref(s);
     harness_free(&h);
 }

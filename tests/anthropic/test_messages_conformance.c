@@ -394,7 +394,8 @@ static void check_span(const bt_test_interaction *it, const char *line, const ch
             assert_string_equal(span_str(span, "error.type"), e.error_type);
         } else if (!e.saw_stop) {
             assert_int_equal(span_status_code(span), 2);
-            assert_string_equal(span_status_message(span), "stream ended before message_stop");
+            assert_string_equal(span_status_message(span),
+                                "stream_incomplete: the stream ended before message_stop");
         } else {
             assert_int_not_equal(span_status_code(span), 2);
         }

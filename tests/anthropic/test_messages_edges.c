@@ -160,7 +160,8 @@ static void test_cut_stream(void **state)
         json_t *s = run_stream(h, parts, 2, outcomes[i]);
         assert_int_equal(span_status_code(s), 2);
         assert_string_equal(span_status_message(s),
-                            i == 2 ? "client cancelled" : "stream ended before message_stop");
+                            i == 2 ? "client_cancelled: the client went away before the end"
+                                   : "stream_incomplete: the stream ended before message_stop");
         json_t *out = span_json(s, "braintrust.output_json");
         assert_string_equal(
             json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
@@ -265,6 +266,39 @@ static void test_invalid_utf8_in_text_delta(void **state)
     json_decref(out);
     json_decref(s);
     free(line);
+}
+
+/* Events the client received but the span cannot show are counted in its metadata
+ * (they used to vanish while the span said nothing): data that is not JSON, an event
+ * with no data line, a raw NUL byte; invalid UTF-8 is read, repaired, and counted. */
+static void test_malformed_events_mark_the_span(void **state)
+{
+    harness *h = *state;
+    static const char not_json[] = "event: content_block_delta\ndata: this is not json\n\n";
+    static const char no_data[] = "event: content_block_delta\n\n";
+    static const char with_nul[] =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"a\0b\"}}\n\n";
+    static const char bad_utf8[] =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\" \xff\"}}\n\n";
+    const char *parts[] = {sse_head, sse_delta_hello, not_json, no_data, with_nul, bad_utf8, sse_tail};
+    size_t lens[] = {strlen(sse_head),    strlen(sse_delta_hello), sizeof not_json - 1, sizeof no_data - 1,
+                     sizeof with_nul - 1, sizeof bad_utf8 - 1,     strlen(sse_tail)};
+    json_t *s = run(h, "/v1/messages", NULL, 0, stream_req, strlen(stream_req), 200, sse_ct, 2, parts, lens,
+                    7, 0, BT_EXCHANGE_COMPLETED, NULL);
+    json_t *md = span_json(s, "braintrust.metadata");
+    assert_int_equal(json_integer_value(json_object_get(md, "malformed_events")), 3);
+    assert_int_equal(json_integer_value(json_object_get(md, "invalid_utf8_events")), 1);
+    assert_string_equal(json_string_value(json_object_get(md, "parse_error")), "response");
+    assert_int_not_equal(span_status_code(s), 2); /* the call itself went through */
+    json_t *out = span_json(s, "braintrust.output_json");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(out, "content"), 0), "text")),
+        "Hello \xEF\xBF\xBD");
+    json_decref(out);
+    json_decref(md);
+    json_decref(s);
 }
 
 static void test_ten_megabyte_sse_line(void **state)
@@ -567,7 +601,7 @@ static void test_parent_and_untraced(void **state)
     assert_string_equal(json_string_value(json_object_get(s, "traceId")), "0af7651916cd43dd8448eb211c80319c");
     assert_string_equal(json_string_value(json_object_get(s, "parentSpanId")), "b7ad6b7169203331");
     assert_string_equal(span_str(s, "braintrust.parent"), "project_name:demo");
-    assert_string_equal(span_status_message(s), "transport error: no response");
+    assert_string_equal(span_status_message(s), "transport_error: no response");
     json_decref(s);
     free(line);
 
@@ -606,6 +640,49 @@ static void test_body_limit_marks_truncation(void **state)
     json_decref(md);
     json_decref(s);
     assert_int_equal(bt_anthropic_set_body_limit(h->a, (size_t)32 << 20), BT_OK);
+}
+
+/* server.address / server.port name the API server, also behind a proxy whose clients'
+ * Host header names the proxy: the proxy sets its upstream. */
+static void test_upstream_names_the_server(void **state)
+{
+    harness *h = *state;
+    static const bt_header to_proxy[] = {H("Host", "127.0.0.1:8787")};
+    const char *parts[] = {"{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}"};
+    json_t *s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts,
+                    NULL, 1, 0, BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "127.0.0.1"); /* no upstream set: the Host header */
+    assert_int_equal(span_int(s, "server.port", -1), 8787);
+    json_decref(s);
+
+    assert_int_equal(bt_anthropic_set_upstream(h->a, "https://api.anthropic.com"), BT_OK);
+    s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+            BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "api.anthropic.com");
+    assert_int_equal(span_int(s, "server.port", -1), 443);
+    json_decref(s);
+
+    assert_int_equal(bt_anthropic_set_upstream(h->a, "http://user:pw@[::1]:9000/base/"), BT_OK);
+    s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+            BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "[::1]");
+    assert_int_equal(span_int(s, "server.port", -1), 9000);
+    json_decref(s);
+
+    assert_int_equal(bt_anthropic_set_upstream(h->a, "gateway.internal:8443"), BT_OK);
+    s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+            BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "gateway.internal");
+    assert_int_equal(span_int(s, "server.port", -1), 8443);
+    json_decref(s);
+
+    assert_int_equal(bt_anthropic_set_upstream(h->a, "https://"), BT_EINVAL);
+    assert_int_equal(bt_anthropic_set_upstream(NULL, "x"), BT_EINVAL);
+    assert_int_equal(bt_anthropic_set_upstream(h->a, NULL), BT_OK); /* back to the Host header */
+    s = run(h, "/v1/messages", to_proxy, 1, plain_req, strlen(plain_req), 200, json_ct, 2, parts, NULL, 1, 0,
+            BT_EXCHANGE_COMPLETED, NULL);
+    assert_string_equal(span_str(s, "server.address"), "127.0.0.1");
+    json_decref(s);
 }
 
 static void test_interim_status_and_deflate(void **state)
@@ -655,6 +732,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cut_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_and_pause_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_utf8_in_text_delta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_events_mark_the_span, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ten_megabyte_sse_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gateway_html_error, setup, teardown),
@@ -667,6 +745,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_parent_and_untraced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit_marks_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interim_status_and_deflate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_names_the_server, setup, teardown),
     };
     /* replaying the recordings in ../shared/fixtures (see conformance.h) */
     const struct CMUnitTest conformance[] = {

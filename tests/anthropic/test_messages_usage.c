@@ -7,20 +7,30 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "anthropic/usage.h"
 
+/* The metrics of a usage object, read back as a jansson object. */
 static json_t *metrics_of(const char *usage_json)
 {
-    json_t *u = json_loads(usage_json, 0, NULL);
-    assert_non_null(u);
-    json_t *m = json_object();
-    bt__usage_add_metrics(u, m);
-    json_decref(u);
-    return m;
+    bt__json_doc d;
+    assert_int_equal(bt__json_parse(&d, usage_json, strlen(usage_json), 0), 0);
+    bt__jobj m;
+    bt__jobj_init(&m);
+    bt__usage_add_metrics(d.root, &m);
+    bt__buf text;
+    bt__buf_init(&text, 0);
+    assert_int_equal(bt__jobj_write(&m, &text), 0);
+    json_t *out = json_loads(text.data, 0, NULL);
+    assert_non_null(out);
+    bt__buf_free(&text);
+    bt__jobj_free(&m);
+    bt__json_doc_free(&d);
+    return out;
 }
 
 static long long get(json_t *m, const char *k)
@@ -93,10 +103,39 @@ static void test_old_and_invalid_usage(void **state)
     json_decref(m);
 
     bt__usage u;
-    bt__usage_read(NULL, &u);
+    bt__usage_read(bt__jv_from(NULL, 0), &u);
     assert_int_equal(u.prompt, -1);
     assert_int_equal(u.output, -1);
     assert_int_equal(u.total, -1);
+}
+
+/* Sums past INT64_MAX stay there and say so: prompt_tokens is never lost to a
+ * wrapped, negative sum. */
+static void test_sums_saturate(void **state)
+{
+    (void)state;
+    json_t *m = metrics_of("{\"input_tokens\":9223372036854775807,\"cache_read_input_tokens\":5,"
+                           "\"output_tokens\":1}");
+    assert_int_equal(get(m, "prompt_tokens"), INT64_MAX);
+    assert_int_equal(get(m, "tokens"), INT64_MAX);
+    assert_int_equal(get(m, "prompt_cached_tokens"), 5);
+    json_decref(m);
+
+    const char *u =
+        "{\"input_tokens\":1,\"cache_creation\":{\"ephemeral_5m_input_tokens\":9223372036854775807,"
+        "\"ephemeral_1h_input_tokens\":9223372036854775807},\"output_tokens\":9223372036854775807}";
+    bt__json_doc d;
+    assert_int_equal(bt__json_parse(&d, u, strlen(u), 0), 0);
+    bt__usage usage;
+    bt__usage_read(d.root, &usage);
+    assert_int_equal(usage.cache_creation, INT64_MAX);
+    assert_int_equal(usage.prompt, INT64_MAX);
+    assert_int_equal(usage.total, INT64_MAX);
+    assert_true(usage.saturated);
+    bt__json_doc_free(&d);
+
+    bt__usage_read(bt__jv_from("{\"input_tokens\":2}", 16), &usage);
+    assert_false(usage.saturated);
 }
 
 int main(void)
@@ -105,6 +144,7 @@ int main(void)
         cmocka_unit_test(test_full_usage),
         cmocka_unit_test(test_aggregate_without_split),
         cmocka_unit_test(test_old_and_invalid_usage),
+        cmocka_unit_test(test_sums_saturate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -257,6 +257,25 @@ static void test_long_event_type_is_cut(void **state)
     bt__buf_free(&in);
 }
 
+/* A block of fields without data is no event (the spec), but it is counted: a tracer
+ * must say the sender sent something it could not show. Comments are not counted. */
+static void test_events_without_data_are_counted(void **state)
+{
+    (void)state;
+    collector c;
+    collector_init(&c);
+    bt__sse *p = bt__sse_new(0, on_event, &c);
+    static const char in[] =
+        "event: ping\n\n: a comment\n\nid: 7\nretry: 10\n\ndata: x\n\nevent: a\ndata: y\n\n";
+    for (size_t i = 0; i < sizeof in - 1; i++) /* byte by byte: the count does not depend on chunking */
+        assert_int_equal(bt__sse_feed(p, in + i, 1), BT_OK);
+    assert_int_equal(c.count, 2);
+    assert_int_equal(bt__sse_events_without_data(p), 2);
+    assert_int_equal(bt__sse_events_without_data(NULL), 0);
+    bt__sse_free(p);
+    bt__buf_free(&c.log);
+}
+
 static void test_callback_stop(void **state)
 {
     (void)state;
@@ -434,10 +453,15 @@ static void test_recorded_go_cassettes(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_framing_table),          cmocka_unit_test(test_crlf_split_across_feeds),
-        cmocka_unit_test(test_nul_byte_is_data),       cmocka_unit_test(test_cap_truncates_and_resyncs),
-        cmocka_unit_test(test_long_event_type_is_cut), cmocka_unit_test(test_callback_stop),
-        cmocka_unit_test(test_bad_arguments),          cmocka_unit_test(test_huge_line),
+        cmocka_unit_test(test_framing_table),
+        cmocka_unit_test(test_crlf_split_across_feeds),
+        cmocka_unit_test(test_nul_byte_is_data),
+        cmocka_unit_test(test_cap_truncates_and_resyncs),
+        cmocka_unit_test(test_long_event_type_is_cut),
+        cmocka_unit_test(test_events_without_data_are_counted),
+        cmocka_unit_test(test_callback_stop),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_huge_line),
     };
     /* replaying the recordings in ../shared/fixtures (see conformance.h) */
     const struct CMUnitTest conformance[] = {
