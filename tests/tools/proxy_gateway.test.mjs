@@ -233,6 +233,11 @@ await test('tracing beside the loop keeps span times: start and end are when the
     await stopProxy(tp);
   }
   const [span] = fs.readFileSync(spans, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  // server.address / server.port name the upstream, not the proxy the client connected to
+  const attr = (k) => span.attributes.find((a) => a.key === k)?.value;
+  assert.equal(attr('server.address')?.stringValue, '127.0.0.1');
+  assert.equal(Number(attr('server.port')?.intValue), upstream.address().port);
+  assert.notEqual(upstream.address().port, tp.port);
   const start = BigInt(span.startTimeUnixNano);
   const end = BigInt(span.endTimeUnixNano);
   assert.ok(start >= before - 1000000000n && end <= after + 1000000000n && start <= end, `${before} ${start} ${end} ${after}`);

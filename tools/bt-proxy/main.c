@@ -100,7 +100,7 @@ static int setup_tracer(px_gateway *px)
     if (bt_anthropic_new(t, &px->anthropic) != BT_OK)
         return -1;
     bt_anthropic_set_session_idle(px->anthropic, px->cfg.session_idle_s);
-    /* Clients' Host header names the proxy; the spans' server.address is the API server. */
+    /* Clients' Host header names the proxy: spans say which API server the call was for. */
     bt_anthropic_set_upstream(px->anthropic, px->cfg.upstream);
     if (px->cfg.correlation) {
         /* A URL the library cannot use is a configuration error; a database that is
