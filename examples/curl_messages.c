@@ -108,9 +108,11 @@ int main(int argc, char **argv)
     if (easy)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     printf("\n");
-    fprintf(stderr, "curl: %s, HTTP %ld; span %s model=%s input_tokens=%lld output_tokens=%lld%s\n",
-            curl_easy_strerror(rc), status, info.span_name ? info.span_name : "(untraced)", info.model,
-            (long long)info.input_tokens, (long long)info.output_tokens, info.is_error ? " (error)" : "");
+    if (rc != CURLE_OK)
+        fprintf(stderr, "curl: %s\n", curl_easy_strerror(rc));
+    fprintf(stderr, "HTTP %ld; span %s model=%s input_tokens=%lld output_tokens=%lld%s\n", status,
+            info.span_name ? info.span_name : "(untraced)", info.model, (long long)info.input_tokens,
+            (long long)info.output_tokens, info.is_error ? " (error)" : "");
 
     curl_easy_cleanup(easy);
     curl_global_cleanup();

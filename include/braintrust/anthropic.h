@@ -166,6 +166,13 @@ BT_EXTERN void bt_exchange_end(bt_exchange *ex, bt_exchange_outcome outcome, bt_
  * call and may be NULL. Otherwise as bt_exchange_end(ex, BT_EXCHANGE_ABORTED, info). */
 BT_EXTERN void bt_exchange_abort(bt_exchange *ex, const char *reason, bt_exchange_info *info);
 
+/* Finishes an exchange whose transport failed, naming the cause (the connection was
+ * refused, a timeout, a TLS error): the span's error status is
+ * "transport_error: <reason>" instead of a generic one. `reason` is borrowed for the
+ * call and may be NULL. Otherwise as bt_exchange_end(ex, BT_EXCHANGE_TRANSPORT_ERROR,
+ * info). */
+BT_EXTERN void bt_exchange_fail(bt_exchange *ex, const char *reason, bt_exchange_info *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -53,7 +53,7 @@ static const char *incomplete_reason(const bt_exchange *ex)
     if (ex->decode_error[0])
         return ex->decode_error;
     if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR)
-        return "the connection broke before the end of the results";
+        return ex->abort_status[0] ? ex->abort_status : "the connection broke before the end of the results";
     if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED)
         return "the client stopped reading before the end of the results";
     if (ex->outcome == BT_EXCHANGE_ABORTED)

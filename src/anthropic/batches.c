@@ -191,18 +191,9 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
             json_object_set_new(meta, "request_id", json_string(ex->request_id));
         if (ex->is_truncated || b->response.truncated)
             json_object_set_new(meta, "truncated", json_true());
-        if (!bt__exchange_set_http_error(ex, span, b->response.data, b->response.len)) {
-            if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR) {
-                bt_span_set_status(span, BT_STATUS_ERROR, "transport_error: the connection failed or broke");
-                bt_span_set_string(span, "error.type", "transport_error");
-            } else {
-                const char *message = NULL, *cut = bt__exchange_cut(ex, &message);
-                if (cut) {
-                    bt_span_set_string(span, "error.type", cut);
-                    bt_span_set_status(span, BT_STATUS_ERROR, message);
-                }
-            }
-        }
+        if (!bt__exchange_set_http_error(ex, span, b->response.data, b->response.len) &&
+            ex->outcome != BT_EXCHANGE_COMPLETED)
+            bt__exchange_set_failure(ex, span);
         if (input)
             bt__span_set_json(ex->a, span, "braintrust.input_json", "input", input);
         if (output)

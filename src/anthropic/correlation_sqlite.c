@@ -48,8 +48,8 @@ static const char *const SQL[ST_COUNT] = {
                      "WHERE CASE WHEN json_valid(batch_objects.object) THEN "
                      "json_extract(batch_objects.object,'$.processing_status') END IS NOT 'ended' OR ?",
     [ST_GET_BATCH] = "SELECT object FROM batch_objects WHERE batch_id=? AND seen_ns>=?",
-    [ST_TRIM_BATCHES] = "DELETE FROM batch_objects WHERE batch_id IN (SELECT batch_id FROM batch_objects "
-                        "ORDER BY seen_ns DESC LIMIT -1 OFFSET ?)",
+    [ST_TRIM_BATCHES] = ("DELETE FROM batch_objects WHERE batch_id IN (SELECT batch_id FROM batch_objects "
+                         "ORDER BY seen_ns DESC LIMIT -1 OFFSET ?)"),
     [ST_PURGE_REQ] = "DELETE FROM batch_requests WHERE created_ns<?",
     [ST_PURGE_BATCH] = "DELETE FROM batch_objects WHERE seen_ns<?",
 };

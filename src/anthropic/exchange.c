@@ -343,6 +343,13 @@ void bt_exchange_abort(bt_exchange *ex, const char *reason, bt_exchange_info *in
     bt_exchange_end(ex, BT_EXCHANGE_ABORTED, info);
 }
 
+void bt_exchange_fail(bt_exchange *ex, const char *reason, bt_exchange_info *info)
+{
+    if (ex && reason && *reason)
+        snprintf(ex->abort_status, sizeof ex->abort_status, "transport_error: %s", reason);
+    bt_exchange_end(ex, BT_EXCHANGE_TRANSPORT_ERROR, info);
+}
+
 const char *bt__exchange_cut(const bt_exchange *ex, const char **message)
 {
     if (ex->outcome == BT_EXCHANGE_CLIENT_CANCELLED) {
@@ -353,7 +360,32 @@ const char *bt__exchange_cut(const bt_exchange *ex, const char **message)
         *message = ex->abort_status[0] ? ex->abort_status : "aborted: cut by the caller";
         return "aborted";
     }
+    if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR && ex->abort_status[0]) {
+        *message = ex->abort_status;
+        return "transport_error";
+    }
     return NULL;
+}
+
+const char *bt__exchange_failure(const bt_exchange *ex, const char **message)
+{
+    const char *type = bt__exchange_cut(ex, message);
+    if (!type && (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0)) {
+        type = "transport_error";
+        *message =
+            ex->status ? "transport_error: the response was cut short" : "transport_error: no response";
+    }
+    return type;
+}
+
+int bt__exchange_set_failure(const bt_exchange *ex, bt_span *span)
+{
+    const char *message = NULL, *type = bt__exchange_failure(ex, &message);
+    if (!type)
+        return 0;
+    bt_span_set_status(span, BT_STATUS_ERROR, message);
+    bt_span_set_string(span, "error.type", type);
+    return 1;
 }
 
 bt_span_options bt__exchange_span_options(const bt_exchange *ex)

@@ -56,7 +56,8 @@ struct bt_exchange {
     int is_truncated;       /* some cap was hit: metadata.truncated */
     char decode_error[128]; /* "" or why the response body could not be decoded */
     bt_exchange_outcome outcome;
-    char abort_status[160]; /* BT_EXCHANGE_ABORTED: "aborted: <why the caller cut it>" */
+    char abort_status[160]; /* "aborted: <why the caller cut it>" (bt_exchange_abort) or
+                             * "transport_error: <cause>" (bt_exchange_fail); "" otherwise */
     bt_span_context parent;
     int has_parent;
     char *braintrust_parent; /* per-request override or NULL */
@@ -103,10 +104,18 @@ int bt__exchange_http_error(bt_exchange *ex, const char *body, size_t len, bt__h
 /* The same, set on `span` as its error status and error.type. */
 int bt__exchange_set_http_error(bt_exchange *ex, bt_span *span, const char *body, size_t len);
 
-/* For an exchange cut before its end by the client or by the caller itself: returns
- * the error type and points *message at the status text (static, or in ex); NULL for
- * other outcomes. */
+/* For an exchange cut before its end by the client or by the caller itself, or failed
+ * with a cause the caller named (bt_exchange_fail): returns the error type and points
+ * *message at the status text (static, or in ex); NULL otherwise. */
 const char *bt__exchange_cut(const bt_exchange *ex, const char **message);
+
+/* For an exchange that did not complete (cut, failed, or no response at all): returns
+ * the error type and points *message at "<type>: <why>" (static, or in ex); NULL when
+ * it completed with a response. */
+const char *bt__exchange_failure(const bt_exchange *ex, const char **message);
+
+/* The same, set on `span` as its error status and error.type; returns 1 when set. */
+int bt__exchange_set_failure(const bt_exchange *ex, bt_span *span);
 
 /* Handler constructors (one file each). */
 bt__handler *bt__messages_handler_new(bt_exchange *ex);         /* messages + count_tokens */
@@ -114,6 +123,10 @@ bt__handler *bt__batches_handler_new(bt_exchange *ex);          /* create/retrie
 bt__handler *bt__batch_results_handler_new(bt_exchange *ex);    /* results + the batch trace */
 bt__handler *bt__managed_sessions_handler_new(bt_exchange *ex); /* Managed Agents sessions */
 bt__handler *bt__files_handler_new(bt_exchange *ex);            /* Files API uploads */
+
+/* The time of what the exchange is being fed: bt_exchange_set_time's, else the tracer's
+ * clock now. */
+uint64_t bt__exchange_now(const bt_exchange *ex);
 
 /* The time of what the exchange is being fed: bt_exchange_set_time's, else the tracer's
  * clock now. */

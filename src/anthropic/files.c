@@ -64,11 +64,7 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     json_decref(md);
     if (bt__exchange_set_http_error(ex, span, f->response.data, f->response.len)) {
         info->is_error = 1;
-    } else if (ex->outcome != BT_EXCHANGE_COMPLETED || ex->status == 0) {
-        bt_span_set_status(span, BT_STATUS_ERROR,
-                           ex->status ? "transport error: response incomplete"
-                                      : "transport error: no response");
-        bt_span_set_string(span, "error.type", "transport_error");
+    } else if (bt__exchange_set_failure(ex, span)) {
         info->is_error = 1;
     }
     bt_span_end(span, ex->end_unix_nano);

@@ -476,12 +476,8 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
         bt_span_set_status(span, BT_STATUS_ERROR, m->error_message);
         bt_span_set_string(span, "error.type", "session_error");
         info->is_error = 1;
-    } else if (ex->outcome != BT_EXCHANGE_COMPLETED && kind != BT__ROUTE_SESSION_EVENTS_STREAM) {
+    } else if (kind != BT__ROUTE_SESSION_EVENTS_STREAM && bt__exchange_set_failure(ex, span)) {
         /* a stream the client closes is how streams end; a cut call is an error */
-        bt_span_set_status(span, BT_STATUS_ERROR,
-                           ex->status ? "transport error: response incomplete"
-                                      : "transport error: no response");
-        bt_span_set_string(span, "error.type", "transport_error");
         info->is_error = 1;
     }
     bt_span_end(span, ex->end_unix_nano);

@@ -123,18 +123,10 @@ static const char *stream_error(bt_exchange *ex, msg_handler *m, char **message,
 
 static const char *transport_error(bt_exchange *ex, char **message)
 {
-    const char *cut_message;
-    const char *cut = bt__exchange_cut(ex, &cut_message);
-    if (cut) {
-        *message = (char *)cut_message; /* static or in ex: not owned */
-        return cut;
-    }
-    if (ex->outcome == BT_EXCHANGE_TRANSPORT_ERROR || ex->status == 0) {
-        *message =
-            ex->status ? "transport_error: the response was cut short" : "transport_error: no response";
-        return "transport_error";
-    }
-    return NULL;
+    const char *text = NULL;
+    const char *type = bt__exchange_failure(ex, &text);
+    *message = (char *)text; /* static or in ex: not owned */
+    return type;
 }
 
 /* The metadata only an observed call has, placed after the response's keys. */

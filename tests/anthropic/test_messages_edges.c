@@ -583,6 +583,54 @@ static void test_unknown_encoding_and_corrupt_gzip(void **state)
     json_decref(s);
 }
 
+/* A transport failure whose cause the caller names (a refused connection, say) puts
+ * that cause in the span's status, on a plain call, a stream and a batch call alike. */
+static void test_failure_names_its_cause(void **state)
+{
+    harness *h = *state;
+    static const struct {
+        const char *target, *body;
+        int stream_started;
+    } cases[] = {
+        {"/v1/messages", "{\"model\":\"claude-x\",\"max_tokens\":5,\"messages\":[]}", 0},
+        {"/v1/messages", "{\"model\":\"claude-x\",\"max_tokens\":5,\"stream\":true,\"messages\":[]}", 1},
+        {"/v1/messages/batches", "{\"requests\":[]}", 0},
+    };
+    static const bt_header sse[] = {H("content-type", "text/event-stream")};
+    static const char first[] = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+                                "{\"id\":\"msg_1\",\"model\":\"claude-x\",\"role\":\"assistant\","
+                                "\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":0}}}\n\n";
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bt_exchange *ex = NULL;
+        assert_int_equal(bt_exchange_begin(h->a, "POST", cases[i].target, NULL, 0, NULL, &ex), BT_OK);
+        assert_non_null(ex);
+        bt_exchange_request_body(ex, cases[i].body, strlen(cases[i].body));
+        if (cases[i].stream_started) {
+            bt_exchange_response_headers(ex, 200, sse, 1);
+            bt_exchange_response_body(ex, first, strlen(first));
+        }
+        bt_exchange_info info;
+        bt_exchange_fail(ex, "upstream: Couldn't connect to server", &info);
+        assert_true(info.is_error);
+        char *line = harness_take_span(h);
+        json_t *s = json_loads(line, 0, NULL);
+        assert_string_equal(span_status_message(s), "transport_error: upstream: Couldn't connect to server");
+        assert_string_equal(span_str(s, "error.type"), "transport_error");
+        json_decref(s);
+        free(line);
+    }
+    /* without a cause: the generic text, as bt_exchange_end gives */
+    bt_exchange *ex = NULL;
+    assert_int_equal(bt_exchange_begin(h->a, "POST", "/v1/messages", NULL, 0, NULL, &ex), BT_OK);
+    bt_exchange_fail(ex, NULL, NULL);
+    char *line = harness_take_span(h);
+    json_t *s = json_loads(line, 0, NULL);
+    assert_string_equal(span_status_message(s), "transport_error: no response");
+    json_decref(s);
+    free(line);
+    bt_exchange_fail(NULL, "nothing to end", NULL);
+}
+
 static void test_parent_and_untraced(void **state)
 {
     harness *h = *state;
@@ -743,6 +791,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cache_split_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_encoding_and_corrupt_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parent_and_untraced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_names_its_cause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit_marks_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interim_status_and_deflate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upstream_names_the_server, setup, teardown),

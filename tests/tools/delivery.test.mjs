@@ -289,6 +289,9 @@ await test('kill -9 under load, restart on the same store: every committed span 
     }));
   })();
   await until('40 calls', async () => done, (n) => n >= 40, { tries: 600, everyMs: 20 });
+  // Spans are traced and committed a little after their calls are answered (the proxy's
+  // tracing threads, then the export batch): kill once 30 are in the store, load still on.
+  await until('30 spans committed', async () => storedIds(file).length, (n) => n >= 30, { tries: 600, everyMs: 50 });
   proxy.kill('SIGKILL');
   assert.deepEqual(await proxy.exitPromise, { code: null, signal: 'SIGKILL' });
   await load;

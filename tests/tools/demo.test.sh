@@ -20,7 +20,8 @@ OUT="$W/out.txt"
 cat "$OUT"
 
 # Sample traffic ran.
-grep -q 'curl: No error, HTTP 200' "$OUT" || fail "C example through the proxy"
+grep -q '^  HTTP 200; span anthropic.messages.create' "$OUT" || fail "C example through the proxy"
+! grep -q 'No error' "$OUT" || fail "the demo says 'No error' for a success"
 grep -q 'message: ' "$OUT" || fail "SDK message"
 grep -q 'stream: .*tool call get_weather' "$OUT" || fail "SDK stream with a tool call"
 grep -q 'batch: ended: 2 succeeded, 1 errored' "$OUT" || fail "SDK batch to results"

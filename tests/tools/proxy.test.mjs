@@ -630,20 +630,26 @@ await test('SIGTERM with a hanging OTLP endpoint: spans spooled in --store, exit
   }
 });
 
-await test('unreachable upstream: 502 with an Anthropic-shaped error', async () => {
+await test('unreachable upstream: 502 with an Anthropic-shaped error naming the cause, in the span too', async () => {
   const dead = net.createServer();
   await new Promise((r) => dead.listen(0, '127.0.0.1', r));
   const port = dead.address().port;
   await new Promise((r) => dead.close(r));
-  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${port}`], { OTEL_SDK_DISABLED: 'true' });
+  const jsonl = path.join(TMP, `proxy-dead-${process.pid}.jsonl`);
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${port}`, '--spans-jsonl', jsonl]);
   try {
     const r = await request(tp.port, { method: 'POST', path: '/v1/messages', headers: apiHeaders, body: '{}' });
     assert.equal(r.status, 502);
-    assert.equal(JSON.parse(r.body).error.type, 'api_error');
+    const err = JSON.parse(r.body).error;
+    assert.equal(err.type, 'api_error');
+    assert.equal(err.message, "upstream request failed: Couldn't connect to server");
   } finally {
     tp.kill('SIGTERM');
     assert.deepEqual(await tp.exitPromise, { code: 0, signal: null }, tp.stderrText.slice(-2000));
   }
+  const span = JSON.parse(fs.readFileSync(jsonl, 'utf8').split('\n')[0]);
+  fs.rmSync(jsonl, { force: true });
+  assert.equal(span.status.message, "transport_error: upstream: Couldn't connect to server");
 });
 
 clearTimeout(dog);

@@ -158,6 +158,15 @@ await test('SIGTERM flushes spans: messages and batch spans, no API key anywhere
   assert.ok([...names].some((n) => /batch/.test(n)), [...names].join(','));
   assert.ok(!text.includes(CANARY), 'API key in spans');
   assert.ok(!proxy.stderrText.includes(CANARY), 'API key in the log');
+  // server.address and server.port name the API server the calls went to, not the proxy
+  // the client's Host header named.
+  const attr = (s, k) => s.attributes.find((a) => a.key === k)?.value;
+  const placed = spans.filter((s) => attr(s, 'server.address'));
+  assert.ok(placed.length >= 1, 'no span has server.address');
+  for (const s of placed) {
+    assert.deepEqual(attr(s, 'server.address'), { stringValue: '127.0.0.1' }, s.name);
+    assert.deepEqual(attr(s, 'server.port'), { intValue: String(fake.port) }, s.name);
+  }
   assert.match(proxy.stderrText, /"POST \/v1\/messages" 200 .*model=/);
 });
 

@@ -277,7 +277,7 @@ async function until(cond, what, ms = 10000) {
 }
 
 await test('connection limit: the idlest connection makes room; /healthz answers', async () => {
-  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--max-connections', '4'], quiet);
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--max-connections', '4', '--workers', '1'], quiet);
   const socks = [];
   try {
     // Accepted in the order they connected, so the first is the idlest.
@@ -296,7 +296,7 @@ await test('connection limit: the idlest connection makes room; /healthz answers
 });
 
 await test('connection limit: with every connection busy, /healthz, /readyz and /metrics answer, others get 503 JSON', async () => {
-  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--max-connections', '4'], quiet);
+  const tp = await startProxy(['--listen', '127.0.0.1:0', '--upstream', UP, '--max-connections', '4', '--workers', '1'], quiet);
   const busy = [];
   try {
     const before = seen.filter((s) => s.url === '/stall').length;

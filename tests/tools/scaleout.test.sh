@@ -115,8 +115,7 @@ check "the results went through B only" bash -c "grep -q 'GET /v1/messages/batch
     ! grep -q 'GET /v1/messages/batches/$BATCH/results' '$TMP/A.err'"
 
 # The same results again: through A alone, then through both at the same time. Under
-# the load balancer's name, as every client request arrives (server.address of a span
-# is the name the client used).
+# the load balancer's name, as every client request arrives.
 read_results() { curl -s -o /dev/null -w '%{http_code}' -H 'x-api-key: sk-ant-api03-CANARY-scaleout-0000000000' \
     -H 'anthropic-version: 2023-06-01' -H "Host: 127.0.0.1:$BT_NGINX_PORT" \
     "http://127.0.0.1:$1/v1/messages/batches/$BATCH/results"; }

@@ -2,10 +2,13 @@
  * (they can carry keys): only the names of query parameters are shown. Text that
  * comes from the network (target, model) is escaped, so it can neither forge a line
  * nor send control sequences to a terminal. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log_text.h"
 #include "proxy.h"
@@ -20,8 +23,49 @@ static void timestamp(char *out, size_t n)
              tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+/* Access-log lines are gathered per thread and written at the end of the loop turn
+ * that made them (px_log_flush, from each worker's check handle), in pieces of whole
+ * lines of at most PIPE_BUF bytes: under load one write per turn instead of one per
+ * request, no line waits past its turn, and lines of different workers never
+ * interleave, even on a pipe. */
+#define LOG_BATCH 4096 /* PIPE_BUF on Linux */
+static __thread char log_pending[LOG_BATCH];
+static __thread size_t log_len;
+
+void px_log_flush(void)
+{
+    size_t off = 0;
+    while (off < log_len) {
+        ssize_t w = write(STDERR_FILENO, log_pending + off, log_len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break; /* stderr is gone: the lines are lost, the proxy goes on */
+        off += (size_t)w;
+    }
+    log_len = 0;
+}
+
+static void log_line_batched(const char *msg)
+{
+    char ts[96];
+    timestamp(ts, sizeof ts);
+    char line[LOG_BATCH];
+    int n = snprintf(line, sizeof line, "%s bt-proxy: %s\n", ts, msg);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (len == sizeof line - 1)
+        line[len - 1] = '\n';
+    if (log_len + len > sizeof log_pending)
+        px_log_flush();
+    memcpy(log_pending + log_len, line, len);
+    log_len += len;
+}
+
 void px_log(const char *fmt, ...)
 {
+    px_log_flush(); /* this thread's access-log lines come first */
     char ts[96], msg[1024];
     timestamp(ts, sizeof ts);
     va_list ap;
@@ -69,8 +113,7 @@ static void safe_target(const hp_head *h, bt__buf *out)
     }
 }
 
-void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint64_t resp_bytes,
-                   const char *note)
+char *px_access_log_prefix(hs_request *r, int status, uint64_t resp_bytes)
 {
     const hp_head *h = hs_request_head(r);
     bt__buf target;
@@ -84,6 +127,23 @@ void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint
     bt__buf_init(&line, 4096);
     bt__buf_printf(&line, "%s \"%s %s\" %d %.1fms bytes=%" PRIu64, hs_request_peer(r), h ? h->method : "-",
                    target.data ? target.data : "", status, ms, resp_bytes);
+    bt__buf_free(&target);
+    return bt__buf_steal(&line, NULL);
+}
+
+void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint64_t resp_bytes,
+                   const char *note)
+{
+    char *prefix = px_access_log_prefix(r, status, resp_bytes);
+    px_access_log_finish(prefix ? prefix : "", info, note);
+    free(prefix);
+}
+
+void px_access_log_finish(const char *prefix, const bt_exchange_info *info, const char *note)
+{
+    bt__buf line;
+    bt__buf_init(&line, 4096);
+    bt__buf_append_str(&line, prefix);
     if (info && info->span_name)
         bt__buf_printf(&line, " span=%s", info->span_name);
     if (info && info->model[0]) {
@@ -99,7 +159,6 @@ void px_access_log(hs_request *r, int status, const bt_exchange_info *info, uint
         log_text_append(&line, note, strlen(note), 200);
         bt__buf_append_char(&line, '"');
     }
-    px_log("%s", line.data ? line.data : "");
+    log_line_batched(line.data ? line.data : "");
     bt__buf_free(&line);
-    bt__buf_free(&target);
 }

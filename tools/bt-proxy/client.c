@@ -76,7 +76,7 @@ static void px_format_error(hs_request *r, int status, const char *type, const c
 static void reject(px_xfer *x, int status, const char *type, const char *message)
 {
     x->note = message;
-    x->px->m.rejected++;
+    px_counter_add(&x->px->m.rejected, 1);
     hs_request_close_after(x->r);
     hs_respond_error(x->r, status, type, message);
 }
@@ -115,7 +115,7 @@ static void px_on_request(hs_request *r)
     bt__buf_init(&x->resp_head, PX_MAX_RESP_HEADER_BYTES);
     bt__buf_init(&x->rewrite_buf, PX_REWRITE_MAX);
     hs_request_set_user(r, x);
-    px->m.requests++;
+    px_counter_add(&px->m.requests, 1);
     const char *target = origin_target(px, h->target);
     if (!target) {
         reject(x, h->target[0] == '*' || h->target[0] == '/' ? 400 : 403, "invalid_request_error",
@@ -126,7 +126,7 @@ static void px_on_request(hs_request *r)
         else
             x->local = 1; /* answered once the (empty) body is in */
     } else if (hs_request_over_limit(r)) {
-        px->m.over_limit++;
+        px_counter_add(&px->m.over_limit, 1);
         x->note = "connection limit reached";
         hs_respond_error(r, 503, "overloaded_error",
                          "bt-proxy is at its connection limit (--max-connections); retry shortly");
@@ -180,7 +180,13 @@ static void px_on_finish(hs_request *r, const hs_finish *f)
         status = x->log_status;
     else if (!status && !x->px->cut_reason)
         status = 499; /* the client left before any answer */
-    px_access_log(r, status, x->have_info ? &x->info : NULL, x->resp_bytes, x->note ? x->note : f->reason);
+    const char *note = x->note ? x->note : f->reason;
+    if (x->trace) { /* the line waits for the span's summary, on the lane */
+        px_trace_log(x->px, x->trace, px_access_log_prefix(r, status, x->resp_bytes), note);
+        x->trace = NULL;
+    } else {
+        px_access_log(r, status, NULL, x->resp_bytes, note);
+    }
     px_xfer_free(x);
 }
 
@@ -233,18 +239,17 @@ static const hs_handler proxy_handler = {
     .format_error = px_format_error,
 };
 
-int px_listen(px_proxy *px)
+int px_listen(px_proxy *px, int port, int reuse)
 {
     hs_limits lim;
     server_limits(&px->cfg, &lim);
     px->server = hs_server_new(px->loop, &proxy_handler, &lim, px);
     char err[256];
     if (!px->server ||
-        hs_server_listen(px->server, px->cfg.listen_host, px->cfg.listen_port, 0, err, sizeof err) != 0) {
+        hs_server_listen(px->server, px->cfg.listen_host, port, reuse ? HS_LISTEN_REUSEPORT : 0, err,
+                         sizeof err) != 0) {
         fprintf(stderr, "bt-proxy: %s\n", px->server ? err : "out of memory");
         return -1;
     }
-    printf("listening on http://%s\n", hs_server_address(px->server));
-    fflush(stdout);
     return 0;
 }

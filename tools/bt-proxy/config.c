@@ -40,10 +40,23 @@ static void usage(FILE *out)
           "  --upstream-idle-timeout SECONDS abort an upstream transfer that sends nothing for\n"
           "                         this long (default 600; streams have no total timeout)\n"
           "  --ca-bundle PATH       CA certificates for the upstream (TLS is always verified)\n"
-          "  --max-connections N    client connections served at once (default 4096). At the\n"
+          "  --max-connections N    client connections served at once (default 10000). At the\n"
           "                         limit the connection idle the longest is closed to make\n"
           "                         room; when none is idle, /healthz, /readyz and /metrics still\n"
-          "                         answer and other requests get 503 with a JSON error.\n"
+          "                         answer and other requests get 503 with a JSON error. Each\n"
+          "                         worker serves its share (N / --workers).\n"
+          "  --max-upstream-connections N  upstream connections open at once (default 10000).\n"
+          "                         Over HTTP/1.1 each request in flight holds one; over HTTP/2\n"
+          "                         (preferred when the upstream offers it) one carries up to\n"
+          "                         100 streams. A request that would need more gets 503 with\n"
+          "                         a JSON error at once: nothing waits in a hidden queue.\n"
+          "  --workers N            event loops serving clients, each on its own thread with\n"
+          "                         its own connections (default: the number of CPUs)\n"
+          "  --trace-backlog MIB    copies of traffic waiting to be traced, all workers\n"
+          "                         together (default 256). Tracing runs beside forwarding\n"
+          "                         and never holds it back: past this, the rest of a call is\n"
+          "                         not traced, its span is marked truncated and /metrics\n"
+          "                         counts it (tracing.incomplete).\n"
           "  --min-body-rate BYTES  a request body must arrive at this many bytes/s on average\n"
           "                         over each --min-body-rate-window, else 408 (default 1024;\n"
           "                         0 turns the rule off)\n"
@@ -205,6 +218,9 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
     cfg->shutdown_grace_ms = 9000;
     cfg->session_idle_s = 300;
     cfg->max_connections = PX_MAX_CONNECTIONS;
+    cfg->max_upstream_connections = PX_MAX_UPSTREAM_CONNECTIONS;
+    cfg->workers = 0; /* the number of CPUs, decided in main */
+    cfg->trace_backlog_bytes = (uint64_t)PX_TRACE_BACKLOG_MIB << 20;
     cfg->min_body_rate = 1024;
     cfg->min_body_window_s = 10;
     const char *tok = getenv("BT_PROXY_TOKEN");
@@ -247,6 +263,9 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                                             "--drain-delay",
                                             "--session-idle",
                                             "--max-connections",
+                                            "--max-upstream-connections",
+                                            "--workers",
+                                            "--trace-backlog",
                                             "--min-body-rate",
                                             "--min-body-rate-window",
                                             "--public-url"};
@@ -287,8 +306,18 @@ int px_config_parse(px_config *cfg, int argc, char **argv)
                 cfg->client_idle_ms = s * 1000;
         } else if (FLAG("--upstream-idle-timeout")) {
             bad = parse_seconds(val, 86400, &cfg->upstream_idle_s);
+        } else if (FLAG("--max-upstream-connections")) {
+            bad = parse_count(val, 1, 1000000, &cfg->max_upstream_connections);
+            cfg->explicit_upstream_limit = 1;
+        } else if (FLAG("--trace-backlog")) {
+            int mib = 0;
+            bad = parse_count(val, 0, 1 << 20, &mib);
+            cfg->trace_backlog_bytes = (uint64_t)mib << 20;
+        } else if (FLAG("--workers")) {
+            bad = parse_count(val, 1, PX_MAX_WORKERS, &cfg->workers);
         } else if (FLAG("--max-connections")) {
             bad = parse_count(val, 1, 1000000, &cfg->max_connections);
+            cfg->explicit_connection_limit = 1;
         } else if (FLAG("--min-body-rate-window")) {
             bad = parse_seconds(val, 3600, &cfg->min_body_window_s);
         } else if (FLAG("--min-body-rate")) {

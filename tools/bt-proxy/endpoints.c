@@ -2,7 +2,8 @@
  * The proxy's own endpoints, whatever HTTP front end serves them:
  *   GET /healthz  200 while the process is alive;
  *   GET /readyz   200, then 503 from the first stop signal (the drain), so load
- *                 balancers stop sending before the replica closes its listener;
+ *                 balancers stop sending before the replica closes its listener
+ *                 (the same answer on every worker: the state is the process's);
  *   GET /metrics  the Prometheus text format (metrics_prom.c), or the JSON document
  *                 (metrics.c) when the client accepts application/json.
  */
@@ -37,6 +38,11 @@ static int accepts_json(const char *accept, size_t len)
     return 0;
 }
 
+int px_draining(const px_proxy *px)
+{
+    return px->gw && __atomic_load_n(&px->gw->draining, __ATOMIC_ACQUIRE);
+}
+
 static char *copy_of(const char *s)
 {
     return strdup(s);
@@ -50,8 +56,9 @@ void px_local_answer(px_proxy *px, const char *target, const char *accept, size_
         out->status = 200;
         out->body = copy_of("{\"status\":\"ok\"}\n");
     } else if (path_is(target, "/readyz")) {
-        out->status = px->draining ? 503 : 200;
-        out->body = copy_of(px->draining ? "{\"status\":\"draining\"}\n" : "{\"status\":\"ready\"}\n");
+        int draining = px_draining(px);
+        out->status = draining ? 503 : 200;
+        out->body = copy_of(draining ? "{\"status\":\"draining\"}\n" : "{\"status\":\"ready\"}\n");
     } else if (accepts_json(accept, accept_len)) {
         out->body = px_metrics_json(px);
         out->status = out->body ? 200 : 503;

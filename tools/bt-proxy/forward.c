@@ -78,7 +78,11 @@ static void release_upstream(px_xfer *x)
     px_proxy *px = x->px;
     if (x->started) {
         curl_multi_remove_handle(px->multi, x->easy);
-        px->m.requests_active--;
+        px_counter_add(&px->m.requests_active, -1);
+    }
+    if (x->stream_counted) {
+        x->stream_counted = 0;
+        px_counter_add(&px->m.streams_active, -1);
     }
     curl_easy_cleanup(x->easy);
     x->easy = NULL;
@@ -96,17 +100,64 @@ static void release_upstream(px_xfer *x)
 
 /* Hands the transfer to curl: once the body is complete or PX_REQ_QUEUE_HIGH of it has
  * arrived, never earlier, so a client trickling its body holds no upstream connection. */
+static void refuse_over_limit(px_xfer *x);
+
+/* A body complete before the transfer starts (most API calls) goes out in the same
+ * write as the request head, as POSTFIELDS, instead of through the read callback in a
+ * second one. The queue becomes one piece that stays put until the transfer is over. */
+static int inline_body(px_xfer *x)
+{
+    if (x->q_head && x->q_head->next) {
+        px_chunk *one = malloc(sizeof *one + x->q_bytes);
+        if (!one)
+            return -1;
+        one->next = NULL;
+        one->len = x->q_bytes;
+        one->off = 0;
+        size_t n = 0;
+        for (px_chunk *ch = x->q_head, *next; ch; ch = next) {
+            next = ch->next;
+            memcpy(one->data + n, ch->data + ch->off, ch->len - ch->off);
+            n += ch->len - ch->off;
+            free(ch);
+        }
+        x->q_head = x->q_tail = one;
+    }
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 0L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->q_bytes);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->q_head ? x->q_head->data + x->q_head->off : "");
+    size_t ctl;
+    if (!hs_request_header(x->r, "content-type", &ctl)) {
+        /* curl would add a form Content-Type to a POSTFIELDS body: the client sent none */
+        struct curl_slist *l = curl_slist_append(x->req_headers, "Content-Type:");
+        if (!l)
+            return -1;
+        x->req_headers = l;
+    }
+    return 0;
+}
+
 static void start_transfer(px_xfer *x)
 {
     if (x->started || !x->easy || x->finished)
         return;
+    if (!px_upstream_has_room(x->px)) {
+        refuse_over_limit(x);
+        return;
+    }
+    if (x->uploading && x->body_done && x->q_bytes <= PX_INLINE_BODY_MAX && inline_body(x) != 0) {
+        px_xfer_done(x, CURLE_OUT_OF_MEMORY);
+        return;
+    }
+    px_upstream_reserve(x->px);
     if (curl_multi_add_handle(x->px->multi, x->easy) != CURLM_OK) {
         px_xfer_done(x, CURLE_FAILED_INIT);
         return;
     }
     x->started = 1;
     x->last_activity_ns = px_now_ns();
-    x->px->m.requests_active++;
+    px_counter_add(&x->px->m.requests_active, 1);
     px_upstream_kick(x->px);
 }
 
@@ -147,8 +198,7 @@ static size_t read_cb(char *buffer, size_t size, size_t nitems, void *userp)
 
 void px_xfer_request_body(px_xfer *x, const char *data, size_t len)
 {
-    if (x->ex)
-        bt_exchange_request_body(x->ex, data, len);
+    px_trace_request_body(x->px, x->trace, data, len);
     if (x->finished || !x->easy || len == 0)
         return; /* the upstream already answered; the rest of the body is dropped */
     px_chunk *ch = malloc(sizeof *ch + len);
@@ -370,14 +420,18 @@ static int send_head(px_xfer *x, long long rewritten_len)
 
 static void head_complete(px_xfer *x)
 {
+    px_upstream_response_seen(x->px, x->easy);
     resp_hdrs r;
     split_head(x->resp_head.data, x->resp_head.len, &r);
-    if (x->ex)
-        bt_exchange_response_headers(x->ex, x->status, r.h, r.n);
+    px_trace_response_headers(x->px, x->trace, x->status, r.h, r.n);
     const bt_header *ct = find_hdr(&r, "content-type");
     const bt_header *ce = find_hdr(&r, "content-encoding");
     const hp_head *req = hs_request_head(x->r);
     x->is_sse = ct && ct->value_len >= 17 && !strncasecmp(ct->value, "text/event-stream", 17);
+    if (x->is_sse && !x->stream_counted) {
+        x->stream_counted = 1;
+        px_counter_add(&x->px->m.streams_active, 1);
+    }
     x->no_body = req->method_id == HTTP_HEAD || x->status == 204 || x->status == 304 || x->status < 200;
     int plain_or_gzip =
         !ce || name_is(ce->value, ce->value_len, "gzip") || name_is(ce->value, ce->value_len, "identity");
@@ -438,8 +492,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
     if (x->rewrite) {
         if (x->rewrite_buf.len + len <= PX_REWRITE_MAX) {
             bt__buf_append(&x->rewrite_buf, data, len);
-            if (x->ex)
-                bt_exchange_response_body(x->ex, data, len);
+            px_trace_response_body(x->px, x->trace, data, len);
             x->resp_bytes += len;
             return len;
         }
@@ -458,8 +511,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
         x->failed_client = 1;
         return 0;
     }
-    if (x->ex)
-        bt_exchange_response_body(x->ex, data, len);
+    px_trace_response_body(x->px, x->trace, data, len);
     x->resp_bytes += len;
     return len;
 }
@@ -523,14 +575,13 @@ static void begin_exchange(px_xfer *x, const char *target)
     const char *ts = hs_request_header(x->r, "tracestate", &sl);
     const char *bp = hs_request_header(x->r, "x-bt-parent", &pl);
     bt_span_context parent;
-    bt_exchange_options opts = {0};
+    const bt_span_context *parent_p = NULL;
     char *tp_s = tp ? strndup(tp, tl) : NULL;
     char *ts_s = ts ? strndup(ts, sl) : NULL;
     char *bp_s = bp && pl ? strndup(bp, pl) : NULL;
     if (tp_s && bt_traceparent_parse(tp_s, ts_s, &parent) == BT_OK)
-        opts.parent = &parent;
-    opts.braintrust_parent = bp_s;
-    bt_exchange_begin(px->anthropic, h->method, target, hs, n, &opts, &x->ex);
+        parent_p = &parent;
+    x->trace = px_trace_begin(px, h->method, target, hs, n, parent_p, bp_s);
     free(tp_s);
     free(ts_s);
     free(bp_s);
@@ -586,16 +637,11 @@ int px_xfer_start(px_xfer *x, const char *target)
     /* Larger reads cut per-chunk overhead on big bodies; a stream's bytes are still
      * handed over as soon as any arrive. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 128L * 1024);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)px->cfg.connect_timeout_s);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (px->cfg.ca_bundle)
-        curl_easy_setopt(e, CURLOPT_CAINFO, px->cfg.ca_bundle);
+    px_upstream_setup_easy(px, e);
     if (h->method_id == HTTP_HEAD) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (has_body) {
+        x->uploading = 1;
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(e, CURLOPT_READDATA, x);
@@ -619,8 +665,11 @@ fail:
 void px_xfer_free(px_xfer *x)
 {
     release_upstream(x);
-    if (x->ex)
-        bt_exchange_end(x->ex, BT_EXCHANGE_CLIENT_CANCELLED, NULL);
+    if (x->trace) { /* not logged (px_on_finish always logs): end it, then log without a line */
+        px_trace_end(x->px, x->trace, BT_EXCHANGE_CLIENT_CANCELLED, NULL);
+        px_trace_log(x->px, x->trace, NULL, NULL);
+        x->trace = NULL;
+    }
     free(x->url);
     free(x->target);
     bt__buf_free(&x->resp_head);
@@ -630,14 +679,9 @@ void px_xfer_free(px_xfer *x)
 
 static void end_exchange(px_xfer *x, bt_exchange_outcome outcome, int log_status, const char *note)
 {
-    memset(&x->info, 0, sizeof x->info);
-    x->info.input_tokens = x->info.output_tokens = -1;
-    if (x->ex && outcome == BT_EXCHANGE_ABORTED)
-        bt_exchange_abort(x->ex, note, &x->info);
-    else if (x->ex)
-        bt_exchange_end(x->ex, outcome, &x->info);
-    x->ex = NULL;
-    x->have_info = 1;
+    /* the reason names what cut or broke the exchange, for its span's status */
+    int named = outcome == BT_EXCHANGE_ABORTED || outcome == BT_EXCHANGE_TRANSPORT_ERROR;
+    px_trace_end(x->px, x->trace, outcome, named ? note : NULL);
     if (log_status)
         x->log_status = log_status;
     if (note && !x->note)
@@ -674,6 +718,24 @@ static int send_rewritten(px_xfer *x)
     return rc;
 }
 
+/* No upstream connection left for this request under --max-upstream-connections: a
+ * 503 now, never a wait in a queue nobody sees. The span says the proxy refused it. */
+static void refuse_over_limit(px_xfer *x)
+{
+    px_counter_add(&x->px->m.upstream_over_limit, 1);
+    x->finished = 1;
+    snprintf(x->note_buf, sizeof x->note_buf,
+             "upstream connection limit reached (--max-upstream-connections %d)",
+             x->px->cfg.max_upstream_connections);
+    end_exchange(x, BT_EXCHANGE_ABORTED, 503, x->note_buf);
+    release_upstream(x);
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "bt-proxy: all %d upstream connections are in use (--max-upstream-connections); retry shortly",
+             x->px->cfg.max_upstream_connections);
+    hs_respond_error(x->r, 503, "overloaded_error", msg);
+}
+
 void px_xfer_done(px_xfer *x, CURLcode result)
 {
     hs_request *r = x->r;
@@ -696,15 +758,17 @@ void px_xfer_done(px_xfer *x, CURLcode result)
         hs_response_abort(r, "client went away");
         return;
     }
-    x->px->m.upstream_errors++;
+    px_counter_add(&x->px->m.upstream_errors, 1);
     snprintf(x->note_buf, sizeof x->note_buf, "upstream: %s", curl_easy_strerror(result));
     end_exchange(x, BT_EXCHANGE_TRANSPORT_ERROR, 0, x->note_buf);
     release_upstream(x);
     if (!x->head_sent) {
         int status = result == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
+        char message[160];
+        /* curl's text for the cause ("Couldn't connect to server"): a fixed string */
+        snprintf(message, sizeof message, "upstream request failed: %s", curl_easy_strerror(result));
         hs_request_close_after(r);
-        hs_respond_error(r, status, "api_error",
-                         status == 504 ? "upstream timed out" : "upstream request failed");
+        hs_respond_error(r, status, "api_error", status == 504 ? "upstream timed out" : message);
         return;
     }
     /* Mid-body failure: cut the connection so the client sees a truncated response

@@ -1,6 +1,8 @@
-/* bt-proxy: configuration, tracer setup, the event loop and graceful shutdown. */
+/* bt-proxy: configuration, tracer setup, the workers, and graceful shutdown driven
+ * from the main thread. */
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,7 +37,7 @@ static void log_to_stderr(void *ud, bt_log_level level, const char *msg)
  * exists to trace) unless --allow-untraced says to forward untraced; OTEL_SDK_DISABLED
  * is the operator's own choice. Returns 0 to run, -1 to stop (reported), -2 to stop
  * on a configuration that cannot trace. */
-static int setup_tracer(px_proxy *px)
+static int setup_tracer(px_gateway *px)
 {
     if (bt_tracer_new(&px->tracer) != BT_OK)
         return -1;
@@ -98,6 +100,8 @@ static int setup_tracer(px_proxy *px)
     if (bt_anthropic_new(t, &px->anthropic) != BT_OK)
         return -1;
     bt_anthropic_set_session_idle(px->anthropic, px->cfg.session_idle_s);
+    /* Clients' Host header names the proxy; the spans' server.address is the API server. */
+    bt_anthropic_set_upstream(px->anthropic, px->cfg.upstream);
     if (px->cfg.correlation) {
         /* A URL the library cannot use is a configuration error; a database that is
          * down is not: the proxy serves and the store keeps reconnecting. */
@@ -122,7 +126,7 @@ static int setup_tracer(px_proxy *px)
 }
 
 /* The last line of the log: what became of the spans. */
-static void log_stopped(px_proxy *px, int flushed)
+static void log_stopped(px_gateway *px, int flushed)
 {
     bt_tracer_stats st;
     memset(&st, 0, sizeof st);
@@ -157,58 +161,66 @@ static void log_stopped(px_proxy *px, int flushed)
             snprintf(spans + n, sizeof spans - (size_t)n, " (%llu failed send request(s); last: %s)",
                      (unsigned long long)st.send_failures, st.last_send_error);
     }
-    px_log("stopped: %llu request(s); %s", (unsigned long long)px->m.requests, spans);
+    px_metrics m;
+    hs_stats hs;
+    px_gateway_totals(px, &m, &hs);
+    px_log("stopped: %llu request(s); %s", (unsigned long long)m.requests, spans);
 }
 
 static void on_sweep(uv_timer_t *t)
 {
-    px_proxy *px = t->data;
-    px_check_idle_transfers(px, px_now_ns());
-    bt_anthropic_tick(px->anthropic); /* roots of agent sessions gone idle */
-    px_release_memory_when_idle(px);
+    px_gateway *gw = t->data;
+    bt_anthropic_tick(gw->anthropic); /* roots of agent sessions gone idle */
+    px_release_memory_when_idle(gw);
 }
 
-static void close_loop_handles(px_proxy *px)
+static void close_main_handles(px_gateway *gw)
 {
-    uv_close((uv_handle_t *)&px->sweep, NULL);
-    uv_close((uv_handle_t *)&px->sigterm, NULL);
-    uv_close((uv_handle_t *)&px->sigint, NULL);
-    uv_close((uv_handle_t *)&px->shutdown_timer, NULL);
-    px_server_close(px);
+    uv_close((uv_handle_t *)&gw->sweep, NULL);
+    uv_close((uv_handle_t *)&gw->sigterm, NULL);
+    uv_close((uv_handle_t *)&gw->sigint, NULL);
+    uv_close((uv_handle_t *)&gw->shutdown_timer, NULL);
+    uv_close((uv_handle_t *)&gw->worker_exited, NULL);
 }
 
-/* Cuts what is still in flight, saying why in each span and access-log line. */
-static void cut_connections(px_proxy *px, const char *why)
+/* Cuts what is still in flight on every worker, saying why in each span and
+ * access-log line. */
+static void cut_connections(px_gateway *gw, const char *why)
 {
+    px_metrics m;
     hs_stats st;
-    hs_server_stats(px->server, &st);
+    px_gateway_totals(gw, &m, &st);
     px_log("shutdown: %s, cutting %llu connection(s)", why, (unsigned long long)st.connections_active);
     char reason[160];
     snprintf(reason, sizeof reason, "cut by the proxy at shutdown (%s)", why);
-    px_server_cut(px, reason);
+    px_workers_command(gw, PX_CMD_CUT, reason);
 }
 
 static void on_grace_over(uv_timer_t *t)
 {
-    px_proxy *px = t->data;
+    px_gateway *gw = t->data;
     char why[64];
-    snprintf(why, sizeof why, "the %d s grace period ended", px->cfg.shutdown_grace_ms / 1000);
-    cut_connections(px, why);
+    snprintf(why, sizeof why, "the %d s grace period ended", gw->cfg.shutdown_grace_ms / 1000);
+    cut_connections(gw, why);
 }
 
-/* Stops accepting and lets in-flight requests finish for the grace period (less the
- * drain delay already spent, so the exit stays within 15 s of the signal). */
-static void begin_shutdown(px_proxy *px, const char *why)
+/* Stops accepting on every worker and lets in-flight requests finish for the grace
+ * period (less the drain delay already spent, so the exit stays within 15 s of the
+ * signal). */
+static void begin_shutdown(px_gateway *gw, const char *why)
 {
-    px->shutting_down = 1;
-    int grace_ms = px->cfg.shutdown_grace_ms;
-    int spent_ms = (int)((px_now_ns() - px->shutdown_start_ns) / 1000000);
+    gw->shutting_down = 1;
+    int grace_ms = gw->cfg.shutdown_grace_ms;
+    int spent_ms = (int)((px_now_ns() - gw->shutdown_start_ns) / 1000000);
     if (grace_ms > 13000 - spent_ms)
         grace_ms = spent_ms < 13000 ? 13000 - spent_ms : 0;
+    px_metrics m;
+    hs_stats st;
+    px_gateway_totals(gw, &m, &st);
     px_log("shutdown: %s, finishing %llu request(s) for up to %d s (a second signal cuts them now)", why,
-           (unsigned long long)px->m.requests_active, grace_ms / 1000);
-    px_server_drain(px); /* uv_stop once the last connection closed */
-    uv_timer_start(&px->shutdown_timer, on_grace_over, (uint64_t)grace_ms, 0);
+           (unsigned long long)m.requests_active, grace_ms / 1000);
+    px_workers_command(gw, PX_CMD_DRAIN, NULL); /* each stops once its last connection closed */
+    uv_timer_start(&gw->shutdown_timer, on_grace_over, (uint64_t)grace_ms, 0);
 }
 
 static void on_drain_delay_over(uv_timer_t *t)
@@ -216,39 +228,93 @@ static void on_drain_delay_over(uv_timer_t *t)
     begin_shutdown(t->data, "drain delay over");
 }
 
-/* The first signal starts the drain: /readyz answers 503 at once; after --drain-delay
- * (still serving meanwhile) the proxy stops accepting. A second signal skips the delay,
- * a signal during the grace period cuts what is in flight. */
+/* The first signal starts the drain: /readyz answers 503 at once on every worker; after
+ * --drain-delay (still serving meanwhile) the workers stop accepting. A second signal
+ * skips the delay, a signal during the grace period cuts what is in flight. */
 static void on_signal(uv_signal_t *s, int signum)
 {
-    px_proxy *px = s->data;
-    if (px->shutting_down) {
-        uv_timer_stop(&px->shutdown_timer);
-        cut_connections(px, "a second signal");
+    px_gateway *gw = s->data;
+    if (gw->shutting_down) {
+        uv_timer_stop(&gw->shutdown_timer);
+        cut_connections(gw, "a second signal");
         return;
     }
     char why[48];
     snprintf(why, sizeof why, "signal %d", signum);
-    if (px->draining) {
-        uv_timer_stop(&px->shutdown_timer);
-        begin_shutdown(px, why);
+    if (__atomic_load_n(&gw->draining, __ATOMIC_ACQUIRE)) {
+        uv_timer_stop(&gw->shutdown_timer);
+        begin_shutdown(gw, why);
         return;
     }
-    px->draining = 1;
-    px->shutdown_start_ns = px_now_ns();
-    if (px->cfg.drain_delay_ms > 0) {
+    __atomic_store_n(&gw->draining, 1, __ATOMIC_RELEASE);
+    gw->shutdown_start_ns = px_now_ns();
+    if (gw->cfg.drain_delay_ms > 0) {
         px_log("shutdown: signal %d, draining: /readyz answers 503, still serving for %d s", signum,
-               px->cfg.drain_delay_ms / 1000);
-        uv_timer_start(&px->shutdown_timer, on_drain_delay_over, (uint64_t)px->cfg.drain_delay_ms, 0);
+               gw->cfg.drain_delay_ms / 1000);
+        uv_timer_start(&gw->shutdown_timer, on_drain_delay_over, (uint64_t)gw->cfg.drain_delay_ms, 0);
         return;
     }
-    begin_shutdown(px, why);
+    begin_shutdown(gw, why);
+}
+
+/* A worker finished: once all have, the main loop ends too. */
+static void on_worker_exited(uv_async_t *h)
+{
+    px_gateway *gw = h->data;
+    int left = 0;
+    for (int i = 0; i < gw->n_workers; i++)
+        left += !__atomic_load_n(&gw->workers[i].exited, __ATOMIC_ACQUIRE);
+    gw->workers_left = left;
+    if (left == 0)
+        uv_stop(gw->loop);
+}
+
+/* Client and upstream connections each need a file descriptor: raise the soft limit to
+ * the hard one, and lower the connection limits the operator did not set when even
+ * that cannot hold them (an explicit limit that cannot be met is said once). */
+static void fit_descriptor_limit(px_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    const rlim_t reserve = 256; /* listeners, the store, logs, the exporter's connections */
+    rlim_t want = (rlim_t)cfg->max_connections + (rlim_t)cfg->max_upstream_connections + reserve;
+    if (rl.rlim_cur == RLIM_INFINITY || want <= rl.rlim_cur)
+        return;
+    rlim_t room = rl.rlim_cur > reserve * 2 ? rl.rlim_cur - reserve : rl.rlim_cur / 2;
+    if (!cfg->explicit_connection_limit && !cfg->explicit_upstream_limit) {
+        cfg->max_connections = (int)(room / 2);
+        cfg->max_upstream_connections = (int)(room - room / 2);
+    } else if (!cfg->explicit_connection_limit) {
+        rlim_t left = room > (rlim_t)cfg->max_upstream_connections
+            ? room - (rlim_t)cfg->max_upstream_connections
+            : room / 2;
+        cfg->max_connections = (int)left;
+    } else if (!cfg->explicit_upstream_limit) {
+        rlim_t left = room > (rlim_t)cfg->max_connections ? room - (rlim_t)cfg->max_connections : room / 2;
+        cfg->max_upstream_connections = (int)left;
+    }
+    if (cfg->max_connections < 1)
+        cfg->max_connections = 1;
+    if (cfg->max_upstream_connections < 1)
+        cfg->max_upstream_connections = 1;
+    px_log("file descriptor limit %llu: serving at most %d client and %d upstream connections%s (raise "
+           "ulimit -n for more)",
+           (unsigned long long)rl.rlim_cur, cfg->max_connections, cfg->max_upstream_connections,
+           cfg->explicit_connection_limit && cfg->explicit_upstream_limit
+               ? ", as asked, which it may not hold"
+               : "");
 }
 
 int main(int argc, char **argv)
 {
-    static px_proxy px;
-    int rc = px_config_parse(&px.cfg, argc, argv);
+    static px_gateway gw;
+    int rc = px_config_parse(&gw.cfg, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
@@ -258,55 +324,65 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 1;
-    px.loop = uv_default_loop();
-    int setup = setup_tracer(&px);
-    if (setup != 0 || px_upstream_init(&px) != 0 || px_listen(&px) != 0) {
-        bt_anthropic_free(px.anthropic);
-        bt_tracer_free(px.tracer);
+    if (gw.cfg.workers <= 0)
+        gw.cfg.workers = px_default_workers();
+    gw.n_workers = gw.cfg.workers;
+    fit_descriptor_limit(&gw.cfg);
+    gw.loop = uv_default_loop();
+    int setup = setup_tracer(&gw);
+    if (setup != 0 || px_workers_start(&gw) != 0) {
+        /* no worker thread runs: workers_start fails before starting any, or not at all */
+        bt_anthropic_free(gw.anthropic);
+        bt_tracer_free(gw.tracer);
         curl_global_cleanup();
         return setup == -2 ? 2 : 1;
     }
-    px_log("forwarding to %s%s", px.cfg.upstream, px.cfg.token ? " (proxy token required)" : "");
-    uv_signal_init(px.loop, &px.sigterm);
-    uv_signal_init(px.loop, &px.sigint);
-    px.sigterm.data = px.sigint.data = &px;
-    uv_signal_start(&px.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&px.sigint, on_signal, SIGINT);
-    uv_timer_init(px.loop, &px.shutdown_timer);
-    px.shutdown_timer.data = &px;
-    uv_timer_init(px.loop, &px.sweep);
-    px.sweep.data = &px;
-    uv_timer_start(&px.sweep, on_sweep, 1000, 1000);
-    uv_unref((uv_handle_t *)&px.sweep);
+    printf("listening on http://%s\n", gw.listen_addr);
+    fflush(stdout);
+    px_log("forwarding to %s with %d worker(s)%s", gw.cfg.upstream, gw.n_workers,
+           gw.cfg.token ? " (proxy token required)" : "");
+    uv_signal_init(gw.loop, &gw.sigterm);
+    uv_signal_init(gw.loop, &gw.sigint);
+    gw.sigterm.data = gw.sigint.data = &gw;
+    uv_signal_start(&gw.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&gw.sigint, on_signal, SIGINT);
+    uv_timer_init(gw.loop, &gw.shutdown_timer);
+    gw.shutdown_timer.data = &gw;
+    uv_timer_init(gw.loop, &gw.sweep);
+    gw.sweep.data = &gw;
+    uv_timer_start(&gw.sweep, on_sweep, 1000, 1000);
+    uv_async_init(gw.loop, &gw.worker_exited, on_worker_exited);
+    gw.worker_exited.data = &gw;
 
-    uv_run(px.loop, UV_RUN_DEFAULT);
+    uv_run(gw.loop, UV_RUN_DEFAULT);
 
-    /* Stopped after a signal once the last connection closed: release the rest. */
-    close_loop_handles(&px);
-    px_upstream_close(&px);
-    uv_run(px.loop, UV_RUN_DEFAULT);
-    uv_loop_close(px.loop);
+    /* Every worker drained (or was cut) after a signal: release the rest. */
+    px_workers_join(&gw);
+    close_main_handles(&gw);
+    uv_run(gw.loop, UV_RUN_DEFAULT);
+    uv_loop_close(gw.loop);
 
-    bt_anthropic_free(px.anthropic);
+    bt_anthropic_free(gw.anthropic);
     /* The contract is an exit within 15 s of the signal: spend what the grace period
      * left on flushing (at least a second). */
     int budget_ms = 14000;
-    if (px.shutdown_start_ns)
-        budget_ms -= (int)((px_now_ns() - px.shutdown_start_ns) / 1000000);
+    if (gw.shutdown_start_ns)
+        budget_ms -= (int)((px_now_ns() - gw.shutdown_start_ns) / 1000000);
     if (budget_ms < 1000)
         budget_ms = 1000;
     int flushed = BT_OK;
-    if (px.tracer && bt_tracer_is_enabled(px.tracer))
-        flushed = bt_tracer_flush(px.tracer, budget_ms);
+    if (gw.tracer && bt_tracer_is_enabled(gw.tracer))
+        flushed = bt_tracer_flush(gw.tracer, budget_ms);
     if (flushed == BT_ETIMEDOUT) {
         /* An exporter still retrying would hold bt_tracer_free() past the deadline;
          * spans committed to --store stay spooled and are shipped on the next start. */
-        log_stopped(&px, flushed);
+        log_stopped(&gw, flushed);
         fflush(stderr);
         _exit(0);
     }
-    log_stopped(&px, flushed);
-    bt_tracer_free(px.tracer);
+    log_stopped(&gw, flushed);
+    free(gw.workers);
+    bt_tracer_free(gw.tracer);
     curl_global_cleanup();
     return 0;
 }

@@ -11,16 +11,19 @@
 
 #include "proxy.h"
 
-void px_release_memory_when_idle(px_proxy *px)
+void px_release_memory_when_idle(px_gateway *gw)
 {
     static uint64_t requests_seen, exported_seen;
     static int trim_due;
     bt_tracer_stats st = {0};
-    if (px->tracer)
-        bt_tracer_get_stats(px->tracer, &st);
+    if (gw->tracer)
+        bt_tracer_get_stats(gw->tracer, &st);
+    px_metrics m;
+    hs_stats hs;
+    px_gateway_totals(gw, &m, &hs);
     uint64_t exported = st.spans_exported + st.spans_dropped;
-    if (px->m.requests != requests_seen || exported != exported_seen || px->m.requests_active > 0) {
-        requests_seen = px->m.requests;
+    if (m.requests != requests_seen || exported != exported_seen || m.requests_active > 0) {
+        requests_seen = m.requests;
         exported_seen = exported;
         trim_due = 1; /* busy during this interval: look again at the next */
         return;

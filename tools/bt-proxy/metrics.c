@@ -18,11 +18,10 @@ char *px_metrics_json(px_proxy *px)
         bt_tracer_get_stats(px->tracer, &st);
         bt_tracer_describe_export(px->tracer, where, sizeof where);
     }
-    const px_metrics *m = &px->m;
+    px_metrics totals;
     hs_stats hs;
-    memset(&hs, 0, sizeof hs);
-    if (px->server)
-        hs_server_stats(px->server, &hs);
+    px_worker_totals(px->gw, px, &totals, &hs); /* the other workers' as of their last loop turn */
+    const px_metrics *m = &totals;
     bt__buf b;
     bt__buf_init(&b, 8192);
     bt__buf_printf(
@@ -31,13 +30,20 @@ char *px_metrics_json(px_proxy *px)
         ",\"connections_active\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
         ",\"upstream_errors\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"timeouts\":%" PRIu64
         ",\"connections_evicted\":%" PRIu64 ",\"connections_refused\":%" PRIu64 ",\"over_limit\":%" PRIu64
+        ",\"workers\":%d,\"upstream\":{\"connections\":%" PRIu64 ",\"connections_opened\":%" PRIu64
+        ",\"http2\":%s,\"over_limit\":%" PRIu64 ",\"max_connections\":%d}"
+        ",\"tracing\":{\"backlog_bytes\":%" PRIu64 ",\"backlog_limit\":%" PRIu64 ",\"incomplete\":%" PRIu64
+        "}"
         ",\"spans\":{\"started\":%" PRIu64 ",\"ended\":%" PRIu64 ",\"queue_length\":%" PRIu64
         ",\"exported\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"spooled\":%" PRIu64 ",\"rejected\":%" PRIu64
         ",\"dropped\":%" PRIu64 "},\"export\":{\"to\":",
         hs.requests, m->requests_active, hs.connections_total, hs.connections_active, hs.bytes_in,
         hs.bytes_out, m->upstream_errors, m->rejected + hs.rejected, hs.timeouts, hs.connections_evicted,
-        hs.connections_refused, m->over_limit, st.spans_started, st.spans_ended, st.queue_length,
-        st.spans_exported, st.spans_sent, st.spans_spooled, st.spans_rejected, st.spans_dropped);
+        hs.connections_refused, m->over_limit, px->gw->n_workers, m->upstream_connections,
+        m->upstream_connections_opened, m->upstream_http2 ? "true" : "false", m->upstream_over_limit,
+        px->cfg.max_upstream_connections, m->trace_backlog_bytes, px->cfg.trace_backlog_bytes,
+        m->spans_incomplete, st.spans_started, st.spans_ended, st.queue_length, st.spans_exported,
+        st.spans_sent, st.spans_spooled, st.spans_rejected, st.spans_dropped);
     if (where[0])
         bt__buf_append_json_string(&b, where, strlen(where));
     else
@@ -63,7 +69,7 @@ char *px_metrics_json(px_proxy *px)
                    ",\"queries\":%" PRIu64 ",\"connects\":%" PRIu64 "}",
                    cs.backend ? cs.backend : "none", cs.available ? "true" : "false", cs.errors,
                    cs.writes_queued, cs.writes_dropped, cs.reads, cs.read_queries, cs.connects);
-    bt__buf_printf(&b, ",\"ready\":%s,\"tracing_enabled\":%s}\n", px->draining ? "false" : "true",
+    bt__buf_printf(&b, ",\"ready\":%s,\"tracing_enabled\":%s}\n", px_draining(px) ? "false" : "true",
                    traced ? "true" : "false");
     if (b.truncated) {
         bt__buf_free(&b);

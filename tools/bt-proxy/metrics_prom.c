@@ -1,7 +1,9 @@
 /*
  * GET /metrics in the Prometheus text exposition format (version 0.0.4): the proxy's
- * counters and gauges, the request duration histogram, the tracer's span counts and the
- * batch correlation store's state, each with # HELP and # TYPE. The JSON document
+ * counters and gauges summed over every worker (each worker's as of its last loop turn),
+ * the request duration histogram, the upstream connections, the tracing backlog, the
+ * tracer's span counts and the batch correlation store's state, each with # HELP and
+ * # TYPE. The JSON document
  * (metrics.c) stays available with Accept: application/json.
  */
 #include <inttypes.h>
@@ -15,23 +17,16 @@
 static const double BUCKETS[PX_DURATION_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                                     2.5,   5,    10,    30,   60,  120,  300, 600};
 
+/* On the worker's thread; /metrics reads the counters from any worker's. */
 void px_metrics_observe_duration(px_metrics *m, uint64_t ns)
 {
     double s = (double)ns / 1e9;
     size_t i = 0;
     while (i < PX_DURATION_BUCKETS && s > BUCKETS[i])
         i++;
-    m->duration_buckets[i]++; /* the last slot is +Inf */
-    m->duration_count++;
-    m->duration_sum_ns += ns;
-}
-
-uint64_t px_active_streams(const px_proxy *px)
-{
-    uint64_t n = 0;
-    for (const px_xfer *x = px->xfers; x; x = x->next)
-        n += x->is_sse && !x->finished;
-    return n;
+    px_counter_add(&m->duration_buckets[i], 1); /* the last slot is +Inf */
+    px_counter_add(&m->duration_count, 1);
+    px_counter_add(&m->duration_sum_ns, (int64_t)ns);
 }
 
 static void metric(bt__buf *b, const char *name, const char *type, const char *help, uint64_t value)
@@ -41,11 +36,10 @@ static void metric(bt__buf *b, const char *name, const char *type, const char *h
 
 char *px_metrics_prometheus(px_proxy *px)
 {
-    const px_metrics *m = &px->m;
+    px_metrics totals;
     hs_stats hs;
-    memset(&hs, 0, sizeof hs);
-    if (px->server)
-        hs_server_stats(px->server, &hs);
+    px_worker_totals(px->gw, px, &totals, &hs);
+    const px_metrics *m = &totals;
     bt_tracer_stats st;
     memset(&st, 0, sizeof st);
     int traced = px->tracer && bt_tracer_is_enabled(px->tracer);
@@ -61,7 +55,7 @@ char *px_metrics_prometheus(px_proxy *px)
     metric(&b, "bt_proxy_requests_total", "counter", "Requests received.", hs.requests);
     metric(&b, "bt_proxy_requests_active", "gauge", "Requests in progress.", m->requests_active);
     metric(&b, "bt_proxy_active_streams", "gauge", "Streamed (SSE) responses in progress.",
-           px_active_streams(px));
+           m->streams_active);
     metric(&b, "bt_proxy_connections_total", "counter", "Client connections accepted.", hs.connections_total);
     metric(&b, "bt_proxy_connections_active", "gauge", "Client connections open.", hs.connections_active);
     metric(&b, "bt_proxy_connections_evicted_total", "counter",
@@ -80,7 +74,20 @@ char *px_metrics_prometheus(px_proxy *px)
     metric(&b, "bt_proxy_rejected_requests_total", "counter",
            "Requests answered by the proxy itself with 4xx.", m->rejected + hs.rejected);
     metric(&b, "bt_proxy_ready", "gauge", "1 while the proxy takes new requests, 0 once it drains.",
-           !px->draining);
+           !px_draining(px));
+    metric(&b, "bt_proxy_workers", "gauge", "Event loops serving clients (--workers).",
+           (uint64_t)px->gw->n_workers);
+    metric(&b, "bt_proxy_upstream_connections", "gauge", "Upstream connections open.",
+           m->upstream_connections);
+    metric(&b, "bt_proxy_upstream_connections_opened_total", "counter", "Upstream connections opened.",
+           m->upstream_connections_opened);
+    metric(&b, "bt_proxy_upstream_connections_limit", "gauge",
+           "Upstream connections allowed at once (--max-upstream-connections).",
+           (uint64_t)px->cfg.max_upstream_connections);
+    metric(&b, "bt_proxy_upstream_over_limit_requests_total", "counter",
+           "Requests answered 503 because --max-upstream-connections was reached.", m->upstream_over_limit);
+    metric(&b, "bt_proxy_upstream_http2", "gauge", "1 once the upstream has answered over HTTP/2.",
+           m->upstream_http2);
 
     bt__buf_append_str(&b,
                        "# HELP bt_proxy_request_duration_seconds Time from a request's first byte to the "
@@ -99,6 +106,14 @@ char *px_metrics_prometheus(px_proxy *px)
         cumulative, (double)m->duration_sum_ns / 1e9, m->duration_count);
 
     metric(&b, "bt_proxy_tracing_enabled", "gauge", "1 when requests are traced.", (uint64_t)traced);
+    metric(&b, "bt_proxy_trace_backlog_bytes", "gauge",
+           "Copies of traffic waiting for the tracing threads, all workers together.",
+           m->trace_backlog_bytes);
+    metric(&b, "bt_proxy_trace_backlog_limit_bytes", "gauge",
+           "The tracing backlog's bound (--trace-backlog).", px->cfg.trace_backlog_bytes);
+    metric(&b, "bt_proxy_spans_incomplete_total", "counter",
+           "Calls whose tracing fell behind past --trace-backlog: span kept, marked truncated.",
+           m->spans_incomplete);
     metric(&b, "bt_proxy_spans_started_total", "counter", "Spans started.", st.spans_started);
     metric(&b, "bt_proxy_spans_ended_total", "counter", "Spans ended and queued for export.", st.spans_ended);
     metric(&b, "bt_proxy_spans_exported_total", "counter", "Spans handed to every sink successfully.",

@@ -41,6 +41,10 @@ int bts_attachment(const bts_options *o, const char *key);
  * an ambiguous or empty prefix, with the candidates) and returns nonzero. */
 int bts_resolve_or_explain(sqlite3 *db, const bts_options *o, const char *want, char out[33]);
 
+/* Opens the store read-only and resolves `want` into out[33]; on failure says why on
+ * stderr and returns NULL. The caller closes the handle. */
+sqlite3 *bts_open_trace(const bts_options *o, const char *want, char out[33]);
+
 /* The base64 SHA-256 of `data`, as a Content-Security-Policy hash source wants it. */
 void bts_csp_hash(const unsigned char *data, size_t len, char out[64]);
 

@@ -168,14 +168,10 @@ int bts_html(const bts_options *o, const char *want)
     if (!o->output)
         return (fprintf(stderr, "bt-spans: html needs -o FILE (or -o - for standard output)\n"),
                 BTS_EXIT_USAGE);
-    sqlite3 *db = bts_open(o, 0);
+    char id[33];
+    sqlite3 *db = bts_open_trace(o, want, id);
     if (!db)
         return BTS_EXIT_FAIL;
-    char id[33];
-    if (bts_resolve_or_explain(db, o, want, id) != 0) {
-        sqlite3_close(db);
-        return BTS_EXIT_FAIL;
-    }
     json_t *trace = NULL;
     int rc = bts_query_trace(db, id, HTML_MAX_SPANS, &trace);
     if (rc != BTS_Q_OK) {

@@ -569,14 +569,13 @@ static int cmp_day(const void *a, const void *b)
                       json_string_value(json_object_get(y, "model")));
 }
 
-static const char *const TOTAL_KEYS[] = {"spans",
-                                         "errors",
-                                         "prompt_tokens",
-                                         "completion_tokens",
-                                         "cache_read_tokens",
-                                         "cache_creation_tokens",
-                                         "reasoning_tokens"};
-#define N_TOTAL_KEYS (sizeof TOTAL_KEYS / sizeof *TOTAL_KEYS)
+const char *const bts_total_keys[BTS_N_TOTAL_KEYS] = {"spans",
+                                                      "errors",
+                                                      "prompt_tokens",
+                                                      "completion_tokens",
+                                                      "cache_read_tokens",
+                                                      "cache_creation_tokens",
+                                                      "reasoning_tokens"};
 
 /* One pass over the llm spans in the totals index's own order (model, then start), so
  * that no sort is needed: the rows of one model and day are consecutive, and are summed
@@ -611,15 +610,15 @@ static json_t *totals_row(const char *model)
     json_t *row = json_object();
     if (model)
         json_object_set_new(row, "model", json_text(model, 200));
-    for (size_t k = 0; k < N_TOTAL_KEYS; k++)
-        json_object_set_new(row, TOTAL_KEYS[k], json_integer(0));
+    for (size_t k = 0; k < BTS_N_TOTAL_KEYS; k++)
+        json_object_set_new(row, bts_total_keys[k], json_integer(0));
     json_object_set_new(row, "saturated", json_array());
     return row;
 }
 
 /* The sums of one (model, day): spans, errors, then the five token counts. */
 typedef struct day_sums {
-    int64_t v[N_TOTAL_KEYS];
+    int64_t v[BTS_N_TOTAL_KEYS];
     int64_t day;
     int any;
 } day_sums;
@@ -628,9 +627,9 @@ static void flush_day(day_sums *d, const char *model, json_t *row, json_t *total
 {
     if (!d->any)
         return;
-    for (size_t k = 0; k < N_TOTAL_KEYS; k++) {
-        add_to(row, TOTAL_KEYS[k], d->v[k]);
-        add_to(total, TOTAL_KEYS[k], d->v[k]);
+    for (size_t k = 0; k < BTS_N_TOTAL_KEYS; k++) {
+        add_to(row, bts_total_keys[k], d->v[k]);
+        add_to(total, bts_total_keys[k], d->v[k]);
     }
     if (days) {
         time_t secs = (time_t)(d->day * 86400);
@@ -682,7 +681,7 @@ int bts_query_totals(sqlite3 *db, int with_days, json_t **out)
         d.day = day;
         d.v[0]++;
         d.v[1] += sqlite3_column_int(st, 3);
-        for (int k = 2; k < (int)N_TOTAL_KEYS; k++)
+        for (int k = 2; k < (int)BTS_N_TOTAL_KEYS; k++)
             d.v[k] = bts_sat_add(d.v[k], sqlite3_column_int64(st, k + 2));
     }
     flush_day(&d, model, row, total, with_days ? days : NULL);

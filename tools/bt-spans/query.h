@@ -66,6 +66,10 @@ int bts_query_span_line(sqlite3 *db, const char *trace_id, const char *span_id, 
  * `with_days` 0 leaves "days" out. */
 int bts_query_totals(sqlite3 *db, int with_days, json_t **out);
 
+/* The summed keys of a totals row, in the order they are printed. */
+#define BTS_N_TOTAL_KEYS 7
+extern const char *const bts_total_keys[BTS_N_TOTAL_KEYS];
+
 /* Spans stored after `*rowid` (the table's rowid, which only grows): up to `max` distinct
  * trace ids of them into *traces (caller owns it); *rowid advances to the newest. */
 int bts_query_changes(sqlite3 *db, int64_t *rowid, size_t max, json_t **traces);

@@ -328,16 +328,22 @@ static json_t *node_json(const trace *t, int i, int depth)
     return o;
 }
 
-int bts_show(const bts_options *o, const char *want)
+sqlite3 *bts_open_trace(const bts_options *o, const char *want, char out[33])
 {
     sqlite3 *db = bts_open(o, 0);
+    if (db && bts_resolve_or_explain(db, o, want, out) != 0) {
+        sqlite3_close(db);
+        db = NULL;
+    }
+    return db;
+}
+
+int bts_show(const bts_options *o, const char *want)
+{
+    char id[33];
+    sqlite3 *db = bts_open_trace(o, want, id);
     if (!db)
         return BTS_EXIT_FAIL;
-    char id[33];
-    if (bts_resolve_or_explain(db, o, want, id) != 0) {
-        sqlite3_close(db);
-        return BTS_EXIT_FAIL;
-    }
     trace t;
     if (load(db, id, o->full, &t) != 0) {
         fprintf(stderr, "bt-spans: query failed: %s\n", sqlite3_errmsg(db));

@@ -57,14 +57,10 @@ static json_t *plain_value(json_t *any)
 
 int bts_span(const bts_options *o, const char *want_trace, const char *want_span)
 {
-    sqlite3 *db = bts_open(o, 0);
+    char trace_id[33], span_id[17];
+    sqlite3 *db = bts_open_trace(o, want_trace, trace_id);
     if (!db)
         return BTS_EXIT_FAIL;
-    char trace_id[33], span_id[17];
-    if (bts_resolve_or_explain(db, o, want_trace, trace_id) != 0) {
-        sqlite3_close(db);
-        return BTS_EXIT_FAIL;
-    }
     int r = resolve_span(db, trace_id, want_span, span_id);
     char *line = NULL;
     size_t len = 0;

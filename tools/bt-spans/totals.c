@@ -7,16 +7,8 @@
 #include "bt_spans.h"
 #include "query.h"
 
-static const char *const KEYS[] = {"spans",
-                                   "errors",
-                                   "prompt_tokens",
-                                   "completion_tokens",
-                                   "cache_read_tokens",
-                                   "cache_creation_tokens",
-                                   "reasoning_tokens"};
-static const char *const HEADS[] = {"SPANS",      "ERRORS",         "PROMPT",   "COMPLETION",
-                                    "CACHE READ", "CACHE CREATION", "REASONING"};
-#define NKEYS (sizeof KEYS / sizeof *KEYS)
+static const char *const HEADS[BTS_N_TOTAL_KEYS] = {"SPANS",      "ERRORS",         "PROMPT",   "COMPLETION",
+                                                    "CACHE READ", "CACHE CREATION", "REASONING"};
 #define MODEL_MAX 48
 
 /* A number as printed: "+" after a sum that reached the int64 limit. */
@@ -26,8 +18,8 @@ static void number(json_t *row, size_t k, char *out, size_t cap)
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(row, "saturated"), i, s) sat |=
-        strcmp(json_string_value(s), KEYS[k]) == 0;
-    snprintf(out, cap, "%lld%s", (long long)json_integer_value(json_object_get(row, KEYS[k])),
+        strcmp(json_string_value(s), bts_total_keys[k]) == 0;
+    snprintf(out, cap, "%lld%s", (long long)json_integer_value(json_object_get(row, bts_total_keys[k])),
              sat ? "+" : "");
 }
 
@@ -35,7 +27,7 @@ static void print_row(const char *model, json_t *row, const size_t *w)
 {
     char buf[MODEL_MAX + 1];
     printf("%-*s", (int)w[0], bts_clean(model, buf, sizeof buf));
-    for (size_t k = 0; k < NKEYS; k++) {
+    for (size_t k = 0; k < BTS_N_TOTAL_KEYS; k++) {
         char n[32];
         number(row, k, n, sizeof n);
         printf("  %*s", (int)w[k + 1], n);
@@ -60,9 +52,9 @@ int bts_totals(const bts_options *o)
     json_t *models = json_object_get(t, "models"), *total = json_object_get(t, "total"), *row;
     /* Column widths from the data, two spaces between columns: wide numbers never run
      * into each other. */
-    size_t w[NKEYS + 1], i;
+    size_t w[BTS_N_TOTAL_KEYS + 1], i;
     w[0] = strlen("MODEL");
-    for (size_t k = 0; k < NKEYS; k++)
+    for (size_t k = 0; k < BTS_N_TOTAL_KEYS; k++)
         w[k + 1] = strlen(HEADS[k]);
     json_array_foreach(models, i, row)
     {
@@ -73,7 +65,7 @@ int bts_totals(const bts_options *o)
     }
     for (size_t pass = 0; pass <= json_array_size(models); pass++) {
         row = pass < json_array_size(models) ? json_array_get(models, pass) : total;
-        for (size_t k = 0; k < NKEYS; k++) {
+        for (size_t k = 0; k < BTS_N_TOTAL_KEYS; k++) {
             char n[32];
             number(row, k, n, sizeof n);
             if (strlen(n) > w[k + 1])
@@ -81,7 +73,7 @@ int bts_totals(const bts_options *o)
         }
     }
     printf("%-*s", (int)w[0], "MODEL");
-    for (size_t k = 0; k < NKEYS; k++)
+    for (size_t k = 0; k < BTS_N_TOTAL_KEYS; k++)
         printf("  %*s", (int)w[k + 1], HEADS[k]);
     putchar('\n');
     json_array_foreach(models, i, row) print_row(json_string_value(json_object_get(row, "model")), row, w);

@@ -1178,8 +1178,10 @@ int hs_server_listen(hs_server *s, const char *host, int port, unsigned flags, c
     }
     if (rc == 0)
         rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+    /* A burst of new clients (thousands of agents starting at once) waits in the kernel
+     * rather than having its SYNs dropped and retried a second later. */
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+        rc = uv_listen((uv_stream_t *)&s->listener, SOMAXCONN, on_connection);
     if (rc != 0) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
         return -1;

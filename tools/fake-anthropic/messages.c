@@ -640,9 +640,14 @@ static const char k_rate_headers[] = "anthropic-ratelimit-requests-limit: 4000\r
                                      "anthropic-ratelimit-tokens-limit: 2000000\r\n"
                                      "anthropic-ratelimit-tokens-remaining: 2000000\r\n";
 
-/* Parses the JSON body, answering 400 itself on failure. */
+/* Parses the JSON body, answering 413 or 400 itself on failure. */
 static json_t *parse_body(fake_conn *c, const fake_request *req)
 {
+    if (req->body.len > FAKE_MESSAGES_MAX_BODY) {
+        fake_respond_error(c, req, 413, "request_too_large",
+                           "Request exceeds the maximum allowed number of bytes.");
+        return NULL;
+    }
     json_error_t jerr;
     json_t *params = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);
     if (!params) {
@@ -657,11 +662,6 @@ static uint64_t g_message_counter;
 
 void fake_handle_messages(fake_conn *c, fake_request *req)
 {
-    if (req->body.len > FAKE_MESSAGES_MAX_BODY) {
-        fake_respond_error(c, req, 413, "request_too_large",
-                           "Request exceeds the maximum allowed number of bytes.");
-        return;
-    }
     json_t *params = parse_body(c, req);
     if (!params)
         return;
@@ -711,11 +711,6 @@ done:
 
 void fake_handle_count_tokens(fake_conn *c, fake_request *req)
 {
-    if (req->body.len > FAKE_MESSAGES_MAX_BODY) {
-        fake_respond_error(c, req, 413, "request_too_large",
-                           "Request exceeds the maximum allowed number of bytes.");
-        return;
-    }
     json_t *params = parse_body(c, req);
     if (!params)
         return;
