@@ -87,7 +87,7 @@ static int start_trace(bt_batch_collector *c)
         return BT_OK;
     if (!c->requests_error && bt__batch_requests_finish(c->reqs) != BT_OK)
         c->requests_error = 1;
-    c->trace = bt__batch_trace_new(c->a, c->batch_id, NULL, NULL, 0);
+    c->trace = bt__batch_trace_new(c->a, c->batch_id, NULL, NULL, 0, NULL, NULL);
     return c->trace ? BT_OK : BT_ENOMEM;
 }
 

@@ -22,12 +22,19 @@ typedef struct results_handler {
     bt__buf error_body;
 } results_handler;
 
+/* When the results bytes being read were seen (bt_exchange_set_time, else now): the
+ * batch trace's times when the batch object gives none. */
+static uint64_t read_time(void *ex)
+{
+    return bt__exchange_now(ex);
+}
+
 static void on_response_start(bt__handler *h, bt_exchange *ex)
 {
     results_handler *r = (results_handler *)h;
     if (ex->status >= 200 && ex->status < 300 && ex->route.batch_id[0])
         r->trace = bt__batch_trace_new(ex->a, ex->route.batch_id, ex->braintrust_parent, ex->server_address,
-                                       ex->server_port);
+                                       ex->server_port, read_time, ex);
 }
 
 static void on_response_data(bt__handler *h, bt_exchange *ex, const char *data, size_t len)

@@ -20,6 +20,8 @@
 struct bt__batch_trace {
     bt_anthropic *a;
     bt_tracer *tracer;
+    uint64_t (*clock)(void *); /* or NULL: the tracer's */
+    void *clock_ud;
     char batch_id[BT__BATCH_ID_MAX];
     char *braintrust_parent;
     bt_span_context ctx;       /* the batch span's */
@@ -67,7 +69,7 @@ static uint64_t time_field(json_t *batch, const char *key)
 
 static uint64_t now_ns(const bt__batch_trace *t)
 {
-    return bt_tracer_now(t->tracer);
+    return t->clock ? t->clock(t->clock_ud) : bt_tracer_now(t->tracer);
 }
 
 /* The end time of a span produced now: ended_at when known, else now; never before start. */
@@ -346,7 +348,8 @@ static int on_line(void *ud, const char *line, size_t len, size_t full_len, int 
 }
 
 bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, const char *braintrust_parent,
-                                     const char *server_address, int server_port)
+                                     const char *server_address, int server_port, uint64_t (*clock)(void *),
+                                     void *clock_ud)
 {
     if (strlen(batch_id) >= BT__BATCH_ID_MAX || !batch_id[0])
         return NULL;
@@ -355,6 +358,8 @@ bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, cons
         return NULL;
     t->a = a;
     t->tracer = bt__anthropic_tracer(a);
+    t->clock = clock;
+    t->clock_ud = clock_ud;
     if (server_address) {
         snprintf(t->server_address, sizeof t->server_address, "%s", server_address);
         t->server_port = server_port;

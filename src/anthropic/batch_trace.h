@@ -46,9 +46,12 @@ void bt__batch_span_context(const char *batch_id, bt_span_context *out);
 
 /* `a` borrowed; batch_id, braintrust_parent and server_address (may be NULL) copied;
  * server_address / server_port name the API server the results came from (the results
- * call's, when observed). NULL on ENOMEM or a batch id that is empty or too long. */
+ * call's, when observed). `clock(clock_ud)` is the time of the bytes being read, used
+ * when the batch object gives none (NULL: the tracer's clock). NULL on ENOMEM or a batch
+ * id that is empty or too long. */
 bt__batch_trace *bt__batch_trace_new(bt_anthropic *a, const char *batch_id, const char *braintrust_parent,
-                                     const char *server_address, int server_port);
+                                     const char *server_address, int server_port, uint64_t (*clock)(void *),
+                                     void *clock_ud);
 /* Result bytes in any chunking. Never fails: bad lines are counted. */
 void bt__batch_trace_feed(bt__batch_trace *t, const char *data, size_t len);
 /* Traces the last line and ends the batch span. `incomplete` (may be NULL) says why the

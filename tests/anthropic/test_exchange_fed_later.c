@@ -119,11 +119,63 @@ static void test_lost_bytes_mark_the_span(void **state)
     harness_free(&h);
 }
 
+/* A batch's results read from bytes fed later: with no batch object on record (its
+ * create and retrieve were not seen), the batch trace is dated by when the results
+ * bytes were seen, not by when the tracing thread got to them. */
+static void test_batch_results_without_a_batch_object(void **state)
+{
+    (void)state;
+    harness h;
+    harness_init(&h);
+    uint64_t t0 = h_now - 100 * SEC;
+    static const bt_header jsonl_ct[] = {H("content-type", "application/binary")};
+    static const char line[] =
+        "{\"custom_id\":\"r1\",\"result\":{\"type\":\"succeeded\",\"message\":{\"id\":\"msg_b\","
+        "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-haiku-4-5\",\"content\":[{\"type\":"
+        "\"text\",\"text\":\"hi\"}],\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":3,"
+        "\"output_tokens\":1}}}}\n";
+    bt_exchange_options opts = {0};
+    opts.start_unix_nano = t0;
+    bt_exchange *ex = NULL;
+    assert_int_equal(
+        bt_exchange_begin(h.a, "GET", "/v1/messages/batches/msgbatch_fed/results", NULL, 0, &opts, &ex),
+        BT_OK);
+    assert_non_null(ex);
+    bt_exchange_set_time(ex, t0 + 1 * SEC);
+    bt_exchange_response_headers(ex, 200, jsonl_ct, 1);
+    bt_exchange_set_time(ex, t0 + 2 * SEC);
+    bt_exchange_response_body(ex, line, strlen(line));
+    bt_exchange_set_time(ex, t0 + 4 * SEC);
+    bt_exchange_end(ex, BT_EXCHANGE_COMPLETED, NULL);
+    int seen_batch = 0, seen_child = 0;
+    size_t n = 0;
+    char **lines = harness_take_spans(&h, &n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_loads(lines[i], 0, NULL);
+        free(lines[i]);
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (!strcmp(name, "anthropic.batch") || !strcmp(name, "anthropic.messages.create")) {
+            /* started when the results began to arrive, ended when they were read */
+            assert_true(u64(s, "startTimeUnixNano") >= t0 && u64(s, "startTimeUnixNano") <= t0 + 2 * SEC);
+            assert_true(u64(s, "endTimeUnixNano") >= t0 + 2 * SEC &&
+                        u64(s, "endTimeUnixNano") <= t0 + 4 * SEC);
+            seen_batch += !strcmp(name, "anthropic.batch");
+            seen_child += !strcmp(name, "anthropic.messages.create");
+        }
+        json_decref(s);
+    }
+    free(lines);
+    assert_int_equal(seen_batch, 1);
+    assert_int_equal(seen_child, 1);
+    harness_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_times_are_the_traffic_s),
         cmocka_unit_test(test_lost_bytes_mark_the_span),
+        cmocka_unit_test(test_batch_results_without_a_batch_object),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
