@@ -52,9 +52,12 @@ static int setup_tracer(px_gateway *px)
      * thread shares the cores with them: the library's default queue (2,048 spans, a
      * sixth of a second at 13k traced requests/s) filled whenever the export thread
      * was not scheduled for that long, and spans were dropped. PX_SPAN_QUEUE covers
-     * more than a second of it (bounded: spans of small calls are a few KB); the
-     * OTEL_BSP_* variables read next still override every value. */
-    bt_tracer_set_batch_options(t, PX_SPAN_QUEUE, 5000, PX_SPAN_EXPORT_BATCH, 30000);
+     * more than a second of it (bounded: spans of small calls are a few KB). An
+     * operator's OTEL_BSP_MAX_QUEUE_SIZE keeps the library's defaults around it (so a
+     * small queue alone stays valid), and the OTEL_BSP_* variables read next override
+     * each value. */
+    if (!getenv("OTEL_BSP_MAX_QUEUE_SIZE"))
+        bt_tracer_set_batch_options(t, PX_SPAN_QUEUE, 5000, PX_SPAN_EXPORT_BATCH, 30000);
     const char *problem = NULL; /* what went wrong, when tracing cannot start */
     setting_up = 1;
     if (bt_tracer_configure_from_env(t) != BT_OK) {
