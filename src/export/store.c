@@ -12,6 +12,7 @@
  * speaks for it in the log: the first failure of a run with its reason and how many
  * spans wait, then only at 2, 4, 8... failed attempts, then the recovery.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,17 @@
 #define SHIP_BATCH 512
 #define SHIP_BACKOFF_MIN_MS 1000
 #define SHIP_BACKOFF_MAX_MS 60000
-/* The export thread's connection writes every span into six b-trees (the rows, their
- * wide lines' overflow pages and five indexes): with SQLite's default 2 MiB page cache
- * most of each batch's index pages were read back from the file before being changed. */
-#define STORE_WRITER_PRAGMAS "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192;"
+/* The export thread's connection writes every span into several b-trees (the rows and
+ * four indexes): with SQLite's default 2 MiB page cache most of each batch's index pages
+ * were read back from the file before being changed. */
+#define STORE_WRITER_PRAGMAS "PRAGMA cache_size=-32768;"
+/* The WAL is copied into the database (checkpointed) when it reaches this many bytes,
+ * whatever the store's page size, by a checkpointer thread of the sink's own, so that
+ * the export thread only appends to the WAL. Should the checkpointer fall this far
+ * behind again (a WAL of STORE_CHECKPOINT_LIMIT), the export thread checkpoints itself:
+ * the WAL file stays bounded. */
+#define STORE_CHECKPOINT_BYTES ((int64_t)32 << 20)
+#define STORE_CHECKPOINT_LIMIT (4 * STORE_CHECKPOINT_BYTES)
 /* Unsent rows are counted exactly after a commit while fewer than this. */
 #define STORE_EXACT_COUNT_BELOW 10000
 /* A receiver's Retry-After is honoured up to this. */
@@ -64,6 +72,12 @@ typedef struct store_sink {
     uint64_t fail_since_ms;
     long fail_key;
     char *path;
+    /* The checkpointer: its connection and thread, woken under `mu` (ckpt_want). */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt;
+    int ckpt_running, ckpt_want, ckpt_stop;
+    int ckpt_busy;                      /* a checkpoint is under way, on either connection */
+    int ckpt_frames, ckpt_limit_frames; /* WAL frames that wake it, that stop the writer */
 } store_sink;
 
 static const char UPSERT[] =
@@ -387,6 +401,77 @@ static void shipper_ensure(store_sink *st)
     pthread_mutex_unlock(&st->mu);
 }
 
+/* The writer's commit hook (sqlite3_wal_hook, in place of SQLite's own automatic
+ * checkpoint): `frames` is the WAL's length after the commit. */
+static int wal_committed(void *ud, sqlite3 *db, const char *name, int frames)
+{
+    store_sink *st = ud;
+    (void)name;
+    if (frames < st->ckpt_frames)
+        return SQLITE_OK;
+    if (!st->ckpt_running) {
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    pthread_mutex_lock(&st->mu);
+    if (frames >= st->ckpt_limit_frames) {
+        /* The checkpointer's passes chase a WAL the writer keeps appending to, and the
+         * WAL starts over only once a pass has copied all of it: wait for the pass under
+         * way, then copy the rest here, with no commit in between. */
+        while (st->ckpt_busy)
+            pthread_cond_wait(&st->cv, &st->mu);
+        st->ckpt_busy = 1;
+        pthread_mutex_unlock(&st->mu);
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&st->mu);
+        st->ckpt_busy = 0;
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        return SQLITE_OK;
+    }
+    st->ckpt_want = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    return SQLITE_OK;
+}
+
+/* Copies the WAL into the database when the writer asks. A passive checkpoint never
+ * blocks the writer nor readers; the writer starts the WAL over at its next commit
+ * once everything in it has been copied. */
+static void *checkpointer_main(void *arg)
+{
+    store_sink *st = arg;
+    pthread_setname_np(pthread_self(), "bt-checkpoint");
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->ckpt_stop && (!st->ckpt_want || st->ckpt_busy))
+            pthread_cond_wait(&st->cv, &st->mu);
+        if (st->ckpt_stop)
+            break;
+        st->ckpt_want = 0;
+        st->ckpt_busy = 1;
+        pthread_mutex_unlock(&st->mu);
+        sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&st->mu);
+        st->ckpt_busy = 0;
+        pthread_cond_broadcast(&st->cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static void checkpointer_stop(store_sink *st)
+{
+    if (!st->ckpt_running)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->ckpt_stop = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->ckpt, NULL);
+    st->ckpt_running = 0;
+}
+
 static void store_attached(bt_sink *sink)
 {
     shipper_ensure((store_sink *)sink);
@@ -511,11 +596,14 @@ static void store_free(bt_sink *sink)
 {
     store_sink *st = (store_sink *)sink;
     shipper_stop(st);
+    checkpointer_stop(st);
     sqlite3_finalize(st->upsert);
     if (st->db)
         sqlite3_close(st->db);
     if (st->ship_db)
         sqlite3_close(st->ship_db);
+    if (st->ckpt_db)
+        sqlite3_close(st->ckpt_db);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
     bt_sink_free(st->spool);
@@ -572,6 +660,31 @@ static int spool_open(store_sink *st, const char *path)
     return BT_OK;
 }
 
+/* The checkpointer's connection (synced as the writer's) and thread, and the writer's
+ * hook that wakes it. Without a thread the writer checkpoints itself. */
+static int checkpointer_start(store_sink *st, const char *sync)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t page = 0;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        page = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    if (page <= 0)
+        return BT_EDB;
+    st->ckpt_frames = (int)(STORE_CHECKPOINT_BYTES / page);
+    st->ckpt_limit_frames = (int)(STORE_CHECKPOINT_LIMIT / page);
+    int rc = bt__store_open(st->path, BT__STORE_READ_WRITE, &st->ckpt_db, NULL);
+    if (rc != BT_OK)
+        return rc;
+    if (sqlite3_exec(st->ckpt_db, sync, NULL, NULL, NULL) != SQLITE_OK)
+        return BT_EDB;
+    sqlite3_wal_hook(st->db, wal_committed, st);
+    if (pthread_create(&st->ckpt, NULL, checkpointer_main, st) == 0)
+        st->ckpt_running = 1;
+    return BT_OK;
+}
+
 int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
 {
     if (!out) {
@@ -606,6 +719,8 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
             bt__store_attachments_prepare(st->db) != BT_OK)
             rc = BT_EDB;
     }
+    if (rc == BT_OK)
+        rc = checkpointer_start(st, spool_to ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
     st->base.keeps_attachments = 1; /* bt-spans writes them back out */
     if (rc == BT_OK && spool_to)
         rc = spool_open(st, path);

@@ -825,6 +825,97 @@ static void write_file(const char *path, const char *data, size_t len)
     fclose(f);
 }
 
+/* A store made by a build before spans_by_start (4 KB pages, an index on start_ns alone)
+ * opens and takes spans; its writer drops the redundant index and the file keeps its
+ * page size. A new store has the larger pages and no such index. */
+static void test_store_of_a_previous_version_opens(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+            "CREATE TABLE spans (trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT,"
+            " name TEXT NOT NULL, kind INTEGER NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
+            " status_code INTEGER NOT NULL, status_message TEXT, span_type TEXT, model TEXT,"
+            " prompt_tokens INTEGER, completion_tokens INTEGER, cache_read_tokens INTEGER,"
+            " cache_creation_tokens INTEGER, reasoning_tokens INTEGER, line TEXT NOT NULL,"
+            " sent INTEGER NOT NULL DEFAULT 0, stored_ns INTEGER NOT NULL, PRIMARY KEY (trace_id, span_id));"
+            "CREATE INDEX spans_unsent ON spans(sent) WHERE sent = 0;"
+            "CREATE INDEX spans_start ON spans(start_ns);"
+            "INSERT INTO spans VALUES ('01', '02', NULL, 'old', 1, 5, 6, 0, NULL, NULL, NULL, NULL, NULL,"
+            " NULL, NULL, NULL, '{}', 0, 7);"
+            "PRAGMA user_version=1;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    assert_int_equal(export_n(sink, 1, 1, 3), BT_OK);
+    bt_sink_free(sink);
+    assert_int_equal(scalar("SELECT count(*) FROM spans"), 4);
+    assert_int_equal(scalar("PRAGMA page_size"), 4096);
+    assert_int_equal(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'spans_start'"), 0);
+    assert_int_equal(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'spans_by_start'"), 1);
+
+    remove_store();
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    bt_sink_free(sink);
+    assert_int_equal(scalar("PRAGMA page_size"), 32768);
+    assert_int_equal(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'spans_start'"), 0);
+}
+
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* The checkpointer thread copies the WAL while the writer appends; whether or not it
+ * keeps up, the WAL file stays bounded (128 MiB, and at most one commit more) because
+ * the writer checkpoints itself past that. 160 MB of spans go through here, in commits
+ * of about 3 MB. */
+static void test_wal_stays_bounded(void **state)
+{
+    (void)state;
+    enum { BIG = 64 * 1024, PER = 48, BATCHES = 52 };
+    char *big = malloc(BIG + 1);
+    assert_non_null(big);
+    memset(big, 'x', BIG);
+    big[BIG] = 0;
+    char wal[600];
+    snprintf(wal, sizeof wal, "%s-wal", g_path);
+    bt_sink *sink = NULL;
+    assert_int_equal(bt_sink_store_new(g_path, NULL, &sink), BT_OK);
+    long largest = 0;
+    for (int b = 0; b < BATCHES; b++) {
+        bt_span *spans[PER];
+        for (int i = 0; i < PER; i++) {
+            spans[i] = llm_span(b + 1, i + 1);
+            big[0] = (char)('a' + i % 26); /* no two lines alike */
+            fx_attr_string(&spans[i]->attrs, "braintrust.input_json", big);
+        }
+        assert_int_equal(sink->vt->export_spans(sink, &g_res, spans, PER), BT_OK);
+        for (int i = 0; i < PER; i++)
+            fx_span_free(spans[i]);
+        long n = file_size(wal);
+        if (n > largest)
+            largest = n;
+    }
+    bt_sink_free(sink);
+    free(big);
+    assert_true(largest > (64L << 20)); /* the bound was reached, not just the threshold */
+    assert_true(largest <= (128L << 20) + (8L << 20));
+    assert_int_equal(scalar("SELECT count(*) FROM spans"), PER * BATCHES);
+}
+
 static void test_bad_files_are_refused(void **state)
 {
     (void)state;
@@ -996,6 +1087,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spool_partial_success_is_not_resent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_failures_are_counted_and_logged_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ship_all_batches_and_undeliverable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_of_a_previous_version_opens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_rejects_non_spans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_survives_mutations, setup, teardown),
