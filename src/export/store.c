@@ -78,6 +78,7 @@ typedef struct store_sink {
     int ckpt_running, ckpt_want, ckpt_stop;
     int ckpt_busy;                      /* a checkpoint is under way, on either connection */
     int ckpt_frames, ckpt_limit_frames; /* WAL frames that wake it, that stop the writer */
+    int64_t page_size;
 } store_sink;
 
 static const char UPSERT[] =
@@ -407,7 +408,7 @@ static int wal_committed(void *ud, sqlite3 *db, const char *name, int frames)
 {
     store_sink *st = ud;
     (void)name;
-    if (frames < st->ckpt_frames)
+    if (frames < st->ckpt_frames && frames < st->ckpt_limit_frames)
         return SQLITE_OK;
     if (!st->ckpt_running) {
         sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -672,6 +673,7 @@ static int checkpointer_start(store_sink *st, const char *sync)
     sqlite3_finalize(q);
     if (page <= 0)
         return BT_EDB;
+    st->page_size = page;
     st->ckpt_frames = (int)(STORE_CHECKPOINT_BYTES / page);
     st->ckpt_limit_frames = (int)(STORE_CHECKPOINT_LIMIT / page);
     int rc = bt__store_open(st->path, BT__STORE_READ_WRITE, &st->ckpt_db, NULL);
@@ -682,6 +684,17 @@ static int checkpointer_start(store_sink *st, const char *sync)
     sqlite3_wal_hook(st->db, wal_committed, st);
     if (pthread_create(&st->ckpt, NULL, checkpointer_main, st) == 0)
         st->ckpt_running = 1;
+    return BT_OK;
+}
+
+int bt__store_sink_set_checkpoint(bt_sink *sink, int64_t wake_bytes, int64_t limit_bytes)
+{
+    if (!sink || sink->vt != &store_vt || wake_bytes <= 0 || limit_bytes <= 0)
+        return BT_EINVAL;
+    store_sink *st = (store_sink *)sink;
+    int64_t wake = wake_bytes / st->page_size, limit = limit_bytes / st->page_size;
+    st->ckpt_frames = (int)(wake > 0 ? (wake < INT32_MAX ? wake : INT32_MAX) : 1);
+    st->ckpt_limit_frames = (int)(limit > 0 ? (limit < INT32_MAX ? limit : INT32_MAX) : 1);
     return BT_OK;
 }
 

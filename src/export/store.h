@@ -39,6 +39,11 @@ typedef enum {
  * Caller owns *out (sqlite3_close). */
 int bt__store_open(const char *path, bt__store_mode mode, sqlite3 **out, bt__buf *err);
 
+/* The WAL sizes, in bytes, at which the store sink's checkpointer thread is woken and
+ * past which its writer checkpoints itself (by default 32 and 128 MiB); for tests.
+ * BT_EINVAL when `sink` is not a store sink or a size is not positive. */
+int bt__store_sink_set_checkpoint(bt_sink *sink, int64_t wake_bytes, int64_t limit_bytes);
+
 /* A span decoded back from its stored line, for re-export: the span and the resource
  * it was exported with. Everything is owned by the decoded span. */
 typedef struct bt__stored_span {
