@@ -502,6 +502,28 @@ int main(int argc, char **argv)
             "memory per in-flight stream (half-way through %zu bytes): %ld bytes (%.2fx the bytes seen so far)\n",
             st->response_len, delta / IN_FLIGHT, (double)delta / IN_FLIGHT / (double)(st->response_len / 2));
 
+    /* what a bt_anthropic costs before it sees any call: heap held, and CPU for a new
+     * and a free (a tracer per test or per short-lived process makes many) */
+    {
+        struct mallinfo2 h0 = mallinfo2();
+        bt_anthropic *fresh = NULL;
+        bt_anthropic_new(t, &fresh);
+        struct mallinfo2 h1 = mallinfo2();
+        bt_anthropic_free(fresh);
+        long held = (long)(h1.uordblks + h1.hblkhd) - (long)(h0.uordblks + h0.hblkhd);
+        enum { NEW_FREE = 200 };
+        double t0 = cpu_now();
+        for (int i = 0; i < NEW_FREE; i++) {
+            bt_anthropic_new(t, &fresh);
+            bt_anthropic_free(fresh);
+        }
+        double per = (cpu_now() - t0) / NEW_FREE * 1e6;
+        if (held <= 0)
+            printf("a bt_anthropic (new, then free): heap not measurable here; %.1f us of CPU\n", per);
+        else
+            printf("a bt_anthropic (new, then free): %ld bytes of heap held; %.1f us of CPU\n", held, per);
+    }
+
     bt_tracer_flush(t, 30000);
     bt_tracer_stats stats;
     bt_tracer_get_stats(t, &stats);
