@@ -442,10 +442,12 @@ int main(int argc, char **argv)
     printf("%-26s %15s %9s %10s %8s %11s %11s %8s\n", "call shape", "request/reply", "C traced", "parse-only",
            "C/parse", "JS overhead", "(JS plain)", "JS / C");
     int all_met = have_js;
+    char spread[3][160];
     for (int i = 0; i < 3; i++) {
         shape *s = &shapes[i];
-        double c[64], p[64], jo[64], jp[64];
+        double c[64], p[64], jo[64], jp[64], ratio[64];
         int n = 0, nj = 0;
+        spread[i][0] = '\0';
         c_traced(t, a, s, s->c_iters / 4); /* warm-up */
         for (int r = 0; r < rounds && r < 64; r++, n++) {
             c[n] = c_traced(t, a, s, s->c_iters) * 1e6;
@@ -454,8 +456,23 @@ int main(int argc, char **argv)
             if (have_js && js_round(&j, s, &plain, &wrapped) == 0) {
                 jo[nj] = wrapped - plain;
                 jp[nj] = plain;
+                ratio[nj] = jo[nj] / c[n];
                 nj++;
             }
+        }
+        /* the spread, before median() sorts the rounds */
+        double cmin = c[0], cmax = c[0];
+        for (int r = 1; r < n; r++)
+            cmin = c[r] < cmin ? c[r] : cmin, cmax = c[r] > cmax ? c[r] : cmax;
+        int at = snprintf(spread[i], sizeof spread[i], "%-26s C %.1f-%.1f us", s->label, cmin, cmax);
+        if (nj) {
+            double omin = jo[0], omax = jo[0], rmin = ratio[0], rmax = ratio[0];
+            for (int r = 1; r < nj; r++) {
+                omin = jo[r] < omin ? jo[r] : omin, omax = jo[r] > omax ? jo[r] : omax;
+                rmin = ratio[r] < rmin ? ratio[r] : rmin, rmax = ratio[r] > rmax ? ratio[r] : rmax;
+            }
+            snprintf(spread[i] + at, sizeof spread[i] - (size_t)at,
+                     ", JS overhead %.1f-%.1f us, JS / C of each round %.1fx-%.1fx", omin, omax, rmin, rmax);
         }
         double cm = median(c, n), pm = median(p, n);
         char sizes[32];
@@ -470,6 +487,9 @@ int main(int argc, char **argv)
             all_met = 0;
         }
     }
+    printf("spread over the rounds (lowest-highest):\n");
+    for (int i = 0; i < 3; i++)
+        printf("  %s\n", spread[i]);
     if (have_js)
         printf("goal, at least 10x less CPU than the JS tracer's overhead on every shape: %s\n",
                all_met ? "met" : "NOT met");
