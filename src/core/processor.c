@@ -13,6 +13,7 @@
  * test moves, in which case the thread waits for the clock to move instead of sleeping
  * on a timer.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,10 @@ static void *export_thread(void *arg)
 {
     bt_tracer *t = arg;
     bt__processor *p = &t->proc;
+    /* named, so that a profile or top -H tells its time from the application's */
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "bt-export");
+#endif
     const uint64_t delay = ms_to_ns(t->schedule_delay_ms);
     size_t abandoned = 0; /* spans still queued when the shutdown deadline passed */
     pthread_mutex_lock(&p->mu);

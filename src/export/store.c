@@ -12,12 +12,12 @@
  * speaks for it in the log: the first failure of a run with its reason and how many
  * spans wait, then only at 2, 4, 8... failed attempts, then the recovery.
  */
-#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "decode/json_scan.h"
 #include "export/otlp_json.h"
 #include "export/store.h"
 #include "util/log.h"
@@ -29,6 +29,10 @@
 #define SHIP_BATCH 512
 #define SHIP_BACKOFF_MIN_MS 1000
 #define SHIP_BACKOFF_MAX_MS 60000
+/* The export thread's connection writes every span into six b-trees (the rows, their
+ * wide lines' overflow pages and five indexes): with SQLite's default 2 MiB page cache
+ * most of each batch's index pages were read back from the file before being changed. */
+#define STORE_WRITER_PRAGMAS "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192;"
 /* Unsent rows are counted exactly after a commit while fewer than this. */
 #define STORE_EXACT_COUNT_BELOW 10000
 /* A receiver's Retry-After is honoured up to this. */
@@ -94,38 +98,41 @@ typedef struct span_facts {
     int64_t prompt, completion, cache_read, cache_creation, reasoning;
 } span_facts;
 
-static json_t *attr_json(const bt_span *s, const char *key)
+/* A Braintrust attribute's JSON (a string attribute), validated exactly as json_loadb
+ * would; read as slices of its text, without building a tree: these three are parsed
+ * for every stored span, and a DOM each made them most of the store's CPU per span. */
+static int attr_doc(const bt_span *s, const char *key, bt__json_doc *d)
 {
+    bt__json_doc_init(d);
     const bt__attr *a = bt__attrs_find(&s->attrs, key);
     if (!a || a->type != BT__ATTR_STRING)
-        return NULL;
-    return json_loadb(a->v.s.ptr, a->v.s.len, 0, NULL);
+        return 0;
+    return bt__json_parse(d, a->v.s.ptr, a->v.s.len, 0) == BT_OK;
 }
 
-static int64_t metric(json_t *metrics, const char *key)
+static int64_t metric(const bt__json_doc *metrics, int ok, const char *key)
 {
-    json_t *v = json_object_get(metrics, key);
-    if (json_is_integer(v))
-        return json_integer_value(v);
-    if (json_is_real(v))
-        return (int64_t)json_real_value(v);
+    if (!ok)
+        return -1;
+    bt__jv v = bt__json_get(metrics, key);
+    int64_t i;
+    if (v.type == BT__JV_INTEGER && bt__jv_int64(v, &i))
+        return i;
+    if (v.type == BT__JV_REAL)
+        return (int64_t)bt__jv_double(v);
     return -1;
-}
-
-static char *dup_string(json_t *v)
-{
-    const char *s = json_string_value(v);
-    return s ? strdup(s) : NULL;
 }
 
 static void facts_extract(const bt_span *s, span_facts *f)
 {
     memset(f, 0, sizeof *f);
-    json_t *meta = attr_json(s, "braintrust.metadata");
-    json_t *metrics = attr_json(s, "braintrust.metrics");
-    json_t *sattrs = attr_json(s, "braintrust.span_attributes");
-    f->span_type = dup_string(json_object_get(sattrs, "type"));
-    f->model = dup_string(json_object_get(meta, "model"));
+    bt__json_doc meta, metrics, sattrs;
+    int meta_ok = attr_doc(s, "braintrust.metadata", &meta);
+    int metrics_ok = attr_doc(s, "braintrust.metrics", &metrics);
+    if (attr_doc(s, "braintrust.span_attributes", &sattrs))
+        f->span_type = bt__jv_strdup(bt__json_get(&sattrs, "type"));
+    if (meta_ok)
+        f->model = bt__jv_strdup(bt__json_get(&meta, "model"));
     if (!f->model) {
         const bt__attr *a = bt__attrs_find(&s->attrs, "gen_ai.response.model");
         if (!a)
@@ -133,18 +140,18 @@ static void facts_extract(const bt_span *s, span_facts *f)
         if (a && a->type == BT__ATTR_STRING)
             f->model = strdup(a->v.s.ptr);
     }
-    f->prompt = metric(metrics, "prompt_tokens");
-    f->completion = metric(metrics, "completion_tokens");
-    f->cache_read = metric(metrics, "prompt_cached_tokens");
-    f->cache_creation = metric(metrics, "prompt_cache_creation_tokens");
-    int64_t c5 = metric(metrics, "prompt_cache_creation_5m_tokens");
-    int64_t c1 = metric(metrics, "prompt_cache_creation_1h_tokens");
+    f->prompt = metric(&metrics, metrics_ok, "prompt_tokens");
+    f->completion = metric(&metrics, metrics_ok, "completion_tokens");
+    f->cache_read = metric(&metrics, metrics_ok, "prompt_cached_tokens");
+    f->cache_creation = metric(&metrics, metrics_ok, "prompt_cache_creation_tokens");
+    int64_t c5 = metric(&metrics, metrics_ok, "prompt_cache_creation_5m_tokens");
+    int64_t c1 = metric(&metrics, metrics_ok, "prompt_cache_creation_1h_tokens");
     if (f->cache_creation < 0 && (c5 >= 0 || c1 >= 0))
         f->cache_creation = (c5 > 0 ? c5 : 0) + (c1 > 0 ? c1 : 0);
-    f->reasoning = metric(metrics, "completion_reasoning_tokens");
-    json_decref(meta);
-    json_decref(metrics);
-    json_decref(sattrs);
+    f->reasoning = metric(&metrics, metrics_ok, "completion_reasoning_tokens");
+    bt__json_doc_free(&meta);
+    bt__json_doc_free(&metrics);
+    bt__json_doc_free(&sattrs);
 }
 
 static void bind_count(sqlite3_stmt *st, int col, int64_t v)
@@ -594,6 +601,7 @@ int bt_sink_store_new(const char *path, bt_sink *spool_to, bt_sink **out)
         /* A spool promises that a committed span survives: sync the WAL on commit. */
         const char *sync = spool_to ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
         if (sqlite3_exec(st->db, sync, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(st->db, STORE_WRITER_PRAGMAS, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_prepare_v2(st->db, UPSERT, -1, &st->upsert, NULL) != SQLITE_OK ||
             bt__store_attachments_prepare(st->db) != BT_OK)
             rc = BT_EDB;

@@ -348,6 +348,8 @@ await test('slow request body: 408 past --min-body-rate, and nothing was held up
     const m = await metrics(tp.port);
     assert.equal(m.requests_active, 0);
     assert.ok(m.timeouts >= 1, JSON.stringify(m));
+    // the access log is written once per loop turn, after the answer: wait for the line
+    await until(() => /"POST \/slowbody" 408 /.test(tp.stderrText), 'the access log line of the 408');
     assert.match(tp.stderrText, /"POST \/slowbody" 408 .*slower than the minimum rate/);
   } finally {
     await stopProxy(tp);

@@ -37,6 +37,9 @@ static void log_to_stderr(void *ud, bt_log_level level, const char *msg)
  * exists to trace) unless --allow-untraced says to forward untraced; OTEL_SDK_DISABLED
  * is the operator's own choice. Returns 0 to run, -1 to stop (reported), -2 to stop
  * on a configuration that cannot trace. */
+#define PX_SPAN_QUEUE 16384
+#define PX_SPAN_EXPORT_BATCH 1024
+
 static int setup_tracer(px_gateway *px)
 {
     if (bt_tracer_new(&px->tracer) != BT_OK)
@@ -45,6 +48,16 @@ static int setup_tracer(px_gateway *px)
     bt_tracer_set_logger(t, log_to_stderr, NULL);
     bt_tracer_set_log_level(t, BT_LOG_INFO); /* recoveries and the like are worth a line */
     bt_tracer_set_service_name(t, "bt-proxy");
+    /* A gateway ends spans at its request rate, on several threads, while the export
+     * thread shares the cores with them: the library's default queue (2,048 spans, a
+     * sixth of a second at 13k traced requests/s) filled whenever the export thread
+     * was not scheduled for that long, and spans were dropped. PX_SPAN_QUEUE covers
+     * more than a second of it (bounded: spans of small calls are a few KB). An
+     * operator's OTEL_BSP_MAX_QUEUE_SIZE keeps the library's defaults around it (so a
+     * small queue alone stays valid), and the OTEL_BSP_* variables read next override
+     * each value. */
+    if (!getenv("OTEL_BSP_MAX_QUEUE_SIZE"))
+        bt_tracer_set_batch_options(t, PX_SPAN_QUEUE, 5000, PX_SPAN_EXPORT_BATCH, 30000);
     const char *problem = NULL; /* what went wrong, when tracing cannot start */
     setting_up = 1;
     if (bt_tracer_configure_from_env(t) != BT_OK) {
