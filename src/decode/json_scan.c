@@ -24,6 +24,7 @@
 
 #include "braintrust/common.h"
 #include "decode/json_write.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 /* Keys remembered per document to find repeated keys (in the objects open at once);
@@ -57,22 +58,11 @@ static int is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static long hex4(const char *p)
 {
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = bt__hex_digit((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
