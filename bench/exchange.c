@@ -442,10 +442,12 @@ int main(int argc, char **argv)
     printf("%-26s %15s %9s %10s %8s %11s %11s %8s\n", "call shape", "request/reply", "C traced", "parse-only",
            "C/parse", "JS overhead", "(JS plain)", "JS / C");
     int all_met = have_js;
+    char spread[3][160];
     for (int i = 0; i < 3; i++) {
         shape *s = &shapes[i];
-        double c[64], p[64], jo[64], jp[64];
+        double c[64], p[64], jo[64], jp[64], ratio[64];
         int n = 0, nj = 0;
+        spread[i][0] = '\0';
         c_traced(t, a, s, s->c_iters / 4); /* warm-up */
         for (int r = 0; r < rounds && r < 64; r++, n++) {
             c[n] = c_traced(t, a, s, s->c_iters) * 1e6;
@@ -454,8 +456,23 @@ int main(int argc, char **argv)
             if (have_js && js_round(&j, s, &plain, &wrapped) == 0) {
                 jo[nj] = wrapped - plain;
                 jp[nj] = plain;
+                ratio[nj] = jo[nj] / c[n];
                 nj++;
             }
+        }
+        /* the spread, before median() sorts the rounds */
+        double cmin = c[0], cmax = c[0];
+        for (int r = 1; r < n; r++)
+            cmin = c[r] < cmin ? c[r] : cmin, cmax = c[r] > cmax ? c[r] : cmax;
+        int at = snprintf(spread[i], sizeof spread[i], "%-26s C %.1f-%.1f us", s->label, cmin, cmax);
+        if (nj) {
+            double omin = jo[0], omax = jo[0], rmin = ratio[0], rmax = ratio[0];
+            for (int r = 1; r < nj; r++) {
+                omin = jo[r] < omin ? jo[r] : omin, omax = jo[r] > omax ? jo[r] : omax;
+                rmin = ratio[r] < rmin ? ratio[r] : rmin, rmax = ratio[r] > rmax ? ratio[r] : rmax;
+            }
+            snprintf(spread[i] + at, sizeof spread[i] - (size_t)at,
+                     ", JS overhead %.1f-%.1f us, JS / C of each round %.1fx-%.1fx", omin, omax, rmin, rmax);
         }
         double cm = median(c, n), pm = median(p, n);
         char sizes[32];
@@ -470,6 +487,9 @@ int main(int argc, char **argv)
             all_met = 0;
         }
     }
+    printf("spread over the rounds (lowest-highest):\n");
+    for (int i = 0; i < 3; i++)
+        printf("  %s\n", spread[i]);
     if (have_js)
         printf("goal, at least 10x less CPU than the JS tracer's overhead on every shape: %s\n",
                all_met ? "met" : "NOT met");
@@ -501,6 +521,28 @@ int main(int argc, char **argv)
         printf(
             "memory per in-flight stream (half-way through %zu bytes): %ld bytes (%.2fx the bytes seen so far)\n",
             st->response_len, delta / IN_FLIGHT, (double)delta / IN_FLIGHT / (double)(st->response_len / 2));
+
+    /* what a bt_anthropic costs before it sees any call: heap held, and CPU for a new
+     * and a free (a tracer per test or per short-lived process makes many) */
+    {
+        struct mallinfo2 h0 = mallinfo2();
+        bt_anthropic *fresh = NULL;
+        bt_anthropic_new(t, &fresh);
+        struct mallinfo2 h1 = mallinfo2();
+        bt_anthropic_free(fresh);
+        long held = (long)(h1.uordblks + h1.hblkhd) - (long)(h0.uordblks + h0.hblkhd);
+        enum { NEW_FREE = 200 };
+        double t0 = cpu_now();
+        for (int i = 0; i < NEW_FREE; i++) {
+            bt_anthropic_new(t, &fresh);
+            bt_anthropic_free(fresh);
+        }
+        double per = (cpu_now() - t0) / NEW_FREE * 1e6;
+        if (held <= 0)
+            printf("a bt_anthropic (new, then free): heap not measurable here; %.1f us of CPU\n", per);
+        else
+            printf("a bt_anthropic (new, then free): %ld bytes of heap held; %.1f us of CPU\n", held, per);
+    }
 
     bt_tracer_flush(t, 30000);
     bt_tracer_stats stats;

@@ -182,6 +182,45 @@ static void compare_value(bt__jv v, json_t *ref, int depth)
     }
 }
 
+/* The one-string reader the stream's common deltas use (bt__json_string_canonical):
+ * on the input read as a string value (with a quote put before it when it has none),
+ * it accepts exactly the strings jansson accepts and writes back unchanged, stops where
+ * the string ends, and gives the decoded length jansson's value has. */
+static void check_string_reader(const char *p, size_t len, unsigned flags)
+{
+    char *s = malloc(len + 1);
+    size_t n = 0;
+    if (len == 0 || p[0] != '"')
+        s[n++] = '"';
+    memcpy(s + n, p, len);
+    n += len;
+    size_t decoded = 0;
+    const char *after = bt__json_string_canonical(s, s + n, flags, &decoded);
+    /* the reference: jansson on the string alone, as far as the scanner says it goes */
+    const char *q = s + 1;
+    while (q < s + n && *q != '"')
+        q += *q == '\\' && q + 1 < s + n ? 2 : 1;
+    size_t tok = q < s + n ? (size_t)(q + 1 - s) : n;
+    json_t *ref =
+        json_loadb(s, tok, JSON_DECODE_ANY | ((flags & BT__JSON_ALLOW_NUL) ? JSON_ALLOW_NUL : 0), NULL);
+    int canonical = 0;
+    if (ref) {
+        CHECK(json_is_string(ref));
+        char *dumped = json_dumps(ref, JSON_COMPACT | JSON_ENCODE_ANY);
+        canonical = strlen(dumped) == tok && memcmp(dumped, s, tok) == 0;
+        free(dumped);
+    }
+    CHECK((after != NULL) == canonical);
+    if (after) {
+        CHECK(after == s + tok);
+        CHECK(decoded == json_string_length(ref));
+        bt__jv v = bt__jv_from(s, tok);
+        CHECK(v.type == BT__JV_STRING && bt__jv_decoded_len(v) == decoded);
+    }
+    json_decref(ref);
+    free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -257,5 +296,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     json_decref(ref);
     bt__json_doc_free(&d);
+    check_string_reader(p, len, flags);
     return 0;
 }

@@ -1,4 +1,5 @@
 /* The conversation carried by a Messages request (see conversation.h). */
+#define _GNU_SOURCE /* memmem */
 #include "anthropic/conversation.h"
 
 #include <stdio.h>
@@ -16,6 +17,14 @@ static int member_is(bt__jv obj, const char *key, const char *name)
 
 size_t bt__system_turn_indices(bt__jv messages, bt__buf *out)
 {
+    /* System turns are rare and a conversation long: in canonical text a "role" member
+     * reading "system" (up to a NUL, as member_is compares) is spelled with these bytes
+     * (letters are never escaped, and inside a string every quote is), so without them
+     * there is none and the turns need no walk. */
+    static const char SYSTEM_ROLE[] = "\"role\":\"system";
+    if (messages.type != BT__JV_ARRAY ||
+        !memmem(messages.p, messages.len, SYSTEM_ROLE, sizeof SYSTEM_ROLE - 1))
+        return 0;
     size_t found = 0, i = 0;
     bt__jv_iter it = bt__jv_iterate(messages);
     bt__jv m;

@@ -42,6 +42,7 @@ struct bt__msg_stream {
     uint64_t first_content_ns;
     unsigned long malformed;    /* events whose data is not a JSON object */
     unsigned long invalid_utf8; /* events read with invalid bytes replaced */
+    int general_only;           /* every event through the general path (for testing) */
 };
 
 /* The arrival time of the event being handled. */
@@ -95,9 +96,8 @@ static size_t room(const bt__msg_stream *s)
 
 /* Appends a string value (escaped, as it came) within the budget, which counts decoded
  * bytes; the part beyond it is dropped on a UTF-8 boundary and marked. */
-static void append_escaped(bt__msg_stream *s, bt__buf *b, bt__jv v)
+static void append_escaped_len(bt__msg_stream *s, bt__buf *b, bt__jv v, size_t len)
 {
-    size_t len = bt__jv_decoded_len(v);
     if (len <= room(s)) {
         if (v.len > 2 && bt__buf_append(b, v.p + 1, v.len - 2) != 0)
             s->truncated = 1;
@@ -117,6 +117,11 @@ static void append_escaped(bt__msg_stream *s, bt__buf *b, bt__jv v)
     s->truncated = 1;
     bt__buf_free(&d);
     bt__buf_free(&e);
+}
+
+static void append_escaped(bt__msg_stream *s, bt__buf *b, bt__jv v)
+{
+    append_escaped_len(s, b, v, bt__jv_decoded_len(v));
 }
 
 /* Appends decoded bytes within the budget (tool input). */
@@ -513,6 +518,71 @@ static void on_error(bt__msg_stream *s, const event_fields *ev)
     s->error_message = msg.type == BT__JV_STRING ? bt__jv_strdup(msg) : NULL;
 }
 
+/* `lit` at p (before end): the position after it, or NULL. */
+#define EXPECT(p, end, lit) expect(p, end, lit, sizeof lit - 1)
+static const char *expect(const char *p, const char *end, const char *lit, size_t n)
+{
+    return p && (size_t)(end - p) >= n && memcmp(p, lit, n) == 0 ? p + n : NULL;
+}
+
+/* Most of a stream is text and tool-input deltas, sent in one exact form:
+ *   {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}
+ *   {"type":"content_block_delta","index":N,"delta":{"type":"input_json_delta","partial_json":"..."}}
+ * and pings. Such an event is checked and read in one pass over its bytes: the fixed
+ * parts compared as they are, the index as a plain integer, the string validated as the
+ * scanner would (bt__json_string_canonical). Returns 1 when the event was handled
+ * exactly as the general path would have; 0 for anything else (another shape, spacing
+ * or escaping to rewrite, a block not yet started), which the general path then reads.
+ * fuzz/fuzz_stream_events.c checks both paths give the same message. */
+static int fast_event(bt__msg_stream *s, const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    if ((len == 15 && !memcmp(data, "{\"type\":\"ping\"}", 15)) ||
+        (len == 16 && !memcmp(data, "{\"type\": \"ping\"}", 16)))
+        return 1; /* valid, an object, ignored */
+    if (!(p = EXPECT(p, end, "{\"type\":\"content_block_delta\",\"index\":")))
+        return 0;
+    /* a non-negative integer without leading zeros, short enough to fit int64 */
+    int64_t index = 0;
+    const char *digits = p;
+    while (p < end && *p >= '0' && *p <= '9' && p - digits < 18)
+        index = index * 10 + (*p++ - '0');
+    if (p == digits || (*digits == '0' && p - digits > 1))
+        return 0;
+    if (!(p = EXPECT(p, end, ",\"delta\":{\"type\":\"")))
+        return 0;
+    int json;
+    const char *q;
+    if ((q = EXPECT(p, end, "text_delta\",\"text\":")))
+        json = 0;
+    else if ((q = EXPECT(p, end, "input_json_delta\",\"partial_json\":")))
+        json = 1;
+    else
+        return 0;
+    size_t decoded_len;
+    const char *after = bt__json_string_canonical(q, end, BT__JSON_ALLOW_NUL, &decoded_len);
+    if (!after || end - after != 2 || after[0] != '}' || after[1] != '}')
+        return 0;
+    stream_block *b = find_block(s, index);
+    if (!b)
+        return 0; /* the general path infers the block */
+    if (b->closed)
+        return 1;
+    bt__jv v = {q, (size_t)(after - q), BT__JV_STRING};
+    if (json) {
+        append_decoded(s, &b->partial_json, v);
+        b->has_json = 1;
+    } else {
+        append_escaped_len(s, &b->text, v, decoded_len);
+        b->has_text = 1;
+    }
+    if (v.len > 2 && !s->saw_content) {
+        s->saw_content = 1;
+        s->first_content_ns = now(s);
+    }
+    return 1;
+}
+
 void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
                           int data_truncated)
 {
@@ -522,6 +592,8 @@ void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data
         s->truncated = 1; /* the event's JSON is incomplete: nothing to parse */
         return;
     }
+    if (!s->general_only && fast_event(s, data, len))
+        return;
     bt__json_doc ev;
     if (bt__json_parse(&ev, data, len, BT__JSON_ANY | BT__JSON_ALLOW_NUL | BT__JSON_LENIENT) != 0 ||
         ev.root.type != BT__JV_OBJECT) {
@@ -559,6 +631,12 @@ void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data
 #undef IS
     /* ping and unknown events are ignored */
     bt__json_doc_free(&ev);
+}
+
+void bt__msg_stream_set_general_only(bt__msg_stream *s, int on)
+{
+    if (s)
+        s->general_only = on;
 }
 
 unsigned long bt__msg_stream_malformed(const bt__msg_stream *s)

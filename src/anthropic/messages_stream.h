@@ -29,6 +29,10 @@ void bt__msg_stream_free(bt__msg_stream *s);
 void bt__msg_stream_event(bt__msg_stream *s, const char *event, const char *data, size_t len,
                           int data_truncated);
 
+/* Reads every event with the general path, never the one-pass reader of the common
+ * deltas: for checking that both give the same message (fuzz/fuzz_stream_events.c). */
+void bt__msg_stream_set_general_only(bt__msg_stream *s, int on);
+
 /* When the first event with generated content arrived (the time-to-first-token
  * moment), or 0. */
 uint64_t bt__msg_stream_first_content_ns(const bt__msg_stream *s);

@@ -59,7 +59,8 @@ typedef struct session {
     int output_turn;
     uint64_t output_end_ns;
     int truncated;
-    char once[ONCE_IDS][64]; /* calls already counted (bt__session_add_call), a ring */
+    char (*once)[64]; /* calls already counted (bt__session_add_call), a ring of ONCE_IDS;
+                       * allocated at the first such call (only Managed Agents sessions) */
     size_t once_next;
 } session;
 
@@ -67,7 +68,10 @@ struct bt__sessions {
     bt_anthropic *a;
     pthread_mutex_t mu;
     uint64_t idle_ns;
-    session *tab; /* BT__SESSIONS_MAX entries */
+    /* Entries are made as sessions appear, up to BT__SESSIONS_MAX, and reused once
+     * cleared: a tracer that never sees a session costs nothing here. */
+    session **tab;
+    size_t n_tab, cap_tab;
     int warned_full;
 };
 
@@ -76,9 +80,7 @@ bt__sessions *bt__sessions_new(bt_anthropic *a)
     bt__sessions *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->tab = calloc(BT__SESSIONS_MAX, sizeof *s->tab);
-    if (!s->tab || pthread_mutex_init(&s->mu, NULL) != 0) {
-        free(s->tab);
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
         free(s);
         return NULL;
     }
@@ -94,6 +96,7 @@ static void session_clear(session *e)
     free(e->output);
     for (size_t i = 0; i < e->n_models; i++)
         free(e->models[i]);
+    free(e->once);
     memset(e, 0, sizeof *e);
 }
 
@@ -101,8 +104,10 @@ void bt__sessions_free(bt__sessions *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < BT__SESSIONS_MAX; i++)
-        session_clear(&s->tab[i]);
+    for (size_t i = 0; i < s->n_tab; i++) {
+        session_clear(s->tab[i]);
+        free(s->tab[i]);
+    }
     free(s->tab);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -195,8 +200,8 @@ size_t bt__sessions_emit(bt__sessions *s, uint64_t now_ns, int all)
         return 0;
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < BT__SESSIONS_MAX; i++) {
-        session *e = &s->tab[i];
+    for (size_t i = 0; i < s->n_tab; i++) {
+        session *e = s->tab[i];
         if (!e->in_use || !e->dirty || (!all && e->active))
             continue;
         if (!all && (now_ns < e->last_activity_ns || now_ns - e->last_activity_ns < s->idle_ns))
@@ -212,21 +217,48 @@ size_t bt__sessions_emit(bt__sessions *s, uint64_t now_ns, int all)
 
 static session *find(bt__sessions *s, const char *id)
 {
-    for (size_t i = 0; i < BT__SESSIONS_MAX; i++)
-        if (s->tab[i].in_use && strcmp(s->tab[i].id, id) == 0)
-            return &s->tab[i];
+    for (size_t i = 0; i < s->n_tab; i++)
+        if (s->tab[i]->in_use && strcmp(s->tab[i]->id, id) == 0)
+            return s->tab[i];
     return NULL;
 }
 
-/* A free entry, else the one idle the longest (its root emitted first if it has news);
- * NULL when every session is in flight. */
+/* A new entry while the table is below BT__SESSIONS_MAX; NULL when it is full or
+ * memory ran out. */
+static session *add_entry(bt__sessions *s)
+{
+    if (s->n_tab >= BT__SESSIONS_MAX)
+        return NULL;
+    if (s->n_tab == s->cap_tab) {
+        size_t cap = s->cap_tab ? s->cap_tab * 2 : 16;
+        if (cap > BT__SESSIONS_MAX)
+            cap = BT__SESSIONS_MAX;
+        session **t = realloc(s->tab, cap * sizeof *t);
+        if (!t)
+            return NULL;
+        s->tab = t;
+        s->cap_tab = cap;
+    }
+    session *e = calloc(1, sizeof *e);
+    if (e)
+        s->tab[s->n_tab++] = e;
+    return e;
+}
+
+/* A free entry (a cleared one, else a new one below the cap), else the one idle the
+ * longest (its root emitted first if it has news); NULL when every session is in
+ * flight. */
 static session *make_room(bt__sessions *s)
 {
     session *victim = NULL;
-    for (size_t i = 0; i < BT__SESSIONS_MAX; i++) {
-        session *e = &s->tab[i];
-        if (!e->in_use)
-            return e;
+    for (size_t i = 0; i < s->n_tab; i++)
+        if (!s->tab[i]->in_use)
+            return s->tab[i];
+    session *fresh = add_entry(s);
+    if (fresh)
+        return fresh;
+    for (size_t i = 0; i < s->n_tab; i++) {
+        session *e = s->tab[i];
         if (e->active)
             continue;
         /* emitted sessions go first, then the longest idle */
@@ -580,10 +612,12 @@ void bt__session_add_call(bt_anthropic *a, const bt__session_call *c)
     pthread_mutex_lock(&s->mu);
     session *e = entry_for(s, c->session_id, c->source, c->braintrust_parent, c->start_ns);
     int counted = 0;
-    for (size_t i = 0; e && c->once_id && i < ONCE_IDS && !counted; i++)
+    if (e && c->once_id && !e->once)
+        e->once = calloc(ONCE_IDS, sizeof *e->once); /* without it, the call is counted */
+    for (size_t i = 0; e && e->once && c->once_id && i < ONCE_IDS && !counted; i++)
         counted = !strncmp(e->once[i], c->once_id, sizeof e->once[0] - 1);
     if (e && !counted) {
-        if (c->once_id) {
+        if (c->once_id && e->once) {
             snprintf(e->once[e->once_next], sizeof e->once[0], "%s", c->once_id);
             e->once_next = (e->once_next + 1) % ONCE_IDS;
         }

@@ -24,6 +24,7 @@
 
 #include "braintrust/common.h"
 #include "decode/json_write.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 /* Keys remembered per document to find repeated keys (in the objects open at once);
@@ -57,22 +58,11 @@ static int is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static long hex4(const char *p)
 {
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = bt__hex_digit((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
@@ -222,72 +212,104 @@ static inline void note_key(scanner *s, size_t depth, const char *p, size_t len,
     r->escaped = 0;
 }
 
-/* Scans a string starting at *pp (the opening quote). For keys, remembers it at
- * `depth`. Returns 0 and moves *pp past the closing quote, or -1. */
-static int scan_string_slow(scanner *s, const char **pp, int is_key, size_t depth)
+/* The body of a string, from p (just past its opening quote): returns its closing
+ * quote, or NULL when jansson would reject it. Clears *canonical on an escape jansson
+ * would not write, sets *escaped on any escape, and adds to *shrink how many bytes the
+ * escapes take beyond what they stand for (so a canonical body decodes to its length
+ * minus *shrink). A NUL ("\u0000") is accepted only when `allow_nul`. Shared by the
+ * document scanner and bt__json_string_canonical, so both decide alike. */
+static inline __attribute__((always_inline)) const char *string_body(const char *p, const char *end,
+                                                                     int allow_nul, int *canonical,
+                                                                     int *escaped, size_t *shrink)
 {
-    const char *p = *pp + 1, *end = s->end, *body = p;
-    int escaped = 0;
     for (;;) {
         p = string_stop(p, end);
         if (p >= end)
-            return -1;
+            return NULL;
         unsigned char c = (unsigned char)*p;
         if (c == '"')
-            break;
+            return p;
         if (c < 0x20)
-            return -1;
+            return NULL;
         if (c >= 0x80) {
             size_t n = bt__utf8_valid_prefix_len((const unsigned char *)p, (size_t)(end - p));
             if (!n)
-                return -1;
+                return NULL;
             p += n;
             continue;
         }
         /* a backslash */
-        escaped = 1;
+        *escaped = 1;
         if (end - p < 2)
-            return -1;
+            return NULL;
         char e = p[1];
         if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+            *shrink += 1;
             p += 2;
             continue;
         }
         if (e == '/') {
-            s->canonical = 0;
+            *canonical = 0;
             p += 2;
             continue;
         }
         if (e != 'u' || end - p < 6)
-            return -1;
+            return NULL;
         long v = hex4(p + 2);
         if (v < 0)
-            return -1;
+            return NULL;
         if (v >= 0xD800 && v <= 0xDBFF) {
             /* a high surrogate must be followed at once by an escaped low one */
             if (end - p < 12 || p[6] != '\\' || p[7] != 'u')
-                return -1;
+                return NULL;
             long lo = hex4(p + 8);
             if (lo < 0xDC00 || lo > 0xDFFF)
-                return -1;
-            s->canonical = 0;
+                return NULL;
+            *canonical = 0;
             p += 12;
             continue;
         }
         if (v >= 0xDC00 && v <= 0xDFFF)
-            return -1;
-        if (v == 0 && (is_key || !(s->flags & BT__JSON_ALLOW_NUL)))
-            return -1;
+            return NULL;
+        if (v == 0 && !allow_nul)
+            return NULL;
         /* jansson writes control characters as \b \f \n \r \t or \u00XX (upper case) */
         if (v >= 0x20 || v == 8 || v == 9 || v == 10 || v == 12 || v == 13 || (p[4] >= 'a' && p[4] <= 'f') ||
             (p[5] >= 'a' && p[5] <= 'f'))
-            s->canonical = 0;
+            *canonical = 0;
+        *shrink += 5; /* a canonical \u00XX is one control byte */
         p += 6;
     }
+}
+
+/* Scans a string starting at *pp (the opening quote). For keys, remembers it at
+ * `depth`. Returns 0 and moves *pp past the closing quote, or -1. */
+static int scan_string_slow(scanner *s, const char **pp, int is_key, size_t depth)
+{
+    const char *body = *pp + 1;
+    int escaped = 0;
+    size_t shrink = 0;
+    const char *q = string_body(body, s->end, !is_key && (s->flags & BT__JSON_ALLOW_NUL), &s->canonical,
+                                &escaped, &shrink);
+    if (!q)
+        return -1;
     if (is_key)
-        note_key(s, depth, body, (size_t)(p - body), escaped);
-    *pp = p + 1;
+        note_key(s, depth, body, (size_t)(q - body), escaped);
+    *pp = q + 1;
     return 0;
+}
+
+const char *bt__json_string_canonical(const char *p, const char *end, unsigned flags, size_t *decoded_len)
+{
+    if (!p || p >= end || *p != '"')
+        return NULL;
+    int canonical = 1, escaped = 0;
+    size_t shrink = 0;
+    const char *q = string_body(p + 1, end, (flags & BT__JSON_ALLOW_NUL) != 0, &canonical, &escaped, &shrink);
+    if (!q || !canonical)
+        return NULL;
+    *decoded_len = (size_t)(q - (p + 1)) - shrink;
+    return q + 1;
 }
 
 /* The common string: plain ASCII up to its closing quote, found 16 bytes at a time;

@@ -94,6 +94,14 @@ void bt__json_doc_init(bt__json_doc *d);
 int bt__json_parse(bt__json_doc *d, const char *p, size_t len, unsigned flags);
 void bt__json_doc_free(bt__json_doc *d);
 
+/* One string value starting at p (its opening quote, before `end`), read as
+ * bt__json_parse reads a string value with `flags` (BT__JSON_ALLOW_NUL admits
+ * "\u0000"; invalid UTF-8 is refused whatever BT__JSON_LENIENT says). When it is valid
+ * and already canonical, returns the position just past its closing quote and sets
+ * *decoded_len; otherwise NULL (invalid, or to be rewritten: read the whole document
+ * with bt__json_parse then). For hot paths that know the shape of what they read. */
+const char *bt__json_string_canonical(const char *p, const char *end, unsigned flags, size_t *decoded_len);
+
 /* A view of canonical JSON text (one value, e.g. a bt__jobj member); NONE when empty. */
 bt__jv bt__jv_from(const char *p, size_t len);
 

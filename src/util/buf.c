@@ -175,19 +175,52 @@ int bt__buf_append_json_string(bt__buf *b, const char *str, size_t len)
         /* 16 bytes at a time: stored whole, then the output only advances to the first
          * special byte (the rest is overwritten next) */
         const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+        char block[32] = {0};
         while (i + 16 <= len) {
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
             __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
                                      _mm_cmplt_epi8(v, space));
             _mm_storeu_si128((__m128i *)(void *)o, v);
-            int bits = _mm_movemask_epi8(m);
-            if (bits) {
-                size_t k = (size_t)__builtin_ctz((unsigned)bits);
-                o += k;
+            unsigned bits = (unsigned)_mm_movemask_epi8(m);
+            if (!bits) {
+                o += 16;
+                i += 16;
+                continue;
+            }
+            /* JSON text as a string value has a quote or an escape every few bytes:
+             * every '"', '\\', \n, \r and \t of the block is escaped here, the bytes
+             * after each stored again one place further on; anything else (another
+             * control byte, a non-ASCII byte) stops the block for the careful way */
+            size_t at = 0, k = 0;
+            int other = 0;
+            _mm_storeu_si128((__m128i *)(void *)block, v); /* read back from here: never past the input */
+            while (bits) {
+                k = (size_t)__builtin_ctz(bits);
+                unsigned char c = s[i + k];
+                char e = c == '"' ? '"'
+                    : c == '\\'   ? '\\'
+                    : c == '\n'   ? 'n'
+                    : c == '\r'   ? 'r'
+                    : c == '\t'   ? 't'
+                                  : 0;
+                o += k - at;
+                if (!e) {
+                    other = 1;
+                    break;
+                }
+                o[0] = '\\';
+                o[1] = e;
+                o += 2;
+                at = k + 1;
+                _mm_storeu_si128((__m128i *)(void *)o,
+                                 _mm_loadu_si128((const __m128i *)(const void *)(block + at)));
+                bits &= bits - 1;
+            }
+            if (other) {
                 i += k;
                 break;
             }
-            o += 16;
+            o += 16 - at;
             i += 16;
         }
 #endif

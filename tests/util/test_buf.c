@@ -9,6 +9,7 @@
 
 #include "braintrust/common.h"
 #include "util/buf.h"
+#include "util/utf8.h"
 
 static void test_append_grows_and_terminates(void **state)
 {
@@ -87,6 +88,70 @@ static void test_json_string_escapes_and_repairs(void **state)
     bt__buf_free(&b);
 }
 
+/* The escaper, a byte at a time: what the 16-byte blocks must give. */
+static void escape_slowly(bt__buf *b, const unsigned char *s, size_t len)
+{
+    bt__buf_append_char(b, '"');
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        size_t n = c >= 0x80 ? bt__utf8_valid_prefix_len(s + i, len - i) : 1;
+        if (c >= 0x80 && n) {
+            bt__buf_append(b, s + i, n);
+            i += n;
+            continue;
+        }
+        if (c >= 0x80)
+            bt__buf_append(b, "\xef\xbf\xbd", 3);
+        else if (c == '"' || c == '\\')
+            bt__buf_printf(b, "\\%c", c);
+        else if (c == '\n' || c == '\r' || c == '\t')
+            bt__buf_printf(b, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+        else if (c < 0x20)
+            bt__buf_printf(b, "\\u%04x", c);
+        else
+            bt__buf_append_char(b, (char)c);
+        i++;
+    }
+    bt__buf_append_char(b, '"');
+}
+
+/* Dense escapes (JSON text as a string value has them every few bytes), runs of them,
+ * and the bytes that stop a block (other control bytes, UTF-8, invalid bytes) at every
+ * position of a 16-byte block: the same output as byte by byte. */
+static void test_json_string_dense_escapes_match_bytewise(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"a",  "b",    "\"",   "\\",       "\n",   "\r",
+                                         "\t", "\x01", "\x1f", "\xc3\xa9", "\xff", "xyz"};
+    unsigned seed = 12345;
+    unsigned char in[200];
+    bt__buf got, want;
+    bt__buf_init(&got, 0);
+    bt__buf_init(&want, 0);
+    for (int round = 0; round < 4000; round++) {
+        size_t len = 0, target = (size_t)(round % 97);
+        while (len < target) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 16;
+            /* mostly plain and quotes, now and then anything */
+            const char *pc = pieces[r % 4 == 0 ? (r >> 4) % 12 : (r >> 4) % 4];
+            size_t n = strlen(pc);
+            if (len + n > sizeof in)
+                break;
+            memcpy(in + len, pc, n);
+            len += n;
+        }
+        bt__buf_reset(&got);
+        bt__buf_reset(&want);
+        assert_int_equal(bt__buf_append_json_string(&got, (const char *)in, len), BT_OK);
+        escape_slowly(&want, in, len);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.data, want.data, want.len);
+    }
+    bt__buf_free(&got);
+    bt__buf_free(&want);
+}
+
 static void test_json_string_hits_cap(void **state)
 {
     (void)state;
@@ -127,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_cap_truncates_and_flags),
         cmocka_unit_test(test_printf_small_and_large),
         cmocka_unit_test(test_json_string_escapes_and_repairs),
+        cmocka_unit_test(test_json_string_dense_escapes_match_bytewise),
         cmocka_unit_test(test_json_string_hits_cap),
         cmocka_unit_test(test_steal_leaves_empty_buffer),
     };

@@ -272,12 +272,12 @@ void px_trace_log(px_proxy *px, px_trace *t, char *prefix, const char *note)
     size_t pl = prefix ? strlen(prefix) + 1 : 1, nl = note ? strlen(note) + 1 : 0;
     lane_msg *m = msg_new(LM_LOG, t, now(px), pl + nl);
     if (!m) {
-        /* Without memory the line is written now, without the span's summary; the
-         * trace itself is then freed by the lane when it sees END without LOG... it
-         * cannot: keep it simple and leak nothing by logging here and ending inline. */
+        /* Out of memory: the line is written now, without the span's summary. The
+         * lane frees a trace when it takes its LOG message, so this one stays
+         * allocated (a few hundred bytes, only after an allocation failure). */
         px_access_log_finish(prefix ? prefix : "", NULL, note);
         free(prefix);
-        return; /* the trace leaks: only when out of memory */
+        return;
     }
     memcpy(m->data, prefix ? prefix : "", pl);
     m->value = note != NULL;
