@@ -286,6 +286,22 @@ void bt__attachments_set_json_text(bt_anthropic *a, bt_span *span, const char *k
     bt__buf_free(&out);
 }
 
+void bt__attachments_take_json_text(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
+                                    bt__buf *owner, const char *json, size_t len)
+{
+    if (!span || !json)
+        return;
+    int as_is = !(mask_field && bt__anthropic_masks(a)) &&
+        !(bt__tracer_keeps_attachments(bt__anthropic_tracer(a)) && may_hold_media(json, len));
+    int inside = owner && owner->data && json >= owner->data && json + len == owner->data + owner->len;
+    size_t offset = inside ? (size_t)(json - owner->data) : 0;
+    if (!as_is || !inside || offset > len) {
+        bt__attachments_set_json_text(a, span, key, mask_field, json, len);
+        return;
+    }
+    bt__span_take_string(span, key, bt__buf_steal(owner, NULL), offset, len);
+}
+
 int bt__attachments_references_text(bt_anthropic *a, bt__jv value, bt__buf *out)
 {
     if (value.type == BT__JV_NONE)

@@ -32,6 +32,14 @@ void bt__attachments_set_json(bt_anthropic *a, bt_span *span, const char *key, c
 void bt__attachments_set_json_text(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
                                    const char *json, size_t len);
 
+/* The same for text that lies in `owner` (json points into owner->data, and the text runs
+ * to owner->len), a buffer the caller no longer needs: when the text is set as it is,
+ * the span takes the buffer instead of a copy (owner is left empty), its room past the
+ * text given back, unless more bytes precede the text than it has (a span keeps no
+ * large unrelated bytes alive: at most twice its text). */
+void bt__attachments_take_json_text(bt_anthropic *a, bt_span *span, const char *key, const char *mask_field,
+                                    bt__buf *owner, const char *json, size_t len);
+
 /* Appends `value` (a view of canonical text) to `out` with its base64 media replaced by
  * their references, no bytes attached (see bt__attachments_references); as it is when
  * nothing is replaced or no sink keeps attachments. BT_OK or the buffer's error. */

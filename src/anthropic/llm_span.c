@@ -11,6 +11,7 @@
 #include "anthropic/exchange_internal.h"
 #include "anthropic/genai.h"
 #include "anthropic/json_util.h"
+#include "core/span_internal.h"
 
 /* The response's keys of braintrust.metadata: values copied as they are. */
 static void set_response_metadata(bt__jobj *md, const bt__jv_members *msg)
@@ -124,7 +125,8 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
         bt_span_set_string(span, "error.type", in->status_error_type);
 
     if (in->input) /* base64 media become attachments */
-        bt__attachments_set_json_text(a, span, "braintrust.input_json", "input", in->input, in->input_len);
+        bt__attachments_take_json_text(a, span, "braintrust.input_json", "input", in->input_owner, in->input,
+                                       in->input_len);
     static const bt__jv_members none; /* no message: every lookup finds nothing */
     const bt__jv_members *msg = in->message ? in->message : &none;
     bt__buf text;
@@ -194,8 +196,11 @@ void bt__llm_span_emit(const bt__llm_span *in, bt__llm_span_result *out)
     if (in->metadata_last)
         bt__jobj_update(md, in->metadata_last);
     bt__buf_reset(&text);
-    if (bt__jobj_write(md, &text) == 0)
-        bt__span_set_json_text(a, span, "braintrust.metadata", NULL, text.data, text.len);
+    if (bt__jobj_write(md, &text) == 0) { /* no mask applies: the span takes the text */
+        size_t len;
+        char *block = bt__buf_steal(&text, &len);
+        bt__span_take_string(span, "braintrust.metadata", block, 0, len);
+    }
     long mi = bt__jobj_find(md, "model");
     if (mi >= 0) {
         size_t len;

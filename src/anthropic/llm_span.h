@@ -42,7 +42,10 @@ typedef struct bt__llm_span {
     /* the request */
     const char *input; /* braintrust.input_json text, or NULL */
     size_t input_len;
-    bt__jobj *metadata; /* the request metadata (provider + request parameters), which the
+    bt__buf *input_owner; /* the buffer `input` ends, when the caller no longer needs it:
+                           * the span may take it instead of a copy (left empty). NULL:
+                           * input is borrowed */
+    bt__jobj *metadata;   /* the request metadata (provider + request parameters), which the
                          * builder completes; gen_ai.request.* are read from it. NULL:
                          * {"provider":"anthropic"} */
 

@@ -256,9 +256,11 @@ static void on_finish(bt__handler *h, bt_exchange *ex, bt_exchange_info *info)
     if (params && !t.request.owned && bt__llm_input_in_place(&m->request, params, &offset) == 0) {
         call.input = m->request.data + offset;
         call.input_len = m->request.len - offset;
+        call.input_owner = &m->request; /* the body is not read again */
     } else if (params && bt__llm_input(params, &t.input) == 0) {
         call.input = t.input.data;
         call.input_len = t.input.len;
+        call.input_owner = &t.input;
     }
     bt__json_doc_free(&t.request); /* its views are no longer used */
 

@@ -257,11 +257,13 @@ static size_t attr_size(const bt__attr *at)
 static void attr_clear(bt__attr *at)
 {
     /* An array's pointers, lengths and texts are one block starting at items; a
-     * string value lives in the key's allocation. */
+     * string value lives in the key's allocation, or in its own block when taken. */
     if (at->type == BT__ATTR_STRING_ARRAY)
         free(at->v.arr.items);
+    free(at->block);
     free(at->key);
     at->key = NULL;
+    at->block = NULL;
 }
 
 void bt__attrs_free(bt__attrs *a)
@@ -365,6 +367,42 @@ int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_
     if (rc)
         return rc;
     return p.truncated ? BT_ELIMIT : BT_OK;
+}
+
+int bt__attrs_take_string(bt__attrs *a, const char *key, char *block, size_t offset, size_t len,
+                          size_t max_bytes, long *delta)
+{
+    if (!a || !key || !*key || !block) {
+        free(block);
+        return BT_EINVAL;
+    }
+    char *value = block + offset;
+    plan p = plan_string(value, len, max_bytes);
+    if (!p.valid || p.truncated) { /* repaired or cut: stored as a copy would be */
+        int rc = bt__attrs_set_string(a, key, value, len, max_bytes, delta);
+        free(block);
+        return rc;
+    }
+    size_t klen;
+    char *k = key_block(key, 0, &klen);
+    if (!k) {
+        free(block);
+        return BT_ENOMEM;
+    }
+    /* the room past the value is given back (a shrink: in place, no copy) */
+    char *trimmed = realloc(block, offset + len + 1);
+    if (trimmed)
+        block = trimmed;
+    value = block + offset;
+    value[len] = '\0';
+    bt__attr built;
+    memset(&built, 0, sizeof built);
+    built.key = k;
+    built.type = BT__ATTR_STRING;
+    built.block = block;
+    built.v.s.ptr = value;
+    built.v.s.len = len;
+    return commit(a, k, &built, p.growth, delta);
 }
 
 int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int64_t i, double d, long *delta)

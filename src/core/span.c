@@ -114,6 +114,18 @@ int bt_span_set_string_len(bt_span *s, const char *key, const char *value, size_
     return rc;
 }
 
+int bt__span_take_string(bt_span *s, const char *key, char *block, size_t offset, size_t len)
+{
+    if (!s || refuse_new_key(s, key)) {
+        free(block);
+        return s ? BT_ELIMIT : BT_EINVAL;
+    }
+    long d = 0;
+    int rc = bt__attrs_take_string(&s->attrs, key, block, offset, len, attr_cap(s), &d);
+    add_bytes(s, d);
+    return rc;
+}
+
 int bt_span_set_string(bt_span *s, const char *key, const char *value)
 {
     if (!value)

@@ -22,6 +22,8 @@ typedef enum {
 typedef struct bt__attr {
     char *key;
     bt__attr_type type;
+    char *block; /* a string value's own allocation (bt__span_take_string), or NULL when the
+                  * value follows the key in its allocation */
     union {
         struct {
             char *ptr;
@@ -107,6 +109,14 @@ typedef struct bt__resource {
 /* Attribute list helpers (core/attrs.c). */
 const bt__attr *bt__attrs_find(const bt__attrs *a, const char *key);
 void bt__attrs_free(bt__attrs *a);
+
+/* Sets a string attribute to the `len` bytes at `block + offset`, taking `block`
+ * (malloc'd, with room for a NUL at offset + len; freed on every path, failures too). A
+ * value that is valid UTF-8 within the attribute cap is kept where it is, with no copy,
+ * and the span holds the block (the room past the value given back) until it is freed; any other value is stored as
+ * bt_span_set_string_len() would store it. For builders that hand over a large text
+ * they no longer need. */
+int bt__span_take_string(bt_span *s, const char *key, char *block, size_t offset, size_t len);
 
 /* Frees a span and everything it owns. */
 void bt__span_free(bt_span *s);

@@ -94,6 +94,10 @@ void bt__new_span_id(uint8_t out[8]);
  * approximate encoded size. */
 int bt__attrs_set_string(bt__attrs *a, const char *key, const char *value, size_t len, size_t max_bytes,
                          long *delta);
+/* As bt__attrs_set_string for the `len` bytes at `block + offset`, taking `block` (see
+ * bt__span_take_string). */
+int bt__attrs_take_string(bt__attrs *a, const char *key, char *block, size_t offset, size_t len,
+                          size_t max_bytes, long *delta);
 int bt__attrs_set_scalar(bt__attrs *a, const char *key, bt__attr_type type, int64_t i, double d, long *delta);
 int bt__attrs_set_string_array(bt__attrs *a, const char *key, const char *const *values, size_t n,
                                size_t max_bytes, long *delta);

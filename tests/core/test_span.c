@@ -90,6 +90,66 @@ static void test_types_and_replace(void **state)
     bt_span_discard(s);
 }
 
+/* A taken string is kept where it lies (no copy) and stored exactly as a copied one;
+ * values a copy would repair or cut are stored as the copy would be, and the block is
+ * freed on every path (ASan checks the frees). */
+static char *block_of(const char *prefix, const char *value)
+{
+    size_t p = strlen(prefix), v = strlen(value);
+    char *b = malloc(p + v + 64); /* room past the value, given back */
+    memcpy(b, prefix, p);
+    memcpy(b + p, value, v + 1);
+    return b;
+}
+
+static void test_take_string(void **state)
+{
+    fixture *f = *state;
+    bt_span *s = bt_span_start(f->t, "op", NULL);
+    bt_span *c = bt_span_start(f->t, "op", NULL);
+    const char *json = "[{\"role\":\"user\",\"content\":\"say \\\"hi\\\"\\n\"}]";
+    const char *prefix = "{\"model\":\"m\",\"messages\":";
+    size_t off = strlen(prefix);
+    assert_int_equal(bt__span_take_string(s, "in", block_of(prefix, json), off, strlen(json)), BT_OK);
+    assert_int_equal(bt_span_set_string(c, "in", json), BT_OK);
+    const bt__attr *a = attr(s, "in");
+    assert_non_null(a->block);
+    assert_ptr_equal(a->v.s.ptr, a->block + off); /* the value was not moved */
+    assert_int_equal(a->v.s.len, strlen(json));
+    assert_string_equal(a->v.s.ptr, json);
+    assert_int_equal(s->approx_bytes, c->approx_bytes); /* same size estimate as a copy */
+
+    /* replacing a taken value frees its block and gives its size back */
+    assert_int_equal(bt__span_take_string(s, "in", block_of("", "x"), 0, 1), BT_OK);
+    assert_int_equal(bt_span_set_string(c, "in", "x"), BT_OK);
+    assert_string_equal(attr(s, "in")->v.s.ptr, "x");
+    assert_int_equal(s->approx_bytes, c->approx_bytes);
+
+    /* invalid UTF-8 is repaired into a copy, as bt_span_set_string does */
+    assert_int_equal(bt__span_take_string(s, "bad",
+                                          block_of("ab",
+                                                   "x\xff"
+                                                   "y"),
+                                          2, 3),
+                     BT_OK);
+    assert_null(attr(s, "bad")->block);
+    assert_string_equal(attr(s, "bad")->v.s.ptr, "x\xef\xbf\xbdy");
+
+    /* over the cap (256 here): cut with the marker, like a copy */
+    char big[600];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(bt__span_take_string(s, "big", block_of("", big), 0, strlen(big)), BT_ELIMIT);
+    assert_int_equal(bt_span_set_string(c, "big", big), BT_ELIMIT);
+    assert_string_equal(attr(s, "big")->v.s.ptr, attr(c, "big")->v.s.ptr);
+
+    /* refused or invalid: the block is freed all the same */
+    assert_int_equal(bt__span_take_string(NULL, "k", block_of("", "v"), 0, 1), BT_EINVAL);
+    assert_int_equal(bt__span_take_string(s, "", block_of("", "v"), 0, 1), BT_EINVAL);
+    bt_span_end(s, 0);
+    bt_span_end(c, 0);
+}
+
 static void test_truncation_marker(void **state)
 {
     fixture *f = *state;
@@ -398,6 +458,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_types_and_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_take_string, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_utf8_repair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arrays, setup, teardown),
