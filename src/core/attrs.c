@@ -389,7 +389,7 @@ int bt__attrs_take_string(bt__attrs *a, const char *key, char *block, size_t off
         free(block);
         return BT_ENOMEM;
     }
-    /* the room past the value is given back (a shrink: in place, no copy) */
+    /* the room past the value is given back (a shrink, which allocators do in place) */
     char *trimmed = realloc(block, offset + len + 1);
     if (trimmed)
         block = trimmed;
