@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <yaml.h>
 
+#include "util/base64.h"
+
 #include "braintrust/common.h"
 #include "vcr_cassette.h"
 
@@ -23,38 +25,20 @@ static char *xstrndup(const char *s, size_t n)
     return p;
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
+/* A YAML !!binary value: base64 wrapped over lines. Whitespace is dropped and the rest
+ * decoded strictly (util/base64); a value that is not base64 becomes empty bytes. */
 static json_t *base64_to_binary(const char *s, size_t n)
 {
-    char *out = malloc(n / 4 * 3 + 4);
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0)
-            continue; /* whitespace, newlines and '=' padding */
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
+    char *text = malloc(n + 1);
+    char *out = malloc(bt__base64_decoded_max(n) + 1);
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\r\n", s[i]))
+            text[t++] = s[i];
+    long o = bt__base64_decode(text, t, (unsigned char *)out);
+    if (o < 0)
+        o = 0;
+    free(text);
     json_t *wrap = json_object();
     json_object_set_new(wrap, BINARY_KEY, json_stringn_nocheck(out, o));
     free(out);
