@@ -3,6 +3,7 @@
 // small runner that prints TAP-like lines and a summary.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -24,8 +25,10 @@ export function watchdog(ms, name) {
   return setTimeout(() => { console.error(`${name}: watchdog expired`); killAll(); process.exit(1); }, ms);
 }
 
-// Starts bt-proxy and resolves once it printed its address (child.port).
+// Starts bt-proxy (or another of the project's servers: `bin`) and resolves once it
+// printed its address (child.port).
 export function startProxy(args, env = {}, bin = PROXY_BIN) {
+  const name = path.basename(bin);
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
@@ -33,15 +36,37 @@ export function startProxy(args, env = {}, bin = PROXY_BIN) {
     child.stderrText = '';
     child.stderr.on('data', (d) => { child.stderrText += d; });
     child.exitPromise = new Promise((r) => child.on('exit', (code, signal) => { children.delete(child); r({ code, signal }); }));
-    const timer = setTimeout(() => reject(new Error('bt-proxy did not print its address; stderr:\n' + child.stderrText)), 20000);
+    const timer = setTimeout(() => reject(new Error(`${name} did not print its address; stderr:\n${child.stderrText}`)), 20000);
     child.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
       if (m) { clearTimeout(timer); child.port = Number(m[1]); resolve(child); }
     });
-    child.on('exit', () => { clearTimeout(timer); reject(new Error('bt-proxy exited early; stderr:\n' + child.stderrText)); });
+    child.on('exit', () => { clearTimeout(timer); reject(new Error(`${name} exited early; stderr:\n${child.stderrText}`)); });
   });
 }
+
+// One of the project's servers from the build folder: startTool('fake-anthropic', args).
+export const startTool = (bin, args, env = {}) => startProxy(args, env, path.join(process.env.BT_BUILD_DIR || '.', bin));
+
+// Any other child a test spawns is killed at exit like the servers.
+export function track(child) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+// An OTLP JSON span's attributes by key; a JSON-valued one parsed (undefined if absent).
+export const spanAttrs = (s) => Object.fromEntries(s.attributes.map((a) => [a.key, Object.values(a.value)[0]]));
+export const spanJsonAttr = (s, k) => {
+  const v = spanAttrs(s)[k];
+  return v === undefined ? undefined : JSON.parse(v);
+};
+
+// Ids as the library derives them from a session id: the first n bytes of
+// SHA-256(namespace, 0, key), in hex.
+export const sessionDerivedId = (ns, key, n) =>
+  crypto.createHash('sha256').update(ns).update(Buffer.from([0])).update(key).digest().subarray(0, n).toString('hex');
 
 // SIGTERM, and the exit status must be a clean 0.
 export async function stopProxy(p) {

@@ -15,37 +15,14 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { finish, startTool, stopProxy, test, watchdog } from '../support/proxy_harness.mjs';
 
 const BUILD = process.env.BT_BUILD_DIR;
 const TMP = process.env.BT_TEST_TMPDIR || os.tmpdir();
 const KEY = 'sk-ant-api03-CANARY-attachments-0000';
 const BT_KEY = 'bt-key-CANARY-attachments-1111';
-const children = new Set();
-const killAll = () => { for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } } };
-process.on('exit', killAll);
-const watchdog = setTimeout(() => { console.log('not ok - watchdog: attachments test over 120 s'); killAll(); process.exit(1); }, 120000);
+const timer = watchdog(120000, 'attachments test');
 
-function start(bin, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(BUILD, bin), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    child.stderrText = '';
-    child.stderr.on('data', (d) => { child.stderrText += d; });
-    child.exitPromise = new Promise((r) => child.on('exit', (code, signal) => { children.delete(child); r({ code, signal }); }));
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${child.stderrText}`)), 20000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) { clearTimeout(timer); child.port = Number(m[1]); resolve(child); }
-    });
-    child.on('exit', () => { clearTimeout(timer); reject(new Error(`${bin} exited early:\n${child.stderrText}`)); });
-  });
-}
-async function stop(child) {
-  child.kill('SIGTERM');
-  assert.deepEqual(await child.exitPromise, { code: 0, signal: null }, child.stderrText.slice(-2000));
-}
 const run = (file, args) => new Promise((resolve) => {
   const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = [], err = [];
@@ -53,14 +30,6 @@ const run = (file, args) => new Promise((resolve) => {
   child.stderr.on('data', (d) => err.push(d));
   child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }));
 });
-
-let failed = 0;
-async function test(name, fn) {
-  try { await fn(); console.log(`ok - ${name}`); } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}\n  ${String(e && e.stack || e).split('\n').slice(0, 10).join('\n  ')}`);
-  }
-}
 
 // ---- the stand-in of Braintrust's API and of its object store --------------------------
 const seen = { login: [], attachment: [], status: [], puts: [], traces: [] };
@@ -120,15 +89,15 @@ const spanInputs = (traces) => traces.flatMap((t) => t.resourceSpans.flatMap((rs
 const refsOf = (input) => input[0].content.filter((b) => b.source).map((b) => b.source);
 
 const dir = fs.mkdtempSync(path.join(TMP, 'attachments-'));
-const fake = await start('fake-anthropic', ['--listen', '127.0.0.1:0', '--pace-ms', '0']);
+const fake = await startTool('fake-anthropic', ['--listen', '127.0.0.1:0', '--pace-ms', '0']);
 const up = `http://127.0.0.1:${fake.port}`;
 
 await test('exporting to Braintrust: references in the span, bytes uploaded through the attachment API', async () => {
-  const proxy = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up],
+  const proxy = await startTool('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up],
     { BRAINTRUST_API_KEY: BT_KEY, BRAINTRUST_API_URL: API, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_BSP_SCHEDULE_DELAY: '50' });
   await post(proxy.port, body('first'));
   await post(proxy.port, body('second: the same image and document again'));
-  await stop(proxy);
+  await stopProxy(proxy);
   const inputs = spanInputs(seen.traces);
   assert.equal(inputs.length, 2);
   const raw = JSON.stringify(seen.traces);
@@ -160,10 +129,10 @@ await test('exporting to Braintrust: references in the span, bytes uploaded thro
 await test('the store as a spool in front of Braintrust: attachments uploaded when the spans are shipped', async () => {
   for (const k of Object.keys(seen)) seen[k] = [];
   const db = path.join(dir, 'spool.db');
-  const proxy = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up, '--store', db],
+  const proxy = await startTool('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up, '--store', db],
     { BRAINTRUST_API_KEY: BT_KEY, BRAINTRUST_API_URL: API, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_BSP_SCHEDULE_DELAY: '50' });
   await post(proxy.port, body('spooled'));
-  await stop(proxy);
+  await stopProxy(proxy);
   const refs = refsOf(spanInputs(seen.traces)[0]);
   assert.deepEqual(seen.puts.map((p) => p.url.split('?')[0]), refs.map((r) => `/bucket/${r.key}`));
   assert.ok(seen.puts[0].body.equals(png));
@@ -173,10 +142,10 @@ await test('the store as a spool in front of Braintrust: attachments uploaded wh
 await test('an upload that fails is reported as failed, and the span is sent all the same', async () => {
   for (const k of Object.keys(seen)) seen[k] = [];
   storeStatus = 403;
-  const proxy = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up],
+  const proxy = await startTool('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up],
     { BRAINTRUST_API_KEY: BT_KEY, BRAINTRUST_API_URL: API, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_BSP_SCHEDULE_DELAY: '50' });
   await post(proxy.port, body('refused by the object store'));
-  await stop(proxy);
+  await stopProxy(proxy);
   storeStatus = 200;
   assert.equal(seen.puts.length, 2);
   assert.deepEqual(seen.status.map((x) => x.status.upload_status), ['error', 'error']);
@@ -188,10 +157,10 @@ await test('an upload that fails is reported as failed, and the span is sent all
 
 await test('the local store keeps them: bt-spans attachment writes the bytes back out', async () => {
   const db = path.join(dir, 'local.db'), jsonl = path.join(dir, 'local.jsonl');
-  const proxy = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up, '--store', db, '--spans-jsonl', jsonl],
+  const proxy = await startTool('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up, '--store', db, '--spans-jsonl', jsonl],
     { BRAINTRUST_API_KEY: '', OTEL_EXPORTER_OTLP_ENDPOINT: '' });
   await post(proxy.port, body('kept locally'));
-  await stop(proxy);
+  await stopProxy(proxy);
   const span = JSON.parse(fs.readFileSync(jsonl, 'utf8').trim().split('\n')[0]);
   const input = JSON.parse(span.attributes.find((a) => a.key === 'braintrust.input_json').value.stringValue);
   const refs = refsOf(input);
@@ -213,18 +182,18 @@ await test('the local store keeps them: bt-spans attachment writes the bytes bac
 
 await test('without a sink that keeps attachments (a JSONL file only), the data stays inline', async () => {
   const jsonl = path.join(dir, 'spans.jsonl');
-  const proxy = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up, '--spans-jsonl', jsonl],
+  const proxy = await startTool('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', up, '--spans-jsonl', jsonl],
     { BRAINTRUST_API_KEY: '', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_SDK_DISABLED: '' });
   await post(proxy.port, body('inline'));
-  await stop(proxy);
+  await stopProxy(proxy);
   const span = JSON.parse(fs.readFileSync(jsonl, 'utf8').trim().split('\n')[0]);
   const input = JSON.parse(span.attributes.find((a) => a.key === 'braintrust.input_json').value.stringValue);
   assert.equal(refsOf(input)[0].data, b64png);
 });
 
-await stop(fake);
-clearTimeout(watchdog);
+await stopProxy(fake);
+clearTimeout(timer);
 api.close();
 store.close();
 fs.rmSync(dir, { recursive: true, force: true });
-process.exit(failed ? 1 : 0);
+finish('attachment checks');

@@ -9,19 +9,18 @@
 // the proxy.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  finish, sessionDerivedId, spanJsonAttr, startTool, stopProxy, test, track, watchdog,
+} from '../support/proxy_harness.mjs';
 
 const BUILD = process.env.BT_BUILD_DIR;
 const TMP = process.env.BT_TEST_TMPDIR || os.tmpdir();
 const CANARY = 'sk-ant-api03-CANARY-claude-code-1234567890';
-const children = new Set();
-const killAll = () => { for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } } };
-process.on('exit', killAll);
-const watchdog = setTimeout(() => { console.log('not ok - watchdog: the Claude Code test took over 240 s'); killAll(); process.exit(1); }, 240000);
+const timer = watchdog(240000, 'Claude Code test');
 
 // The native binary of this platform from the pinned package (its install script, which
 // would copy it over bin/claude.exe, is not run).
@@ -39,53 +38,16 @@ if (!fs.existsSync(CLAUDE)) {
   process.exit(77);
 }
 
-function start(bin, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(BUILD, bin), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    child.stderrText = '';
-    child.stderr.on('data', (d) => { child.stderrText += d; });
-    child.exitPromise = new Promise((r) => child.on('exit', (code, signal) => { children.delete(child); r({ code, signal }); }));
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${child.stderrText}`)), 20000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) { clearTimeout(timer); child.port = Number(m[1]); resolve(child); }
-    });
-    child.on('exit', () => { clearTimeout(timer); reject(new Error(`${bin} exited early:\n${child.stderrText}`)); });
-  });
-}
-
-async function stop(child) {
-  child.kill('SIGTERM');
-  const r = await child.exitPromise;
-  assert.deepEqual(r, { code: 0, signal: null }, child.stderrText.slice(-2000));
-}
-
 // stdin is closed: Claude Code in print mode otherwise waits a while for piped input.
 const run = (file, args, { cwd, env, timeout = 60000 } = {}) => new Promise((resolve) => {
   const child = spawn(file, args, { cwd, env: env || process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  track(child);
   let stdout = '', stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-  child.on('close', (code, signal) => { clearTimeout(timer); children.delete(child); resolve({ code: signal ? signal : code, stdout, stderr }); });
+  child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code: signal ? signal : code, stdout, stderr }); });
 });
-
-// Ids as the library derives them: the first bytes of SHA-256(namespace, 0, session id).
-const derive = (ns, key, n) => crypto.createHash('sha256').update(ns).update(Buffer.from([0])).update(key).digest().subarray(0, n).toString('hex');
-const attrs = (s) => Object.fromEntries(s.attributes.map((a) => [a.key, Object.values(a.value)[0]]));
-const jsonAttr = (s, k) => { const v = attrs(s)[k]; return v === undefined ? undefined : JSON.parse(v); };
-
-let failed = 0;
-async function test(name, fn) {
-  try { await fn(); console.log(`ok - ${name}`); } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}\n  ${String(e && e.stack || e).split('\n').slice(0, 12).join('\n  ')}`);
-  }
-}
 
 // A forward proxy that refuses everything and remembers what was asked of it.
 const trapped = [];
@@ -102,8 +64,8 @@ fs.mkdirSync(work);
 fs.writeFileSync(path.join(work, 'notes.txt'), 'the notes of the offline run\n');
 const store = path.join(dir, 'spans.db'), jsonl = path.join(dir, 'spans.jsonl');
 
-const fake = await start('fake-anthropic', ['--listen', '127.0.0.1:0', '--pace-ms', '0']);
-const proxy = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${fake.port}`,
+const fake = await startTool('fake-anthropic', ['--listen', '127.0.0.1:0', '--pace-ms', '0']);
+const proxy = await startTool('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${fake.port}`,
   '--store', store, '--spans-jsonl', jsonl, '--session-idle', '300'],
 { OTEL_EXPORTER_OTLP_ENDPOINT: '', BRAINTRUST_API_KEY: '', OTEL_SDK_DISABLED: '' });
 
@@ -122,8 +84,8 @@ const t0 = Date.now();
 const cc = await run(CLAUDE, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash(echo:*)', 'Read'],
   { cwd: work, env, timeout: 180000 });
 const took = Date.now() - t0;
-await stop(proxy); // the open session's root is emitted at shutdown
-await stop(fake);
+await stopProxy(proxy); // the open session's root is emitted at shutdown
+await stopProxy(fake);
 let report;
 
 await test(`Claude Code ${pinned} runs to completion on its default model (${took} ms)`, async () => {
@@ -148,15 +110,15 @@ const root = spans.find((s) => s.name === 'agent.session');
 
 await test('its calls form one session trace under an agent.session root', async () => {
   assert.ok(report, 'no report from Claude Code');
-  const traceId = derive('braintrust:session:trace', report.session_id, 16);
-  const rootId = derive('braintrust:session:root', report.session_id, 8);
+  const traceId = sessionDerivedId('braintrust:session:trace', report.session_id, 16);
+  const rootId = sessionDerivedId('braintrust:session:root', report.session_id, 8);
   assert.equal(llm.length, 3);
   assert.ok(root, 'root span');
   assert.equal(root.traceId, traceId);
   assert.equal(root.spanId, rootId);
   for (const s of spans) assert.equal(s.traceId, traceId, `${s.name} in another trace`);
   for (const s of spans.filter((x) => x !== root)) assert.equal(s.parentSpanId, rootId, s.name);
-  const md = jsonAttr(root, 'braintrust.metadata');
+  const md = spanJsonAttr(root, 'braintrust.metadata');
   assert.equal(md.session_id, report.session_id);
   assert.equal(md.session_source, 'x-claude-code-session-id');
   assert.equal(md.llm_calls, 3);
@@ -164,13 +126,13 @@ await test('its calls form one session trace under an agent.session root', async
   assert.equal(md.errors, 0);
   assert.equal(md.tool_calls, 2);
   // its own model, as Claude Code reports it
-  const model = jsonAttr(llm[0], 'braintrust.metadata').model;
+  const model = spanJsonAttr(llm[0], 'braintrust.metadata').model;
   assert.ok(Object.keys(report.modelUsage).some((m) => model.startsWith(m)), `${model} vs ${Object.keys(report.modelUsage)}`);
   assert.deepEqual(md.models, [model]);
 });
 
 await test('the root token totals equal what Claude Code reports', async () => {
-  const md = jsonAttr(root, 'braintrust.metadata');
+  const md = spanJsonAttr(root, 'braintrust.metadata');
   const u = report.usage;
   assert.equal(md.prompt_tokens, u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens);
   assert.equal(md.completion_tokens, u.output_tokens);
@@ -178,37 +140,37 @@ await test('the root token totals equal what Claude Code reports', async () => {
   assert.equal(md.prompt_cache_creation_tokens, u.cache_creation_input_tokens);
   assert.equal(md.tokens, md.prompt_tokens + md.completion_tokens);
   // and the turns add up to the same
-  const sum = (k) => llm.reduce((n, s) => n + jsonAttr(s, 'braintrust.metrics')[k], 0);
+  const sum = (k) => llm.reduce((n, s) => n + spanJsonAttr(s, 'braintrust.metrics')[k], 0);
   assert.equal(sum('prompt_tokens'), md.prompt_tokens);
   assert.equal(sum('completion_tokens'), md.completion_tokens);
-  assert.equal(jsonAttr(root, 'braintrust.metrics'), undefined, 'no token metrics on the root');
+  assert.equal(spanJsonAttr(root, 'braintrust.metrics'), undefined, 'no token metrics on the root');
 });
 
 await test('turns in order with their numbers, tool round trips between them', async () => {
-  assert.deepEqual(llm.map((s) => jsonAttr(s, 'braintrust.metadata').turn), [1, 2, 3]);
+  assert.deepEqual(llm.map((s) => spanJsonAttr(s, 'braintrust.metadata').turn), [1, 2, 3]);
   // Claude Code's in-conversation system turn is told apart from the top-level system
   for (const s of llm) {
-    const md = jsonAttr(s, 'braintrust.metadata');
-    const input = jsonAttr(s, 'braintrust.input_json');
+    const md = spanJsonAttr(s, 'braintrust.metadata');
+    const input = spanJsonAttr(s, 'braintrust.input_json');
     assert.ok(md.system_turns.length >= 1);
     for (const i of md.system_turns) assert.equal(input[i].role, 'system');
     assert.equal(input.at(-1).role, 'system');
     assert.ok(!md.system_turns.includes(input.length - 1));
   }
-  const tools = spans.filter((s) => jsonAttr(s, 'braintrust.span_attributes').type === 'tool');
+  const tools = spans.filter((s) => spanJsonAttr(s, 'braintrust.span_attributes').type === 'tool');
   assert.deepEqual(tools.map((s) => s.name), ['Bash', 'Read']);
-  assert.deepEqual(jsonAttr(tools[0], 'braintrust.input_json'), { command: 'echo fake-tool-ran', description: 'Print a marker' });
-  assert.match(JSON.stringify(jsonAttr(tools[0], 'braintrust.output_json')), /fake-tool-ran/);
-  assert.match(JSON.stringify(jsonAttr(tools[1], 'braintrust.output_json')), /the notes of the offline run/);
+  assert.deepEqual(spanJsonAttr(tools[0], 'braintrust.input_json'), { command: 'echo fake-tool-ran', description: 'Print a marker' });
+  assert.match(JSON.stringify(spanJsonAttr(tools[0], 'braintrust.output_json')), /fake-tool-ran/);
+  assert.match(JSON.stringify(spanJsonAttr(tools[1], 'braintrust.output_json')), /the notes of the offline run/);
   for (let i = 0; i < 2; i++) {
     assert.equal(tools[i].startTimeUnixNano, llm[i].endTimeUnixNano);
     assert.equal(tools[i].endTimeUnixNano, llm[i + 1].startTimeUnixNano);
   }
   assert.equal(root.startTimeUnixNano, llm[0].startTimeUnixNano);
   assert.equal(root.endTimeUnixNano, llm[2].endTimeUnixNano);
-  const out = jsonAttr(root, 'braintrust.output_json');
+  const out = spanJsonAttr(root, 'braintrust.output_json');
   assert.match(JSON.stringify(out), /the notes of the offline run/);
-  assert.match(JSON.stringify(jsonAttr(root, 'braintrust.input_json')), /Print a marker, then read the notes/);
+  assert.match(JSON.stringify(spanJsonAttr(root, 'braintrust.input_json')), /Print a marker, then read the notes/);
 });
 
 await test('bt-spans show prints the session as a tree, turns in order', async () => {
@@ -224,7 +186,7 @@ await test('bt-spans show prints the session as a tree, turns in order', async (
   assert.ok(!fs.readFileSync(store).includes(CANARY), 'API key in the store');
 });
 
-clearTimeout(watchdog);
+clearTimeout(timer);
 trap.close();
 fs.rmSync(dir, { recursive: true, force: true });
-process.exit(failed ? 1 : 0);
+finish('Claude Code checks');

@@ -5,60 +5,25 @@
 // the session's root counts each model request once although the events were read twice
 // (stream, then list).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  finish, sessionDerivedId, spanJsonAttr, startTool, stopProxy, test, watchdog,
+} from '../support/proxy_harness.mjs';
 
 const require = createRequire(path.join(process.env.NODE_PATH, '..', 'clients.cjs'));
 const { Anthropic } = require('@anthropic-ai/sdk');
 
-const BUILD = process.env.BT_BUILD_DIR;
 const TMP = process.env.BT_TEST_TMPDIR || os.tmpdir();
 const KEY = 'sk-ant-api03-CANARY-managed-agents-42';
-const children = new Set();
-process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
-const watchdog = setTimeout(() => { console.log('not ok - watchdog: managed agents test over 60 s'); process.exit(1); }, 60000);
-
-function start(bin, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(BUILD, bin), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    child.stderrText = '';
-    child.stderr.on('data', (d) => { child.stderrText += d; });
-    child.exitPromise = new Promise((r) => child.on('exit', (code, signal) => { children.delete(child); r({ code, signal }); }));
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${child.stderrText}`)), 20000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) { clearTimeout(timer); child.port = Number(m[1]); resolve(child); }
-    });
-    child.on('exit', () => { clearTimeout(timer); reject(new Error(`${bin} exited early:\n${child.stderrText}`)); });
-  });
-}
-async function stop(child) {
-  child.kill('SIGTERM');
-  assert.deepEqual(await child.exitPromise, { code: 0, signal: null }, child.stderrText.slice(-2000));
-}
-const derive = (ns, key, n) => crypto.createHash('sha256').update(ns).update(Buffer.from([0])).update(key).digest().subarray(0, n).toString('hex');
-const attrs = (s) => Object.fromEntries(s.attributes.map((a) => [a.key, Object.values(a.value)[0]]));
-const jsonAttr = (s, k) => { const v = attrs(s)[k]; return v === undefined ? undefined : JSON.parse(v); };
-
-let failed = 0;
-async function test(name, fn) {
-  try { await fn(); console.log(`ok - ${name}`); } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}\n  ${String(e && e.stack || e).split('\n').slice(0, 10).join('\n  ')}`);
-  }
-}
+const timer = watchdog(60000, 'managed agents test');
 
 const jsonl = path.join(TMP, `managed-agents-${process.pid}.jsonl`);
 fs.rmSync(jsonl, { force: true });
-const fake = await start('fake-anthropic', ['--listen', '127.0.0.1:0', '--pace-ms', '0']);
-const proxy = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${fake.port}`, '--spans-jsonl', jsonl],
+const fake = await startTool('fake-anthropic', ['--listen', '127.0.0.1:0', '--pace-ms', '0']);
+const proxy = await startTool('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${fake.port}`, '--spans-jsonl', jsonl],
   { BRAINTRUST_API_KEY: '', OTEL_EXPORTER_OTLP_ENDPOINT: '' });
 const client = new Anthropic({ apiKey: KEY, baseURL: `http://127.0.0.1:${proxy.port}`, maxRetries: 0 });
 
@@ -73,21 +38,21 @@ await test('the SDK runs a session through the proxy: create, send, stream, list
   assert.ok(streamed.some((e) => e.type === 'agent.message' && e.content[0].text.includes('Where is my order?')));
   assert.deepEqual(listed.map((e) => e.id), streamed.map((e) => e.id));
 });
-await stop(proxy);
-await stop(fake);
+await stopProxy(proxy);
+await stopProxy(fake);
 
 const spans = fs.readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 await test('one trace for the session, its calls and its model requests under the root', async () => {
-  const traceId = derive('braintrust:session:trace', session.id, 16);
-  const rootId = derive('braintrust:session:root', session.id, 8);
+  const traceId = sessionDerivedId('braintrust:session:trace', session.id, 16);
+  const rootId = sessionDerivedId('braintrust:session:root', session.id, 8);
   for (const s of spans) assert.equal(s.traceId, traceId, s.name);
   const names = spans.map((s) => s.name);
   for (const n of ['anthropic.beta.sessions.create', 'anthropic.beta.sessions.events.send', 'anthropic.beta.sessions.events.stream',
     'anthropic.beta.sessions.events.list', 'anthropic.beta.sessions.model_request', 'agent.session']) assert.ok(names.includes(n), n);
   for (const s of spans.filter((x) => x.name !== 'agent.session')) assert.equal(s.parentSpanId, rootId, s.name);
   const create = spans.find((s) => s.name === 'anthropic.beta.sessions.create');
-  assert.equal(jsonAttr(create, 'braintrust.metadata').model, 'claude-opus-5-5');
-  assert.equal(jsonAttr(create, 'braintrust.input_json').agent, 'agent_support');
+  assert.equal(spanJsonAttr(create, 'braintrust.metadata').model, 'claude-opus-5-5');
+  assert.equal(spanJsonAttr(create, 'braintrust.input_json').agent, 'agent_support');
   assert.ok(!fs.readFileSync(jsonl, 'utf8').includes(KEY), 'API key in a span');
 });
 
@@ -97,25 +62,25 @@ await test('model requests: the events\' turns, replies and usage, each once', a
   const requests = spans.filter((s) => s.name === 'anthropic.beta.sessions.model_request');
   // read twice (stream and list), emitted twice with the same ids
   assert.equal(new Set(requests.map((s) => s.spanId)).size, 2);
-  const first = requests.find((s) => jsonAttr(s, 'braintrust.metadata').model_request_start_id === ends[0].model_request_start_id);
-  assert.deepEqual(jsonAttr(first, 'braintrust.input_json'), [{ role: 'user', content: [{ type: 'text', text: 'Where is my order?' }] }]);
-  const out = jsonAttr(first, 'braintrust.output_json');
+  const first = requests.find((s) => spanJsonAttr(s, 'braintrust.metadata').model_request_start_id === ends[0].model_request_start_id);
+  assert.deepEqual(spanJsonAttr(first, 'braintrust.input_json'), [{ role: 'user', content: [{ type: 'text', text: 'Where is my order?' }] }]);
+  const out = spanJsonAttr(first, 'braintrust.output_json');
   assert.deepEqual(out.content.map((b) => b.type), ['thinking', 'text']);
   const mu = ends[0].model_usage;
-  const m = jsonAttr(first, 'braintrust.metrics');
+  const m = spanJsonAttr(first, 'braintrust.metrics');
   assert.equal(m.prompt_tokens, mu.input_tokens + mu.cache_creation_input_tokens + mu.cache_read_input_tokens);
   assert.equal(m.completion_tokens, mu.output_tokens);
   const root = spans.filter((s) => s.name === 'agent.session').at(-1);
-  const md = jsonAttr(root, 'braintrust.metadata');
+  const md = spanJsonAttr(root, 'braintrust.metadata');
   assert.equal(md.session_source, 'managed_agents');
   assert.equal(md.llm_calls, 2);
   const sum = (k) => ends.reduce((n, e) => n + e.model_usage[k], 0);
   assert.equal(md.prompt_tokens, sum('input_tokens') + sum('cache_creation_input_tokens') + sum('cache_read_input_tokens'));
   assert.equal(md.completion_tokens, sum('output_tokens'));
   const stream = spans.find((s) => s.name === 'anthropic.beta.sessions.events.stream');
-  assert.deepEqual(jsonAttr(stream, 'braintrust.output_json'), { events: streamed.length, model_requests: 2, tool_calls: 0, last_status: 'idle' });
+  assert.deepEqual(spanJsonAttr(stream, 'braintrust.output_json'), { events: streamed.length, model_requests: 2, tool_calls: 0, last_status: 'idle' });
 });
 
-clearTimeout(watchdog);
+clearTimeout(timer);
 fs.rmSync(jsonl, { force: true });
-process.exit(failed ? 1 : 0);
+finish('Managed Agents checks');
