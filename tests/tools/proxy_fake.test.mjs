@@ -3,68 +3,23 @@
 // fetched through the rewritten results_url), and the spans written on SIGTERM
 // describe them without ever containing the API key.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { finish, request, startTool, test, watchdog } from '../support/proxy_harness.mjs';
 
-const BUILD = process.env.BT_BUILD_DIR;
 const TMP = process.env.BT_TEST_TMPDIR || '/tmp';
 const CANARY = 'sk-ant-api03-CANARY-fake-proxy-9876543210';
-const children = new Set();
-const killAll = () => { for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } } };
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(1); });
-const watchdog = setTimeout(() => { console.error('proxy_fake test: watchdog expired'); killAll(); process.exit(1); }, 180000);
-
-function start(bin, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(BUILD, bin), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    child.stderrText = '';
-    child.stderr.on('data', (d) => { child.stderrText += d; });
-    child.exitPromise = new Promise((r) => child.on('exit', (code, signal) => { children.delete(child); r({ code, signal }); }));
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${bin} did not print its address:\n${child.stderrText}`)), 20000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) { clearTimeout(timer); child.port = Number(m[1]); resolve(child); }
-    });
-    child.on('exit', () => { clearTimeout(timer); reject(new Error(`${bin} exited early:\n${child.stderrText}`)); });
-  });
-}
-
-function request(port, { method = 'GET', path: p = '/', headers = {}, body, onData } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => { chunks.push(c); if (onData) onData(Buffer.concat(chunks).toString()); });
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const timer = watchdog(180000, 'proxy_fake test');
 
 // Ids and request ids come from counters in the fake: compare everything else.
 const normalize = (s) => s.replace(/"(msg|toolu|req|msgbatch)_[A-Za-z0-9_]+"/g, '"$1_X"').replace(/[ ]+}/g, '}');
 
-const results = [];
-async function test(name, fn) {
-  try { await fn(); results.push(true); console.log(`ok - ${name}`); } catch (e) {
-    results.push(false);
-    console.log(`not ok - ${name}\n  ${String(e && e.stack || e).split('\n').slice(0, 6).join('\n  ')}`);
-  }
-}
-
 fs.mkdirSync(TMP, { recursive: true });
 const spansPath = path.join(TMP, `proxy-fake-spans-${process.pid}.jsonl`);
 fs.rmSync(spansPath, { force: true });
-const fake = await start('fake-anthropic', ['--listen', '127.0.0.1:0', '--pace-ms', '150', '--batch-polls', '1']);
-const proxy = await start('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${fake.port}`, '--spans-jsonl', spansPath],
+const fake = await startTool('fake-anthropic', ['--listen', '127.0.0.1:0', '--pace-ms', '150', '--batch-polls', '1']);
+const proxy = await startTool('bt-proxy', ['--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${fake.port}`, '--spans-jsonl', spansPath],
   { OTEL_EXPORTER_OTLP_ENDPOINT: '', BRAINTRUST_API_KEY: '', OTEL_BSP_SCHEDULE_DELAY: '100' });
 const F = fake.port;
 const P = proxy.port;
@@ -91,7 +46,7 @@ await test('gzip: the compressed body reaches the client compressed', async () =
 await test('paced SSE arrives event by event, identical to direct', async () => {
   let firstChunk = null;
   const body = msgBody({ stream: true });
-  const v = await request(P, { method: 'POST', path: '/v1/messages', headers: H, body, onData: (s) => { if (firstChunk === null) firstChunk = s; } });
+  const v = await request(P, { method: 'POST', path: '/v1/messages', headers: H, body, onFirstChunk: (c) => { firstChunk = c.toString(); } });
   const d = await request(F, { method: 'POST', path: '/v1/messages', headers: H, body });
   assert.ok(firstChunk.includes('message_start'));
   assert.ok(!firstChunk.includes('message_stop'), 'the whole stream arrived at once');
@@ -170,10 +125,8 @@ await test('SIGTERM flushes spans: messages and batch spans, no API key anywhere
   assert.match(proxy.stderrText, /"POST \/v1\/messages" 200 .*model=/);
 });
 
-clearTimeout(watchdog);
+clearTimeout(timer);
 fake.kill('SIGTERM');
 await fake.exitPromise;
 fs.rmSync(spansPath, { force: true });
-const failed = results.filter((ok) => !ok).length;
-console.log(`\n${results.length - failed}/${results.length} proxy+fake tests passed`);
-process.exit(failed ? 1 : 0);
+finish('proxy+fake tests');
